@@ -1,0 +1,3 @@
+fn main() {
+    println!("greenloop demo: coming up");
+}

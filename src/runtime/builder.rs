@@ -1,0 +1,180 @@
+//! Creating and running a loop.
+
+use std::io;
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+use super::core::Core;
+use super::handle::Handle;
+use super::overflow;
+use super::task::{self, JoinHandle};
+
+/// Default green-thread stack: 256 KiB of address space per green thread.
+///
+/// Only touched pages are resident (a green thread that sleeps uses one or
+/// two 4 KiB pages), so the size bounds how deep code may recurse, not memory
+/// use. 256 KiB fits ordinary handler code, `format!`/`log` machinery, serde
+/// and the panic machinery with room to spare, while 10 000 green threads
+/// reserve 2.5 GiB of address space, which 64-bit Linux gives freely. Code
+/// that recurses deeply (a recursive-descent parser on untrusted input, say)
+/// wants more: `Builder::stack_size` or `GREENLOOP_STACK_SIZE`.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// Settings of one loop.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) stack_size: usize,
+    pub(crate) max_pooled_stacks: usize,
+    pub(crate) event_capacity: usize,
+    pub(crate) page_size: usize,
+    pub(crate) abort_on_stack_overflow: bool,
+}
+
+/// Settings for a [`Runtime`].
+///
+/// ```
+/// let rt = greenloop::Builder::new().stack_size(512 * 1024).build().unwrap();
+/// assert_eq!(rt.block_on(|| 6 * 7), 42);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    config: Config,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// Default settings; the stack size may come from `GREENLOOP_STACK_SIZE` (bytes).
+    pub fn new() -> Builder {
+        let stack_size = std::env::var("GREENLOOP_STACK_SIZE")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(DEFAULT_STACK_SIZE);
+        // SAFETY: sysconf has no preconditions.
+        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        Builder {
+            config: Config {
+                stack_size,
+                max_pooled_stacks: 1024,
+                event_capacity: 1024,
+                page_size,
+                abort_on_stack_overflow: false,
+            },
+        }
+    }
+
+    /// Usable stack bytes per green thread (rounded up to whole pages; at least 16 KiB).
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        let page = self.config.page_size;
+        self.config.stack_size = bytes.max(16 * 1024).div_ceil(page) * page;
+        self
+    }
+
+    /// How many idle stacks the loop keeps for reuse (default 1024). Stacks
+    /// returned beyond this are unmapped, giving their memory back.
+    pub fn max_pooled_stacks(mut self, n: usize) -> Builder {
+        self.config.max_pooled_stacks = n;
+        self
+    }
+
+    /// Readiness events taken from the OS per poll (default 1024).
+    pub fn event_capacity(mut self, n: usize) -> Builder {
+        self.config.event_capacity = n.max(16);
+        self
+    }
+
+    /// Abort the process when a green thread overflows its stack, instead of
+    /// failing only that green thread (default: fail only that green thread;
+    /// see the crate docs for what that leaks).
+    pub fn abort_on_stack_overflow(mut self, abort: bool) -> Builder {
+        self.config.abort_on_stack_overflow = abort;
+        self
+    }
+
+    /// Creates the runtime on the current OS thread.
+    pub fn build(self) -> io::Result<Runtime> {
+        overflow::install();
+        Ok(Runtime { core: Box::new(Core::new(self.config)?), _not_send: PhantomData })
+    }
+}
+
+/// One event loop and its green threads, bound to the OS thread that made it.
+///
+/// Most programs call [`run`] instead. A `Runtime` is neither `Send` nor
+/// `Sync`: its green threads never migrate. Other threads reach it through a
+/// [`Handle`].
+pub struct Runtime {
+    core: Box<Core>,
+    _not_send: PhantomData<Rc<()>>,
+}
+
+impl Runtime {
+    /// A runtime with default settings.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Runs `f` on a green thread and drives the loop until it returns. Other
+    /// green threads still alive then stay parked until the next `block_on`,
+    /// or are cancelled (unwound) when the runtime is dropped.
+    ///
+    /// A panic in `f` is resumed on the caller.
+    ///
+    /// # Panics
+    /// When called from inside a green thread (a runtime is already running on
+    /// this OS thread), or if the OS refuses the poll syscall.
+    pub fn block_on<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> T {
+        if super::core::try_core().is_some_and(|c| c.current().is_some()) {
+            panic!("greenloop: block_on called from inside a green thread; use spawn or join_all");
+        }
+        let _enter = self.core.enter();
+        let handle: JoinHandle<T> = task::spawn(f);
+        let done = || handle.is_finished();
+        if let Err(e) = self.core.run_until(&done) {
+            panic!("greenloop: the event loop failed: {e}");
+        }
+        match handle.try_take() {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => match e.into_panic() {
+                Ok(payload) => std::panic::resume_unwind(payload),
+                Err(e) => panic!("{e}"),
+            },
+            None => unreachable!("block_on returned before its green thread finished"),
+        }
+    }
+
+    /// A handle other OS threads can use to spawn onto, or wake, this loop.
+    pub fn handle(&self) -> Handle {
+        Handle::from_shared(self.core.shared.clone())
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _enter = self.core.enter();
+        self.core.shutdown();
+    }
+}
+
+/// Starts a runtime on the current OS thread, runs `f` on a green thread and
+/// drives the loop until `f` returns; returns its result.
+///
+/// ```
+/// let n = greenloop::run(|| {
+///     greenloop::sleep(std::time::Duration::from_millis(1));
+///     42
+/// });
+/// assert_eq!(n, 42);
+/// ```
+///
+/// # Panics
+/// If the runtime cannot be created (the OS refuses an epoll instance), if
+/// called from inside a green thread, or if `f` panics (the panic is resumed).
+pub fn run<T: 'static>(f: impl FnOnce() -> T + 'static) -> T {
+    let rt = Runtime::new().unwrap_or_else(|e| panic!("greenloop: cannot start a runtime: {e}"));
+    rt.block_on(f)
+}

@@ -1,0 +1,751 @@
+//! The loop itself: the run queue, the task table, I/O readiness dispatch and
+//! the one park/unpark primitive that every blocking-looking call rests on.
+//!
+//! Everything here is single-threaded. The only door in from other OS threads
+//! is [`Shared`]: a lock-free queue plus a `mio::Waker`.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::collections::VecDeque;
+use std::io;
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use crossbeam::queue::SegQueue;
+
+use super::builder::Config;
+use super::overflow;
+use super::stack::StackPool;
+use super::timers::Timers;
+
+/// Token of the cross-thread waker; I/O tokens are indexes into the I/O table.
+pub(crate) const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+
+/// How a green thread's coroutine ended.
+#[derive(Clone, Copy)]
+pub(crate) enum Exit {
+    /// It returned (its result or panic is already in its join slot).
+    Finished,
+    /// It overflowed its stack; the trap handler cut it short.
+    StackOverflow,
+}
+
+pub(crate) type GreenCoroutine = Coroutine<(), (), Exit, DefaultStack>;
+
+/// A generation-checked reference to a task slot: stale references (to a task
+/// that finished and whose slot was reused) are recognised and ignored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct TaskRef {
+    index: u32,
+    generation: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum State {
+    /// In the run queue.
+    Queued,
+    /// On the CPU now.
+    Running,
+    /// Suspended until unparked (or its deadline passes).
+    Parked,
+}
+
+/// Why a park returned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Wake {
+    /// Unparked (or spuriously woken): re-check the condition.
+    Unparked,
+    /// The deadline (or an enclosing `timeout` scope's) passed.
+    TimedOut,
+}
+
+/// Receives the outcome of a task that did not return normally, so the
+/// scheduler can fail a typed join slot it cannot name.
+pub(crate) trait Completion {
+    fn fail(&self, error: super::task::JoinError);
+}
+
+/// A `timeout` scope active on a task.
+pub(crate) struct Scope {
+    pub(crate) deadline: Instant,
+    pub(crate) expired: bool,
+}
+
+/// One green thread.
+pub(crate) struct Task {
+    pub(crate) id: u64,
+    pub(crate) name: Option<Arc<str>>,
+    /// Lowest address of the stack mapping: its guard page starts here.
+    pub(crate) stack_limit: usize,
+    coroutine: UnsafeCell<Option<GreenCoroutine>>,
+    yielder: Cell<*const Yielder<(), ()>>,
+    state: Cell<State>,
+    notified: Cell<bool>,
+    timed_out: Cell<bool>,
+    /// Bumped at every park; a timer entry is valid only for the park it was made for.
+    park_seq: Cell<u32>,
+    pub(crate) scopes: RefCell<Vec<Scope>>,
+    pub(crate) locals: RefCell<Vec<(usize, std::rc::Rc<dyn Any>)>>,
+    completion: Option<std::rc::Rc<dyn Completion>>,
+}
+
+struct Slot {
+    generation: u32,
+    task: Option<Box<Task>>,
+}
+
+/// Waiters on one registered I/O source. Usually one reader and one writer.
+#[derive(Default)]
+pub(crate) struct IoEntry {
+    pub(crate) readers: Vec<TaskRef>,
+    pub(crate) writers: Vec<TaskRef>,
+    in_use: bool,
+}
+
+/// Messages from other OS threads.
+pub(crate) enum Remote {
+    Spawn(Box<dyn FnOnce() + Send>),
+    Unpark(TaskRef),
+}
+
+/// The part of a loop that other OS threads may touch.
+pub(crate) struct Shared {
+    queue: SegQueue<Remote>,
+    waker: mio::Waker,
+    /// Set by a producer that has already woken the loop; cleared by the loop
+    /// just before it drains the queue. Coalesces wake-ups into one syscall.
+    notified: AtomicBool,
+    /// False once the runtime is gone: remote messages are dropped.
+    pub(crate) alive: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn push(&self, msg: Remote) -> bool {
+        if !self.alive.load(Ordering::Acquire) {
+            return false;
+        }
+        self.queue.push(msg);
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            // A failed wake means the poll is gone; nothing else can be done.
+            let _ = self.waker.wake();
+        }
+        true
+    }
+}
+
+/// A snapshot of one loop's counters ([`loop_stats`](crate::loop_stats)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    /// Green threads alive (running, ready or parked).
+    pub green_threads: u64,
+    /// Green threads spawned since the loop started.
+    pub spawned: u64,
+    /// Green threads ready to run now.
+    pub run_queue: usize,
+    /// Loop iterations (polls) so far.
+    pub iterations: u64,
+    /// Switches into green threads so far.
+    pub switches: u64,
+    /// Timer entries held (including ones already cancelled but not yet dropped).
+    pub timers: usize,
+    /// Idle stacks kept for reuse.
+    pub pooled_stacks: usize,
+}
+
+/// Loop-wide counters, read by metrics and the watchdog.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) switches: Cell<u64>,
+    pub(crate) iterations: Cell<u64>,
+    pub(crate) spawned: Cell<u64>,
+    pub(crate) alive: Cell<u64>,
+}
+
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) config: Config,
+    poll: RefCell<mio::Poll>,
+    events: RefCell<mio::Events>,
+    run_queue: RefCell<VecDeque<TaskRef>>,
+    slots: RefCell<Vec<Slot>>,
+    free_slots: RefCell<Vec<u32>>,
+    io: RefCell<Vec<IoEntry>>,
+    free_io: RefCell<Vec<usize>>,
+    pub(crate) timers: RefCell<Timers>,
+    pub(crate) stacks: RefCell<StackPool>,
+    current: Cell<Option<TaskRef>>,
+    current_task: Cell<*const Task>,
+    next_task_id: Cell<u64>,
+    pub(crate) counters: Counters,
+}
+
+thread_local! {
+    static CORE: Cell<*const Core> = const { Cell::new(ptr::null()) };
+    /// Set while the runtime force-unwinds suspended green threads at drop, so
+    /// that `catch_unwind` in a task lets the unwind pass.
+    static FORCE_UNWINDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The core of the runtime entered on this OS thread, if any.
+#[inline]
+pub(crate) fn try_core() -> Option<&'static Core> {
+    let p = CORE.with(|c| c.get());
+    // SAFETY: CORE is set by `Core::enter` to a `Core` boxed inside a `Runtime`
+    // and reset before that box is dropped; callers use the reference only for
+    // the duration of one call on this thread, never across the runtime's end.
+    unsafe { p.as_ref() }
+}
+
+/// The core of the runtime on this OS thread; panics with a clear message outside one.
+#[inline]
+#[track_caller]
+pub(crate) fn core() -> &'static Core {
+    match try_core() {
+        Some(c) => c,
+        None => panic!(
+            "greenloop: this call needs a running greenloop runtime on this thread \
+             (start one with greenloop::run or Runtime::block_on)"
+        ),
+    }
+}
+
+pub(crate) fn force_unwinding() -> bool {
+    FORCE_UNWINDING.with(|f| f.get())
+}
+
+/// Restores the previously entered core when dropped.
+pub(crate) struct EnterGuard {
+    prev: *const Core,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        CORE.with(|c| c.set(self.prev));
+    }
+}
+
+impl Core {
+    pub(crate) fn new(config: Config) -> io::Result<Core> {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let stacks = StackPool::new(config.stack_size, config.max_pooled_stacks);
+        Ok(Core {
+            shared: Arc::new(Shared {
+                queue: SegQueue::new(),
+                waker,
+                notified: AtomicBool::new(false),
+                alive: AtomicBool::new(true),
+            }),
+            events: RefCell::new(mio::Events::with_capacity(config.event_capacity)),
+            config,
+            poll: RefCell::new(poll),
+            run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            slots: RefCell::new(Vec::new()),
+            free_slots: RefCell::new(Vec::new()),
+            io: RefCell::new(Vec::new()),
+            free_io: RefCell::new(Vec::new()),
+            timers: RefCell::new(Timers::default()),
+            stacks: RefCell::new(stacks),
+            current: Cell::new(None),
+            current_task: Cell::new(ptr::null()),
+            next_task_id: Cell::new(1),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Makes this core the current one on this thread.
+    pub(crate) fn enter(&self) -> EnterGuard {
+        let prev = CORE.with(|c| c.replace(self));
+        EnterGuard { prev }
+    }
+
+    // ----- tasks -------------------------------------------------------------
+
+    /// Creates a task around `body` and queues it. `body` runs on the green thread.
+    pub(crate) fn spawn_task<F: FnOnce() + 'static>(
+        &self,
+        name: Option<Arc<str>>,
+        completion: Option<std::rc::Rc<dyn Completion>>,
+        body: F,
+    ) -> io::Result<TaskRef> {
+        let stack = self.stacks.borrow_mut().take()?;
+        let stack_limit = corosensei::stack::Stack::limit(&stack).get();
+        let coroutine = GreenCoroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
+            let task = core().current_task.get();
+            // SAFETY: the scheduler sets `current_task` to this task before
+            // resuming it, and the task outlives its coroutine's execution.
+            unsafe { (*task).yielder.set(yielder) };
+            body();
+            Exit::Finished
+        });
+        let id = self.next_task_id.get();
+        self.next_task_id.set(id + 1);
+        let task = Box::new(Task {
+            id,
+            name,
+            stack_limit,
+            coroutine: UnsafeCell::new(Some(coroutine)),
+            yielder: Cell::new(ptr::null()),
+            state: Cell::new(State::Queued),
+            notified: Cell::new(false),
+            timed_out: Cell::new(false),
+            park_seq: Cell::new(0),
+            scopes: RefCell::new(Vec::new()),
+            locals: RefCell::new(Vec::new()),
+            completion,
+        });
+        let r = self.insert(task);
+        self.run_queue.borrow_mut().push_back(r);
+        self.counters.spawned.set(self.counters.spawned.get() + 1);
+        self.counters.alive.set(self.counters.alive.get() + 1);
+        Ok(r)
+    }
+
+    fn insert(&self, task: Box<Task>) -> TaskRef {
+        let mut slots = self.slots.borrow_mut();
+        match self.free_slots.borrow_mut().pop() {
+            Some(index) => {
+                let slot = &mut slots[index as usize];
+                slot.task = Some(task);
+                TaskRef { index, generation: slot.generation }
+            }
+            None => {
+                let index = slots.len() as u32;
+                slots.push(Slot { generation: 0, task: Some(task) });
+                TaskRef { index, generation: 0 }
+            }
+        }
+    }
+
+    fn task_ptr(&self, r: TaskRef) -> Option<*const Task> {
+        let slots = self.slots.borrow();
+        let slot = slots.get(r.index as usize)?;
+        if slot.generation != r.generation {
+            return None;
+        }
+        slot.task.as_deref().map(|t| t as *const Task)
+    }
+
+    fn remove(&self, r: TaskRef) -> Option<Box<Task>> {
+        let mut slots = self.slots.borrow_mut();
+        let slot = slots.get_mut(r.index as usize)?;
+        if slot.generation != r.generation {
+            return None;
+        }
+        let task = slot.task.take();
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free_slots.borrow_mut().push(r.index);
+        task
+    }
+
+    /// The running green thread, if this code runs on one.
+    #[inline]
+    pub(crate) fn current(&self) -> Option<TaskRef> {
+        self.current.get()
+    }
+
+    /// The running task. Only valid while a green thread runs.
+    #[inline]
+    pub(crate) fn current_task(&self) -> Option<&Task> {
+        // SAFETY: `current_task` points at the boxed task being resumed and is
+        // reset to null when it suspends or ends; boxes are freed only after that.
+        unsafe { self.current_task.get().as_ref() }
+    }
+
+    /// A snapshot of this loop's counters.
+    pub(crate) fn stats(&self) -> LoopStats {
+        LoopStats {
+            green_threads: self.counters.alive.get(),
+            spawned: self.counters.spawned.get(),
+            run_queue: self.run_queue.borrow().len(),
+            iterations: self.counters.iterations.get(),
+            switches: self.counters.switches.get(),
+            timers: self.timers.borrow().len(),
+            pooled_stacks: self.stacks.borrow().pooled(),
+        }
+    }
+
+    // ----- park / unpark -----------------------------------------------------
+
+    /// Parks the current green thread until it is unparked or `deadline`
+    /// passes (combined with any enclosing `timeout` scope). Like
+    /// `std::thread::park`, it may return spuriously: callers re-check their
+    /// condition. An unpark that arrives while the thread runs is remembered
+    /// and makes the next park return at once.
+    pub(crate) fn park(&self, deadline: Option<Instant>) -> Wake {
+        let task = self.current_task().expect("greenloop: park called outside a green thread");
+        if task.notified.replace(false) {
+            return Wake::Unparked;
+        }
+        let deadline = self.effective_deadline(task, deadline);
+        let seq = task.park_seq.get().wrapping_add(1);
+        task.park_seq.set(seq);
+        if let Some(at) = deadline {
+            if at <= Instant::now() {
+                self.expire_scopes(task, at);
+                return Wake::TimedOut;
+            }
+            self.timers.borrow_mut().add_wake(at, self.current.get().unwrap(), seq);
+        }
+        task.state.set(State::Parked);
+        self.suspend(task);
+        if task.timed_out.replace(false) {
+            if let Some(at) = deadline {
+                self.expire_scopes(task, at);
+            }
+            Wake::TimedOut
+        } else {
+            Wake::Unparked
+        }
+    }
+
+    /// Puts the current green thread at the back of the run queue and switches away.
+    pub(crate) fn yield_now(&self) {
+        let Some(task) = self.current_task() else {
+            std::thread::yield_now();
+            return;
+        };
+        task.state.set(State::Queued);
+        self.run_queue.borrow_mut().push_back(self.current.get().unwrap());
+        self.suspend(task);
+    }
+
+    #[inline]
+    fn suspend(&self, task: &Task) {
+        let yielder = task.yielder.get();
+        // SAFETY: the yielder lives on this task's coroutine stack for as long
+        // as the coroutine runs, and we are running on that coroutine now.
+        unsafe { (*yielder).suspend(()) };
+    }
+
+    fn effective_deadline(&self, task: &Task, deadline: Option<Instant>) -> Option<Instant> {
+        let scopes = task.scopes.borrow();
+        let scope = scopes.iter().map(|s| s.deadline).min();
+        match (deadline, scope) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn expire_scopes(&self, task: &Task, at: Instant) {
+        for s in task.scopes.borrow_mut().iter_mut() {
+            if s.deadline <= at {
+                s.expired = true;
+            }
+        }
+    }
+
+    /// Makes a parked task runnable (or remembers the unpark if it is running).
+    pub(crate) fn unpark(&self, r: TaskRef) {
+        let Some(task) = self.task_ptr(r) else { return };
+        // SAFETY: task_ptr returned a live boxed task; it is only freed by the
+        // scheduler, not during this call.
+        let task = unsafe { &*task };
+        match task.state.get() {
+            State::Parked => {
+                task.state.set(State::Queued);
+                // Invalidate the timer made for this park.
+                task.park_seq.set(task.park_seq.get().wrapping_add(1));
+                self.run_queue.borrow_mut().push_back(r);
+            }
+            State::Running => task.notified.set(true),
+            State::Queued => {}
+        }
+    }
+
+    /// Called by the timer wheel: wake `r` if it is still in park `seq`.
+    pub(crate) fn fire_timer(&self, r: TaskRef, seq: u32) {
+        let Some(task) = self.task_ptr(r) else { return };
+        // SAFETY: as in `unpark`.
+        let task = unsafe { &*task };
+        if task.state.get() == State::Parked && task.park_seq.get() == seq {
+            task.timed_out.set(true);
+            task.state.set(State::Queued);
+            self.run_queue.borrow_mut().push_back(r);
+        }
+    }
+
+    /// Whether a timer entry still refers to a live park (for compaction).
+    pub(crate) fn timer_is_live(&self, r: TaskRef, seq: u32) -> bool {
+        match self.task_ptr(r) {
+            // SAFETY: as in `unpark`.
+            Some(t) => unsafe { (*t).state.get() == State::Parked && (*t).park_seq.get() == seq },
+            None => false,
+        }
+    }
+
+    // ----- I/O registrations -------------------------------------------------
+
+    pub(crate) fn register(&self, source: &mut impl mio::event::Source, interest: mio::Interest) -> io::Result<usize> {
+        let index = match self.free_io.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                let mut io = self.io.borrow_mut();
+                io.push(IoEntry::default());
+                io.len() - 1
+            }
+        };
+        self.io.borrow_mut()[index].in_use = true;
+        let result = self.poll.borrow().registry().register(source, mio::Token(index), interest);
+        if let Err(e) = result {
+            self.release_io(index);
+            return Err(e);
+        }
+        Ok(index)
+    }
+
+    pub(crate) fn deregister(&self, source: &mut impl mio::event::Source, index: usize) {
+        let _ = self.poll.borrow().registry().deregister(source);
+        self.release_io(index);
+    }
+
+    fn release_io(&self, index: usize) {
+        let mut io = self.io.borrow_mut();
+        let entry = &mut io[index];
+        // Anyone still waiting (another green thread sharing the socket) must
+        // not sleep forever: wake them to see the error on retry.
+        let waiters: Vec<TaskRef> = entry.readers.drain(..).chain(entry.writers.drain(..)).collect();
+        entry.in_use = false;
+        drop(io);
+        for w in waiters {
+            self.unpark(w);
+        }
+        self.free_io.borrow_mut().push(index);
+    }
+
+    /// Parks the current task until `token` is readable (or writable), or the deadline.
+    pub(crate) fn wait_io(&self, index: usize, write: bool, deadline: Option<Instant>) -> Wake {
+        let me = self.current.get().expect("greenloop: socket used outside a green thread");
+        {
+            let mut io = self.io.borrow_mut();
+            let list = if write { &mut io[index].writers } else { &mut io[index].readers };
+            if !list.contains(&me) {
+                list.push(me);
+            }
+        }
+        let wake = self.park(deadline);
+        if wake == Wake::TimedOut {
+            let mut io = self.io.borrow_mut();
+            let list = if write { &mut io[index].writers } else { &mut io[index].readers };
+            list.retain(|t| *t != me);
+        }
+        wake
+    }
+
+    fn dispatch_io(&self, event: &mio::event::Event) {
+        let index = event.token().0;
+        let mut io = self.io.borrow_mut();
+        let Some(entry) = io.get_mut(index) else { return };
+        if !entry.in_use {
+            return;
+        }
+        let err = event.is_error();
+        let mut wake = [None, None];
+        if (event.is_readable() || event.is_read_closed() || err) && !entry.readers.is_empty() {
+            if entry.readers.len() == 1 {
+                wake[0] = entry.readers.pop();
+            } else {
+                let all = std::mem::take(&mut entry.readers);
+                drop(io);
+                all.into_iter().for_each(|t| self.unpark(t));
+                io = self.io.borrow_mut();
+            }
+        }
+        let entry = &mut io[index];
+        if (event.is_writable() || event.is_write_closed() || err) && !entry.writers.is_empty() {
+            if entry.writers.len() == 1 {
+                wake[1] = entry.writers.pop();
+            } else {
+                let all = std::mem::take(&mut entry.writers);
+                drop(io);
+                all.into_iter().for_each(|t| self.unpark(t));
+                io = self.io.borrow_mut();
+            }
+        }
+        drop(io);
+        for t in wake.into_iter().flatten() {
+            self.unpark(t);
+        }
+    }
+
+    // ----- the loop ----------------------------------------------------------
+
+    /// Runs the loop until `done()` is true after a round of tasks.
+    pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) -> io::Result<()> {
+        loop {
+            self.counters.iterations.set(self.counters.iterations.get() + 1);
+            self.run_ready();
+            if done() {
+                return Ok(());
+            }
+            self.turn()?;
+        }
+    }
+
+    /// Runs every task that is ready now (not the ones they make ready: those
+    /// wait one poll, so that a busy task cannot starve I/O).
+    fn run_ready(&self) {
+        let n = self.run_queue.borrow().len();
+        for _ in 0..n {
+            let next = self.run_queue.borrow_mut().pop_front();
+            match next {
+                Some(r) => self.run_task(r),
+                None => break,
+            }
+        }
+    }
+
+    /// One poll for I/O, then remote messages and due timers.
+    fn turn(&self) -> io::Result<()> {
+        let timeout = if !self.run_queue.borrow().is_empty() {
+            Some(Duration::ZERO)
+        } else {
+            self.timers.borrow_mut().next_deadline().map(|at| at.saturating_duration_since(Instant::now()))
+        };
+        let mut events = self.events.borrow_mut();
+        match self.poll.borrow_mut().poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        for event in events.iter() {
+            if event.token() != WAKER_TOKEN {
+                self.dispatch_io(event);
+            }
+        }
+        drop(events);
+        self.drain_remote();
+        self.fire_due_timers();
+        Ok(())
+    }
+
+    fn drain_remote(&self) {
+        if !self.shared.notified.load(Ordering::Acquire) {
+            return;
+        }
+        self.shared.notified.store(false, Ordering::Release);
+        // Anything pushed after the store wakes the loop again.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        while let Some(msg) = self.shared.queue.pop() {
+            match msg {
+                Remote::Unpark(r) => self.unpark(r),
+                Remote::Spawn(f) => {
+                    if let Err(e) = self.spawn_task(None, None, f) {
+                        log::error!("greenloop: could not spawn a remote task: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn fire_due_timers(&self) {
+        if self.timers.borrow().is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        loop {
+            let due = self.timers.borrow_mut().pop_due(now);
+            match due {
+                Some(entry) => entry.fire(self),
+                None => break,
+            }
+        }
+        let mut timers = self.timers.borrow_mut();
+        if timers.needs_compaction() {
+            timers.compact(|r, seq| self.timer_is_live(r, seq));
+        }
+    }
+
+    fn run_task(&self, r: TaskRef) {
+        let Some(ptr) = self.task_ptr(r) else { return };
+        // SAFETY: the box stays alive until `finish` below removes it; no one
+        // else frees tasks.
+        let task = unsafe { &*ptr };
+        if task.state.get() != State::Queued {
+            return;
+        }
+        task.state.set(State::Running);
+        self.current.set(Some(r));
+        self.current_task.set(ptr);
+        self.counters.switches.set(self.counters.switches.get() + 1);
+        // SAFETY: only the scheduler touches the coroutine cell, and it is not
+        // re-entered: a task cannot resume another task's coroutine.
+        let coroutine = unsafe { (*task.coroutine.get()).as_mut() }.expect("task has a coroutine");
+        let guard = overflow::enter(coroutine, task);
+        let result = coroutine.resume(());
+        drop(guard);
+        self.current.set(None);
+        self.current_task.set(ptr::null());
+        if let CoroutineResult::Return(exit) = result {
+            self.finish(r, exit);
+        }
+    }
+
+    fn finish(&self, r: TaskRef, exit: Exit) {
+        let Some(mut task) = self.remove(r) else { return };
+        self.counters.alive.set(self.counters.alive.get() - 1);
+        if let Some(co) = task.coroutine.get_mut().take() {
+            self.stacks.borrow_mut().give_back(co.into_stack());
+        }
+        if let Exit::StackOverflow = exit {
+            let error = super::task::JoinError::stack_overflow(task.name.clone(), self.config.stack_size);
+            log::error!("{error}");
+            if let Some(c) = task.completion.take() {
+                c.fail(error);
+            }
+        }
+        // Green-thread locals are dropped here, outside the coroutine.
+        drop(task);
+    }
+
+    /// Drops every remaining task, unwinding suspended ones. Called at runtime
+    /// shutdown with this core entered.
+    pub(crate) fn shutdown(&self) {
+        self.shared.alive.store(false, Ordering::Release);
+        loop {
+            let refs: Vec<TaskRef> = {
+                let slots = self.slots.borrow();
+                slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.task.is_some())
+                    .map(|(i, s)| TaskRef { index: i as u32, generation: s.generation })
+                    .collect()
+            };
+            if refs.is_empty() {
+                break;
+            }
+            for r in refs {
+                self.cancel(r);
+            }
+        }
+        self.run_queue.borrow_mut().clear();
+        while self.shared.queue.pop().is_some() {}
+    }
+
+    fn cancel(&self, r: TaskRef) {
+        let Some(mut task) = self.remove(r) else { return };
+        self.counters.alive.set(self.counters.alive.get() - 1);
+        if let Some(mut co) = task.coroutine.get_mut().take() {
+            let ptr: *const Task = &*task;
+            task.state.set(State::Running);
+            self.current.set(Some(r));
+            self.current_task.set(ptr);
+            FORCE_UNWINDING.with(|f| f.set(true));
+            co.force_unwind();
+            FORCE_UNWINDING.with(|f| f.set(false));
+            self.current.set(None);
+            self.current_task.set(ptr::null());
+            if co.done() {
+                self.stacks.borrow_mut().give_back(co.into_stack());
+            }
+        }
+        if let Some(c) = task.completion.take() {
+            c.fail(super::task::JoinError::cancelled());
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The green-thread runtime: one `mio` event loop per OS thread, green threads
+//! on pooled guarded stacks, and one park/unpark primitive under everything.
+//!
+//! Nothing in here knows about HTTP.
+
+mod builder;
+mod core;
+mod handle;
+mod local;
+mod offload;
+mod overflow;
+mod stack;
+mod task;
+mod time;
+mod timers;
+
+pub mod net;
+pub mod park;
+pub mod sync;
+
+pub use self::core::LoopStats;
+pub use builder::{Builder, Runtime, run};
+pub use handle::{Handle, RemoteJoinHandle};
+pub use local::LocalKey;
+pub use offload::{OffloadStats, offload, offload_serial, offload_stats};
+pub use task::{JoinError, JoinHandle, join_all, spawn, spawn_named};
+pub use time::{CallLater, Elapsed, call_later, sleep, sleep_until, timeout, timeout_at, yield_now};
+
+/// Counters of the loop running on this OS thread (`None` outside a runtime).
+pub fn loop_stats() -> Option<LoopStats> {
+    self::core::try_core().map(|c| c.stats())
+}

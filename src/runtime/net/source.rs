@@ -1,0 +1,195 @@
+//! One registered socket and the retry-or-park loop shared by every call.
+
+use std::io;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use mio::Interest;
+use mio::event::Source;
+
+use crate::runtime::core::{Wake, core, try_core};
+
+/// A mio source registered once with the current loop.
+pub(crate) struct Registered<S: Source> {
+    source: S,
+    token: usize,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    // Registered with one loop: must not move to another OS thread.
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Which readiness a call waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dir {
+    Read,
+    Write,
+}
+
+impl<S: Source> Registered<S> {
+    pub(crate) fn new(mut source: S) -> io::Result<Registered<S>> {
+        let token = core().register(&mut source, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(Registered { source, token, read_timeout: None, write_timeout: None, _not_send: PhantomData })
+    }
+
+    pub(crate) fn get(&self) -> &S {
+        &self.source
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`, parking in between.
+    /// `what` names the operation in a timeout error ("read", "accept", ...).
+    pub(crate) fn io<R>(&self, dir: Dir, what: &str, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        let timeout = match dir {
+            Dir::Read => self.read_timeout,
+            Dir::Write => self.write_timeout,
+        };
+        let mut deadline: Option<Instant> = None;
+        loop {
+            match op(&self.source) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r,
+            }
+            if deadline.is_none() {
+                deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+            }
+            self.wait(dir, deadline, what)?;
+        }
+    }
+
+    /// Parks until the socket is ready in `dir`, or fails with `TimedOut`.
+    pub(crate) fn wait(&self, dir: Dir, deadline: Option<Instant>, what: &str) -> io::Result<()> {
+        match core().wait_io(self.token, dir == Dir::Write, deadline) {
+            Wake::Unparked => Ok(()),
+            Wake::TimedOut => Err(io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))),
+        }
+    }
+
+    pub(crate) fn set_timeout(&mut self, dir: Dir, t: Option<Duration>) -> io::Result<()> {
+        if t == Some(Duration::ZERO) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+        }
+        match dir {
+            Dir::Read => self.read_timeout = t,
+            Dir::Write => self.write_timeout = t,
+        }
+        Ok(())
+    }
+
+    pub(crate) fn timeout(&self, dir: Dir) -> Option<Duration> {
+        match dir {
+            Dir::Read => self.read_timeout,
+            Dir::Write => self.write_timeout,
+        }
+    }
+}
+
+impl<S: Source> Drop for Registered<S> {
+    fn drop(&mut self) {
+        if let Some(c) = try_core() {
+            c.deregister(&mut self.source, self.token);
+        }
+    }
+}
+
+/// Implements `Read`/`Write` for a stream type and its shared reference, and
+/// std's timeout accessors, on top of a `Registered` field named `io`.
+macro_rules! green_stream {
+    ($ty:ty) => {
+        impl std::io::Read for &$ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.io.io(Dir::Read, "read", |s| {
+                    let mut s = s;
+                    std::io::Read::read(&mut s, buf)
+                })
+            }
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                self.io.io(Dir::Read, "read", |s| {
+                    let mut s = s;
+                    std::io::Read::read_vectored(&mut s, bufs)
+                })
+            }
+        }
+        impl std::io::Write for &$ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.io.io(Dir::Write, "write", |s| {
+                    let mut s = s;
+                    std::io::Write::write(&mut s, buf)
+                })
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.io.io(Dir::Write, "write", |s| {
+                    let mut s = s;
+                    std::io::Write::write_vectored(&mut s, bufs)
+                })
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                (&*self).read(buf)
+            }
+            fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
+                (&*self).read_vectored(bufs)
+            }
+        }
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                (&*self).write(buf)
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                (&*self).write_vectored(bufs)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        impl $ty {
+            /// Sets how long a read may wait (`None`: forever). A read that
+            /// times out fails with `io::ErrorKind::TimedOut`. `Some(0)` is
+            /// rejected, as in std.
+            pub fn set_read_timeout(&mut self, t: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.io.set_timeout(Dir::Read, t)
+            }
+            /// Sets how long a write may wait (`None`: forever).
+            pub fn set_write_timeout(&mut self, t: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.io.set_timeout(Dir::Write, t)
+            }
+            /// The read timeout.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.io.timeout(Dir::Read))
+            }
+            /// The write timeout.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.io.timeout(Dir::Write))
+            }
+            /// Shuts down the read half, the write half, or both.
+            pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+                self.io.get().shutdown(how)
+            }
+            /// Reads into `buf` only if data is there now (never parks):
+            /// `WouldBlock` otherwise. For servers that drain a socket.
+            pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let mut s = self.io.get();
+                std::io::Read::read(&mut s, buf)
+            }
+            /// Parks until the socket may be readable (or the read timeout passes).
+            pub fn readable(&self) -> std::io::Result<()> {
+                let deadline = self.io.timeout(Dir::Read).and_then(|t| std::time::Instant::now().checked_add(t));
+                self.io.wait(Dir::Read, deadline, "read")
+            }
+            /// Takes the pending socket error (`SO_ERROR`).
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.io.get().take_error()
+            }
+        }
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.io.get().as_raw_fd()
+            }
+        }
+    };
+}
+pub(crate) use green_stream;

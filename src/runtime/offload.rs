@@ -1,0 +1,205 @@
+//! Running truly blocking or CPU-heavy code off the loop.
+//!
+//! `offload(f)` sends `f` to a process-wide pool of OS threads and parks the
+//! green thread until it is done, so a C library call, file I/O, DNS or a long
+//! computation stalls only the caller, not the loop (asgiref's
+//! `sync_to_async`). `offload_serial(f)` runs `f` on one dedicated thread, in
+//! submission order, for code that must always run on the same thread
+//! (asgiref's `thread_sensitive=True`).
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::Duration;
+
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
+
+use super::core::core;
+use super::park::{in_green_thread, unparker, wait_infallible};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Pool threads beyond the first exit after this long without work.
+const IDLE_EXIT: Duration = Duration::from_secs(10);
+
+/// Default cap on pool threads; `GREENLOOP_OFFLOAD_THREADS` overrides it.
+const DEFAULT_MAX_THREADS: usize = 64;
+
+struct Pool {
+    tx: Sender<Job>,
+    rx: Receiver<Job>,
+    max: usize,
+    threads: AtomicUsize,
+    idle: AtomicUsize,
+    busy: AtomicUsize,
+    queued: AtomicUsize,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = channel::unbounded();
+        let max = std::env::var("GREENLOOP_OFFLOAD_THREADS")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_MAX_THREADS);
+        Pool {
+            tx,
+            rx,
+            max,
+            threads: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+        }
+    })
+}
+
+impl Pool {
+    fn submit(&'static self, job: Job) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        // The receiver lives in the static pool, so the channel never disconnects.
+        let _ = self.tx.send(job);
+        if self.idle.load(Ordering::Acquire) == 0 {
+            self.grow();
+        }
+    }
+
+    fn grow(&'static self) {
+        let mut n = self.threads.load(Ordering::Acquire);
+        while n < self.max {
+            match self.threads.compare_exchange(n, n + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    let spawned = thread::Builder::new().name("greenloop-offload".into()).spawn(move || self.work());
+                    if spawned.is_err() {
+                        self.threads.fetch_sub(1, Ordering::AcqRel);
+                        log::warn!("greenloop: could not start an offload thread; queueing");
+                    }
+                    return;
+                }
+                Err(current) => n = current,
+            }
+        }
+    }
+
+    fn work(&'static self) {
+        loop {
+            self.idle.fetch_add(1, Ordering::AcqRel);
+            let next = self.rx.recv_timeout(IDLE_EXIT);
+            self.idle.fetch_sub(1, Ordering::AcqRel);
+            match next {
+                Ok(job) => {
+                    self.queued.fetch_sub(1, Ordering::AcqRel);
+                    self.busy.fetch_add(1, Ordering::AcqRel);
+                    job();
+                    self.busy.fetch_sub(1, Ordering::AcqRel);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    // Keep one thread warm; let the others go.
+                    let n = self.threads.load(Ordering::Acquire);
+                    if n > 1 && self.threads.compare_exchange(n, n - 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+fn serial_lane() -> &'static Sender<Job> {
+    static LANE: OnceLock<Sender<Job>> = OnceLock::new();
+    LANE.get_or_init(|| {
+        let (tx, rx) = channel::unbounded::<Job>();
+        thread::Builder::new()
+            .name("greenloop-serial".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("greenloop: cannot start the serial offload thread");
+        tx
+    })
+}
+
+/// Occupancy of the offload pool (process-wide).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OffloadStats {
+    /// Pool threads alive.
+    pub threads: usize,
+    /// Threads running a job now.
+    pub busy: usize,
+    /// Jobs submitted and not yet started.
+    pub queued: usize,
+}
+
+/// Current occupancy of the offload pool.
+pub fn offload_stats() -> OffloadStats {
+    let p = pool();
+    OffloadStats {
+        threads: p.threads.load(Ordering::Relaxed),
+        busy: p.busy.load(Ordering::Relaxed),
+        queued: p.queued.load(Ordering::Relaxed),
+    }
+}
+
+/// Runs `f` on the offload thread pool; the green thread parks until it
+/// returns. A panic in `f` is resumed on the caller. Outside a green thread,
+/// `f` simply runs on the caller.
+///
+/// ```
+/// let n = greenloop::run(|| greenloop::offload(|| {
+///     std::thread::sleep(std::time::Duration::from_millis(5)); // blocks a pool thread, not the loop
+///     7
+/// }));
+/// assert_eq!(n, 7);
+/// ```
+pub fn offload<T, F>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if !in_green_thread() {
+        return f();
+    }
+    run_elsewhere(f, |job| pool().submit(job))
+}
+
+/// Runs `f` on the one serial offload thread, after everything submitted
+/// there before it. For code that is not thread-safe or keeps per-thread state.
+pub fn offload_serial<T, F>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if !in_green_thread() {
+        return f();
+    }
+    run_elsewhere(f, |job| {
+        let _ = serial_lane().send(job);
+    })
+}
+
+fn run_elsewhere<T, F>(f: F, submit: impl FnOnce(Job)) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let slot: Arc<Mutex<Option<thread::Result<T>>>> = Arc::new(Mutex::new(None));
+    let (result, waker) = (slot.clone(), unparker());
+    submit(Box::new(move || {
+        let r = catch_unwind(AssertUnwindSafe(f));
+        *result.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        waker.unpark();
+    }));
+    let c = core();
+    loop {
+        if let Some(r) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return r.unwrap_or_else(|p| resume_unwind(p));
+        }
+        wait_infallible(c);
+    }
+}

@@ -1,0 +1,145 @@
+//! A counting semaphore with FIFO hand-off.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::lock;
+use crate::park::{self, Unparker, Wake};
+
+struct Waiter {
+    granted: AtomicBool,
+    unparker: Unparker,
+}
+
+struct State {
+    permits: usize,
+    waiters: VecDeque<Arc<Waiter>>,
+}
+
+/// Limits how many green threads do something at once.
+///
+/// Permits are handed to waiters in arrival order: a release wakes the
+/// longest waiter with the permit already in hand, so nobody starves.
+///
+/// ```
+/// use greenloop::sync::Semaphore;
+/// let sem = Semaphore::new(2);
+/// let a = sem.acquire();
+/// let _b = sem.acquire();
+/// assert!(sem.try_acquire().is_none());
+/// drop(a);
+/// assert!(sem.try_acquire().is_some());
+/// ```
+pub struct Semaphore {
+    state: StdMutex<State>,
+}
+
+/// A permit; released when dropped.
+#[must_use = "the permit is released as soon as it is dropped"]
+pub struct SemaphorePermit<'a> {
+    sem: &'a Semaphore,
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        self.sem.release(1);
+    }
+}
+
+impl std::fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Semaphore").field("available", &self.available_permits()).finish()
+    }
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits.
+    pub const fn new(permits: usize) -> Semaphore {
+        Semaphore { state: StdMutex::new(State { permits, waiters: VecDeque::new() }) }
+    }
+
+    /// Permits free right now.
+    pub fn available_permits(&self) -> usize {
+        lock(&self.state).permits
+    }
+
+    /// Takes a permit if one is free and nobody is queued for it.
+    pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
+        let mut s = lock(&self.state);
+        if s.permits > 0 && s.waiters.is_empty() {
+            s.permits -= 1;
+            Some(SemaphorePermit { sem: self })
+        } else {
+            None
+        }
+    }
+
+    /// Waits (parks) for a permit.
+    pub fn acquire(&self) -> SemaphorePermit<'_> {
+        match self.acquire_deadline(None, true) {
+            Some(p) => p,
+            None => unreachable!("an acquire without deadline returned empty-handed"),
+        }
+    }
+
+    /// Waits at most `timeout` for a permit.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+        self.acquire_deadline(Instant::now().checked_add(timeout), false)
+    }
+
+    /// Adds `n` permits (waking waiters).
+    pub fn add_permits(&self, n: usize) {
+        self.release(n);
+    }
+
+    fn acquire_deadline(&self, deadline: Option<Instant>, infallible: bool) -> Option<SemaphorePermit<'_>> {
+        let waiter = {
+            let mut s = lock(&self.state);
+            if s.permits > 0 && s.waiters.is_empty() {
+                s.permits -= 1;
+                return Some(SemaphorePermit { sem: self });
+            }
+            let w = Arc::new(Waiter { granted: AtomicBool::new(false), unparker: park::unparker() });
+            s.waiters.push_back(w.clone());
+            w
+        };
+        loop {
+            if waiter.granted.load(Ordering::Acquire) {
+                return Some(SemaphorePermit { sem: self });
+            }
+            if park::park_deadline(deadline) == Wake::TimedOut {
+                let mut s = lock(&self.state);
+                if waiter.granted.load(Ordering::Acquire) {
+                    return Some(SemaphorePermit { sem: self });
+                }
+                s.waiters.retain(|w| !Arc::ptr_eq(w, &waiter));
+                drop(s);
+                if infallible {
+                    // Only an expired `timeout` scope ends a deadline-less wait.
+                    crate::runtime::time::raise_elapsed();
+                }
+                return None;
+            }
+        }
+    }
+
+    fn release(&self, n: usize) {
+        let mut wake = Vec::new();
+        {
+            let mut s = lock(&self.state);
+            s.permits += n;
+            while s.permits > 0 {
+                let Some(w) = s.waiters.pop_front() else { break };
+                s.permits -= 1;
+                w.granted.store(true, Ordering::Release);
+                wake.push(w);
+            }
+        }
+        for w in wake {
+            w.unparker.unpark();
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Spawning green threads and joining them.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::core::{Completion, TaskRef, core, force_unwinding};
+use super::park::wait_infallible;
+
+/// Why a green thread produced no value.
+pub struct JoinError {
+    kind: Kind,
+}
+
+enum Kind {
+    Panic(Box<dyn Any + Send + 'static>),
+    StackOverflow { name: Option<Arc<str>>, stack_size: usize },
+    Cancelled,
+    Spawn(std::io::Error),
+}
+
+impl JoinError {
+    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError { kind: Kind::Panic(payload) }
+    }
+    pub(crate) fn stack_overflow(name: Option<Arc<str>>, stack_size: usize) -> JoinError {
+        JoinError { kind: Kind::StackOverflow { name, stack_size } }
+    }
+    pub(crate) fn cancelled() -> JoinError {
+        JoinError { kind: Kind::Cancelled }
+    }
+    pub(crate) fn spawn(e: std::io::Error) -> JoinError {
+        JoinError { kind: Kind::Spawn(e) }
+    }
+
+    /// The green thread panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.kind, Kind::Panic(_))
+    }
+
+    /// The green thread overflowed its stack and was stopped.
+    pub fn is_stack_overflow(&self) -> bool {
+        matches!(self.kind, Kind::StackOverflow { .. })
+    }
+
+    /// The green thread was cancelled because its runtime shut down.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.kind, Kind::Cancelled)
+    }
+
+    /// The green thread never started (no stack could be mapped).
+    pub fn is_spawn_failure(&self) -> bool {
+        matches!(self.kind, Kind::Spawn(_))
+    }
+
+    /// The panic message, when the payload was a string (as `panic!` makes it).
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Panic(p) => {
+                p.downcast_ref::<&'static str>().copied().or_else(|| p.downcast_ref::<String>().map(|s| s.as_str()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The panic payload, to resume with `std::panic::resume_unwind`; the
+    /// error itself when it was not a panic.
+    pub fn into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.kind {
+            Kind::Panic(p) => Ok(p),
+            kind => Err(JoinError { kind }),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Panic(_) => match self.panic_message() {
+                Some(m) => write!(f, "green thread panicked: {m}"),
+                None => f.write_str("green thread panicked"),
+            },
+            Kind::StackOverflow { name, stack_size } => write!(
+                f,
+                "green thread '{}' overflowed its stack of {} KiB; raise it with \
+                 greenloop::Builder::stack_size or GREENLOOP_STACK_SIZE",
+                name.as_deref().unwrap_or("<unnamed>"),
+                stack_size / 1024
+            ),
+            Kind::Cancelled => f.write_str("green thread cancelled: its runtime shut down"),
+            Kind::Spawn(e) => write!(f, "green thread could not start: {e}"),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JoinError({self})")
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+pub(crate) struct JoinSlot<T> {
+    result: RefCell<Option<Result<T, JoinError>>>,
+    finished: Cell<bool>,
+    waiter: Cell<Option<TaskRef>>,
+}
+
+impl<T> JoinSlot<T> {
+    fn complete(&self, r: Result<T, JoinError>) {
+        if self.finished.replace(true) {
+            return;
+        }
+        *self.result.borrow_mut() = Some(r);
+        if let Some(w) = self.waiter.take() {
+            core().unpark(w);
+        }
+    }
+}
+
+impl<T> Completion for JoinSlot<T> {
+    fn fail(&self, error: JoinError) {
+        self.complete(Err(error));
+    }
+}
+
+/// An owned permission to wait for a green thread's result.
+///
+/// Dropping it detaches the green thread, which keeps running. A
+/// `JoinHandle` belongs to the loop that spawned the green thread (it is not
+/// `Send`); use a [`Handle`](crate::Handle) and its
+/// [`RemoteJoinHandle`](crate::RemoteJoinHandle) across OS threads.
+pub struct JoinHandle<T> {
+    slot: Rc<JoinSlot<T>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits (parking this green thread) for the green thread to finish.
+    ///
+    /// `Err` when it panicked (the panic is contained: the loop and other
+    /// green threads carry on), overflowed its stack, or was cancelled.
+    pub fn join(self) -> Result<T, JoinError> {
+        loop {
+            if let Some(r) = self.try_take() {
+                return r;
+            }
+            let c = core();
+            self.slot.waiter.set(c.current());
+            wait_infallible(c);
+        }
+    }
+
+    /// Whether the green thread has finished (its result is ready).
+    pub fn is_finished(&self) -> bool {
+        self.slot.finished.get()
+    }
+
+    pub(crate) fn try_take(&self) -> Option<Result<T, JoinError>> {
+        self.slot.result.borrow_mut().take()
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").field("finished", &self.is_finished()).finish()
+    }
+}
+
+/// Runs `f` on a new green thread of the current loop.
+///
+/// A panic in `f` is caught and returned by [`JoinHandle::join`]; it never
+/// takes down the loop or other green threads.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn spawn<T: 'static>(f: impl FnOnce() -> T + 'static) -> JoinHandle<T> {
+    spawn_inner(None, f)
+}
+
+/// Like [`spawn`], with a name shown in watchdog reports, stack-overflow
+/// messages and [`park::current_name`](crate::park::current_name).
+pub fn spawn_named<T: 'static>(name: impl Into<Arc<str>>, f: impl FnOnce() -> T + 'static) -> JoinHandle<T> {
+    spawn_inner(Some(name.into()), f)
+}
+
+fn spawn_inner<T: 'static>(name: Option<Arc<str>>, f: impl FnOnce() -> T + 'static) -> JoinHandle<T> {
+    let slot = Rc::new(JoinSlot { result: RefCell::new(None), finished: Cell::new(false), waiter: Cell::new(None) });
+    let mine = slot.clone();
+    let completion: Rc<dyn Completion> = slot.clone();
+    let spawned = core().spawn_task(name, Some(completion), move || {
+        let result = catch_unwind(AssertUnwindSafe(f));
+        match result {
+            Ok(v) => mine.complete(Ok(v)),
+            // The runtime is unwinding this green thread to drop it: let it pass.
+            Err(p) if force_unwinding() => resume_unwind(p),
+            Err(p) => mine.complete(Err(JoinError::panic(p))),
+        }
+    });
+    if let Err(e) = spawned {
+        slot.complete(Err(JoinError::spawn(e)));
+    }
+    JoinHandle { slot }
+}
+
+/// Runs every closure on its own green thread and waits for all of them;
+/// results come back in input order (asyncio's `gather`).
+///
+/// If one panics, the others still run to completion, then the first panic
+/// (in input order) is resumed on the caller.
+///
+/// ```
+/// let doubled = greenloop::run(|| greenloop::join_all((1..=3).map(|i| move || i * 2)));
+/// assert_eq!(doubled, vec![2, 4, 6]);
+/// ```
+pub fn join_all<T: 'static, F: FnOnce() -> T + 'static>(closures: impl IntoIterator<Item = F>) -> Vec<T> {
+    let handles: Vec<JoinHandle<T>> = closures.into_iter().map(spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    let mut first_error = None;
+    for h in handles {
+        match h.join() {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        None => out,
+        Some(e) => match e.into_panic() {
+            Ok(p) => resume_unwind(p),
+            Err(e) => panic!("greenloop::join_all: {e}"),
+        },
+    }
+}
