@@ -18,9 +18,12 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam::queue::SegQueue;
 
 use super::builder::Config;
-use super::overflow;
 use super::stack::StackPool;
 use super::timers::Timers;
+
+/// Green-thread switches between two polls for I/O while tasks stay ready
+/// (the figure tokio uses for its event interval).
+const IO_INTERVAL: usize = 61;
 
 /// Token of the cross-thread waker; I/O tokens are indexes into the I/O table.
 pub(crate) const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
@@ -81,6 +84,8 @@ pub(crate) struct Task {
     pub(crate) name: Option<Arc<str>>,
     /// Lowest address of the stack mapping: its guard page starts here.
     pub(crate) stack_limit: usize,
+    /// Lets the SIGSEGV handler end this coroutine after a stack overflow.
+    pub(crate) trap: corosensei::trap::CoroutineTrapHandler<Exit>,
     coroutine: UnsafeCell<Option<GreenCoroutine>>,
     yielder: Cell<*const Yielder<(), ()>>,
     state: Cell<State>,
@@ -172,6 +177,9 @@ pub(crate) struct Core {
     events: RefCell<mio::Events>,
     run_queue: RefCell<VecDeque<TaskRef>>,
     slots: RefCell<Vec<Slot>>,
+    /// Finished tasks' boxes, reset and kept for the next spawn.
+    #[allow(clippy::vec_box)] // boxes move between this list and the slots without moving the task
+    free_tasks: RefCell<Vec<Box<Task>>>,
     free_slots: RefCell<Vec<u32>>,
     io: RefCell<Vec<IoEntry>>,
     free_io: RefCell<Vec<usize>>,
@@ -198,6 +206,19 @@ pub(crate) fn try_core() -> Option<&'static Core> {
     // and reset before that box is dropped; callers use the reference only for
     // the duration of one call on this thread, never across the runtime's end.
     unsafe { p.as_ref() }
+}
+
+/// The running green thread and its loop's settings, for the SIGSEGV handler.
+///
+/// # Safety
+/// Call only on the thread whose fault is being handled; the returned
+/// references are valid while that green thread has not been resumed past
+/// the fault.
+pub(crate) unsafe fn running_task() -> Option<(&'static Task, &'static Config)> {
+    let core = try_core()?;
+    // SAFETY: see `current_task`.
+    let task = unsafe { core.current_task.get().as_ref()? };
+    Some((task, &core.config))
 }
 
 /// The core of the runtime on this OS thread; panics with a clear message outside one.
@@ -245,6 +266,7 @@ impl Core {
             poll: RefCell::new(poll),
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             slots: RefCell::new(Vec::new()),
+            free_tasks: RefCell::new(Vec::new()),
             free_slots: RefCell::new(Vec::new()),
             io: RefCell::new(Vec::new()),
             free_io: RefCell::new(Vec::new()),
@@ -284,20 +306,34 @@ impl Core {
         });
         let id = self.next_task_id.get();
         self.next_task_id.set(id + 1);
-        let task = Box::new(Task {
-            id,
-            name,
-            stack_limit,
-            coroutine: UnsafeCell::new(Some(coroutine)),
-            yielder: Cell::new(ptr::null()),
-            state: Cell::new(State::Queued),
-            notified: Cell::new(false),
-            timed_out: Cell::new(false),
-            park_seq: Cell::new(0),
-            scopes: RefCell::new(Vec::new()),
-            locals: RefCell::new(Vec::new()),
-            completion,
-        });
+        let trap = coroutine.trap_handler();
+        let task = match self.free_tasks.borrow_mut().pop() {
+            Some(mut t) => {
+                t.id = id;
+                t.name = name;
+                t.stack_limit = stack_limit;
+                t.trap = trap;
+                *t.coroutine.get_mut() = Some(coroutine);
+                t.state.set(State::Queued);
+                t.completion = completion;
+                t
+            }
+            None => Box::new(Task {
+                id,
+                name,
+                stack_limit,
+                trap,
+                coroutine: UnsafeCell::new(Some(coroutine)),
+                yielder: Cell::new(ptr::null()),
+                state: Cell::new(State::Queued),
+                notified: Cell::new(false),
+                timed_out: Cell::new(false),
+                park_seq: Cell::new(0),
+                scopes: RefCell::new(Vec::new()),
+                locals: RefCell::new(Vec::new()),
+                completion,
+            }),
+        };
         let r = self.insert(task);
         self.run_queue.borrow_mut().push_back(r);
         self.counters.spawned.set(self.counters.spawned.get() + 1);
@@ -586,11 +622,12 @@ impl Core {
         }
     }
 
-    /// Runs every task that is ready now (not the ones they make ready: those
-    /// wait one poll, so that a busy task cannot starve I/O).
+    /// Runs ready tasks, including ones they make ready, for at most
+    /// `IO_INTERVAL` switches; then the loop polls for I/O (without waiting
+    /// while tasks are still ready), so a busy loop cannot starve I/O, and
+    /// an idle-I/O loop does not pay a syscall per switch.
     fn run_ready(&self) {
-        let n = self.run_queue.borrow().len();
-        for _ in 0..n {
+        for _ in 0..IO_INTERVAL {
             let next = self.run_queue.borrow_mut().pop_front();
             match next {
                 Some(r) => self.run_task(r),
@@ -675,9 +712,7 @@ impl Core {
         // SAFETY: only the scheduler touches the coroutine cell, and it is not
         // re-entered: a task cannot resume another task's coroutine.
         let coroutine = unsafe { (*task.coroutine.get()).as_mut() }.expect("task has a coroutine");
-        let guard = overflow::enter(coroutine, task);
         let result = coroutine.resume(());
-        drop(guard);
         self.current.set(None);
         self.current_task.set(ptr::null());
         if let CoroutineResult::Return(exit) = result {
@@ -698,8 +733,25 @@ impl Core {
                 c.fail(error);
             }
         }
-        // Green-thread locals are dropped here, outside the coroutine.
-        drop(task);
+        self.recycle(task);
+    }
+
+    /// Drops what a finished task owned (outside its coroutine) and keeps the
+    /// box for the next spawn.
+    fn recycle(&self, mut task: Box<Task>) {
+        task.name = None;
+        task.completion = None;
+        task.notified.set(false);
+        task.timed_out.set(false);
+        task.yielder.set(ptr::null());
+        task.scopes.get_mut().clear();
+        // Green-thread locals may run arbitrary drop code: take them out first.
+        let locals = std::mem::take(task.locals.get_mut());
+        drop(locals);
+        let mut free = self.free_tasks.borrow_mut();
+        if free.len() < self.config.max_pooled_stacks {
+            free.push(task);
+        }
     }
 
     /// Drops every remaining task, unwinding suspended ones. Called at runtime

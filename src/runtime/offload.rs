@@ -59,10 +59,13 @@ fn pool() -> &'static Pool {
 
 impl Pool {
     fn submit(&'static self, job: Job) {
-        self.queued.fetch_add(1, Ordering::AcqRel);
+        let queued = self.queued.fetch_add(1, Ordering::AcqRel) + 1;
         // The receiver lives in the static pool, so the channel never disconnects.
         let _ = self.tx.send(job);
-        if self.idle.load(Ordering::Acquire) == 0 {
+        // More jobs waiting than threads waiting for jobs: add a thread. (A
+        // check of "no idle thread" alone would let a burst queue behind one
+        // idle worker that has not woken up yet.)
+        if queued > self.idle.load(Ordering::Acquire) {
             self.grow();
         }
     }

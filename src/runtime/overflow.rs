@@ -19,64 +19,15 @@
 use std::cell::Cell;
 use std::sync::Once;
 
-use corosensei::trap::CoroutineTrapHandler;
-
-use super::core::{Exit, GreenCoroutine, Task};
-
-#[derive(Clone, Copy)]
-struct Running {
-    guard_lo: usize,
-    guard_hi: usize,
-    trap: CoroutineTrapHandler<Exit>,
-    name_ptr: *const u8,
-    name_len: usize,
-    stack_size: usize,
-    abort: bool,
-}
+use super::core::{Exit, running_task};
 
 thread_local! {
-    static RUNNING: Cell<Option<Running>> = const { Cell::new(None) };
     static ALTSTACK_READY: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Clears the running-green-thread record when the coroutine switches back.
-pub(crate) struct Guard(());
-
-impl Drop for Guard {
-    #[inline]
-    fn drop(&mut self) {
-        RUNNING.with(|r| r.set(None));
-    }
 }
 
 fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
-}
-
-/// Records that `coroutine` (of `task`) is about to run on this thread.
-#[inline]
-pub(crate) fn enter(coroutine: &GreenCoroutine, task: &Task) -> Guard {
-    let core = super::core::core();
-    let trap = coroutine.trap_handler();
-    // The limit is the lowest mapped address: the guard page starts there.
-    let guard_lo = task.stack_limit;
-    let (name_ptr, name_len) = match &task.name {
-        Some(n) => (n.as_ptr(), n.len()),
-        None => (std::ptr::null(), 0),
-    };
-    RUNNING.with(|r| {
-        r.set(Some(Running {
-            guard_lo,
-            guard_hi: guard_lo + core.config.page_size,
-            trap,
-            name_ptr,
-            name_len,
-            stack_size: core.config.stack_size,
-            abort: core.config.abort_on_stack_overflow,
-        }))
-    });
-    Guard(())
 }
 
 /// Installs the process-wide SIGSEGV/SIGBUS handler once, and makes sure this
@@ -161,16 +112,11 @@ fn write_decimal(mut n: usize) {
     write_stderr(&buf[i..]);
 }
 
-fn report(r: &Running) {
+fn report(name: Option<&str>, stack_size: usize) {
     write_stderr(b"\ngreenloop: green thread '");
-    if r.name_ptr.is_null() {
-        write_stderr(b"<unnamed>");
-    } else {
-        // SAFETY: the name is an Arc<str> owned by the task, alive while it runs.
-        write_stderr(unsafe { std::slice::from_raw_parts(r.name_ptr, r.name_len) });
-    }
+    write_stderr(name.unwrap_or("<unnamed>").as_bytes());
     write_stderr(b"' has overflowed its stack of ");
-    write_decimal(r.stack_size / 1024);
+    write_decimal(stack_size / 1024);
     write_stderr(
         b" KiB. Raise it with greenloop::Builder::stack_size(bytes), or the \
           GREENLOOP_STACK_SIZE environment variable (bytes), or move deep \
@@ -181,10 +127,13 @@ fn report(r: &Running) {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    if let Some(r) = RUNNING.with(|r| r.get()) {
-        if addr >= r.guard_lo && addr < r.guard_hi {
-            report(&r);
-            if r.abort {
+    // SAFETY: reads the running task through the loop's own bookkeeping;
+    // the task cannot be freed while it is running (and it is: it faulted).
+    if let Some((task, config)) = unsafe { running_task() } {
+        let guard_lo = task.stack_limit;
+        if addr >= guard_lo && addr < guard_lo + config.page_size {
+            report(task.name.as_deref(), config.stack_size);
+            if config.abort_on_stack_overflow {
                 // SAFETY: abort is async-signal-safe.
                 unsafe { libc::abort() };
             }
@@ -196,8 +145,8 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mu
                 let uc = context as *mut libc::ucontext_t;
                 let gregs = &mut (*uc).uc_mcontext.gregs;
                 let sp = gregs[libc::REG_RSP as usize] as usize;
-                if r.trap.stack_ptr_in_bounds(sp) {
-                    let regs = r.trap.setup_trap_handler(|| Exit::StackOverflow);
+                if task.trap.stack_ptr_in_bounds(sp) {
+                    let regs = task.trap.setup_trap_handler(|| Exit::StackOverflow);
                     gregs[libc::REG_RIP as usize] = regs.rip as i64;
                     gregs[libc::REG_RSP as usize] = regs.rsp as i64;
                     gregs[libc::REG_RBP as usize] = regs.rbp as i64;
