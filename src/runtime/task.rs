@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, resume_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -192,7 +192,7 @@ fn spawn_inner<T: 'static>(name: Option<Arc<str>>, f: impl FnOnce() -> T + 'stat
     let mine = slot.clone();
     let completion: Rc<dyn Completion> = slot.clone();
     let spawned = core().spawn_task(name, Some(completion), move || {
-        let result = catch_unwind(AssertUnwindSafe(f));
+        let result = std::panic::catch_unwind(AssertUnwindSafe(f));
         match result {
             Ok(v) => mine.complete(Ok(v)),
             // The runtime is unwinding this green thread to drop it: let it pass.
@@ -204,6 +204,17 @@ fn spawn_inner<T: 'static>(name: Option<Arc<str>>, f: impl FnOnce() -> T + 'stat
         slot.complete(Err(JoinError::spawn(e)));
     }
     JoinHandle { slot }
+}
+
+/// `std::panic::catch_unwind` for code on green threads: catches panics, but
+/// lets the runtime's own unwinds pass (a green thread being cancelled at
+/// shutdown, or a wait cut short by an expired [`timeout`](crate::timeout)).
+/// Use it wherever you would catch panics, so cancellation still works.
+pub fn catch_unwind<T>(f: impl FnOnce() -> T) -> Result<T, Box<dyn Any + Send + 'static>> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Err(p) if force_unwinding() || super::time::is_scope_elapsed(&*p) => resume_unwind(p),
+        r => r,
+    }
 }
 
 /// Runs every closure on its own green thread and waits for all of them;

@@ -104,6 +104,10 @@ impl From<Elapsed> for io::Error {
 /// The payload a wait that cannot fail unwinds with when its scope expired.
 struct ScopeElapsed;
 
+pub(crate) fn is_scope_elapsed(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<ScopeElapsed>()
+}
+
 pub(crate) fn raise_elapsed() -> ! {
     resume_unwind(Box::new(ScopeElapsed))
 }

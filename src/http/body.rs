@@ -1,0 +1,312 @@
+//! The request body: a streaming `Read` that parks while data is in flight.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+
+use super::codec::{CONTINUE_100, ChunkedDecoder, ParseError};
+use super::stream::Stream;
+
+/// Read-side state of one connection, shared by the connection loop and the
+/// body of the request being handled (one at a time).
+pub(crate) struct Inbound {
+    pub(crate) stream: Rc<Stream>,
+    pub(crate) buf: Vec<u8>,
+    /// Unconsumed bytes are `buf[start..end]`.
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) body: BodyState,
+    /// `Expect: 100-continue` not answered yet.
+    pub(crate) expect_continue: bool,
+    /// The body hit a framing error or the peer vanished: close after the response.
+    pub(crate) broken: Option<ParseError>,
+}
+
+/// Where the current request's body stands.
+pub(crate) enum BodyState {
+    /// Fully read (or there was none).
+    Done,
+    /// `Content-Length` bytes still to come.
+    Length(u64),
+    /// Chunked, mid-way.
+    Chunked(Box<ChunkedDecoder>),
+}
+
+impl Inbound {
+    pub(crate) fn available(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Reads more bytes from the socket into the buffer (compacting or
+    /// growing it first). Parks; `Ok(0)` at end of stream.
+    pub(crate) fn fill(&mut self) -> io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let new_len = (self.buf.len() * 2).max(4096);
+            self.buf.resize(new_len, 0);
+        }
+        let n = (&*self.stream).read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    fn send_continue(&mut self) -> io::Result<()> {
+        if self.expect_continue {
+            self.expect_continue = false;
+            (&*self.stream).write_all(CONTINUE_100)?;
+        }
+        Ok(())
+    }
+
+    /// Reads body bytes into `out`; `Ok(0)` when the body is complete.
+    fn read_body(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match &mut self.body {
+                BodyState::Done => return Ok(0),
+                BodyState::Length(remaining) => {
+                    let remaining_now = *remaining;
+                    if self.start == self.end {
+                        self.send_continue()?;
+                        // Large reads skip the buffer and land in `out` directly.
+                        if out.len() >= 8192 {
+                            let want = (out.len() as u64).min(remaining_now) as usize;
+                            let n = (&*self.stream).read(&mut out[..want])?;
+                            if n == 0 {
+                                return Err(self.eof());
+                            }
+                            self.consume_length(n as u64);
+                            return Ok(n);
+                        }
+                        if self.fill()? == 0 {
+                            return Err(self.eof());
+                        }
+                        continue;
+                    }
+                    let n = (self.available() as u64).min(remaining_now).min(out.len() as u64) as usize;
+                    out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+                    self.start += n;
+                    self.consume_length(n as u64);
+                    return Ok(n);
+                }
+                BodyState::Chunked(decoder) => {
+                    let result = decoder.decode(&self.buf[self.start..self.end], out);
+                    let (consumed, produced) = match result {
+                        Ok(r) => r,
+                        Err(e) => {
+                            self.broken = Some(e);
+                            self.body = BodyState::Done;
+                            return Err(io::Error::new(io::ErrorKind::InvalidData, e.reason));
+                        }
+                    };
+                    self.start += consumed;
+                    let done = decoder.is_done();
+                    if done {
+                        self.body = BodyState::Done;
+                    }
+                    if produced > 0 || done {
+                        return Ok(produced);
+                    }
+                    self.send_continue()?;
+                    if self.fill()? == 0 {
+                        return Err(self.eof());
+                    }
+                }
+            }
+        }
+    }
+
+    fn consume_length(&mut self, n: u64) {
+        if let BodyState::Length(remaining) = &mut self.body {
+            *remaining -= n;
+            if *remaining == 0 {
+                self.body = BodyState::Done;
+            }
+        }
+    }
+
+    fn eof(&mut self) -> io::Error {
+        self.body = BodyState::Done;
+        self.broken = Some(ParseError::new(http::StatusCode::BAD_REQUEST, "request body ended early"));
+        io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before the request body ended")
+    }
+
+    /// Reads and discards what is left of the body, up to `limit` bytes.
+    /// Returns whether the body is now complete.
+    pub(crate) fn drain(&mut self, limit: u64) -> bool {
+        if self.expect_continue {
+            // The client is waiting for our word before sending the body; it
+            // got a final response instead, so the body may never come.
+            return matches!(self.body, BodyState::Done);
+        }
+        let mut scratch = [0u8; 4096];
+        let mut drained = 0u64;
+        while !matches!(self.body, BodyState::Done) {
+            if drained >= limit {
+                return false;
+            }
+            match self.read_body(&mut scratch) {
+                Ok(0) => break,
+                Ok(n) => drained += n as u64,
+                Err(_) => return false,
+            }
+        }
+        self.broken.is_none()
+    }
+}
+
+/// The body of a request: read it like any `std::io::Read`. Reading parks
+/// the green thread while data is in flight, so a slow upload stalls only
+/// its own request.
+///
+/// Whatever the handler leaves unread is drained (small bodies) or the
+/// connection is closed (large ones) before the next request: an unread body
+/// is never mistaken for the next request.
+pub struct Body {
+    source: Source,
+}
+
+enum Source {
+    Empty,
+    /// Bytes already taken from `rest` (by middleware that peeked), then `rest`.
+    Prefixed {
+        prefix: Vec<u8>,
+        pos: usize,
+        rest: Box<Body>,
+    },
+    Bytes {
+        data: Vec<u8>,
+        pos: usize,
+    },
+    Conn {
+        inbound: Rc<RefCell<Inbound>>,
+        length: Option<u64>,
+    },
+}
+
+impl Body {
+    /// An empty body.
+    pub fn empty() -> Body {
+        Body { source: Source::Empty }
+    }
+
+    pub(crate) fn from_conn(inbound: Rc<RefCell<Inbound>>, length: Option<u64>) -> Body {
+        Body { source: Source::Conn { inbound, length } }
+    }
+
+    /// Puts `prefix` back in front of this body: for middleware that read
+    /// the start of a body (to log it, say) and pass the whole body on.
+    pub fn prepend(self, prefix: Vec<u8>) -> Body {
+        if prefix.is_empty() {
+            return self;
+        }
+        Body { source: Source::Prefixed { prefix, pos: 0, rest: Box::new(self) } }
+    }
+
+    /// The declared length (`Content-Length`), if known; `None` for chunked bodies.
+    pub fn content_length(&self) -> Option<u64> {
+        match &self.source {
+            Source::Empty => Some(0),
+            Source::Prefixed { prefix, pos, rest } => rest.content_length().map(|n| n + (prefix.len() - pos) as u64),
+            Source::Bytes { data, pos } => Some((data.len() - pos) as u64),
+            Source::Conn { length, .. } => *length,
+        }
+    }
+
+    /// Reads the whole body, failing with `InvalidData` (and a message
+    /// naming the limit) if it is longer than `limit` bytes.
+    pub fn read_to_vec(&mut self, limit: usize) -> io::Result<Vec<u8>> {
+        if let Some(n) = self.content_length()
+            && n > limit as u64
+        {
+            return Err(too_large(limit));
+        }
+        let mut out = Vec::with_capacity(self.content_length().unwrap_or(0).min(limit as u64) as usize);
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = self.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(out);
+            }
+            if out.len() + n > limit {
+                return Err(too_large(limit));
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads the whole body as UTF-8 text, with a size limit.
+    pub fn read_to_string_limited(&mut self, limit: usize) -> io::Result<String> {
+        String::from_utf8(self.read_to_vec(limit)?)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "request body is not valid UTF-8"))
+    }
+}
+
+fn too_large(limit: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("request body larger than the {limit}-byte limit"))
+}
+
+impl Read for Body {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match &mut self.source {
+            Source::Empty => Ok(0),
+            Source::Prefixed { prefix, pos, rest } => {
+                if *pos < prefix.len() {
+                    let n = (prefix.len() - *pos).min(out.len());
+                    out[..n].copy_from_slice(&prefix[*pos..*pos + n]);
+                    *pos += n;
+                    Ok(n)
+                } else {
+                    rest.read(out)
+                }
+            }
+            Source::Bytes { data, pos } => {
+                let n = (data.len() - *pos).min(out.len());
+                out[..n].copy_from_slice(&data[*pos..*pos + n]);
+                *pos += n;
+                Ok(n)
+            }
+            Source::Conn { inbound, .. } => inbound.borrow_mut().read_body(out),
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(data: Vec<u8>) -> Body {
+        Body { source: Source::Bytes { data, pos: 0 } }
+    }
+}
+
+impl From<&str> for Body {
+    fn from(s: &str) -> Body {
+        Body::from(s.as_bytes().to_vec())
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::from(s.into_bytes())
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Body").field("content_length", &self.content_length()).finish()
+    }
+}

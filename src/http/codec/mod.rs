@@ -1,0 +1,16 @@
+//! Pure HTTP/1.1 wire codec (RFC 9112) for servers and clients: parsing and
+//! serialising heads, and the chunked transfer coding. Nothing here does
+//! I/O; everything works on byte slices and `Vec<u8>`.
+
+pub mod chunked;
+pub mod date;
+pub mod request;
+pub mod response;
+
+pub use chunked::{ChunkedDecoder, LAST_CHUNK, encode_chunk, encode_chunk_header};
+pub use date::DateCache;
+pub use request::{BodyFraming, Limits, ParseError, RequestHead, parse_request};
+pub use response::{
+    CONTINUE_100, OutgoingBody, ResponseHead, ResponseOptions, WrittenHead, parse_response, write_request_head,
+    write_response_head,
+};

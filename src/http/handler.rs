@@ -1,0 +1,99 @@
+//! Handlers, middleware and the chain that joins them.
+
+use std::sync::Arc;
+
+use super::response::IntoResponse;
+use super::{Request, Response};
+
+/// Answers requests. Any `Fn(Request) -> impl IntoResponse` is a handler.
+///
+/// Handlers are shared by every worker thread, hence `Send + Sync`; per-request
+/// data belongs in the request's extensions, never in the handler's fields.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request.
+    fn call(&self, req: Request) -> Response;
+}
+
+impl<F, R> Handler for F
+where
+    F: Fn(Request) -> R + Send + Sync + 'static,
+    R: IntoResponse,
+{
+    fn call(&self, req: Request) -> Response {
+        self(req).into_response()
+    }
+}
+
+/// Code around every request, in a declared order (like Django's
+/// `MIDDLEWARE`). Any `Fn(Request, Next) -> Response` is middleware.
+///
+/// ```
+/// use greenloop::http::{Next, Request, Response};
+/// fn powered_by(req: Request, next: Next<'_>) -> Response {
+///     let mut res = next.run(req);
+///     res.headers_mut().insert("x-powered-by", "greenloop".parse().unwrap());
+///     res
+/// }
+/// # let _ = greenloop::http::App::new(|_req: Request| "hi").wrap(powered_by);
+/// ```
+pub trait Middleware: Send + Sync + 'static {
+    /// Handles `req`, calling `next.run(req)` to continue down the chain (or not).
+    fn call(&self, req: Request, next: Next<'_>) -> Response;
+}
+
+impl<F> Middleware for F
+where
+    F: Fn(Request, Next<'_>) -> Response + Send + Sync + 'static,
+{
+    fn call(&self, req: Request, next: Next<'_>) -> Response {
+        self(req, next)
+    }
+}
+
+/// The rest of the chain after the current middleware.
+pub struct Next<'a> {
+    rest: &'a [Arc<dyn Middleware>],
+    handler: &'a dyn Handler,
+}
+
+impl Next<'_> {
+    /// Runs the remaining middleware and the handler.
+    pub fn run(self, req: Request) -> Response {
+        match self.rest.split_first() {
+            Some((first, rest)) => first.call(req, Next { rest, handler: self.handler }),
+            None => self.handler.call(req),
+        }
+    }
+}
+
+/// A handler with its middleware chain: what a [`Server`](super::Server) serves.
+#[derive(Clone)]
+pub struct App {
+    middleware: Vec<Arc<dyn Middleware>>,
+    handler: Arc<dyn Handler>,
+}
+
+impl App {
+    /// An app answering with `handler`, no middleware yet.
+    pub fn new(handler: impl Handler) -> App {
+        App { middleware: Vec::new(), handler: Arc::new(handler) }
+    }
+
+    /// Adds middleware. The first added is the outermost: it sees the request
+    /// first and the response last.
+    pub fn wrap(mut self, m: impl Middleware) -> App {
+        self.middleware.push(Arc::new(m));
+        self
+    }
+
+    /// Runs the chain on one request.
+    pub fn call(&self, req: Request) -> Response {
+        Next { rest: &self.middleware, handler: &*self.handler }.run(req)
+    }
+}
+
+impl<H: Handler> From<H> for App {
+    fn from(h: H) -> App {
+        App::new(h)
+    }
+}

@@ -1,0 +1,47 @@
+//! An HTTP/1.1 server on green threads, built only on the runtime's public API.
+//!
+//! A handler is a plain function from [`Request`] to something that is
+//! [`IntoResponse`]. It runs on the connection's green thread and may sleep,
+//! read sockets, call other services or wait on locks: thousands run at once
+//! on one OS thread.
+//!
+//! ```no_run
+//! use greenloop::http::{Request, Router, Server, get};
+//!
+//! fn hello(_req: Request) -> &'static str {
+//!     greenloop::sleep(std::time::Duration::from_millis(100)); // parks, never blocks
+//!     "Hello, World!"
+//! }
+//!
+//! Server::bind("127.0.0.1:8000").serve(Router::new().route("/", get(hello))).unwrap();
+//! ```
+//!
+//! The request and response types are the `http` crate's
+//! (`http::Request<Body>`, `http::Response<ResponseBody>`), as in hyper, axum
+//! and reqwest.
+
+mod body;
+pub mod codec;
+mod conn;
+mod ext;
+mod handler;
+pub mod middleware;
+mod response;
+mod router;
+mod server;
+mod stream;
+
+pub use body::Body;
+pub use ext::{ConnInfo, RequestExt, percent_decode, query_pairs};
+pub use handler::{App, Handler, Middleware, Next};
+pub use response::{IntoResponse, ResponseBody};
+pub use router::{MethodRouter, Params, Router, any, delete, get, head, patch, post, put};
+pub use server::{Limits, Server, ShutdownHandle, worker_id, worker_state};
+
+pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
+
+/// A request as handlers see it: the `http` crate's type with a streaming [`Body`].
+pub type Request = http::Request<Body>;
+
+/// A response as handlers return it: the `http` crate's type with a [`ResponseBody`].
+pub type Response = http::Response<ResponseBody>;

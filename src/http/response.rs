@@ -1,0 +1,215 @@
+//! Response bodies and the conversions handlers return.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use http::{HeaderValue, StatusCode, header};
+
+use super::{Body, Response};
+
+/// The body of a response: bytes known up front, or a stream.
+///
+/// Streams are written as they are produced, chunked on HTTP/1.1 (or
+/// close-delimited to HTTP/1.0 clients); a slow client parks the writer, so
+/// nothing is buffered without bound.
+pub struct ResponseBody {
+    kind: Kind,
+}
+
+pub(crate) enum Kind {
+    Empty,
+    Bytes(Cow<'static, [u8]>),
+    Reader { reader: Box<dyn Read>, length: Option<u64> },
+    Writer(Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>),
+}
+
+impl ResponseBody {
+    /// No body.
+    pub fn empty() -> ResponseBody {
+        ResponseBody { kind: Kind::Empty }
+    }
+
+    /// A body streamed from `reader`. With `length`, it is sent with
+    /// `Content-Length` (and the reader must yield exactly that many bytes);
+    /// without, chunked.
+    pub fn from_reader(reader: impl Read + 'static, length: Option<u64>) -> ResponseBody {
+        ResponseBody { kind: Kind::Reader { reader: Box::new(reader), length } }
+    }
+
+    /// A body the handler writes piece by piece, after the head is sent:
+    /// `f` gets a writer whose writes park while the client is slow.
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// let body = greenloop::http::ResponseBody::stream(|w| {
+    ///     for i in 0..3 {
+    ///         writeln!(w, "tick {i}")?;
+    ///         greenloop::sleep(std::time::Duration::from_millis(10));
+    ///     }
+    ///     Ok(())
+    /// });
+    /// # drop(body);
+    /// ```
+    pub fn stream(f: impl FnOnce(&mut dyn Write) -> io::Result<()> + 'static) -> ResponseBody {
+        ResponseBody { kind: Kind::Writer(Box::new(f)) }
+    }
+
+    /// The length, when known before sending.
+    pub fn len(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Empty => Some(0),
+            Kind::Bytes(b) => Some(b.len() as u64),
+            Kind::Reader { length, .. } => *length,
+            Kind::Writer(_) => None,
+        }
+    }
+
+    /// Whether the body is known to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    /// The bytes of a body known up front (`None` for streams).
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match &self.kind {
+            Kind::Empty => Some(&[]),
+            Kind::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn into_kind(self) -> Kind {
+        self.kind
+    }
+}
+
+impl Default for ResponseBody {
+    fn default() -> Self {
+        ResponseBody::empty()
+    }
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Empty => f.write_str("ResponseBody::Empty"),
+            Kind::Bytes(b) => write!(f, "ResponseBody::Bytes({} bytes)", b.len()),
+            Kind::Reader { length, .. } => write!(f, "ResponseBody::Reader(length {length:?})"),
+            Kind::Writer(_) => f.write_str("ResponseBody::Stream"),
+        }
+    }
+}
+
+impl From<()> for ResponseBody {
+    fn from(_: ()) -> Self {
+        ResponseBody::empty()
+    }
+}
+impl From<&'static str> for ResponseBody {
+    fn from(s: &'static str) -> Self {
+        ResponseBody { kind: Kind::Bytes(Cow::Borrowed(s.as_bytes())) }
+    }
+}
+impl From<&'static [u8]> for ResponseBody {
+    fn from(s: &'static [u8]) -> Self {
+        ResponseBody { kind: Kind::Bytes(Cow::Borrowed(s)) }
+    }
+}
+impl From<String> for ResponseBody {
+    fn from(s: String) -> Self {
+        ResponseBody { kind: Kind::Bytes(Cow::Owned(s.into_bytes())) }
+    }
+}
+impl From<Vec<u8>> for ResponseBody {
+    fn from(v: Vec<u8>) -> Self {
+        ResponseBody { kind: Kind::Bytes(Cow::Owned(v)) }
+    }
+}
+impl From<Body> for ResponseBody {
+    /// Streams a request body back (an echo): same length if declared, else chunked.
+    fn from(b: Body) -> Self {
+        let length = b.content_length();
+        ResponseBody::from_reader(b, length)
+    }
+}
+
+/// What a handler may return.
+pub trait IntoResponse {
+    /// Builds the response.
+    fn into_response(self) -> Response;
+}
+
+fn with_type(body: ResponseBody, content_type: &'static str) -> Response {
+    let mut r = Response::new(body);
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+impl IntoResponse for &'static str {
+    fn into_response(self) -> Response {
+        with_type(self.into(), TEXT)
+    }
+}
+impl IntoResponse for String {
+    fn into_response(self) -> Response {
+        with_type(self.into(), TEXT)
+    }
+}
+impl IntoResponse for Vec<u8> {
+    fn into_response(self) -> Response {
+        with_type(self.into(), "application/octet-stream")
+    }
+}
+impl IntoResponse for () {
+    fn into_response(self) -> Response {
+        Response::new(ResponseBody::empty())
+    }
+}
+impl IntoResponse for StatusCode {
+    /// The status with its reason phrase as a text body (empty for 204/304).
+    fn into_response(self) -> Response {
+        let mut r = if self == StatusCode::NO_CONTENT || self == StatusCode::NOT_MODIFIED {
+            Response::new(ResponseBody::empty())
+        } else {
+            with_type(self.canonical_reason().unwrap_or("").into(), TEXT)
+        };
+        *r.status_mut() = self;
+        r
+    }
+}
+impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
+    fn into_response(self) -> Response {
+        let mut r = self.1.into_response();
+        *r.status_mut() = self.0;
+        r
+    }
+}
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(v) => v.into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+impl IntoResponse for io::Error {
+    /// 500 with the error's message (413 for a body over its limit, 408 for a
+    /// timed-out read, 400 for other malformed input).
+    fn into_response(self) -> Response {
+        let status = match self.kind() {
+            io::ErrorKind::InvalidData if self.to_string().contains("limit") => StatusCode::PAYLOAD_TOO_LARGE,
+            io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => StatusCode::BAD_REQUEST,
+            io::ErrorKind::TimedOut => StatusCode::REQUEST_TIMEOUT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, format!("{}: {self}\n", status.canonical_reason().unwrap_or("error"))).into_response()
+    }
+}
