@@ -41,6 +41,21 @@ impl Inbound {
     /// Reads more bytes from the socket into the buffer (compacting or
     /// growing it first). Parks; `Ok(0)` at end of stream.
     pub(crate) fn fill(&mut self) -> io::Result<usize> {
+        self.make_room();
+        let n = (&*self.stream).read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Like `fill`, but never parks: `WouldBlock` when nothing is there.
+    pub(crate) fn try_fill(&mut self) -> io::Result<usize> {
+        self.make_room();
+        let n = self.stream.try_read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    fn make_room(&mut self) {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -53,9 +68,6 @@ impl Inbound {
             let new_len = (self.buf.len() * 2).max(4096);
             self.buf.resize(new_len, 0);
         }
-        let n = (&*self.stream).read(&mut self.buf[self.end..])?;
-        self.end += n;
-        Ok(n)
     }
 
     fn send_continue(&mut self) -> io::Result<()> {

@@ -1,1 +1,385 @@
-//! The connection loop.
+//! One connection = one green thread: read, parse, run the app, write, keep alive.
+//!
+//! Requests already in the buffer (pipelining) are answered in order and
+//! their responses collected in one output buffer, written with one `write`
+//! when the input runs dry (or the buffer grows large). Reads never park
+//! while there is buffered work to do.
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use http::{Method, StatusCode, Version};
+
+use super::body::{BodyState, Inbound};
+use super::codec::{
+    BodyFraming, ChunkedDecoder, LAST_CHUNK, OutgoingBody, ParseError, RequestHead, ResponseOptions, encode_chunk,
+    parse_request, write_response_head,
+};
+use super::ext::ConnInfo;
+use super::handler::App;
+use super::response::Kind;
+use super::server::{WorkerCtx, panic_text};
+use super::stream::Stream;
+use super::{Body, Request, Response};
+
+/// Output beyond this is written before more requests are handled.
+const FLUSH_AT: usize = 64 * 1024;
+/// Fixed bodies larger than this are written from their own buffer, not copied.
+const COPY_LIMIT: usize = 16 * 1024;
+
+struct Conn<'a> {
+    ctx: &'a WorkerCtx,
+    app: &'a App,
+    id: u64,
+    peer: Option<SocketAddr>,
+    stream: Rc<Stream>,
+    inbound: Rc<RefCell<Inbound>>,
+    out: Vec<u8>,
+    codec_limits: super::codec::Limits,
+}
+
+/// How a connection ended; only used to pick what, if anything, to log.
+enum End {
+    Closed,
+    Error(io::Error),
+}
+
+pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, peer: Option<SocketAddr>, id: u64) {
+    let limits = &ctx.config.limits;
+    let _ = stream.set_write_timeout(Some(limits.write_timeout));
+    let _ = stream.set_read_timeout(Some(limits.body_timeout));
+    let stream = Rc::new(stream);
+    let inbound = Rc::new(RefCell::new(Inbound {
+        stream: stream.clone(),
+        buf: vec![0; 4096],
+        start: 0,
+        end: 0,
+        body: BodyState::Done,
+        expect_continue: false,
+        broken: None,
+    }));
+    let mut conn =
+        Conn { ctx, app, id, peer, stream, inbound, out: Vec::with_capacity(1024), codec_limits: limits.codec() };
+    if let End::Error(e) = conn.run() {
+        log::debug!("greenloop: connection {id} from {peer:?}: {e}");
+    }
+    ctx.set_idle(id, false);
+    let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+}
+
+impl Conn<'_> {
+    fn run(&mut self) -> End {
+        let mut head_started: Option<Instant> = None;
+        loop {
+            let parsed = {
+                let inb = self.inbound.borrow();
+                parse_request(&inb.buf[inb.start..inb.end], &self.codec_limits)
+            };
+            match parsed {
+                Ok(Some((head, consumed))) => {
+                    self.inbound.borrow_mut().start += consumed;
+                    head_started = None;
+                    match self.handle(head) {
+                        Ok(true) => {}
+                        Ok(false) => return self.finish(),
+                        Err(e) => return End::Error(e),
+                    }
+                    if self.out.len() >= FLUSH_AT
+                        && let Err(e) = self.flush()
+                    {
+                        return End::Error(e);
+                    }
+                }
+                Ok(None) => {
+                    if let Err(e) = self.flush() {
+                        return End::Error(e);
+                    }
+                    let buffered = self.inbound.borrow().available() > 0;
+                    if !buffered && self.ctx.shutting_down.get() {
+                        return End::Closed;
+                    }
+                    let started = *head_started.get_or_insert_with(Instant::now);
+                    let limits = &self.ctx.config.limits;
+                    let deadline =
+                        if buffered { started + limits.header_timeout } else { Instant::now() + limits.idle_timeout };
+                    match self.read_more(deadline, !buffered) {
+                        Ok(0) => return End::Closed,
+                        Ok(_) => {
+                            if !buffered {
+                                // The first bytes of a new head: its clock starts now.
+                                head_started = Some(Instant::now());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::TimedOut && buffered => {
+                            let err = ParseError::new(StatusCode::REQUEST_TIMEOUT, "request head not received in time");
+                            return self.reject(err);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::TimedOut => return End::Closed,
+                        Err(e) => return End::Error(e),
+                    }
+                }
+                Err(e) => return self.reject(e),
+            }
+        }
+    }
+
+    /// Reads at least one byte into the input buffer, parking until then.
+    /// While `idle`, a worker shutdown ends the wait (`Ok(0)`).
+    fn read_more(&mut self, deadline: Instant, idle: bool) -> io::Result<usize> {
+        if idle {
+            self.ctx.set_idle(self.id, true);
+        }
+        let result = loop {
+            match self.inbound.borrow_mut().try_fill() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+            if idle && self.ctx.shutting_down.get() {
+                break Ok(0);
+            }
+            if let Err(e) = self.stream.readable_until(Some(deadline)) {
+                break Err(e);
+            }
+        };
+        if idle {
+            self.ctx.set_idle(self.id, false);
+        }
+        result
+    }
+
+    /// Answers one request. `Ok(false)`: close the connection after flushing.
+    fn handle(&mut self, head: RequestHead) -> io::Result<bool> {
+        let RequestHead { parts, framing, keep_alive, expect_continue } = head;
+        let limits = &self.ctx.config.limits;
+        let (state, length) = match framing {
+            BodyFraming::None | BodyFraming::Length(0) | BodyFraming::UntilClose => (BodyState::Done, Some(0)),
+            BodyFraming::Length(n) => (BodyState::Length(n), Some(n)),
+            BodyFraming::Chunked => (BodyState::Chunked(Box::new(ChunkedDecoder::new(limits.max_body_bytes))), None),
+        };
+        let has_body = !matches!(state, BodyState::Done);
+        {
+            let mut inb = self.inbound.borrow_mut();
+            inb.body = state;
+            inb.expect_continue = expect_continue && has_body;
+            inb.broken = None;
+        }
+        if expect_continue && has_body {
+            // Responses to earlier pipelined requests go before the 100 Continue.
+            self.flush()?;
+        }
+        let version = parts.version;
+        let is_head = parts.method == Method::HEAD;
+        let body = if has_body { Body::from_conn(self.inbound.clone(), length) } else { Body::empty() };
+        let mut req = Request::from_parts(parts, body);
+        let request_id = self.ctx.next_request_id.get();
+        self.ctx.next_request_id.set(request_id + 1);
+        req.extensions_mut().insert(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id });
+
+        self.ctx.in_flight.set(self.ctx.in_flight.get() + 1);
+        let outcome = crate::catch_unwind(|| self.app.call(req));
+        self.ctx.in_flight.set(self.ctx.in_flight.get() - 1);
+        let (response, panicked) = match outcome {
+            Ok(r) => (r, false),
+            Err(p) => {
+                log::error!("greenloop: handler panicked (request {request_id}): {}", panic_text(&*p));
+                (error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"), true)
+            }
+        };
+
+        let mut keep = keep_alive && !self.ctx.shutting_down.get();
+        let streams_request_body = response.body().as_bytes().is_none();
+        if has_body && !streams_request_body {
+            // Read what the handler left of the body now, so the next request
+            // starts where it should; a body too large to skip closes the connection.
+            keep &= self.inbound.borrow_mut().drain(limits.drain_limit);
+        }
+        keep &= !panicked || !has_body || self.body_done();
+        keep = self.write_response(response, version, is_head, keep)?;
+        if has_body && keep {
+            keep = self.inbound.borrow_mut().drain(limits.drain_limit);
+        }
+        keep &= self.inbound.borrow().broken.is_none();
+        Ok(keep)
+    }
+
+    fn body_done(&self) -> bool {
+        let inb = self.inbound.borrow();
+        matches!(inb.body, BodyState::Done) && inb.broken.is_none()
+    }
+
+    /// Serialises `response`; fixed bodies are buffered, streams written now.
+    /// Returns whether the connection may be kept.
+    fn write_response(&mut self, response: Response, version: Version, is_head: bool, keep: bool) -> io::Result<bool> {
+        let (parts, body) = response.into_parts();
+        let kind = body.into_kind();
+        let outgoing = match &kind {
+            Kind::Empty => OutgoingBody::Empty,
+            Kind::Bytes(b) => OutgoingBody::Length(b.len() as u64),
+            Kind::Reader { length: Some(n), .. } => OutgoingBody::Length(*n),
+            Kind::Reader { length: None, .. } | Kind::Writer(_) => OutgoingBody::Chunked,
+        };
+        let config = &self.ctx.config;
+        let written = {
+            let mut date = self.ctx.date.borrow_mut();
+            let opts = ResponseOptions {
+                request_version: version,
+                is_head,
+                keep_alive: keep,
+                date: date.get(SystemTime::now()),
+                server: config.server_name.as_bytes(),
+            };
+            write_response_head(parts.status, &parts.headers, outgoing, &opts, &mut self.out)
+        };
+        match (written.framing, kind) {
+            (BodyFraming::None, _) | (_, Kind::Empty) => {}
+            (BodyFraming::Length(_), Kind::Bytes(b)) if b.len() <= COPY_LIMIT => self.out.extend_from_slice(&b),
+            (BodyFraming::Length(_), Kind::Bytes(b)) => {
+                self.flush()?;
+                (&*self.stream).write_all(&b)?;
+            }
+            (BodyFraming::Length(n), Kind::Reader { reader, .. }) => {
+                self.flush()?;
+                self.copy_exact(reader, n)?;
+            }
+            (BodyFraming::Chunked, kind) => {
+                self.flush()?;
+                let mut w = ChunkedWriter { stream: &self.stream, buf: Vec::with_capacity(16 * 1024 + 32) };
+                stream_body(kind, &mut w)?;
+                w.finish()?;
+            }
+            (BodyFraming::UntilClose, kind) => {
+                self.flush()?;
+                let mut w = RawWriter { stream: &self.stream };
+                stream_body(kind, &mut w)?;
+                return Ok(false);
+            }
+            (BodyFraming::Length(_), Kind::Writer(_)) => unreachable!("streams are never given a length"),
+        }
+        Ok(written.keep_alive)
+    }
+
+    /// Copies exactly `n` bytes from `reader` to the socket.
+    fn copy_exact(&mut self, mut reader: Box<dyn Read>, n: u64) -> io::Result<()> {
+        let mut buf = vec![0u8; (n as usize).clamp(1, 64 * 1024)];
+        let mut left = n;
+        while left > 0 {
+            let want = (buf.len() as u64).min(left) as usize;
+            let got = reader.read(&mut buf[..want])?;
+            if got == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("response body ended {left} bytes short of its declared length {n}"),
+                ));
+            }
+            (&*self.stream).write_all(&buf[..got])?;
+            left -= got as u64;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            let r = (&*self.stream).write_all(&self.out);
+            self.out.clear();
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Answers a malformed request with its status and reason, then closes.
+    fn reject(&mut self, err: ParseError) -> End {
+        let response = error_response(err.status, err.reason);
+        let result = self.write_response(response, Version::HTTP_11, false, false).and_then(|_| self.flush());
+        match result {
+            Ok(()) => self.finish(),
+            Err(e) => End::Error(e),
+        }
+    }
+
+    fn finish(&mut self) -> End {
+        match self.flush() {
+            Ok(()) => End::Closed,
+            Err(e) => End::Error(e),
+        }
+    }
+}
+
+fn error_response(status: StatusCode, reason: &str) -> Response {
+    let mut r = Response::new(format!("{reason}\n").into());
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn stream_body(kind: Kind, w: &mut dyn Write) -> io::Result<()> {
+    match kind {
+        Kind::Empty => Ok(()),
+        Kind::Bytes(b) => w.write_all(&b),
+        Kind::Reader { mut reader, .. } => {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                w.write_all(&buf[..n])?;
+            }
+        }
+        Kind::Writer(f) => f(w),
+    }
+}
+
+/// Writes each `write` as one chunk straight to the socket (parking on back-pressure).
+struct ChunkedWriter<'a> {
+    stream: &'a Stream,
+    buf: Vec<u8>,
+}
+
+impl ChunkedWriter<'_> {
+    fn finish(mut self) -> io::Result<()> {
+        self.buf.clear();
+        self.buf.extend_from_slice(LAST_CHUNK);
+        self.stream_write()
+    }
+
+    fn stream_write(&mut self) -> io::Result<()> {
+        let mut s = self.stream;
+        s.write_all(&self.buf)
+    }
+}
+
+impl Write for ChunkedWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let data = &data[..data.len().min(64 * 1024)];
+        self.buf.clear();
+        encode_chunk(data, &mut self.buf);
+        self.stream_write()?;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Close-delimited body for HTTP/1.0 clients.
+struct RawWriter<'a> {
+    stream: &'a Stream,
+}
+
+impl Write for RawWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut s = self.stream;
+        s.write(data)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

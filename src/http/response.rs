@@ -17,11 +17,14 @@ pub struct ResponseBody {
     kind: Kind,
 }
 
+/// A body written piece by piece by the handler's closure.
+pub(crate) type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>;
+
 pub(crate) enum Kind {
     Empty,
     Bytes(Cow<'static, [u8]>),
     Reader { reader: Box<dyn Read>, length: Option<u64> },
-    Writer(Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>),
+    Writer(StreamFn),
 }
 
 impl ResponseBody {

@@ -32,6 +32,14 @@ impl Stream {
         }
     }
 
+    /// Parks until readable, unparked, or `deadline`.
+    pub(crate) fn readable_until(&self, deadline: Option<std::time::Instant>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.readable_until(deadline),
+            Stream::Unix(s) => s.readable_until(deadline),
+        }
+    }
+
     /// Reads what is there now, without parking (`WouldBlock` otherwise).
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

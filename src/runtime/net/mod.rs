@@ -12,11 +12,20 @@ mod source;
 mod tcp;
 mod unix;
 
-pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use tcp::{Incoming, LISTEN_BACKLOG, TcpListener, TcpStream};
 pub use unix::{UnixListener, UnixStream};
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Binds a plain std listener with `SO_REUSEADDR`, optionally
+/// `SO_REUSEPORT`, and a backlog of [`LISTEN_BACKLOG`]: for servers that bind
+/// on one thread and hand listeners to worker loops (adopt each with
+/// [`TcpListener::from_std`]). With `reuse_port`, several listeners may share
+/// the port and the kernel spreads connections among them.
+pub fn bind_std(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
+    tcp::bind_one(addr, reuse_port)
+}
 
 /// Resolves `host:port` to addresses. IP literals are parsed on the spot;
 /// host names go through `getaddrinfo` on the [`offload`](crate::offload)

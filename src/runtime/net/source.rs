@@ -180,6 +180,13 @@ macro_rules! green_stream {
                 let deadline = self.io.timeout(Dir::Read).and_then(|t| std::time::Instant::now().checked_add(t));
                 self.io.wait(Dir::Read, deadline, "read")
             }
+            /// Parks until the socket may be readable, the green thread is
+            /// unparked (`Ok`: re-check), or `deadline` passes (`TimedOut`).
+            /// With [`try_read`](Self::try_read), the building block of
+            /// servers that must also react to other events while idle.
+            pub fn readable_until(&self, deadline: Option<std::time::Instant>) -> std::io::Result<()> {
+                self.io.wait(Dir::Read, deadline, "read")
+            }
             /// Takes the pending socket error (`SO_ERROR`).
             pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
                 self.io.get().take_error()
