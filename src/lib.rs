@@ -37,4 +37,4 @@ pub use runtime::{
     Runtime, call_later, catch_unwind, join_all, loop_stats, offload, offload_serial, offload_stats, run, sleep,
     sleep_until, spawn, spawn_named, timeout, timeout_at, yield_now,
 };
-pub use runtime::{net, park, sync};
+pub use runtime::{net, park, sync, watchdog};

@@ -215,10 +215,7 @@ impl Server {
     pub fn serve(self, app: impl Into<App>) -> io::Result<()> {
         let signals = self.signals;
         let running = self.start(app)?;
-        if signals {
-            watch_signals(running.shutdown_handle())?;
-        }
-        running.join()
+        if signals { running.serve_until_signal() } else { running.join() }
     }
 
     /// Binds and starts the workers in the background; returns once every
@@ -351,6 +348,13 @@ impl RunningServer {
             panicked |= t.join().is_err();
         }
         if panicked { Err(io::Error::other("a worker thread panicked")) } else { Ok(()) }
+    }
+
+    /// Stops gracefully on SIGINT/SIGTERM (a second signal exits at once)
+    /// and waits until the workers are done.
+    pub fn serve_until_signal(self) -> io::Result<()> {
+        watch_signals(self.shutdown_handle())?;
+        self.join()
     }
 
     /// Stops gracefully and waits.

@@ -3,6 +3,7 @@
 use std::io;
 use std::marker::PhantomData;
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::core::Core;
 use super::handle::Handle;
@@ -20,6 +21,14 @@ use super::task::{self, JoinHandle};
 /// wants more: `Builder::stack_size` or `GREENLOOP_STACK_SIZE`.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
+fn watchdog_from_env() -> Option<Duration> {
+    match std::env::var("GREENLOOP_WATCHDOG_MS").ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+        Some(0) => None,
+        Some(ms) => Some(Duration::from_millis(ms)),
+        None => Some(super::watchdog::DEFAULT_THRESHOLD),
+    }
+}
+
 /// Settings of one loop.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -28,6 +37,7 @@ pub(crate) struct Config {
     pub(crate) event_capacity: usize,
     pub(crate) page_size: usize,
     pub(crate) abort_on_stack_overflow: bool,
+    pub(crate) watchdog: Option<Duration>,
 }
 
 /// Settings for a [`Runtime`].
@@ -63,6 +73,7 @@ impl Builder {
                 event_capacity: 1024,
                 page_size,
                 abort_on_stack_overflow: false,
+                watchdog: watchdog_from_env(),
             },
         }
     }
@@ -92,6 +103,14 @@ impl Builder {
     /// see the crate docs for what that leaks).
     pub fn abort_on_stack_overflow(mut self, abort: bool) -> Builder {
         self.config.abort_on_stack_overflow = abort;
+        self
+    }
+
+    /// Report green threads that hold the loop longer than `threshold`
+    /// without parking (`None`: no watchdog). Default 20 ms, or
+    /// `GREENLOOP_WATCHDOG_MS` (0 turns it off). See [`crate::watchdog`].
+    pub fn watchdog(mut self, threshold: Option<Duration>) -> Builder {
+        self.config.watchdog = threshold.filter(|t| !t.is_zero());
         self
     }
 

@@ -72,6 +72,13 @@ pub(crate) trait Completion {
     fn fail(&self, error: super::task::JoinError);
 }
 
+/// Longest stretch a task ran without parking, for `assert_no_blocking`.
+#[derive(Clone, Copy)]
+pub(crate) struct Measure {
+    pub(crate) stretch_start: Instant,
+    pub(crate) longest: Duration,
+}
+
 /// A `timeout` scope active on a task.
 pub(crate) struct Scope {
     pub(crate) deadline: Instant,
@@ -94,8 +101,27 @@ pub(crate) struct Task {
     /// Bumped at every park; a timer entry is valid only for the park it was made for.
     park_seq: Cell<u32>,
     pub(crate) scopes: RefCell<Vec<Scope>>,
+    /// (task id, label) shown by the watchdog; read from its thread, hence a Mutex.
+    pub(crate) label: std::sync::Mutex<Option<(u64, Arc<str>)>>,
+    has_label: Cell<bool>,
+    /// Set while `assert_no_blocking` watches this task.
+    pub(crate) measure: Cell<Option<Measure>>,
     pub(crate) locals: RefCell<Vec<(usize, std::rc::Rc<dyn Any>)>>,
     completion: Option<std::rc::Rc<dyn Completion>>,
+}
+
+impl Task {
+    fn set_name_label(&mut self) {
+        if let Some(name) = &self.name {
+            *self.label.get_mut().unwrap_or_else(|e| e.into_inner()) = Some((self.id, name.clone()));
+            self.has_label.set(true);
+        }
+    }
+
+    fn with_name_label(mut self: Box<Self>) -> Box<Self> {
+        self.set_name_label();
+        self
+    }
 }
 
 struct Slot {
@@ -189,6 +215,7 @@ pub(crate) struct Core {
     current_task: Cell<*const Task>,
     next_task_id: Cell<u64>,
     pub(crate) counters: Counters,
+    pub(crate) watch: Option<Arc<super::watchdog::WatchState>>,
 }
 
 thread_local! {
@@ -254,7 +281,9 @@ impl Core {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         let stacks = StackPool::new(config.stack_size, config.max_pooled_stacks);
+        let watch = config.watchdog.map(super::watchdog::WatchState::new);
         Ok(Core {
+            watch,
             shared: Arc::new(Shared {
                 queue: SegQueue::new(),
                 waker,
@@ -316,6 +345,7 @@ impl Core {
                 *t.coroutine.get_mut() = Some(coroutine);
                 t.state.set(State::Queued);
                 t.completion = completion;
+                t.set_name_label();
                 t
             }
             None => Box::new(Task {
@@ -330,9 +360,13 @@ impl Core {
                 timed_out: Cell::new(false),
                 park_seq: Cell::new(0),
                 scopes: RefCell::new(Vec::new()),
+                label: std::sync::Mutex::new(None),
+                has_label: Cell::new(false),
+                measure: Cell::new(None),
                 locals: RefCell::new(Vec::new()),
                 completion,
-            }),
+            })
+            .with_name_label(),
         };
         let r = self.insert(task);
         self.run_queue.borrow_mut().push_back(r);
@@ -452,6 +486,19 @@ impl Core {
 
     #[inline]
     fn suspend(&self, task: &Task) {
+        if let Some(mut m) = task.measure.get() {
+            m.longest = m.longest.max(m.stretch_start.elapsed());
+            task.measure.set(Some(m));
+            self.suspend_raw(task);
+            m.stretch_start = Instant::now();
+            task.measure.set(Some(m));
+            return;
+        }
+        self.suspend_raw(task);
+    }
+
+    #[inline]
+    fn suspend_raw(&self, task: &Task) {
         let yielder = task.yielder.get();
         // SAFETY: the yielder lives on this task's coroutine stack for as long
         // as the coroutine runs, and we are running on that coroutine now.
@@ -708,11 +755,18 @@ impl Core {
         task.state.set(State::Running);
         self.current.set(Some(r));
         self.current_task.set(ptr);
-        self.counters.switches.set(self.counters.switches.get() + 1);
+        let n = self.counters.switches.get() + 1;
+        self.counters.switches.set(n);
+        if let Some(w) = &self.watch {
+            w.enter(n, ptr);
+        }
         // SAFETY: only the scheduler touches the coroutine cell, and it is not
         // re-entered: a task cannot resume another task's coroutine.
         let coroutine = unsafe { (*task.coroutine.get()).as_mut() }.expect("task has a coroutine");
         let result = coroutine.resume(());
+        if let Some(w) = &self.watch {
+            w.leave(n);
+        }
         self.current.set(None);
         self.current_task.set(ptr::null());
         if let CoroutineResult::Return(exit) = result {
@@ -745,19 +799,25 @@ impl Core {
         task.timed_out.set(false);
         task.yielder.set(ptr::null());
         task.scopes.get_mut().clear();
+        task.measure.set(None);
+        if task.has_label.replace(false) {
+            *task.label.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         // Green-thread locals may run arbitrary drop code: take them out first.
         let locals = std::mem::take(task.locals.get_mut());
         drop(locals);
-        let mut free = self.free_tasks.borrow_mut();
-        if free.len() < self.config.max_pooled_stacks {
-            free.push(task);
-        }
+        // Kept even beyond the stack pool's bound: the watchdog thread may
+        // still hold this box's address, so boxes are freed only at shutdown.
+        self.free_tasks.borrow_mut().push(task);
     }
 
     /// Drops every remaining task, unwinding suspended ones. Called at runtime
     /// shutdown with this core entered.
     pub(crate) fn shutdown(&self) {
         self.shared.alive.store(false, Ordering::Release);
+        if let Some(w) = &self.watch {
+            w.close();
+        }
         loop {
             let refs: Vec<TaskRef> = {
                 let slots = self.slots.borrow();

@@ -17,6 +17,7 @@ mod timers;
 pub mod net;
 pub mod park;
 pub mod sync;
+pub mod watchdog;
 
 pub use self::core::LoopStats;
 pub use builder::{Builder, Runtime, run};

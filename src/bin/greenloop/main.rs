@@ -1,0 +1,2 @@
+//! Placeholder while the router lands.
+fn main() {}

@@ -1,3 +1,0 @@
-fn main() {
-    println!("greenloop demo: coming up");
-}

@@ -1,0 +1,255 @@
+//! The watchdog: names the green thread that blocks the loop.
+//!
+//! Code that blocks the OS thread (`std::thread::sleep`, a blocking std
+//! socket or file read, a C library call, a long computation) stalls every
+//! other request on that loop. The watchdog catches it by default and says
+//! who did it.
+//!
+//! How: at every switch into a green thread the loop stores its switch count
+//! (odd while a green thread runs) and the task's address: two relaxed stores,
+//! no lock, no syscall. One process-wide watchdog thread samples every loop a
+//! few times per threshold. A loop whose odd count has not moved for longer
+//! than the threshold is blocked by the task it points at: the watchdog logs
+//! a warning naming it (its name, or the label the HTTP server gives each
+//! request: method, route and request id), then, when it finally yields, the
+//! total. Reports go through the `log` facade (target `greenloop::watchdog`).
+//!
+//! The threshold defaults to 20 ms (gevent's monitor: 100 ms, off by default;
+//! Go preempts at 10 ms); set it with `Builder::watchdog` or
+//! `GREENLOOP_WATCHDOG_MS` (0 turns it off).
+
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use super::core::{Task, try_core};
+
+/// Default blocking threshold.
+pub const DEFAULT_THRESHOLD: Duration = Duration::from_millis(20);
+
+/// What one loop shares with the watchdog thread.
+pub(crate) struct WatchState {
+    /// 2n+1 while the n-th switch's green thread runs, 2n+2 after it yields.
+    epoch: AtomicU64,
+    task: AtomicPtr<Task>,
+    threshold_ns: u64,
+    thread_name: String,
+    /// Held while the watchdog reads a task's label, and by the runtime
+    /// before it frees task boxes at shutdown.
+    pub(crate) read_lock: Mutex<bool>,
+    pub(crate) incidents: AtomicU64,
+    pub(crate) blocked_ns: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl WatchState {
+    pub(crate) fn new(threshold: Duration) -> Arc<WatchState> {
+        let w = Arc::new(WatchState {
+            epoch: AtomicU64::new(0),
+            task: AtomicPtr::new(std::ptr::null_mut()),
+            threshold_ns: threshold.as_nanos().min(u64::MAX as u128) as u64,
+            thread_name: std::thread::current().name().unwrap_or("<unnamed>").to_owned(),
+            read_lock: Mutex::new(false),
+            incidents: AtomicU64::new(0),
+            blocked_ns: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        });
+        register(&w);
+        w
+    }
+
+    /// A green thread starts running (switch number `n`).
+    #[inline]
+    pub(crate) fn enter(&self, n: u64, task: *const Task) {
+        self.task.store(task as *mut Task, Ordering::Relaxed);
+        self.epoch.store(2 * n + 1, Ordering::Release);
+    }
+
+    /// It stopped running.
+    #[inline]
+    pub(crate) fn leave(&self, n: u64) {
+        self.epoch.store(2 * n + 2, Ordering::Release);
+    }
+
+    /// The runtime is going away: stop reading its tasks.
+    pub(crate) fn close(&self) {
+        let mut closed = self.read_lock.lock().unwrap_or_else(|e| e.into_inner());
+        *closed = true;
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// The running task's label, if the task is still the one of `epoch`.
+    fn label_of(&self, epoch: u64) -> Option<String> {
+        let closed = self.read_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if *closed {
+            return None;
+        }
+        let task = self.task.load(Ordering::Acquire);
+        if task.is_null() {
+            return None;
+        }
+        // SAFETY: task boxes are never freed while the runtime lives (they are
+        // recycled), and the runtime takes `read_lock` before freeing them at
+        // shutdown; `label` is a Mutex, safe to read from here. A reused box
+        // may hold another task's label: the epoch re-check below catches it.
+        let label = unsafe { (*task).label.lock().unwrap_or_else(|e| e.into_inner()).clone() };
+        let (id, label) = label?;
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return None;
+        }
+        Some(format!("#{id} '{label}'"))
+    }
+}
+
+/// Per-loop state of an incident in progress, kept by the watchdog thread.
+struct Watched {
+    state: Weak<WatchState>,
+    last_epoch: u64,
+    since: Instant,
+    reported: bool,
+    label: Option<String>,
+}
+
+fn register(state: &Arc<WatchState>) {
+    static LOOPS: OnceLock<Mutex<Vec<Watched>>> = OnceLock::new();
+    let loops = LOOPS.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("greenloop-watchdog".into())
+            .spawn(|| watch(LOOPS.get().expect("initialised")))
+            .expect("greenloop: cannot start the watchdog thread");
+        Mutex::new(Vec::new())
+    });
+    loops.lock().unwrap_or_else(|e| e.into_inner()).push(Watched {
+        state: Arc::downgrade(state),
+        last_epoch: 0,
+        since: Instant::now(),
+        reported: false,
+        label: None,
+    });
+}
+
+fn watch(loops: &Mutex<Vec<Watched>>) {
+    loop {
+        let mut interval = Duration::from_millis(5);
+        {
+            let mut loops = loops.lock().unwrap_or_else(|e| e.into_inner());
+            loops.retain(|w| w.state.strong_count() > 0);
+            let now = Instant::now();
+            for w in loops.iter_mut() {
+                let Some(state) = w.state.upgrade() else { continue };
+                if state.closed.load(Ordering::Acquire) {
+                    continue;
+                }
+                interval = interval.min(Duration::from_nanos(state.threshold_ns / 4).max(Duration::from_millis(1)));
+                check(w, &state, now);
+            }
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+fn check(w: &mut Watched, state: &WatchState, now: Instant) {
+    let epoch = state.epoch.load(Ordering::Acquire);
+    if epoch != w.last_epoch {
+        if w.reported {
+            let held = now - w.since;
+            state.blocked_ns.fetch_add(held.as_nanos() as u64, Ordering::Relaxed);
+            log::warn!(
+                target: "greenloop::watchdog",
+                "green thread {} on '{}' released the loop after blocking it for {:.1} ms",
+                w.label.as_deref().unwrap_or("<unnamed>"),
+                state.thread_name,
+                held.as_secs_f64() * 1000.0
+            );
+        }
+        w.last_epoch = epoch;
+        w.since = now;
+        w.reported = false;
+        w.label = None;
+        return;
+    }
+    // Same epoch: an odd one means one green thread has been running all along.
+    if epoch % 2 == 1 && !w.reported && (now - w.since).as_nanos() as u64 >= state.threshold_ns {
+        w.reported = true;
+        w.label = Some(state.label_of(epoch).unwrap_or_else(|| "<unnamed>".into()));
+        state.incidents.fetch_add(1, Ordering::Relaxed);
+        log::warn!(
+            target: "greenloop::watchdog",
+            "green thread {} on '{}' has held the loop for {:.0} ms without yielding (threshold {:.0} ms): \
+             every other green thread on this loop is waiting. Move blocking code (std::thread::sleep, \
+             blocking I/O, C calls, long computations) into greenloop::offload(|| ...)",
+            w.label.as_deref().unwrap_or("<unnamed>"),
+            state.thread_name,
+            (now - w.since).as_secs_f64() * 1000.0,
+            state.threshold_ns as f64 / 1e6
+        );
+    }
+}
+
+/// Labels the current green thread in watchdog reports (the HTTP server
+/// labels each request with its method, route and request id). No effect
+/// outside a green thread.
+pub fn set_label(label: impl Into<std::sync::Arc<str>>) {
+    if let Some(task) = try_core().and_then(|c| c.current_task()) {
+        *task.label.lock().unwrap_or_else(|e| e.into_inner()) = Some((task.id, label.into()));
+    }
+}
+
+/// Blocking incidents seen on the current loop: how many, and for how long in all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockingStats {
+    /// Incidents reported (a green thread held the loop past the threshold).
+    pub incidents: u64,
+    /// Total time the loop was held in finished incidents.
+    pub blocked: Duration,
+}
+
+/// The current loop's blocking incidents (`None` outside a runtime or with the watchdog off).
+pub fn blocking_stats() -> Option<BlockingStats> {
+    let w = try_core()?.watch.clone()?;
+    Some(BlockingStats {
+        incidents: w.incidents.load(Ordering::Relaxed),
+        blocked: Duration::from_nanos(w.blocked_ns.load(Ordering::Relaxed)),
+    })
+}
+
+/// Runs `f` and panics if it held the loop longer than `threshold` at any
+/// one stretch without parking (gevent's `assert_switches` idea): for tests
+/// that code meant to be green really is.
+///
+/// ```
+/// use std::time::Duration;
+/// greenloop::run(|| {
+///     // Parks often: fine.
+///     greenloop::watchdog::assert_no_blocking(Duration::from_millis(50), || {
+///         for _ in 0..5 { greenloop::sleep(Duration::from_millis(20)); }
+///     });
+///     // Blocks the OS thread: caught.
+///     let caught = std::panic::catch_unwind(|| {
+///         greenloop::watchdog::assert_no_blocking(Duration::from_millis(50), || {
+///             std::thread::sleep(Duration::from_millis(120));
+///         })
+///     });
+///     assert!(caught.is_err());
+/// });
+/// ```
+///
+/// # Panics
+/// Outside a green thread, or when `f` blocked.
+pub fn assert_no_blocking<T>(threshold: Duration, f: impl FnOnce() -> T) -> T {
+    let core = try_core().expect("assert_no_blocking needs a running greenloop runtime");
+    let task = core.current_task().expect("assert_no_blocking must run on a green thread");
+    let outer =
+        task.measure.replace(Some(super::core::Measure { stretch_start: Instant::now(), longest: Duration::ZERO }));
+    let value = f();
+    let m = task.measure.replace(outer).expect("measurement in place");
+    let longest = m.longest.max(m.stretch_start.elapsed());
+    assert!(
+        longest <= threshold,
+        "greenloop: code held the loop for {:.1} ms without yielding (allowed: {:.1} ms); \
+         move blocking work into greenloop::offload",
+        longest.as_secs_f64() * 1000.0,
+        threshold.as_secs_f64() * 1000.0
+    );
+    value
+}
