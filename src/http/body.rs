@@ -1,9 +1,12 @@
 //! The request body: a streaming `Read` that parks while data is in flight.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
+
+use http::StatusCode;
 
 use super::codec::{CONTINUE_100, ChunkedDecoder, ParseError};
 use super::stream::Stream;
@@ -118,7 +121,9 @@ impl Inbound {
                         Err(e) => {
                             self.broken = Some(e);
                             self.body = BodyState::Done;
-                            return Err(io::Error::new(io::ErrorKind::InvalidData, e.reason));
+                            // Carry the status (413 for a body over the limit, 400 for
+                            // bad framing) so `IntoResponse for io::Error` answers with it.
+                            return Err(BodyError::io(e.status, e.reason.into()));
                         }
                     };
                     self.start += consumed;
@@ -265,8 +270,31 @@ impl Body {
 }
 
 fn too_large(limit: usize) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("request body larger than the {limit}-byte limit"))
+    BodyError::io(StatusCode::PAYLOAD_TOO_LARGE, format!("request body larger than the {limit}-byte limit").into())
 }
+
+/// A request-body error that knows the status to answer with, carried inside
+/// an `io::Error` (kind `InvalidData`) so `IntoResponse for io::Error` picks
+/// the right status instead of guessing from the message.
+#[derive(Debug)]
+pub(crate) struct BodyError {
+    pub(crate) status: StatusCode,
+    reason: Cow<'static, str>,
+}
+
+impl BodyError {
+    fn io(status: StatusCode, reason: Cow<'static, str>) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, BodyError { status, reason })
+    }
+}
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for BodyError {}
 
 impl Read for Body {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {

@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 
 use http::{HeaderValue, StatusCode, header};
 
+use super::body::BodyError;
 use super::{Body, Response};
 
 /// The body of a response: bytes known up front, or a stream.
@@ -207,12 +208,15 @@ impl IntoResponse for io::Error {
     /// 500 with the error's message (413 for a body over its limit, 408 for a
     /// timed-out read, 400 for other malformed input).
     fn into_response(self) -> Response {
-        let status = match self.kind() {
+        // A request-body error knows its status (a chunked body growing over
+        // the server's limit says "too large", not "limit": it is a 413 too).
+        let known = self.get_ref().and_then(|e| e.downcast_ref::<BodyError>()).map(|e| e.status);
+        let status = known.unwrap_or_else(|| match self.kind() {
             io::ErrorKind::InvalidData if self.to_string().contains("limit") => StatusCode::PAYLOAD_TOO_LARGE,
             io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => StatusCode::BAD_REQUEST,
             io::ErrorKind::TimedOut => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        });
         (status, format!("{}: {self}\n", status.canonical_reason().unwrap_or("error"))).into_response()
     }
 }
