@@ -35,7 +35,7 @@ pub use body::Body;
 pub use ext::{ConnInfo, RequestExt, percent_decode, query_pairs};
 pub use handler::{App, Handler, Middleware, Next};
 pub use response::{IntoResponse, ResponseBody};
-pub use router::{MethodRouter, Params, Router, any, delete, get, head, patch, post, put};
+pub use router::{MethodRouter, Params, Router, any, delete, get, head, on, options, patch, post, put};
 pub use server::{Limits, RunningServer, Server, ShutdownHandle, worker_id, worker_state};
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};

@@ -1,39 +1,605 @@
-//! Routing (STUB: to be written).
+//! Routing: paths to per-method handlers, on top of `matchit`.
+//!
+//! Patterns use `matchit`'s syntax: `/users/{id}` captures one segment,
+//! `/files/{*rest}` captures the rest of the path (at least one character),
+//! and `{{`/`}}` are literal braces. Matching is on the raw (still
+//! percent-encoded) request path; captured values are percent-decoded
+//! (`+` stays a `+` in paths) and put in the request's extensions as
+//! [`Params`], read with [`RequestExt::param`](super::RequestExt::param).
+//!
+//! ```
+//! use greenloop::http::{Request, RequestExt, Router, get, post};
+//!
+//! fn show(req: Request) -> String {
+//!     format!("user {}", req.param("id").unwrap_or("?"))
+//! }
+//! fn create(_req: Request) -> &'static str {
+//!     "created"
+//! }
+//!
+//! let router = Router::new().route("/users", post(create)).route("/users/{id}", get(show));
+//! # drop(router);
+//! ```
+//!
+//! What the router answers by itself: an unknown path is a 404 (or the
+//! [`fallback`](Router::fallback)); a known path with a method it has no
+//! handler for is a 405 with `Allow`; `HEAD` runs the `GET` handler when
+//! there is no `HEAD` handler (the server sends no body for `HEAD`);
+//! `OPTIONS` without a handler is a 204 with `Allow`. There is no
+//! trailing-slash redirection: `/a` and `/a/` are different routes.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use http::{HeaderValue, Method, StatusCode, header};
+
+use super::ext::percent_decode_path;
+use super::response::IntoResponse;
 use super::{Handler, Request, Response};
 
-/// Route parameters.
-#[derive(Clone, Debug, Default)]
-pub struct Params(pub Vec<(String, String)>);
+/// The parameters captured by the matched route, in pattern order, with
+/// percent-decoded values. The router inserts them into the request's
+/// extensions only when the route has parameters.
+#[derive(Clone)]
+pub struct Params {
+    /// Parameter names, shared by every match of the route.
+    names: Arc<[Box<str>]>,
+    /// All decoded values, back to back.
+    buf: String,
+    /// End offset in `buf` of each value.
+    ends: Vec<usize>,
+}
 
-/// Handlers per method for one path.
-#[derive(Default)]
-pub struct MethodRouter {}
+impl Params {
+    /// The value of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let i = self.names.iter().position(|n| &**n == name)?;
+        Some(self.value(i))
+    }
 
-/// A router.
+    fn value(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+
+    /// `(name, value)` pairs in the order they appear in the pattern.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.names.iter().enumerate().map(|(i, n)| (&**n, self.value(i)))
+    }
+
+    /// The number of parameters.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none (never the case for params the router inserted).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// The methods with a fixed slot in a [`MethodRouter`], in slot order.
+const SLOTS: [Method; 9] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::HEAD,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::CONNECT,
+];
+const GET: usize = 0;
+const HEAD: usize = 5;
+
+fn slot(m: &Method) -> Option<usize> {
+    SLOTS.iter().position(|s| s == m)
+}
+
+/// The handlers for one path, per method. Build it with [`get`], [`post`],
+/// ... and chain more: `get(list).post(create)`.
+///
+/// Giving the same method two handlers panics when the router is built.
+#[derive(Clone, Default)]
+pub struct MethodRouter {
+    slots: [Option<Arc<dyn Handler>>; 9],
+    /// Extension methods, rare.
+    other: Vec<(Method, Arc<dyn Handler>)>,
+    /// For every method without its own handler.
+    any: Option<Arc<dyn Handler>>,
+}
+
+impl MethodRouter {
+    /// A method router with no handlers (every method answers 405).
+    pub fn new() -> MethodRouter {
+        MethodRouter::default()
+    }
+
+    /// Routes `method` to `h`. Works for extension methods too.
+    ///
+    /// # Panics
+    /// If `method` already has a handler.
+    pub fn on(self, method: Method, h: impl Handler) -> MethodRouter {
+        self.set(method, Arc::new(h))
+    }
+
+    fn set(mut self, method: Method, h: Arc<dyn Handler>) -> MethodRouter {
+        if let Err(m) = self.try_set(method, h) {
+            panic!("MethodRouter: a {m} handler was given twice");
+        }
+        self
+    }
+
+    /// Adds a handler, giving the method back if it already has one.
+    fn try_set(&mut self, method: Method, h: Arc<dyn Handler>) -> Result<(), Method> {
+        let place = match slot(&method) {
+            Some(i) => &mut self.slots[i],
+            None => match self.other.iter().position(|(m, _)| *m == method) {
+                Some(_) => return Err(method),
+                None => {
+                    self.other.push((method, h));
+                    return Ok(());
+                }
+            },
+        };
+        if place.is_some() {
+            return Err(method);
+        }
+        *place = Some(h);
+        Ok(())
+    }
+
+    /// Routes every method without a handler of its own to `h`.
+    ///
+    /// # Panics
+    /// If there already is such a handler.
+    pub fn any(mut self, h: impl Handler) -> MethodRouter {
+        assert!(self.any.is_none(), "MethodRouter: an `any` handler was given twice");
+        self.any = Some(Arc::new(h));
+        self
+    }
+
+    /// Moves `other`'s handlers into `self`; `Err` names a method both have.
+    fn merge(&mut self, other: MethodRouter) -> Result<(), String> {
+        for (i, h) in other.slots.into_iter().enumerate() {
+            if let Some(h) = h {
+                self.try_set(SLOTS[i].clone(), h).map_err(|m| m.to_string())?;
+            }
+        }
+        for (m, h) in other.other {
+            self.try_set(m, h).map_err(|m| m.to_string())?;
+        }
+        if let Some(h) = other.any {
+            if self.any.is_some() {
+                return Err("`any`".to_string());
+            }
+            self.any = Some(h);
+        }
+        Ok(())
+    }
+
+    /// The handler for `method`, `HEAD` falling back to `GET`, then `any`.
+    fn handler(&self, method: &Method) -> Option<&Arc<dyn Handler>> {
+        let own = match slot(method) {
+            Some(HEAD) => self.slots[HEAD].as_ref().or(self.slots[GET].as_ref()),
+            Some(i) => self.slots[i].as_ref(),
+            None => self.other.iter().find(|(m, _)| m == method).map(|(_, h)| h),
+        };
+        own.or(self.any.as_ref())
+    }
+
+    /// The `Allow` header value: every routed method, `HEAD` with `GET`,
+    /// and `OPTIONS` (answered by the router if not by a handler); sorted.
+    fn allow(&self) -> HeaderValue {
+        let mut names: Vec<&str> = Vec::new();
+        for (i, h) in self.slots.iter().enumerate() {
+            if h.is_some() {
+                names.push(SLOTS[i].as_str());
+            }
+        }
+        if self.slots[GET].is_some() {
+            names.push("HEAD");
+        }
+        names.push("OPTIONS");
+        names.extend(self.other.iter().map(|(m, _)| m.as_str()));
+        names.sort_unstable();
+        names.dedup();
+        // Method names are tokens, so this cannot fail; be safe anyway.
+        HeaderValue::from_str(&names.join(", ")).unwrap_or(HeaderValue::from_static("OPTIONS"))
+    }
+}
+
+impl fmt::Debug for MethodRouter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut methods: Vec<&str> =
+            SLOTS.iter().zip(&self.slots).filter(|(_, h)| h.is_some()).map(|(m, _)| m.as_str()).collect();
+        methods.extend(self.other.iter().map(|(m, _)| m.as_str()));
+        if self.any.is_some() {
+            methods.push("*");
+        }
+        f.debug_tuple("MethodRouter").field(&methods).finish()
+    }
+}
+
+macro_rules! method_fns {
+    ($($(#[$doc:meta])* $name:ident => $method:ident;)*) => {
+        impl MethodRouter {$(
+            $(#[$doc])*
+            ///
+            /// # Panics
+            /// If this method already has a handler.
+            pub fn $name(self, h: impl Handler) -> MethodRouter {
+                self.set(Method::$method, Arc::new(h))
+            }
+        )*}
+        $(
+            $(#[$doc])*
+            pub fn $name(h: impl Handler) -> MethodRouter {
+                MethodRouter::new().$name(h)
+            }
+        )*
+    };
+}
+
+method_fns! {
+    /// Routes `GET` (and `HEAD`, unless it has its own handler) to `h`.
+    get => GET;
+    /// Routes `POST` to `h`.
+    post => POST;
+    /// Routes `PUT` to `h`.
+    put => PUT;
+    /// Routes `DELETE` to `h`.
+    delete => DELETE;
+    /// Routes `PATCH` to `h`.
+    patch => PATCH;
+    /// Routes `HEAD` to `h` (otherwise `HEAD` runs the `GET` handler).
+    head => HEAD;
+    /// Routes `OPTIONS` to `h` (otherwise the router answers 204 with `Allow`).
+    options => OPTIONS;
+}
+
+/// Routes every method to `h`.
+pub fn any(h: impl Handler) -> MethodRouter {
+    MethodRouter::new().any(h)
+}
+
+/// Routes `method` to `h`; for extension methods, or a method chosen at run time.
+pub fn on(method: Method, h: impl Handler) -> MethodRouter {
+    MethodRouter::new().on(method, h)
+}
+
+/// One routed path.
+struct Endpoint {
+    methods: MethodRouter,
+    /// Precomputed `Allow` value.
+    allow: HeaderValue,
+    /// Parameter names, in pattern order.
+    names: Arc<[Box<str>]>,
+}
+
+/// Maps paths to [`MethodRouter`]s; a [`Handler`], so it can be served
+/// directly or wrapped in an [`App`](super::App) with middleware.
+///
+/// Building a router panics on an invalid pattern, on two patterns that
+/// conflict, or on two handlers for one method of one path: those are
+/// programming errors, found at startup.
 #[derive(Default)]
-pub struct Router {}
+pub struct Router {
+    matcher: matchit::Router<usize>,
+    endpoints: Vec<Endpoint>,
+    /// Pattern -> index in `endpoints`, for merging `route` calls.
+    by_pattern: HashMap<String, usize>,
+    fallback: Option<Arc<dyn Handler>>,
+}
 
 impl Router {
-    /// A new router.
+    /// An empty router: every path is a 404.
     pub fn new() -> Router {
-        Router {}
+        Router::default()
     }
-    /// Adds a route.
-    pub fn route(self, _path: &str, _m: MethodRouter) -> Router {
+
+    /// Routes `path` to the handlers in `methods`. Routing the same path
+    /// again adds the new methods to it.
+    ///
+    /// # Panics
+    /// If `path` is not a valid pattern, conflicts with another route, or
+    /// gives a method that already has a handler for this path.
+    pub fn route(mut self, path: &str, methods: MethodRouter) -> Router {
+        if let Some(&i) = self.by_pattern.get(path) {
+            let ep = &mut self.endpoints[i];
+            if let Err(m) = ep.methods.merge(methods) {
+                panic!("Router::route({path:?}): a {m} handler is already routed for this path");
+            }
+            ep.allow = ep.methods.allow();
+            return self;
+        }
+        let names = match param_names(path) {
+            Some(names) => names,
+            None => panic!("Router::route({path:?}): invalid route pattern (unbalanced braces)"),
+        };
+        let i = self.endpoints.len();
+        if let Err(e) = self.matcher.insert(path, i) {
+            panic!("Router::route({path:?}): {e}");
+        }
+        let allow = methods.allow();
+        self.endpoints.push(Endpoint { methods, allow, names: names.into() });
+        self.by_pattern.insert(path.to_string(), i);
+        self
+    }
+
+    /// Answers requests for unknown paths with `h` instead of a plain 404.
+    pub fn fallback(mut self, h: impl Handler) -> Router {
+        self.fallback = Some(Arc::new(h));
         self
     }
 }
 
-impl Handler for Router {
-    fn call(&self, _req: Request) -> Response {
-        unimplemented!()
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut routes: Vec<(&str, &MethodRouter)> =
+            self.by_pattern.iter().map(|(p, &i)| (p.as_str(), &self.endpoints[i].methods)).collect();
+        routes.sort_unstable_by_key(|(p, _)| *p);
+        f.debug_struct("Router").field("routes", &routes).field("fallback", &self.fallback.is_some()).finish()
     }
 }
 
-macro_rules! stub_method {
-    ($($name:ident),*) => {$(
-        /// Routes this method to `h`.
-        pub fn $name(_h: impl Handler) -> MethodRouter { MethodRouter {} }
-    )*};
+/// The parameter names in a `matchit` pattern, in order; `None` if the
+/// braces do not balance (`matchit` rejects those too).
+fn param_names(pattern: &str) -> Option<Vec<Box<str>>> {
+    let mut names = Vec::new();
+    let mut rest = pattern;
+    while let Some(i) = rest.find(['{', '}']) {
+        let (c, after) = (rest.as_bytes()[i], &rest[i + 1..]);
+        if after.as_bytes().first() == Some(&c) {
+            rest = &after[1..]; // `{{` or `}}`: a literal brace
+            continue;
+        }
+        if c == b'}' {
+            return None;
+        }
+        let end = after.find('}')?;
+        let name = &after[..end];
+        names.push(name.strip_prefix('*').unwrap_or(name).into());
+        rest = &after[end + 1..];
+    }
+    Some(names)
 }
-stub_method!(get, post, put, delete, patch, head, any);
+
+fn text(status: StatusCode, body: String) -> Response {
+    (status, body).into_response()
+}
+
+impl Handler for Router {
+    fn call(&self, mut req: Request) -> Response {
+        let matched = match self.matcher.at(req.uri().path()) {
+            Ok(m) => m,
+            Err(_) => {
+                return match &self.fallback {
+                    Some(h) => h.call(req),
+                    None => text(StatusCode::NOT_FOUND, format!("not found: {}\n", req.uri().path())),
+                };
+            }
+        };
+        let ep = &self.endpoints[*matched.value];
+        let Some(h) = ep.methods.handler(req.method()) else {
+            let mut res = if req.method() == Method::OPTIONS {
+                let mut r = Response::new(Default::default());
+                *r.status_mut() = StatusCode::NO_CONTENT;
+                r
+            } else {
+                text(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    format!("method not allowed: {} {}\n", req.method(), req.uri().path()),
+                )
+            };
+            res.headers_mut().insert(header::ALLOW, ep.allow.clone());
+            return res;
+        };
+        if !matched.params.is_empty() {
+            let names = if matched.params.len() == ep.names.len()
+                && matched.params.iter().zip(ep.names.iter()).all(|((k, _), n)| k == &**n)
+            {
+                ep.names.clone()
+            } else {
+                // Our pattern parser disagrees with matchit: trust matchit.
+                matched.params.iter().map(|(k, _)| Box::<str>::from(k)).collect()
+            };
+            let mut buf = String::with_capacity(matched.params.iter().map(|(_, v)| v.len()).sum());
+            let mut ends = Vec::with_capacity(matched.params.len());
+            for (_, v) in matched.params.iter() {
+                buf.push_str(&percent_decode_path(v));
+                ends.push(buf.len());
+            }
+            req.extensions_mut().insert(Params { names, buf, ends });
+        }
+        h.call(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{App, Body, RequestExt};
+
+    fn req(method: &str, uri: &str) -> Request {
+        http::Request::builder().method(method).uri(uri).body(Body::empty()).unwrap()
+    }
+
+    fn body(res: &Response) -> &str {
+        std::str::from_utf8(res.body().as_bytes().expect("bytes body")).unwrap()
+    }
+
+    fn allow(res: &Response) -> &str {
+        res.headers().get(header::ALLOW).expect("Allow header").to_str().unwrap()
+    }
+
+    fn echo_params(req: Request) -> String {
+        let params = req.params().map(|p| p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","));
+        format!("{} {}", req.method(), params.unwrap_or_else(|| "none".into()))
+    }
+
+    fn app() -> Router {
+        Router::new()
+            .route("/", get(|_req: Request| "root"))
+            .route("/users/{id}", get(echo_params).delete(echo_params))
+            .route("/users/{id}", put(echo_params))
+            .route("/users/{id}/posts/{post}", get(echo_params))
+            .route("/files/{*rest}", get(echo_params))
+            .route("/static", get(echo_params))
+            .route("/only-head", head(|_req: Request| "head"))
+            .route("/opt", get(echo_params).options(|_req: Request| "custom options"))
+            .route("/anything", any(echo_params))
+            .route("/mixed", get(|_req: Request| "get").any(|_req: Request| "any"))
+            .route("/ext", on(Method::from_bytes(b"PURGE").unwrap(), echo_params))
+    }
+
+    #[test]
+    fn matches_params_and_decodes_them() {
+        let r = app();
+        let res = r.call(req("GET", "/users/42"));
+        assert_eq!(res.status(), 200);
+        assert_eq!(body(&res), "GET id=42");
+        let res = r.call(req("GET", "/users/a%20b+c%2Fd/posts/%E2%82%AC"));
+        assert_eq!(body(&res), "GET id=a b+c/d,post=€");
+        let res = r.call(req("GET", "/files/a/b/c.txt?x=1"));
+        assert_eq!(body(&res), "GET rest=a/b/c.txt");
+        let res = r.call(req("PUT", "/users/7"));
+        assert_eq!(body(&res), "PUT id=7");
+    }
+
+    #[test]
+    fn no_params_inserted_for_static_routes() {
+        let res = app().call(req("GET", "/static"));
+        assert_eq!(body(&res), "GET none");
+        assert_eq!(body(&app().call(req("GET", "/"))), "root");
+    }
+
+    #[test]
+    fn params_accessor() {
+        let r = Router::new().route(
+            "/a/{x}/{y}",
+            get(|req: Request| format!("{:?} {:?} {:?}", req.param("y"), req.param("x"), req.param("z"))),
+        );
+        assert_eq!(body(&r.call(req("GET", "/a/1/2"))), r#"Some("2") Some("1") None"#);
+    }
+
+    #[test]
+    fn unknown_path_is_404() {
+        let res = app().call(req("GET", "/nope/x"));
+        assert_eq!(res.status(), 404);
+        assert_eq!(body(&res), "not found: /nope/x\n");
+        assert!(res.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+        assert_eq!(app().call(req("GET", "/users")).status(), 404);
+        assert_eq!(app().call(req("GET", "/users/1/")).status(), 404);
+        assert_eq!(app().call(req("GET", "/files/")).status(), 404);
+        assert_eq!(Router::new().call(req("GET", "/")).status(), 404);
+        assert_eq!(app().call(req("OPTIONS", "*")).status(), 404);
+    }
+
+    #[test]
+    fn fallback_replaces_404() {
+        let r = app().fallback(|req: Request| (StatusCode::IM_A_TEAPOT, format!("fb {}", req.uri().path())));
+        let res = r.call(req("POST", "/zzz"));
+        assert_eq!(res.status(), 418);
+        assert_eq!(body(&res), "fb /zzz");
+        // Known path, wrong method: still a 405, not the fallback.
+        assert_eq!(r.call(req("POST", "/static")).status(), 405);
+    }
+
+    #[test]
+    fn wrong_method_is_405_with_sorted_allow() {
+        let res = app().call(req("POST", "/users/1"));
+        assert_eq!(res.status(), 405);
+        assert_eq!(allow(&res), "DELETE, GET, HEAD, OPTIONS, PUT");
+        assert_eq!(body(&res), "method not allowed: POST /users/1\n");
+        let res = app().call(req("GET", "/only-head"));
+        assert_eq!(res.status(), 405);
+        assert_eq!(allow(&res), "HEAD, OPTIONS");
+        let res = app().call(req("GET", "/ext"));
+        assert_eq!(allow(&res), "OPTIONS, PURGE");
+        assert_eq!(body(&app().call(req("PURGE", "/ext"))), "PURGE none");
+    }
+
+    #[test]
+    fn head_falls_back_to_get() {
+        let res = app().call(req("HEAD", "/users/5"));
+        assert_eq!(res.status(), 200);
+        assert_eq!(body(&res), "HEAD id=5");
+        assert_eq!(body(&app().call(req("HEAD", "/only-head"))), "head");
+        // GET wins over `any` for HEAD.
+        assert_eq!(body(&app().call(req("HEAD", "/mixed"))), "get");
+    }
+
+    #[test]
+    fn options_answered_with_allow() {
+        let res = app().call(req("OPTIONS", "/users/1"));
+        assert_eq!(res.status(), 204);
+        assert!(res.body().is_empty());
+        assert_eq!(allow(&res), "DELETE, GET, HEAD, OPTIONS, PUT");
+        assert_eq!(body(&app().call(req("OPTIONS", "/opt"))), "custom options");
+        assert_eq!(body(&app().call(req("OPTIONS", "/anything"))), "OPTIONS none");
+    }
+
+    #[test]
+    fn any_takes_every_method() {
+        for m in ["GET", "POST", "DELETE", "PURGE"] {
+            assert_eq!(body(&app().call(req(m, "/anything"))), format!("{m} none"));
+        }
+        assert_eq!(body(&app().call(req("POST", "/mixed"))), "any");
+        assert_eq!(body(&app().call(req("GET", "/mixed"))), "get");
+    }
+
+    #[test]
+    fn works_inside_an_app() {
+        let app = App::new(app());
+        assert_eq!(body(&app.call(req("GET", "/users/9"))), "GET id=9");
+    }
+
+    #[test]
+    fn pattern_names() {
+        let n = |p| param_names(p).map(|v| v.into_iter().map(String::from).collect::<Vec<_>>());
+        assert_eq!(n("/a/{x}/b/{*rest}"), Some(vec!["x".into(), "rest".into()]));
+        assert_eq!(n("/{{lit}}/{y}"), Some(vec!["y".into()]));
+        assert_eq!(n("/plain"), Some(vec![]));
+        assert_eq!(n("/a}"), None);
+        assert_eq!(n("/{a"), None);
+    }
+
+    #[test]
+    fn escaped_braces_route() {
+        let r = Router::new().route("/{{x}}/{id}", get(echo_params));
+        assert_eq!(body(&r.call(req("GET", "/{x}/3"))), "GET id=3");
+    }
+
+    #[test]
+    #[should_panic(expected = "Router::route(\"/users/{name}\")")]
+    fn conflicting_route_panics() {
+        let _ = Router::new().route("/users/{id}", get(echo_params)).route("/users/{name}", get(echo_params));
+    }
+
+    #[test]
+    #[should_panic(expected = "a GET handler is already routed")]
+    fn duplicate_method_panics() {
+        let _ = Router::new().route("/x", get(echo_params)).route("/x", get(echo_params).post(echo_params));
+    }
+
+    #[test]
+    #[should_panic(expected = "Router::route(\"/x/{\")")]
+    fn invalid_pattern_panics() {
+        let _ = Router::new().route("/x/{", get(echo_params));
+    }
+
+    #[test]
+    #[should_panic(expected = "a POST handler was given twice")]
+    fn chained_duplicate_panics() {
+        let _ = post(echo_params).post(echo_params);
+    }
+}

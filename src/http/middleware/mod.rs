@@ -1,1 +1,18 @@
-//! Built-in middleware (STUB).
+//! Built-in middleware: plain [`Middleware`](super::Middleware) impls, added
+//! with [`App::wrap`](super::App::wrap).
+//!
+//! ```
+//! use greenloop::http::middleware::{AccessLog, Timing};
+//! use greenloop::http::{App, Request, Router, get};
+//!
+//! let app = App::new(Router::new().route("/", get(|_req: Request| "hi")))
+//!     .wrap(AccessLog::new().trust_proxy([127, 0, 0, 1]))
+//!     .wrap(Timing);
+//! # drop(app);
+//! ```
+
+mod access_log;
+mod timing;
+
+pub use access_log::AccessLog;
+pub use timing::Timing;

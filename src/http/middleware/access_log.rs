@@ -1,0 +1,753 @@
+//! One log line per request, written off the event loop.
+
+use std::fmt::Write as _;
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, mpsc};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam::channel::{self, Receiver, Sender, TrySendError};
+use http::header;
+
+use crate::http::{IntoResponse, Middleware, Next, Request, RequestExt, Response};
+
+/// The `log` target of access lines.
+const TARGET: &str = "greenloop::access";
+/// How many request bodies' bytes a line shows.
+const BODY_LIMIT: usize = 2048;
+/// Lines waiting for the drain thread before new ones are dropped.
+const CAPACITY: usize = 16_384;
+
+/// Logs one line per request, like Django's "ApiLoggerMiddleware", at
+/// `info` level with target `greenloop::access`, through whatever `log`
+/// backend the program installed.
+///
+/// The line is a sequence of `key=value` fields (logfmt), always in this order:
+///
+/// ```text
+/// pid=4242 time=2026-05-01T10:00:00.123Z remote=203.0.113.7 method=POST uri=/api/items?x=1 status=201 elapsed_ms=3.217 ua="curl/8.5.0" body="{\"a\":1}"
+/// ```
+///
+/// - `time`: when the request reached this middleware, RFC 3339 in UTC with milliseconds.
+/// - `remote`: the client's IP: the peer from [`ConnInfo`](crate::http::ConnInfo), or,
+///   when that peer is a trusted proxy, the right-most `X-Forwarded-For` address that
+///   is not itself trusted (see [`trust_proxy`](AccessLog::trust_proxy)); `-` when unknown.
+/// - `uri`: the path and query as received.
+/// - `elapsed_ms`: the time the rest of the chain took to return the response
+///   (a streamed body's sending is not included), 3 decimals.
+/// - `ua`: the `User-Agent`; `-` when absent.
+/// - `body`: the first 2 KiB of the request body, `-` when empty (or when body
+///   logging is off); followed by `truncated=true` when the body was longer.
+///
+/// A value is written bare unless it is empty, `-`, or contains whitespace,
+/// `"` or a control character; then it is quoted, with `"` and `\`
+/// backslash-escaped and control characters written `\n`, `\r`, `\t`,
+/// `\xNN` or `\u{NNNN}`. Bytes that are not UTF-8 show as U+FFFD.
+///
+/// # Never blocking the loop
+/// The line is formatted on the worker and handed to a bounded queue
+/// (16 384 lines) drained by one background thread per process, started at
+/// the first logged request; that thread calls the `log` macro. When the
+/// queue is full the line is dropped and counted ([`AccessLog::dropped`]),
+/// so a slow log backend costs lines, never latency. Nothing is formatted
+/// when `log` has `greenloop::access` at `info` disabled.
+///
+/// # The request body
+/// To log the body, the middleware reads its first 2 KiB (parking the green
+/// thread while it arrives) and puts those bytes back in front of the body,
+/// so the handler still reads all of it. This means an `Expect:
+/// 100-continue` client is told to send its body even if the handler would
+/// have refused it; turn body logging off with
+/// [`log_body(false)`](AccessLog::log_body) if that matters. If reading
+/// that prefix fails (the client vanished, a malformed chunk, a timeout),
+/// the handler is not called: the response is the error's (400 or 408).
+#[derive(Clone, Debug)]
+pub struct AccessLog {
+    trusted: Vec<IpAddr>,
+    log_body: bool,
+    /// `None`: the process-wide queue and drain thread.
+    sink: Option<Arc<Sink>>,
+}
+
+impl Default for AccessLog {
+    fn default() -> Self {
+        AccessLog::new()
+    }
+}
+
+impl AccessLog {
+    /// An access log trusting no proxy and logging request bodies.
+    pub fn new() -> AccessLog {
+        AccessLog { trusted: Vec::new(), log_body: true, sink: None }
+    }
+
+    /// Trusts the proxy at `ip`: when the peer is a trusted proxy, the client
+    /// address is taken from `X-Forwarded-For`, walking it from the right and
+    /// skipping trusted addresses. Peers not trusted have their
+    /// `X-Forwarded-For` ignored (anyone can send one).
+    pub fn trust_proxy(mut self, ip: impl Into<IpAddr>) -> AccessLog {
+        self.trusted.push(canonical(ip.into()));
+        self
+    }
+
+    /// Trusts every proxy in `ips`; see [`trust_proxy`](AccessLog::trust_proxy).
+    pub fn trusted_proxies<I>(mut self, ips: I) -> AccessLog
+    where
+        I: IntoIterator,
+        I::Item: Into<IpAddr>,
+    {
+        self.trusted.extend(ips.into_iter().map(|ip| canonical(ip.into())));
+        self
+    }
+
+    /// Whether to log the first 2 KiB of request bodies (default: yes).
+    pub fn log_body(mut self, yes: bool) -> AccessLog {
+        self.log_body = yes;
+        self
+    }
+
+    /// How many lines were dropped, process-wide, because the queue was full.
+    pub fn dropped() -> u64 {
+        GLOBAL.get().map_or(0, |s| s.dropped.load(Ordering::Relaxed))
+    }
+
+    /// Waits until every line queued so far has been handed to the `log`
+    /// backend (and the backend flushed). For tests and shutdown.
+    ///
+    /// This blocks the calling OS thread: call it from `main` or a test,
+    /// never from a handler.
+    pub fn flush() {
+        if let Some(sink) = GLOBAL.get() {
+            sink.flush();
+        }
+    }
+
+    fn sink(&self) -> &Sink {
+        match &self.sink {
+            Some(s) => s,
+            None => GLOBAL.get_or_init(|| Sink::start(CAPACITY)),
+        }
+    }
+
+    /// The client address: the peer, or from `X-Forwarded-For` when the peer
+    /// is a trusted proxy.
+    fn client_ip(&self, req: &Request) -> Option<IpAddr> {
+        let peer = canonical(req.peer_addr()?.ip());
+        if !self.trusted.contains(&peer) {
+            return Some(peer);
+        }
+        let mut client = peer;
+        for value in req.headers().get_all("x-forwarded-for").iter().rev() {
+            let Ok(value) = value.to_str() else { return Some(client) };
+            for hop in value.rsplit(',') {
+                let Some(ip) = parse_hop(hop) else { return Some(client) };
+                client = ip;
+                if !self.trusted.contains(&ip) {
+                    return Some(client);
+                }
+            }
+        }
+        Some(client)
+    }
+}
+
+impl Middleware for AccessLog {
+    fn call(&self, req: Request, next: Next<'_>) -> Response {
+        if !log::log_enabled!(target: TARGET, log::Level::Info) {
+            return next.run(req);
+        }
+        let start = Instant::now();
+        let mut line = String::with_capacity(256);
+        let _ = write!(line, "pid={} time=", pid());
+        write_rfc3339(&mut line, SystemTime::now());
+        line.push_str(" remote=");
+        match self.client_ip(&req) {
+            Some(ip) => {
+                let _ = write!(line, "{ip}");
+            }
+            None => line.push('-'),
+        }
+        line.push_str(" method=");
+        push_value(&mut line, req.method().as_str());
+        line.push_str(" uri=");
+        match req.uri().path_and_query() {
+            Some(pq) => push_value(&mut line, pq.as_str()),
+            None => push_value(&mut line, &req.uri().to_string()),
+        }
+        let mut tail = String::new();
+        tail.push_str(" ua=");
+        match req.headers().get(header::USER_AGENT) {
+            Some(ua) => push_value(&mut tail, &String::from_utf8_lossy(ua.as_bytes())),
+            None => tail.push('-'),
+        }
+        tail.push_str(" body=");
+
+        let (req, outcome) = if self.log_body { peek_body(req) } else { (Some(req), Peek::Empty) };
+        match &outcome {
+            Peek::Empty => tail.push('-'),
+            Peek::Bytes { shown, truncated } | Peek::Failed { shown, truncated, .. } => {
+                push_value(&mut tail, shown);
+                if *truncated {
+                    tail.push_str(" truncated=true");
+                }
+            }
+        }
+        let res = match (req, outcome) {
+            (Some(req), _) => next.run(req),
+            (None, Peek::Failed { error, .. }) => error.into_response(),
+            (None, _) => unreachable_response(),
+        };
+
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        let _ = write!(line, " status={} elapsed_ms={ms:.3}", res.status().as_u16());
+        line.push_str(&tail);
+        self.sink().send(line);
+        res
+    }
+}
+
+/// `peek_body` returns no request only with `Peek::Failed`; answer 500
+/// rather than panic should that ever change.
+fn unreachable_response() -> Response {
+    (http::StatusCode::INTERNAL_SERVER_ERROR, "access log: lost the request\n").into_response()
+}
+
+/// What was seen of the body.
+enum Peek {
+    /// No body, so nothing read.
+    Empty,
+    /// The start of the body, rendered; the bytes went back into the body.
+    Bytes { shown: String, truncated: bool },
+    /// Reading failed after `shown`: the request is gone, answer `error`.
+    Failed { shown: String, truncated: bool, error: io::Error },
+}
+
+/// Reads up to [`BODY_LIMIT`] bytes (plus one, to know whether there is
+/// more) and puts them back in front of the body.
+fn peek_body(req: Request) -> (Option<Request>, Peek) {
+    let (parts, mut body) = req.into_parts();
+    let declared = body.content_length();
+    if declared == Some(0) {
+        return (Some(Request::from_parts(parts, body)), Peek::Empty);
+    }
+    let want = BODY_LIMIT + 1;
+    let mut buf = vec![0u8; declared.map_or(want, |n| n.min(want as u64) as usize)];
+    let mut got = 0;
+    let mut error = None;
+    while got < buf.len() {
+        match body.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    buf.truncate(got);
+    let truncated = got > BODY_LIMIT;
+    let shown = render_body(&buf[..got.min(BODY_LIMIT)], truncated);
+    if let Some(error) = error {
+        return (None, Peek::Failed { shown, truncated, error });
+    }
+    if got == 0 {
+        return (Some(Request::from_parts(parts, body)), Peek::Empty);
+    }
+    (Some(Request::from_parts(parts, body.prepend(buf))), Peek::Bytes { shown, truncated })
+}
+
+/// Body bytes as text: lossy UTF-8, except that a character cut in half by
+/// truncation is left out rather than shown as U+FFFD.
+fn render_body(bytes: &[u8], truncated: bool) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(e) if truncated && e.error_len().is_none() => {
+            String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned()
+        }
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (from dual-stack listeners) as plain IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+/// One `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:80`, `::1`, `[::1]` or `[::1]:80`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok())?;
+    Some(canonical(ip))
+}
+
+fn pid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
+/// Appends `v` as a logfmt value, quoting and escaping when needed.
+fn push_value(out: &mut String, v: &str) {
+    let special = |c: char| c == '"' || is_unsafe(c) || c.is_whitespace();
+    if !(v.is_empty() || v == "-" || v.contains(special)) {
+        out.push_str(v);
+        return;
+    }
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe(c) && (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c if is_unsafe(c) => {
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Characters that would break a line or fool a terminal.
+fn is_unsafe(c: char) -> bool {
+    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
+}
+
+/// Appends `t` as RFC 3339 UTC with milliseconds: `2026-05-01T10:00:00.123Z`.
+/// Times before 1970 are written as the epoch.
+fn write_rfc3339(out: &mut String, t: SystemTime) {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (year, month, day) = civil_date(secs / 86_400);
+    let rem = secs % 86_400;
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        since.subsec_millis()
+    );
+}
+
+fn is_leap(y: u64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+/// Year, month (1-12) and day (1-31) of the day `days` after 1970-01-01.
+fn civil_date(mut days: u64) -> (u64, u64, u64) {
+    // The Gregorian calendar repeats every 400 years, which are 146 097 days.
+    let mut year = 1970 + 400 * (days / 146_097);
+    days %= 146_097;
+    loop {
+        let len = if is_leap(year) { 366 } else { 365 };
+        if days < len {
+            break;
+        }
+        days -= len;
+        year += 1;
+    }
+    let feb = if is_leap(year) { 29 } else { 28 };
+    let mut month = 1;
+    for len in [31, feb, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] {
+        if days < len {
+            break;
+        }
+        days -= len;
+        month += 1;
+    }
+    (year, month, days + 1)
+}
+
+/// A queue of lines and the thread writing them.
+#[derive(Debug)]
+struct Sink {
+    tx: Sender<Msg>,
+    dropped: AtomicU64,
+    /// Whether a thread drains the queue (else `flush` must not wait).
+    draining: bool,
+    /// Keeps the queue open when no thread drains it.
+    _rx: Option<Receiver<Msg>>,
+}
+
+#[derive(Debug)]
+enum Msg {
+    Line(String),
+    /// Answered once every earlier line has been logged.
+    Flush(mpsc::SyncSender<()>),
+}
+
+static GLOBAL: OnceLock<Sink> = OnceLock::new();
+
+impl Sink {
+    /// A queue of `capacity` lines and its drain thread. Should the thread
+    /// not start, lines are queued, then dropped and counted.
+    fn start(capacity: usize) -> Sink {
+        let (tx, rx) = channel::bounded(capacity);
+        let thread_rx = rx.clone();
+        let spawned = std::thread::Builder::new().name("greenloop-access-log".into()).spawn(move || drain(thread_rx));
+        match spawned {
+            Ok(_) => Sink { tx, dropped: AtomicU64::new(0), draining: true, _rx: None },
+            Err(_) => Sink { tx, dropped: AtomicU64::new(0), draining: false, _rx: Some(rx) },
+        }
+    }
+
+    /// Queues a line, or drops and counts it: never waits.
+    fn send(&self, line: String) {
+        match self.tx.try_send(Msg::Line(line)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn flush(&self) {
+        if !self.draining {
+            return;
+        }
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        if self.tx.send(Msg::Flush(done_tx)).is_ok() {
+            // An error means the drain thread died (a panicking logger): nothing to wait for.
+            let _ = done_rx.recv();
+        }
+    }
+}
+
+fn drain(rx: Receiver<Msg>) {
+    for msg in rx {
+        match msg {
+            Msg::Line(line) => log::info!(target: TARGET, "{line}"),
+            Msg::Flush(done) => {
+                log::logger().flush();
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Mutex, Once};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::http::{App, Body, ConnInfo};
+
+    static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    struct TestLog;
+
+    impl log::Log for TestLog {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.target() == TARGET
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                LINES.lock().unwrap().push(record.args().to_string());
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    fn install_logger() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            log::set_logger(&TestLog).expect("no other logger in the unit tests");
+            log::set_max_level(log::LevelFilter::Info);
+        });
+    }
+
+    /// The logged line whose `uri` field is exactly `uri`.
+    fn line_for(uri: &str) -> String {
+        AccessLog::flush();
+        let needle = format!(" uri={uri} ");
+        let lines = LINES.lock().unwrap();
+        let found: Vec<_> = lines.iter().filter(|l| l.contains(&needle)).collect();
+        assert_eq!(found.len(), 1, "one line for {uri} in {lines:#?}");
+        found[0].clone()
+    }
+
+    fn field<'a>(line: &'a str, key: &str) -> &'a str {
+        let start = line.find(&format!(" {key}=")).unwrap_or_else(|| panic!("no {key} in {line}")) + key.len() + 2;
+        let rest = &line[start..];
+        if rest.starts_with('"') {
+            let mut end = 1;
+            let bytes = rest.as_bytes();
+            while bytes[end] != b'"' {
+                end += if bytes[end] == b'\\' { 2 } else { 1 };
+            }
+            &rest[..=end]
+        } else {
+            rest.split(' ').next().unwrap()
+        }
+    }
+
+    fn request(method: &str, uri: &str, peer: Option<&str>) -> http::request::Builder {
+        let mut b = http::Request::builder().method(method).uri(uri);
+        if let Some(p) = peer {
+            b = b.extension(ConnInfo { peer: Some(p.parse().unwrap()), worker: 0, request_id: 1 });
+        }
+        b
+    }
+
+    fn echo_len(mut req: Request) -> String {
+        let body = req.body_mut().read_to_vec(1 << 20).unwrap();
+        format!("{} {}", body.len(), body.iter().map(|&b| b as u64).sum::<u64>())
+    }
+
+    fn text(res: &Response) -> &str {
+        std::str::from_utf8(res.body().as_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn line_content() {
+        install_logger();
+        let app = App::new(|_req: Request| (http::StatusCode::CREATED, "made")).wrap(AccessLog::new());
+        let req = request("POST", "/t/content?q=a%20b", Some("192.0.2.9:4000"))
+            .header("user-agent", "curl/8.5.0 (x86_64) \"quoted\"")
+            .body(Body::from("{\"a\": 1}\nline2\u{1b}"))
+            .unwrap();
+        let res = app.call(req);
+        assert_eq!(res.status(), 201);
+        let line = line_for("/t/content?q=a%20b");
+        assert!(line.starts_with(&format!("pid={} time=", std::process::id())), "{line}");
+        assert_eq!(field(&line, "remote"), "192.0.2.9");
+        assert_eq!(field(&line, "method"), "POST");
+        assert_eq!(field(&line, "status"), "201");
+        assert_eq!(field(&line, "ua"), r#""curl/8.5.0 (x86_64) \"quoted\"""#);
+        assert_eq!(field(&line, "body"), r#""{\"a\": 1}\nline2\x1b""#);
+        assert!(!line.contains("truncated"));
+        let time = field(&line, "time");
+        assert_eq!(time.len(), "2026-05-01T10:00:00.123Z".len(), "{time}");
+        assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T');
+        let ms = field(&line, "elapsed_ms");
+        assert_eq!(ms.split_once('.').unwrap().1.len(), 3);
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn empty_body_and_missing_facts() {
+        install_logger();
+        let app = App::new(|_req: Request| "ok").wrap(AccessLog::new());
+        app.call(request("GET", "/t/empty", None).body(Body::empty()).unwrap());
+        let line = line_for("/t/empty");
+        assert_eq!(field(&line, "remote"), "-");
+        assert_eq!(field(&line, "ua"), "-");
+        assert_eq!(field(&line, "body"), "-");
+        assert!(line.ends_with(" body=-"), "{line}");
+    }
+
+    #[test]
+    fn large_body_truncated_and_handler_reads_all() {
+        install_logger();
+        let data: Vec<u8> = (0..5 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+        let expected = format!("{} {}", data.len(), data.iter().map(|&b| b as u64).sum::<u64>());
+        let app = App::new(echo_len).wrap(AccessLog::new());
+        let res = app.call(request("PUT", "/t/large", Some("192.0.2.1:1")).body(Body::from(data.clone())).unwrap());
+        assert_eq!(text(&res), expected, "the handler saw the whole body");
+        let line = line_for("/t/large");
+        assert_eq!(field(&line, "body"), std::str::from_utf8(&data[..BODY_LIMIT]).unwrap());
+        assert!(line.ends_with(" truncated=true"), "{}", &line[line.len() - 40..]);
+    }
+
+    #[test]
+    fn body_of_exactly_the_limit_is_not_truncated() {
+        install_logger();
+        let data = vec![b'z'; BODY_LIMIT];
+        let app = App::new(echo_len).wrap(AccessLog::new());
+        let res = app.call(request("POST", "/t/exact", None).body(Body::from(data)).unwrap());
+        assert!(text(&res).starts_with("2048 "));
+        let line = line_for("/t/exact");
+        assert_eq!(field(&line, "body").len(), BODY_LIMIT);
+        assert!(!line.contains("truncated"));
+    }
+
+    #[test]
+    fn body_not_utf8_is_lossy_and_cut_chars_left_out() {
+        install_logger();
+        let app = App::new(echo_len).wrap(AccessLog::new());
+        app.call(request("POST", "/t/binary", None).body(Body::from(vec![b'o', b'k', 0xff, 0x00])).unwrap());
+        assert_eq!(field(&line_for("/t/binary"), "body"), "\"ok\u{fffd}\\x00\"");
+
+        // A two-byte character straddling the 2 KiB cut.
+        let mut data = vec![b'x'; BODY_LIMIT - 1];
+        data.extend_from_slice("é and more".as_bytes());
+        let res = app.call(request("POST", "/t/cut", None).body(Body::from(data.clone())).unwrap());
+        assert!(text(&res).starts_with(&format!("{} ", data.len())));
+        let line = line_for("/t/cut");
+        assert_eq!(field(&line, "body"), "x".repeat(BODY_LIMIT - 1));
+        assert!(line.ends_with(" truncated=true"));
+    }
+
+    #[test]
+    fn body_logging_can_be_turned_off() {
+        install_logger();
+        let app = App::new(echo_len).wrap(AccessLog::new().log_body(false));
+        let res = app.call(request("POST", "/t/nobody", None).body(Body::from("secret")).unwrap());
+        assert!(text(&res).starts_with("6 "));
+        assert_eq!(field(&line_for("/t/nobody"), "body"), "-");
+    }
+
+    fn client(log: &AccessLog, peer: &str, xff: &[&str]) -> Option<IpAddr> {
+        let mut b = request("GET", "/", Some(peer));
+        for v in xff {
+            b = b.header("x-forwarded-for", *v);
+        }
+        log.client_ip(&b.body(Body::empty()).unwrap())
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn forwarded_for_ignored_from_untrusted_peer() {
+        let log = AccessLog::new().trust_proxy([10, 0, 0, 1]);
+        assert_eq!(client(&log, "198.51.100.7:5000", &["1.1.1.1"]), ip("198.51.100.7"));
+        assert_eq!(client(&AccessLog::new(), "10.0.0.1:5000", &["1.1.1.1"]), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn forwarded_for_walked_from_the_right_behind_trusted_proxies() {
+        let log = AccessLog::new().trusted_proxies([ip("10.0.0.1").unwrap(), ip("10.0.0.2").unwrap()]);
+        // One proxy.
+        assert_eq!(client(&log, "10.0.0.1:1", &["203.0.113.5"]), ip("203.0.113.5"));
+        // A spoofed left-most entry is not believed.
+        assert_eq!(client(&log, "10.0.0.1:1", &["6.6.6.6, 203.0.113.5"]), ip("203.0.113.5"));
+        // Two proxies: skip the trusted hop.
+        assert_eq!(client(&log, "10.0.0.1:1", &["6.6.6.6, 203.0.113.5, 10.0.0.2"]), ip("203.0.113.5"));
+        // Split over several header lines, in order.
+        assert_eq!(client(&log, "10.0.0.1:1", &["6.6.6.6", "203.0.113.5", "10.0.0.2"]), ip("203.0.113.5"));
+        // All trusted: the left-most.
+        assert_eq!(client(&log, "10.0.0.1:1", &["10.0.0.2, 10.0.0.1"]), ip("10.0.0.2"));
+        // No header: the proxy itself.
+        assert_eq!(client(&log, "10.0.0.1:1", &[]), ip("10.0.0.1"));
+        // Garbage stops the walk at the last trusted hop.
+        assert_eq!(client(&log, "10.0.0.1:1", &["203.0.113.5, garbage, 10.0.0.2"]), ip("10.0.0.2"));
+        assert_eq!(client(&log, "10.0.0.1:1", &["1.1.1.1,"]), ip("10.0.0.1"));
+        // Ports and IPv6 forms.
+        assert_eq!(client(&log, "10.0.0.1:1", &["203.0.113.5:4431"]), ip("203.0.113.5"));
+        assert_eq!(client(&log, "10.0.0.1:1", &["[2001:db8::1]:443"]), ip("2001:db8::1"));
+        assert_eq!(client(&log, "10.0.0.1:1", &["[2001:db8::1]"]), ip("2001:db8::1"));
+        assert_eq!(client(&log, "10.0.0.1:1", &[" 2001:db8::2 "]), ip("2001:db8::2"));
+        // An IPv4-mapped peer (dual-stack listener) is the same proxy.
+        assert_eq!(client(&log, "[::ffff:10.0.0.1]:1", &["203.0.113.5"]), ip("203.0.113.5"));
+    }
+
+    #[test]
+    fn remote_field_uses_forwarded_for_when_trusted() {
+        install_logger();
+        let app = App::new(|_req: Request| "ok").wrap(AccessLog::new().trust_proxy([127, 0, 0, 1]));
+        let req = request("GET", "/t/xff", Some("127.0.0.1:9"))
+            .header("x-forwarded-for", "6.6.6.6, 203.0.113.77")
+            .body(Body::empty())
+            .unwrap();
+        app.call(req);
+        assert_eq!(field(&line_for("/t/xff"), "remote"), "203.0.113.77");
+    }
+
+    #[test]
+    fn full_queue_drops_and_counts() {
+        install_logger();
+        // A disconnected queue (receiver gone) drops too.
+        let sink = Arc::new(Sink { tx: channel::bounded(2).0, dropped: AtomicU64::new(0), draining: false, _rx: None });
+        let log = AccessLog { sink: Some(sink.clone()), ..AccessLog::new() };
+        let app = App::new(|_req: Request| "ok").wrap(log);
+        app.call(request("GET", "/t/gone", None).body(Body::empty()).unwrap());
+        assert_eq!(sink.dropped.load(Ordering::Relaxed), 1);
+
+        let (tx, rx) = channel::bounded(2);
+        let sink = Arc::new(Sink { tx, dropped: AtomicU64::new(0), draining: false, _rx: Some(rx.clone()) });
+        let app = App::new(|_req: Request| "ok").wrap(AccessLog { sink: Some(sink.clone()), ..AccessLog::new() });
+        for i in 0..5 {
+            let res = app.call(request("GET", &format!("/t/full/{i}"), None).body(Body::empty()).unwrap());
+            assert_eq!(res.status(), 200, "a dropped line never fails the request");
+        }
+        assert_eq!(sink.dropped.load(Ordering::Relaxed), 3);
+        assert_eq!(rx.len(), 2);
+        sink.flush(); // no drain thread: returns at once
+        let first = match rx.try_recv() {
+            Ok(Msg::Line(l)) => l,
+            other => panic!("{other:?}"),
+        };
+        assert!(first.contains(" uri=/t/full/0 "), "{first}");
+    }
+
+    #[test]
+    fn own_sink_with_drain_thread_flushes() {
+        install_logger();
+        let sink = Arc::new(Sink::start(4));
+        let app = App::new(|_req: Request| "ok").wrap(AccessLog { sink: Some(sink.clone()), ..AccessLog::new() });
+        for i in 0..20 {
+            app.call(request("GET", &format!("/t/own/{i}"), None).body(Body::empty()).unwrap());
+        }
+        sink.flush();
+        let logged = LINES.lock().unwrap().iter().filter(|l| l.contains(" uri=/t/own/")).count() as u64;
+        assert_eq!(logged + sink.dropped.load(Ordering::Relaxed), 20);
+        assert!(logged >= 4);
+    }
+
+    #[test]
+    fn elapsed_covers_a_parked_handler() {
+        install_logger();
+        crate::run(|| {
+            let handler = |_req: Request| {
+                crate::sleep(Duration::from_millis(25));
+                "slow"
+            };
+            App::new(handler).wrap(AccessLog::new()).call(request("GET", "/t/slow", None).body(Body::empty()).unwrap());
+        });
+        let line = line_for("/t/slow");
+        let ms: f64 = field(&line, "elapsed_ms").parse().unwrap();
+        assert!(ms >= 25.0, "{line}");
+    }
+
+    #[test]
+    fn value_quoting() {
+        let q = |v: &str| {
+            let mut s = String::new();
+            push_value(&mut s, v);
+            s
+        };
+        assert_eq!(q("plain/path?x=1&y=a\\b"), "plain/path?x=1&y=a\\b");
+        assert_eq!(q(""), "\"\"");
+        assert_eq!(q("-"), "\"-\"");
+        assert_eq!(q("a b"), "\"a b\"");
+        assert_eq!(q("back\\slash \"q\""), "\"back\\\\slash \\\"q\\\"\"");
+        assert_eq!(q("tab\there\r\n"), "\"tab\\there\\r\\n\"");
+        assert_eq!(q("bell\u{7}del\u{7f}c1\u{85}ls\u{2028}"), "\"bell\\x07del\\x7fc1\\u{0085}ls\\u{2028}\"");
+        assert_eq!(q("héllo✓"), "héllo✓");
+    }
+
+    #[test]
+    fn rfc3339() {
+        let at = |secs: u64, millis: u64| {
+            let mut s = String::new();
+            write_rfc3339(&mut s, UNIX_EPOCH + Duration::from_millis(secs * 1000 + millis));
+            s
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(86_399, 999), "1970-01-01T23:59:59.999Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(951_868_800, 0), "2000-03-01T00:00:00.000Z");
+        assert_eq!(at(1_700_000_000, 120), "2023-11-14T22:13:20.120Z");
+        assert_eq!(at(1_709_164_800, 0), "2024-02-29T00:00:00.000Z");
+        assert_eq!(at(1_735_689_599, 0), "2024-12-31T23:59:59.000Z");
+        assert_eq!(at(4_107_542_400, 0), "2100-03-01T00:00:00.000Z");
+        assert_eq!(at(253_402_300_799, 0), "9999-12-31T23:59:59.000Z");
+        let mut s = String::new();
+        write_rfc3339(&mut s, UNIX_EPOCH - Duration::from_secs(10));
+        assert_eq!(s, "1970-01-01T00:00:00.000Z");
+    }
+}
