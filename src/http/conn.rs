@@ -16,8 +16,8 @@ use http::{Method, StatusCode, Version};
 
 use super::body::{BodyState, Inbound};
 use super::codec::{
-    BodyFraming, ChunkedDecoder, LAST_CHUNK, OutgoingBody, ParseError, RequestHead, ResponseOptions, encode_chunk,
-    parse_request, write_response_head,
+    BodyFraming, CONTINUE_100, ChunkedDecoder, LAST_CHUNK, OutgoingBody, ParseError, RequestHead, ResponseOptions,
+    encode_chunk, parse_request, write_response_head,
 };
 use super::ext::ConnInfo;
 use super::handler::App;
@@ -199,6 +199,16 @@ impl Conn<'_> {
             keep &= self.inbound.borrow_mut().drain(limits.drain_limit);
         }
         keep &= !panicked || !has_body || self.body_done();
+        if has_body && streams_request_body {
+            // A streamed response body may read the request body (an echo),
+            // which would send `100 Continue` in the middle of the response
+            // body. The client waiting for it must get it before the final head.
+            let mut inb = self.inbound.borrow_mut();
+            if inb.expect_continue {
+                inb.expect_continue = false;
+                self.out.extend_from_slice(CONTINUE_100);
+            }
+        }
         keep = self.write_response(response, version, is_head, keep)?;
         if has_body && keep {
             keep = self.inbound.borrow_mut().drain(limits.drain_limit);
