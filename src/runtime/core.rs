@@ -102,8 +102,8 @@ pub(crate) struct Task {
     park_seq: Cell<u32>,
     pub(crate) scopes: RefCell<Vec<Scope>>,
     /// (task id, label) shown by the watchdog; read from its thread, hence a Mutex.
-    pub(crate) label: std::sync::Mutex<Option<(u64, Arc<str>)>>,
-    has_label: Cell<bool>,
+    pub(crate) label: std::sync::Mutex<Option<(u64, super::watchdog::LabelText)>>,
+    pub(crate) has_label: Cell<bool>,
     /// Set while `assert_no_blocking` watches this task.
     pub(crate) measure: Cell<Option<Measure>>,
     pub(crate) locals: RefCell<Vec<(usize, std::rc::Rc<dyn Any>)>>,
@@ -113,7 +113,8 @@ pub(crate) struct Task {
 impl Task {
     fn set_name_label(&mut self) {
         if let Some(name) = &self.name {
-            *self.label.get_mut().unwrap_or_else(|e| e.into_inner()) = Some((self.id, name.clone()));
+            *self.label.get_mut().unwrap_or_else(|e| e.into_inner()) =
+                Some((self.id, super::watchdog::LabelText::Fixed(name.clone())));
             self.has_label.set(true);
         }
     }

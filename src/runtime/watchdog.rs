@@ -94,10 +94,11 @@ impl WatchState {
         // may hold another task's label: the epoch re-check below catches it.
         let label = unsafe { (*task).label.lock().unwrap_or_else(|e| e.into_inner()).clone() };
         let (id, label) = label?;
+        let text = label.text();
         if self.epoch.load(Ordering::Acquire) != epoch {
             return None;
         }
-        Some(format!("#{id} '{label}'"))
+        Some(format!("#{id} '{text}'"))
     }
 }
 
@@ -186,12 +187,71 @@ fn check(w: &mut Watched, state: &WatchState, now: Instant) {
     }
 }
 
-/// Labels the current green thread in watchdog reports (the HTTP server
-/// labels each request with its method, route and request id). No effect
-/// outside a green thread.
-pub fn set_label(label: impl Into<std::sync::Arc<str>>) {
+/// What the watchdog calls a green thread in its reports.
+#[derive(Clone)]
+pub(crate) enum LabelText {
+    Fixed(Arc<str>),
+    Shared(Label),
+}
+
+impl LabelText {
+    fn text(&self) -> String {
+        match self {
+            LabelText::Fixed(s) => s.to_string(),
+            LabelText::Shared(l) => l.get(),
+        }
+    }
+}
+
+/// Labels the current green thread in watchdog reports. No effect outside
+/// a green thread.
+pub fn set_label(label: impl Into<Arc<str>>) {
+    set(LabelText::Fixed(label.into()));
+}
+
+fn set(label: LabelText) {
     if let Some(task) = try_core().and_then(|c| c.current_task()) {
-        *task.label.lock().unwrap_or_else(|e| e.into_inner()) = Some((task.id, label.into()));
+        *task.label.lock().unwrap_or_else(|e| e.into_inner()) = Some((task.id, label));
+        task.has_label.set(true);
+    }
+}
+
+/// A reusable label whose text changes without allocating: attach it to a
+/// green thread once, then [`set`](Label::set) it per unit of work (the HTTP
+/// server does this per request: method, path and request id).
+#[derive(Clone, Default)]
+pub struct Label {
+    text: Arc<Mutex<String>>,
+}
+
+impl Label {
+    /// An empty label.
+    pub fn new() -> Label {
+        Label::default()
+    }
+
+    /// Makes this the current green thread's label.
+    pub fn attach(&self) {
+        set(LabelText::Shared(self.clone()));
+    }
+
+    /// Replaces the text (reusing the buffer).
+    pub fn set(&self, args: std::fmt::Arguments<'_>) {
+        use std::fmt::Write;
+        let mut t = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        t.clear();
+        let _ = t.write_fmt(args);
+    }
+
+    /// The current text.
+    pub fn get(&self) -> String {
+        self.text.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl std::fmt::Debug for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Label").field(&self.get()).finish()
     }
 }
 

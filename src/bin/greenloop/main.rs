@@ -1,2 +1,78 @@
-//! Placeholder while the router lands.
-fn main() {}
+//! `greenloop`: the demo server a newcomer runs first.
+//!
+//! `cargo run --release` serves on http://127.0.0.1:8000; `--help` lists the options.
+
+mod cli;
+mod logger;
+mod routes;
+
+use std::process::ExitCode;
+
+use greenloop::http::middleware::AccessLog;
+use greenloop::http::{App, Limits, Server};
+
+fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("greenloop: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let options = match command {
+        cli::Command::Help => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        cli::Command::Version => {
+            println!("greenloop {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        cli::Command::Serve(o) => o,
+    };
+    logger::init();
+    match serve(options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("greenloop: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(o: cli::Options) -> std::io::Result<()> {
+    let mut limits = Limits::default();
+    if let Some(n) = o.max_body {
+        limits.max_body_bytes = n;
+    }
+    if let Some(n) = o.max_connections {
+        limits.max_connections = n;
+    }
+    if let Some(t) = o.header_timeout {
+        limits.header_timeout = t;
+    }
+    if let Some(t) = o.idle_timeout {
+        limits.idle_timeout = t;
+    }
+    let mut app = App::new(routes::router());
+    if !o.quiet {
+        app = app.wrap(AccessLog::new());
+    }
+    let (server, place) = match &o.unix {
+        Some(path) => (Server::bind_unix(path), format!("unix:{path}")),
+        None => (Server::bind(o.bind.clone()), format!("http://{}", o.bind)),
+    };
+    let mut server = server.workers(o.workers).limits(limits);
+    if let Some(s) = o.stack_size {
+        server = server.stack_size(s);
+    }
+    let running = server.start(app)?;
+    let shown = running.local_addr().map(|a| format!("http://{a}")).unwrap_or(place);
+    eprintln!(
+        "greenloop {} serving on {shown} with {} worker{} (Ctrl-C to stop)",
+        env!("CARGO_PKG_VERSION"),
+        o.workers,
+        if o.workers == 1 { "" } else { "s" }
+    );
+    running.serve_until_signal()
+}
