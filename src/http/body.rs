@@ -83,6 +83,31 @@ impl Inbound {
 
     /// Reads body bytes into `out`; `Ok(0)` when the body is complete.
     fn read_body(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.broken {
+            // Keep failing: a clean `Ok(0)` here would pass a truncated body off as complete.
+            return Err(BodyError::io(e.status, e.reason.into()));
+        }
+        let result = self.read_body_inner(out);
+        if let Err(e) = &result
+            && self.broken.is_none()
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            // A read timed out (`body_timeout`) or failed: where the body ends
+            // on the wire is now unknown, so the connection must close after
+            // the response. Without this, the drain after the handler retried
+            // the read and the response waited out a second `body_timeout`.
+            let (status, reason) = if e.kind() == io::ErrorKind::TimedOut {
+                (StatusCode::REQUEST_TIMEOUT, "request body not received in time")
+            } else {
+                (StatusCode::BAD_REQUEST, "request body could not be read")
+            };
+            self.body = BodyState::Done;
+            self.broken = Some(ParseError::new(status, reason));
+        }
+        result
+    }
+
+    fn read_body_inner(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if out.is_empty() {
             return Ok(0);
         }
