@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Instant, SystemTime};
 
 use http::{Method, StatusCode, Version};
@@ -40,6 +41,8 @@ struct Conn<'a> {
     inbound: Rc<RefCell<Inbound>>,
     out: Vec<u8>,
     codec_limits: super::codec::Limits,
+    /// What the watchdog calls this connection's green thread: the current request.
+    label: crate::watchdog::Label,
 }
 
 /// How a connection ended; only used to pick what, if anything, to log.
@@ -62,8 +65,19 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         expect_continue: false,
         broken: None,
     }));
-    let mut conn =
-        Conn { ctx, app, id, peer, stream, inbound, out: Vec::with_capacity(1024), codec_limits: limits.codec() };
+    let label = crate::watchdog::Label::new();
+    label.attach();
+    let mut conn = Conn {
+        ctx,
+        app,
+        id,
+        peer,
+        stream,
+        inbound,
+        out: Vec::with_capacity(1024),
+        codec_limits: limits.codec(),
+        label,
+    };
     if let End::Error(e) = conn.run() {
         log::debug!("greenloop: connection {id} from {peer:?}: {e}");
     }
@@ -180,9 +194,12 @@ impl Conn<'_> {
         self.ctx.next_request_id.set(request_id + 1);
         req.extensions_mut().insert(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id });
 
-        self.ctx.in_flight.set(self.ctx.in_flight.get() + 1);
+        self.label.set(format_args!("{} {} (request {request_id})", req.method(), req.uri()));
+        let metrics = &self.ctx.metrics;
+        metrics.in_flight.fetch_add(1, Relaxed);
+        let started = Instant::now();
         let outcome = crate::catch_unwind(|| self.app.call(req));
-        self.ctx.in_flight.set(self.ctx.in_flight.get() - 1);
+        metrics.in_flight.fetch_sub(1, Relaxed);
         let (response, panicked) = match outcome {
             Ok(r) => (r, false),
             Err(p) => {
@@ -191,6 +208,7 @@ impl Conn<'_> {
             }
         };
 
+        metrics.observe(response.status(), started.elapsed());
         let mut keep = keep_alive && !self.ctx.shutting_down.get();
         let streams_request_body = response.body().as_bytes().is_none();
         if has_body && !streams_request_body {
@@ -209,7 +227,19 @@ impl Conn<'_> {
                 self.out.extend_from_slice(CONTINUE_100);
             }
         }
-        keep = self.write_response(response, version, is_head, keep)?;
+        // A streamed body runs user code (a `ResponseBody::stream` closure, a
+        // reader's `read`) after the handler's own `catch_unwind`. A panic there
+        // used to unwind the connection's green thread past
+        // `connection_closed()`, leaking its `max_connections` slot for good
+        // (and making a graceful shutdown wait out the whole grace period).
+        // The head is already out, so all we can do is close the connection.
+        keep = match crate::catch_unwind(|| self.write_response(response, version, is_head, keep)) {
+            Ok(written) => written?,
+            Err(p) => {
+                log::error!("greenloop: response body panicked (request {request_id}): {}", panic_text(&*p));
+                return Err(io::Error::other("response body panicked"));
+            }
+        };
         if has_body && keep {
             keep = self.inbound.borrow_mut().drain(limits.drain_limit);
         }

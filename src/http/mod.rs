@@ -25,6 +25,7 @@ pub mod codec;
 mod conn;
 mod ext;
 mod handler;
+pub mod metrics;
 pub mod middleware;
 mod response;
 mod router;

@@ -224,6 +224,7 @@ impl Server {
         let app = Arc::new(app.into());
         let (listeners, local_addr) = self.listen()?;
         let shared = Arc::new(WorkerConfig {
+            metrics: Arc::default(),
             limits: self.limits,
             server_name: self.server_name,
             grace: self.grace,
@@ -428,6 +429,7 @@ fn watch_signals(handle: ShutdownHandle) -> io::Result<()> {
 
 /// What every worker shares (read-only).
 pub(crate) struct WorkerConfig {
+    pub(crate) metrics: Arc<super::metrics::ServerMetrics>,
     pub(crate) limits: Limits,
     pub(crate) server_name: String,
     grace: Duration,
@@ -439,10 +441,10 @@ pub(crate) struct WorkerConfig {
 /// One worker's loop-local bookkeeping.
 pub(crate) struct WorkerCtx {
     pub(crate) id: usize,
+    pub(crate) metrics: Arc<super::metrics::WorkerMetrics>,
     pub(crate) config: Arc<WorkerConfig>,
     pub(crate) shutting_down: Cell<bool>,
     pub(crate) open: Cell<usize>,
-    pub(crate) in_flight: Cell<usize>,
     pub(crate) next_request_id: Cell<u64>,
     next_conn_id: Cell<u64>,
     /// Connections waiting for their next request, woken at shutdown.
@@ -464,6 +466,7 @@ impl WorkerCtx {
 
     pub(crate) fn connection_closed(&self) {
         self.open.set(self.open.get() - 1);
+        self.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
         if let Some(a) = self.acceptor.borrow().as_ref() {
             a.unpark();
         }
@@ -527,10 +530,10 @@ fn run_worker(
     rt.block_on(move || {
         let ctx = Rc::new(WorkerCtx {
             id,
+            metrics: config.metrics.add_worker(),
             config: config.clone(),
             shutting_down: Cell::new(shutdown.is_requested()),
             open: Cell::new(0),
-            in_flight: Cell::new(0),
             next_request_id: Cell::new(1),
             next_conn_id: Cell::new(1),
             idle: RefCell::new(HashMap::new()),
@@ -560,6 +563,13 @@ fn run_worker(
             }
         };
         let _ = ready.send(Ok(handle));
+        let publisher = ctx.clone();
+        crate::spawn_named("greenloop-metrics", move || {
+            while !publisher.shutting_down.get() {
+                publisher.metrics.publish_loop_stats();
+                crate::sleep(Duration::from_millis(250));
+            }
+        });
         accept_loop(&ctx, &app, accept);
         drain(&ctx, config.grace);
         for hook in &config.on_stop {
@@ -605,6 +615,7 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 let id = ctx.next_conn_id.get();
                 ctx.next_conn_id.set(id + 1);
                 ctx.open.set(ctx.open.get() + 1);
+                ctx.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
                 let (ctx, app) = (ctx.clone(), app.clone());
                 crate::spawn(move || {
                     conn::serve(&ctx, &app, stream, peer, id);

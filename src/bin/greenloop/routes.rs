@@ -16,6 +16,9 @@ pub fn router() -> Router {
         .route("/json", get(json))
         .route("/echo", post(echo))
         .route("/sleep", get(sleep))
+        .route("/offload", get(offload))
+        .route("/block", get(block))
+        .route("/metrics", get(greenloop::http::metrics::handler))
 }
 
 const INDEX: &str = r#"<!doctype html>
@@ -34,6 +37,12 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
     (<code>curl --data-binary @file http://127.0.0.1:8000/echo</code>)</li>
 <li><a href="/sleep?ms=1000"><code>GET /sleep?ms=N</code></a>: a green sleep of N ms, then <code>slept</code>.
     Ten at once take one second, not ten.</li>
+<li><a href="/offload?ms=200"><code>GET /offload?ms=N</code></a>: a <em>blocking</em> <code>std::thread::sleep</code>
+    of N ms run through <code>greenloop::offload</code>, on a pool thread: the loop keeps serving.</li>
+<li><a href="/block?ms=100"><code>GET /block?ms=N</code></a>: the same blocking sleep done directly on the loop,
+    <strong>on purpose</strong>: every other request on this worker waits, and the watchdog
+    logs a warning naming this request. This is the bug greenloop is built to catch.</li>
+<li><a href="/metrics"><code>GET /metrics</code></a>: loop and server metrics (Prometheus text).</li>
 </ul>
 </body>
 </html>
@@ -67,17 +76,52 @@ fn echo(req: Request) -> Response {
     r
 }
 
+/// The `ms` query parameter, or what is wrong with it.
+fn millis(req: &Request) -> Result<Duration, String> {
+    match req.query("ms").as_deref().map(str::parse::<u64>) {
+        None => Err("missing ?ms=N (milliseconds)\n".into()),
+        Some(Err(_)) => Err("ms must be a whole number of milliseconds\n".into()),
+        Some(Ok(ms)) if ms > MAX_SLEEP_MS => Err(format!("ms must be at most {MAX_SLEEP_MS}\n")),
+        Some(Ok(ms)) => Ok(Duration::from_millis(ms)),
+    }
+}
+
+fn bad_request(reason: String) -> Response {
+    (StatusCode::BAD_REQUEST, reason).into_response()
+}
+
 fn sleep(req: Request) -> Response {
-    let ms = match req.query("ms").as_deref().map(str::parse::<u64>) {
-        None => return (StatusCode::BAD_REQUEST, "missing ?ms=N (milliseconds)\n").into_response(),
-        Some(Err(_)) => {
-            return (StatusCode::BAD_REQUEST, "ms must be a whole number of milliseconds\n").into_response();
+    match millis(&req) {
+        Ok(d) => {
+            greenloop::sleep(d);
+            "slept".into_response()
         }
-        Some(Ok(ms)) if ms > MAX_SLEEP_MS => {
-            return (StatusCode::BAD_REQUEST, format!("ms must be at most {MAX_SLEEP_MS}\n")).into_response();
+        Err(reason) => bad_request(reason),
+    }
+}
+
+fn offload(req: Request) -> Response {
+    match millis(&req) {
+        Ok(d) => {
+            greenloop::offload(move || std::thread::sleep(d));
+            format!("slept {} ms on an offload thread; the loop kept serving\n", d.as_millis()).into_response()
         }
-        Some(Ok(ms)) => ms,
-    };
-    greenloop::sleep(Duration::from_millis(ms));
-    "slept".into_response()
+        Err(reason) => bad_request(reason),
+    }
+}
+
+fn block(req: Request) -> Response {
+    match millis(&req) {
+        Ok(d) => {
+            // Deliberately wrong: this blocks the whole loop. The watchdog reports it.
+            std::thread::sleep(d);
+            format!(
+                "blocked the loop for {} ms on purpose: every other request on this worker waited. \
+                 The server log names this request (watchdog). Use greenloop::offload for blocking code.\n",
+                d.as_millis()
+            )
+            .into_response()
+        }
+        Err(reason) => bad_request(reason),
+    }
 }

@@ -1,0 +1,190 @@
+//! Server and loop metrics in the Prometheus text format.
+//!
+//! Every worker keeps its counters in its own atomics (no lock, no shared
+//! cache line on the request path: a few relaxed increments per request);
+//! loop gauges are published by each worker four times a second. [`render`]
+//! sums all workers of the server the caller runs in. Mount [`handler`] at
+//! a path of your choosing (the demo binary uses `GET /metrics`).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{HeaderValue, StatusCode, header};
+
+use super::server::worker_ctx;
+use super::{Request, Response, ResponseBody};
+
+/// Upper bounds (seconds) of the request-latency histogram buckets.
+pub const LATENCY_BUCKETS: [f64; 14] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// One worker's counters.
+#[derive(Default)]
+pub(crate) struct WorkerMetrics {
+    pub(crate) connections_open: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
+    requests: [AtomicU64; 5],
+    latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    latency_sum_ns: AtomicU64,
+    green_threads: AtomicU64,
+    run_queue: AtomicU64,
+    iterations: AtomicU64,
+    switches: AtomicU64,
+    blocking_incidents: AtomicU64,
+    blocked_ns: AtomicU64,
+}
+
+impl WorkerMetrics {
+    /// Counts one answered request.
+    pub(crate) fn observe(&self, status: StatusCode, elapsed: Duration) {
+        let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
+        self.requests[class].fetch_add(1, Relaxed);
+        let secs = elapsed.as_secs_f64();
+        let bucket = LATENCY_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LATENCY_BUCKETS.len());
+        self.latency[bucket].fetch_add(1, Relaxed);
+        self.latency_sum_ns.fetch_add(elapsed.as_nanos() as u64, Relaxed);
+    }
+
+    /// Copies the loop's own counters (called on the worker's loop).
+    pub(crate) fn publish_loop_stats(&self) {
+        if let Some(s) = crate::loop_stats() {
+            self.green_threads.store(s.green_threads, Relaxed);
+            self.run_queue.store(s.run_queue as u64, Relaxed);
+            self.iterations.store(s.iterations, Relaxed);
+            self.switches.store(s.switches, Relaxed);
+        }
+        if let Some(b) = crate::watchdog::blocking_stats() {
+            self.blocking_incidents.store(b.incidents, Relaxed);
+            self.blocked_ns.store(b.blocked.as_nanos() as u64, Relaxed);
+        }
+    }
+}
+
+/// All workers of one server.
+#[derive(Default)]
+pub(crate) struct ServerMetrics {
+    workers: Mutex<Vec<Arc<WorkerMetrics>>>,
+}
+
+impl ServerMetrics {
+    pub(crate) fn add_worker(&self) -> Arc<WorkerMetrics> {
+        let w = Arc::new(WorkerMetrics::default());
+        self.workers.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone());
+        w
+    }
+
+    fn sum(&self, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|w| f(w)).sum()
+    }
+}
+
+/// The metrics of the server the caller runs in, summed over its workers,
+/// in the Prometheus text exposition format. Empty outside a server.
+pub fn render() -> String {
+    let Some(ctx) = worker_ctx() else { return String::new() };
+    ctx.metrics.publish_loop_stats();
+    let m = &ctx.config.metrics;
+    let mut out = String::with_capacity(4096);
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    metric("greenloop_workers", "gauge", "Worker loops serving.", m.sum(|_| 1).to_string());
+    metric(
+        "greenloop_green_threads",
+        "gauge",
+        "Green threads alive.",
+        m.sum(|w| w.green_threads.load(Relaxed)).to_string(),
+    );
+    metric(
+        "greenloop_run_queue_length",
+        "gauge",
+        "Green threads ready to run.",
+        m.sum(|w| w.run_queue.load(Relaxed)).to_string(),
+    );
+    metric(
+        "greenloop_loop_iterations_total",
+        "counter",
+        "Event-loop iterations.",
+        m.sum(|w| w.iterations.load(Relaxed)).to_string(),
+    );
+    metric(
+        "greenloop_loop_switches_total",
+        "counter",
+        "Switches into green threads.",
+        m.sum(|w| w.switches.load(Relaxed)).to_string(),
+    );
+    metric(
+        "greenloop_loop_blocking_incidents_total",
+        "counter",
+        "Times a green thread held its loop past the watchdog threshold.",
+        m.sum(|w| w.blocking_incidents.load(Relaxed)).to_string(),
+    );
+    metric(
+        "greenloop_loop_blocked_seconds_total",
+        "counter",
+        "Time loops were held by blocking green threads (finished incidents).",
+        seconds(m.sum(|w| w.blocked_ns.load(Relaxed))),
+    );
+    let offload = crate::offload_stats();
+    metric("greenloop_offload_threads", "gauge", "Offload pool threads alive.", offload.threads.to_string());
+    metric("greenloop_offload_busy_threads", "gauge", "Offload threads running a job.", offload.busy.to_string());
+    metric(
+        "greenloop_offload_queue_depth",
+        "gauge",
+        "Offloaded jobs waiting for a thread.",
+        offload.queued.to_string(),
+    );
+    metric(
+        "greenloop_http_connections_open",
+        "gauge",
+        "Open HTTP connections.",
+        m.sum(|w| w.connections_open.load(Relaxed)).to_string(),
+    );
+    metric(
+        "greenloop_http_requests_in_flight",
+        "gauge",
+        "Requests being handled now.",
+        m.sum(|w| w.in_flight.load(Relaxed)).to_string(),
+    );
+    let _ = writeln!(
+        out,
+        "# HELP greenloop_http_requests_total HTTP requests answered, by status class.\n\
+         # TYPE greenloop_http_requests_total counter"
+    );
+    for (i, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+        let n = m.sum(|w| w.requests[i].load(Relaxed));
+        let _ = writeln!(out, "greenloop_http_requests_total{{class=\"{class}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP greenloop_http_request_duration_seconds Time from request head to response ready.\n\
+         # TYPE greenloop_http_request_duration_seconds histogram"
+    );
+    let mut cumulative = 0;
+    for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += m.sum(|w| w.latency[i].load(Relaxed));
+        let _ = writeln!(out, "greenloop_http_request_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}");
+    }
+    cumulative += m.sum(|w| w.latency[LATENCY_BUCKETS.len()].load(Relaxed));
+    let _ = writeln!(out, "greenloop_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(
+        out,
+        "greenloop_http_request_duration_seconds_sum {}",
+        seconds(m.sum(|w| w.latency_sum_ns.load(Relaxed)))
+    );
+    let _ = writeln!(out, "greenloop_http_request_duration_seconds_count {cumulative}");
+    out
+}
+
+fn seconds(ns: u64) -> String {
+    format!("{:.6}", ns as f64 / 1e9)
+}
+
+/// A handler answering with [`render`]'s text (`text/plain; version=0.0.4`).
+pub fn handler(_req: Request) -> Response {
+    let mut r = Response::new(ResponseBody::from(render()));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    r
+}
