@@ -1,0 +1,199 @@
+//! The demo binary, run as a user runs it: real process, real sockets.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+struct Demo {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Receiver<(Instant, String)>,
+}
+
+impl Demo {
+    fn start(extra: &[&str]) -> Demo {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_greenloop"))
+            .args(["--bind", "127.0.0.1:0"])
+            .args(extra)
+            .env("GREENLOOP_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start greenloop");
+        let (tx, rx) = channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let (_, banner) = rx.recv_timeout(Duration::from_secs(20)).expect("startup banner");
+        let addr = banner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in banner: {banner}"));
+        Demo { child, addr, stderr: rx }
+    }
+
+    /// One request on a fresh connection: (status, body).
+    fn get(&self, path: &str) -> (u16, String) {
+        request(self.addr, &format!("GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n"))
+    }
+
+    fn wait_for_line(&self, needle: &str, within: Duration) -> Option<(Instant, String)> {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok((t, line)) if line.contains(needle) => return Some((t, line)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn request(addr: SocketAddr, raw: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad response: {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_fixed_routes_answer() {
+    let demo = Demo::start(&["--quiet"]);
+    let (status, page) = demo.get("/");
+    assert_eq!(status, 200);
+    for route in ["/plaintext", "/json", "/echo", "/sleep", "/offload", "/block", "/metrics"] {
+        assert!(page.contains(route), "the index page must list {route}");
+    }
+    assert_eq!(demo.get("/plaintext"), (200, "Hello, World!".into()));
+    assert_eq!(demo.get("/json"), (200, r#"{"message":"Hello, World!"}"#.into()));
+    assert_eq!(demo.get("/sleep?ms=10"), (200, "slept".into()));
+    assert_eq!(demo.get("/sleep?ms=ten").0, 400);
+    let (status, body) = request(
+        demo.addr,
+        "POST /echo HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Length: 11\r\n\r\nhello there",
+    );
+    assert_eq!((status, body.as_str()), (200, "hello there"));
+}
+
+#[test]
+fn ten_green_sleeps_take_one_second_not_ten() {
+    let demo = Demo::start(&["--quiet"]);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..10)
+        .map(|_| {
+            let addr = demo.addr;
+            std::thread::spawn(move || {
+                request(addr, "GET /sleep?ms=1000 HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap().0, 200);
+    }
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(2500), "10 concurrent 1 s sleeps took {took:?}");
+}
+
+#[test]
+fn the_watchdog_names_a_blocking_handler_promptly() {
+    let demo = Demo::start(&[]);
+    let sent = Instant::now();
+    let (status, body) = demo.get("/block?ms=100");
+    assert_eq!(status, 200);
+    assert!(body.contains("on purpose"), "{body}");
+    let (seen, line) =
+        demo.wait_for_line("has held the loop", Duration::from_secs(5)).expect("a watchdog warning on stderr");
+    assert!(line.contains("GET /block?ms=100"), "the report must name the request: {line}");
+    assert!(line.contains("greenloop::offload"), "the report must point at offload: {line}");
+    let after = seen - sent;
+    // Threshold 20 ms; the report must come within 50 ms of it.
+    assert!(after < Duration::from_millis(70), "reported {after:?} after the request was sent");
+    let (_, closing) = demo.wait_for_line("released the loop", Duration::from_secs(5)).expect("a closing report");
+    assert!(closing.contains("GET /block?ms=100"), "{closing}");
+}
+
+#[test]
+fn offload_keeps_the_loop_responsive() {
+    let demo = Demo::start(&["--quiet"]);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let addr = demo.addr;
+            std::thread::spawn(move || {
+                request(addr, "GET /offload?ms=200 HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
+            })
+        })
+        .collect();
+    // While twenty 200 ms blocking sleeps run on the offload pool, plaintext answers at once.
+    std::thread::sleep(Duration::from_millis(50));
+    for _ in 0..5 {
+        let t = Instant::now();
+        assert_eq!(demo.get("/plaintext").0, 200);
+        assert!(t.elapsed() < Duration::from_millis(150), "/plaintext took {:?} during offloads", t.elapsed());
+    }
+    for h in handles {
+        assert_eq!(h.join().unwrap().0, 200);
+    }
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(2000), "20 offloaded 200 ms sleeps took {took:?} (serial would be 4 s)");
+}
+
+/// Parses Prometheus text: every sample line is `name{labels} value`.
+fn samples(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("malformed sample line: {l:?}"));
+            let valid_name = name.split('{').next().unwrap().chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            assert!(valid_name, "bad metric name in {l:?}");
+            (name.to_owned(), value.parse::<f64>().unwrap_or_else(|_| panic!("bad value in {l:?}")))
+        })
+        .collect()
+}
+
+fn sample(all: &[(String, f64)], name: &str) -> f64 {
+    all.iter().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {name}"))
+}
+
+#[test]
+fn metrics_parse_and_move() {
+    let demo = Demo::start(&["--quiet"]);
+    let (status, before) = demo.get("/metrics");
+    assert_eq!(status, 200);
+    let before = samples(&before);
+    for _ in 0..7 {
+        demo.get("/plaintext");
+    }
+    demo.get("/nope");
+    let after = samples(&demo.get("/metrics").1);
+    let ok = r#"greenloop_http_requests_total{class="2xx"}"#;
+    let missing = r#"greenloop_http_requests_total{class="4xx"}"#;
+    assert!(sample(&after, ok) >= sample(&before, ok) + 7.0);
+    assert_eq!(sample(&after, missing), sample(&before, missing) + 1.0);
+    let count = "greenloop_http_request_duration_seconds_count";
+    assert!(sample(&after, count) >= sample(&before, count) + 8.0);
+    assert!(sample(&after, "greenloop_loop_switches_total") > 0.0);
+    assert!(sample(&after, "greenloop_green_threads") >= 1.0);
+    assert_eq!(sample(&after, "greenloop_workers"), 1.0);
+}
