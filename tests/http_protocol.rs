@@ -1,0 +1,1188 @@
+//! The HTTP server's protocol behaviour, end to end over loopback: raw
+//! `std::net::TcpStream`s for exact-bytes checks and `ureq` as an independent
+//! client. Every socket read has a timeout, so a bug fails a test instead of
+//! hanging it; time bounds are generous (CI has two busy cores).
+
+use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use greenloop::http::{
+    ConnInfo, IntoResponse, Limits, Request, Response, ResponseBody, RunningServer, Server, StatusCode,
+};
+
+/// Longest any single socket read may wait before the test fails.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------
+// Helpers: starting servers, a raw client, a response reader.
+// ---------------------------------------------------------------------------
+
+fn start(app: impl Fn(Request) -> Response + Send + Sync + 'static) -> RunningServer {
+    start_with(Limits::default(), app)
+}
+
+fn start_with(limits: Limits, app: impl Fn(Request) -> Response + Send + Sync + 'static) -> RunningServer {
+    Server::bind("127.0.0.1:0").handle_signals(false).limits(limits).start(app).expect("server starts")
+}
+
+fn addr(server: &RunningServer) -> SocketAddr {
+    server.local_addr().expect("a TCP address")
+}
+
+/// The routes most tests share.
+fn app(req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    match path.as_str() {
+        "/" | "/hello" => "hello".into_response(),
+        // Streams the request body straight back (chunked when the request was).
+        "/echo" => Response::new(ResponseBody::from(req.into_body())),
+        // Reads the whole body first (up to 64 MiB: the server's own limit applies first).
+        "/echo-vec" => req.into_body().read_to_vec(64 << 20).into_response(),
+        "/ignore" => "ignored".into_response(),
+        "/204" => (StatusCode::NO_CONTENT, "a 204 must not carry this").into_response(),
+        "/304" => {
+            let mut r = Response::new(ResponseBody::from("a 304 must not carry this"));
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            r
+        }
+        "/panic" => panic!("handler panicked on purpose"),
+        "/peer" => {
+            let info = req.extensions().get::<ConnInfo>().copied().expect("ConnInfo is set");
+            format!("{}", info.peer.expect("a TCP peer").port()).into_response()
+        }
+        "/version" => format!("{:?}", req.version()).into_response(),
+        p if p.starts_with("/sleep/") => {
+            let ms: u64 = p["/sleep/".len()..].parse().unwrap();
+            greenloop::sleep(Duration::from_millis(ms));
+            format!("slept {ms}").into_response()
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    fn has_header(&self, name: &str) -> bool {
+        self.header(name).is_some()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The response announces that the connection closes after it.
+    fn closes(&self) -> bool {
+        self.header("connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+    }
+}
+
+/// Reads one response from `r`. `head_request`: it answers a HEAD (no body).
+/// The body is framed by `Transfer-Encoding: chunked`, `Content-Length`, or EOF.
+fn read_response(r: &mut impl BufRead, head_request: bool) -> io::Result<Resp> {
+    let status_line = read_line(r)?;
+    if status_line.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no response (connection closed)"));
+    }
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or("");
+    assert_eq!(version, "HTTP/1.1", "status line {status_line:?}");
+    let status: u16 = parts.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("bad {status_line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(r)?;
+        if line.is_empty() {
+            break;
+        }
+        let (n, v) = line.split_once(':').unwrap_or_else(|| panic!("bad header line {line:?}"));
+        assert!(!n.ends_with(' '), "whitespace before colon in {line:?}");
+        headers.push((n.to_owned(), v.trim().to_owned()));
+    }
+    let mut resp = Resp { status, headers, body: Vec::new() };
+    if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
+        return Ok(resp);
+    }
+    if resp.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        assert!(!resp.has_header("content-length"), "both framings in {resp:?}");
+        loop {
+            let size_line = read_line(r)?;
+            let size_hex = size_line.split(';').next().unwrap().trim();
+            let size = usize::from_str_radix(size_hex, 16)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("chunk size {size_line:?}")))?;
+            if size == 0 {
+                // Trailers, then the empty line.
+                while !read_line(r)?.is_empty() {}
+                break;
+            }
+            let start = resp.body.len();
+            resp.body.resize(start + size, 0);
+            r.read_exact(&mut resp.body[start..])?;
+            let crlf = read_line(r)?;
+            assert!(crlf.is_empty(), "chunk not followed by CRLF: {crlf:?}");
+        }
+    } else if let Some(cl) = resp.header("content-length") {
+        let n: usize = cl.parse().unwrap_or_else(|_| panic!("bad Content-Length {cl:?}"));
+        resp.body.resize(n, 0);
+        r.read_exact(&mut resp.body)?;
+    } else {
+        r.read_to_end(&mut resp.body)?;
+    }
+    Ok(resp)
+}
+
+/// One CRLF-terminated line without its CRLF; empty at EOF.
+fn read_line(r: &mut impl BufRead) -> io::Result<String> {
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Ok(String::new());
+    }
+    assert!(line.ends_with(b"\r\n"), "line not ended by CRLF: {:?}", String::from_utf8_lossy(&line));
+    line.truncate(line.len() - 2);
+    String::from_utf8(line).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "non-UTF-8 line"))
+}
+
+/// A raw client connection.
+struct Client {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        Client { w: s.try_clone().unwrap(), r: BufReader::new(s) }
+    }
+
+    fn send(&mut self, bytes: impl AsRef<[u8]>) {
+        self.w.write_all(bytes.as_ref()).expect("write request");
+    }
+
+    fn response(&mut self) -> Resp {
+        read_response(&mut self.r, false).expect("read a response")
+    }
+
+    fn head_response(&mut self) -> Resp {
+        read_response(&mut self.r, true).expect("read a HEAD response")
+    }
+
+    /// Everything until the server closes (a reset counts as the end).
+    fn read_to_end(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.r.read(&mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return out,
+                Err(e) => panic!("waiting for the server to close: {e} (after {} bytes)", out.len()),
+            }
+        }
+    }
+
+    /// Asserts the server closes the connection without sending anything more.
+    fn expect_closed(&mut self) {
+        let rest = self.read_to_end();
+        assert!(rest.is_empty(), "expected the connection to close, got {:?}", String::from_utf8_lossy(&rest));
+    }
+
+    /// Whether bytes are waiting right now (never blocks).
+    fn has_pending_bytes(&mut self) -> bool {
+        if !self.r.buffer().is_empty() {
+            return true;
+        }
+        let s = self.r.get_ref();
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        let r = s.peek(&mut b);
+        s.set_nonblocking(false).unwrap();
+        match r {
+            Ok(n) => n > 0,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) => panic!("peek: {e}"),
+        }
+    }
+}
+
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(IO_TIMEOUT)).build(),
+    )
+}
+
+/// Asserts the shape every error answer has: a short text reason, and the
+/// connection closed after it.
+fn assert_error_answer(c: &mut Client, resp: &Resp, status: u16, what: &str) {
+    assert_eq!(resp.status, status, "{what}: {resp:?} body {:?}", resp.text());
+    assert!(resp.header("content-type").is_some_and(|t| t.starts_with("text/plain")), "{what}: {resp:?}");
+    let reason = resp.text();
+    assert!(!reason.trim().is_empty() && reason.len() < 200, "{what}: reason {reason:?}");
+    assert!(resp.closes(), "{what}: an error answer must announce Connection: close: {resp:?}");
+    c.expect_closed();
+}
+
+/// Polls `cond` (a few ms apart) until it holds, failing after `IO_TIMEOUT`.
+fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Keep-alive
+// ---------------------------------------------------------------------------
+
+#[test]
+fn keep_alive_http11_serves_many_requests_on_one_connection() {
+    let server = start(app);
+    let mut c = Client::connect(addr(&server));
+    for i in 0..5 {
+        c.send(get("/hello"));
+        let r = c.response();
+        assert_eq!(r.status, 200, "request {i}");
+        assert_eq!(r.body, b"hello");
+        assert!(!r.closes(), "HTTP/1.1 keeps the connection by default: {r:?}");
+        assert_eq!(r.header("content-length"), Some("5"));
+        assert!(r.has_header("date") && r.has_header("server"), "{r:?}");
+    }
+    // An independent client reuses its pooled connection: same peer port every time.
+    let agent = agent();
+    let url = format!("http://{}/peer", addr(&server));
+    let ports: Vec<String> =
+        (0..3).map(|_| agent.get(&url).call().unwrap().body_mut().read_to_string().unwrap()).collect();
+    assert!(ports.iter().all(|p| p == &ports[0]), "ureq's requests came on different connections: {ports:?}");
+    server.stop().unwrap();
+}
+
+#[test]
+fn keep_alive_http10_closes_unless_asked() {
+    let server = start(app);
+    let a = addr(&server);
+
+    let mut c = Client::connect(a);
+    c.send("GET /version HTTP/1.0\r\n\r\n");
+    let r = c.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "HTTP/1.0"));
+    assert!(r.closes(), "HTTP/1.0 without keep-alive must say close: {r:?}");
+    c.expect_closed();
+
+    let mut c = Client::connect(a);
+    for _ in 0..3 {
+        c.send("GET /version HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.text().as_str()), (200, "HTTP/1.0"));
+        assert_eq!(r.header("connection").map(str::to_ascii_lowercase).as_deref(), Some("keep-alive"));
+    }
+    server.stop().unwrap();
+}
+
+#[test]
+fn keep_alive_http11_connection_close_closes_after_the_response() {
+    let server = start(app);
+    let mut c = Client::connect(addr(&server));
+    c.send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = c.response();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
+    assert!(r.closes(), "{r:?}");
+    c.expect_closed();
+    server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Pipelining
+// ---------------------------------------------------------------------------
+
+#[test]
+fn pipelined_requests_are_answered_in_order_in_one_batch() {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = handled.clone();
+    let server = start(move |req: Request| -> Response {
+        let i: u64 = req.uri().path().trim_start_matches("/p/").parse().unwrap();
+        // Earlier requests sleep longer: answering in completion order would show.
+        greenloop::sleep(Duration::from_millis((10 - i) * 15));
+        h.fetch_add(1, Ordering::SeqCst);
+        format!("response {i}").into_response()
+    });
+    let s = TcpStream::connect(addr(&server)).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let batch: String = (0..10).map(|i| get(&format!("/p/{i}"))).collect();
+    (&s).write_all(batch.as_bytes()).unwrap();
+
+    // Wait for the first response byte: by then every handler must have run,
+    // because the ten responses are written together.
+    let mut b = [0u8; 1];
+    assert_eq!(s.peek(&mut b).unwrap(), 1);
+    assert_eq!(handled.load(Ordering::SeqCst), 10, "a response was written before the batch was complete");
+
+    // All ten are already here: read what is available without waiting.
+    s.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match (&s).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let mut cur = Cursor::new(got);
+    for i in 0..10 {
+        let r = read_response(&mut cur, false).unwrap_or_else(|e| panic!("response {i} not in the batch: {e}"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), format!("response {i}"), "responses out of order");
+    }
+    assert_eq!(cur.position() as usize, cur.get_ref().len(), "unexpected extra bytes");
+    server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Request bodies
+// ---------------------------------------------------------------------------
+
+#[test]
+fn content_length_body_is_echoed() {
+    let server = start(app);
+    let mut c = Client::connect(addr(&server));
+    for path in ["/echo", "/echo-vec"] {
+        c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world"));
+        let r = c.response();
+        assert_eq!((r.status, r.text().as_str()), (200, "hello world"), "{path}");
+        assert_eq!(r.header("content-length"), Some("11"), "{path}");
+    }
+    // ureq as the client, same connection reused or not.
+    let body = agent()
+        .post(format!("http://{}/echo", addr(&server)))
+        .send(&b"from ureq"[..])
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(body, "from ureq");
+    server.stop().unwrap();
+}
+
+#[test]
+fn chunked_body_with_extensions_and_trailers_is_echoed() {
+    let server = start(app);
+    let mut c = Client::connect(addr(&server));
+    let body = "5;name=value\r\nhello\r\n7;q=\"a;b\"\r\n, world\r\n0;last\r\nX-Trailer: yes\r\nOther: 1\r\n\r\n";
+    for path in ["/echo", "/echo-vec"] {
+        c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{body}"));
+        let r = c.response();
+        assert_eq!((r.status, r.text().as_str()), (200, "hello, world"), "{path}");
+        assert!(!r.closes(), "{path}: {r:?}");
+    }
+    // The trailers were consumed as part of the body: the next request parses.
+    c.send(get("/hello"));
+    assert_eq!(c.response().body, b"hello");
+    server.stop().unwrap();
+}
+
+#[test]
+fn five_mib_chunked_upload_is_streamed_back_intact() {
+    let server = start(app);
+    let s = TcpStream::connect(addr(&server)).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let data: Vec<u8> = (0..5u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let sent = data.clone();
+    let mut w = s.try_clone().unwrap();
+    // Write from another thread: the server echoes while we are still sending.
+    let writer = thread::spawn(move || {
+        w.write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        for (k, piece) in sent.chunks(50_000).enumerate() {
+            let mut chunk = format!("{:x}", piece.len());
+            if k % 7 == 0 {
+                chunk.push_str(";ext=1");
+            }
+            chunk.push_str("\r\n");
+            w.write_all(chunk.as_bytes()).unwrap();
+            w.write_all(piece).unwrap();
+            w.write_all(b"\r\n").unwrap();
+        }
+        w.write_all(b"0\r\n\r\n").unwrap();
+    });
+    let mut r = BufReader::new(s);
+    let resp = read_response(&mut r, false).unwrap();
+    writer.join().unwrap();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(resp.body.len(), data.len());
+    assert!(resp.body == data, "echoed bytes differ");
+    server.stop().unwrap();
+}
+
+#[test]
+fn slow_upload_does_not_block_other_clients() {
+    let reading = Arc::new(AtomicBool::new(false));
+    let flag = reading.clone();
+    let server = start(move |req: Request| -> Response {
+        if req.uri().path() == "/upload" {
+            flag.store(true, Ordering::SeqCst);
+            return req.into_body().read_to_vec(1 << 20).into_response();
+        }
+        app(req)
+    });
+    let mut slow = Client::connect(addr(&server));
+    slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 30\r\n\r\n0123456789");
+    wait_until("the upload handler is reading", || reading.load(Ordering::SeqCst));
+
+    // The upload handler is parked mid-body on the only worker; another client is served.
+    let mut resp = agent().get(format!("http://{}/hello", addr(&server))).call().unwrap();
+    assert_eq!(resp.body_mut().read_to_string().unwrap(), "hello");
+
+    for piece in ["abcdefghij", "ABCDE", "FGHIJ"] {
+        thread::sleep(Duration::from_millis(20));
+        slow.send(piece);
+    }
+    let r = slow.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "0123456789abcdefghijABCDEFGHIJ"));
+    server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Unread bodies
+// ---------------------------------------------------------------------------
+
+#[test]
+fn small_unread_body_is_skipped_not_parsed_as_a_request() {
+    let server = start(app);
+    let mut c = Client::connect(addr(&server));
+    // The body itself looks like the start of a request.
+    c.send("POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nGET /x HTT");
+    c.send(get("/hello"));
+    let r = c.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "ignored"));
+    assert!(!r.closes());
+    let r = c.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+    // Same with a chunked body.
+    c.send("POST /ignore HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    c.send(get("/hello"));
+    assert_eq!(c.response().text(), "ignored");
+    assert_eq!(c.response().text(), "hello");
+    server.stop().unwrap();
+}
+
+#[test]
+fn large_unread_body_closes_the_connection_and_is_never_parsed() {
+    let evil = Arc::new(AtomicUsize::new(0));
+    let e = evil.clone();
+    let server = start(move |req: Request| -> Response {
+        if req.uri().path() == "/evil" {
+            e.fetch_add(1, Ordering::SeqCst);
+        }
+        app(req)
+    });
+    let smuggled = get("/evil");
+    let body: Vec<u8> = smuggled.as_bytes().iter().copied().cycle().take(smuggled.len() * 40_000).collect();
+    assert!(body.len() > 1 << 20);
+    let mut c = Client::connect(addr(&server));
+    let mut w = c.w.try_clone().unwrap();
+    let head = format!("POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
+    let writer = thread::spawn(move || {
+        // The server may close before all of this is sent: errors are expected.
+        let _ = w.write_all(head.as_bytes()).and_then(|_| w.write_all(&body));
+    });
+    let r = c.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "ignored"));
+    assert!(r.closes(), "a body over the drain limit must close the connection: {r:?}");
+    c.expect_closed();
+    writer.join().unwrap();
+    assert_eq!(evil.load(Ordering::SeqCst), 0, "a request was parsed out of a body");
+    // The server is fine.
+    let mut c = Client::connect(addr(&server));
+    c.send(get("/hello"));
+    assert_eq!(c.response().text(), "hello");
+    server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Expect: 100-continue
+// ---------------------------------------------------------------------------
+
+#[test]
+fn expect_continue_is_sent_only_when_the_handler_reads() {
+    let entered = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(AtomicBool::new(false));
+    let (en, g) = (entered.clone(), go.clone());
+    let server = start(move |req: Request| -> Response {
+        match req.uri().path() {
+            "/gated" => {
+                en.store(true, Ordering::SeqCst);
+                while !g.load(Ordering::SeqCst) {
+                    greenloop::sleep(Duration::from_millis(2));
+                }
+                req.into_body().read_to_vec(1 << 20).into_response()
+            }
+            "/reject" => (StatusCode::FORBIDDEN, "no uploads here").into_response(),
+            _ => app(req),
+        }
+    });
+    let a = addr(&server);
+
+    // The handler runs but has not read yet: no 100 Continue.
+    let mut c = Client::connect(a);
+    c.send("POST /gated HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    wait_until("the handler runs", || entered.load(Ordering::SeqCst));
+    assert!(!c.has_pending_bytes(), "100 Continue sent before the handler read the body");
+    go.store(true, Ordering::SeqCst);
+    let interim = c.response();
+    assert_eq!(interim.status, 100, "{interim:?}");
+    c.send("hello");
+    let r = c.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+
+    // A handler that answers without reading: the final answer, no 100.
+    let mut c = Client::connect(a);
+    c.send("POST /reject HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    let r = c.response();
+    assert_eq!((r.status, r.text().as_str()), (403, "no uploads here"));
+    // The body was never requested, so the connection cannot continue.
+    assert!(r.closes(), "{r:?}");
+    c.expect_closed();
+
+    // HTTP/1.0 clients never get a 100 (they send the body at once).
+    let mut c = Client::connect(a);
+    c.send("POST /echo-vec HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
+    let r = c.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+    c.expect_closed();
+    server.stop().unwrap();
+}
+
+#[test]
+fn expect_continue_with_a_streamed_echo_precedes_the_final_head() {
+    let server = start(app);
+    for (framing, body) in [("Content-Length: 5", "hello"), ("Transfer-Encoding: chunked", "5\r\nhello\r\n0\r\n\r\n")] {
+        let mut c = Client::connect(addr(&server));
+        c.send(format!("POST /echo HTTP/1.1\r\nHost: t\r\n{framing}\r\nExpect: 100-continue\r\n\r\n"));
+        let interim = c.response();
+        assert_eq!(interim.status, 100, "{framing}: the final head came before 100 Continue: {interim:?}");
+        c.send(body);
+        let r = c.response();
+        assert_eq!((r.status, r.text().as_str()), (200, "hello"), "{framing}");
+        c.send(get("/hello"));
+        assert_eq!(c.response().text(), "hello", "{framing}");
+    }
+    server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Bodiless responses
+// ---------------------------------------------------------------------------
+
+#[test]
+fn head_has_content_length_but_no_body() {
+    let server = start(app);
+    let mut c = Client::connect(addr(&server));
+    // The GET right behind it would be misread if any body byte were sent.
+    c.send(format!("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n{}", get("/hello")));
+    let r = c.head_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("5"));
+    let r = c.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+    // A streamed body too: no chunk bytes after a HEAD head.
+    c.send("HEAD /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+    c.send(get("/hello"));
+    let r = c.head_response();
+    assert_eq!(r.status, 200);
+    let r = c.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+    server.stop().unwrap();
+}
+
+#[test]
+fn no_body_on_204_and_304() {
+    let server = start(app);
+    let mut c = Client::connect(addr(&server));
+    for path in ["/204", "/304"] {
+        c.send(get(path));
+        c.send(get("/hello"));
+        let r = c.response();
+        assert_eq!(r.status, if path == "/204" { 204 } else { 304 });
+        assert!(!r.has_header("transfer-encoding"), "{path}: {r:?}");
+        if path == "/204" {
+            assert!(!r.has_header("content-length"), "a 204 must not carry Content-Length: {r:?}");
+        }
+        let r = c.response();
+        assert_eq!((r.status, r.text().as_str()), (200, "hello"), "{path} sent body bytes");
+    }
+    server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Framing attacks and malformed heads
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ambiguous_or_invalid_framing_is_rejected_and_closed() {
+    let server = start(app);
+    let cases: &[(&str, &str, &[u16])] = &[
+        (
+            "CL + TE",
+            "POST /echo-vec HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            &[400],
+        ),
+        (
+            "two different Content-Lengths",
+            "POST /echo-vec HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+            &[400],
+        ),
+        (
+            "list of different lengths",
+            "POST /echo-vec HTTP/1.1\r\nHost: t\r\nContent-Length: 5, 6\r\n\r\nhello!",
+            &[400],
+        ),
+        ("Content-Length: +5", "POST /echo-vec HTTP/1.1\r\nHost: t\r\nContent-Length: +5\r\n\r\nhello", &[400]),
+        ("Content-Length: -1", "POST /echo-vec HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\nhello", &[400]),
+        ("Content-Length: 1 2", "POST /echo-vec HTTP/1.1\r\nHost: t\r\nContent-Length: 1 2\r\n\r\nhello", &[400]),
+        (
+            "TE gzip, chunked",
+            "POST /echo-vec HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            &[400, 501],
+        ),
+        (
+            "TE chunked, gzip",
+            "POST /echo-vec HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            &[501],
+        ),
+        (
+            "TE chunked twice",
+            "POST /echo-vec HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            &[400],
+        ),
+        (
+            "TE in HTTP/1.0",
+            "POST /echo-vec HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            &[400],
+        ),
+        (
+            "invalid chunk size",
+            "POST /echo-vec HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+            &[400],
+        ),
+        ("whitespace before colon", "GET / HTTP/1.1\r\nHost : t\r\n\r\n", &[400]),
+        ("obs-fold", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n", &[400]),
+        ("missing Host", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", &[400]),
+        ("duplicate Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", &[400]),
+        ("unknown expectation", "GET / HTTP/1.1\r\nHost: t\r\nExpect: magic\r\n\r\n", &[417]),
+        ("HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: t\r\n\r\n", &[505]),
+    ];
+    for &(what, raw, statuses) in cases {
+        let mut c = Client::connect(addr(&server));
+        c.send(raw);
+        // Anything pipelined behind must not be answered.
+        c.send(get("/hello"));
+        let r = c.response();
+        assert!(statuses.contains(&r.status), "{what}: expected {statuses:?}, got {r:?} {:?}", r.text());
+        assert_error_answer(&mut c, &r, r.status, what);
+    }
+    server.stop().unwrap();
+}
+
+#[test]
+fn malformed_chunk_in_an_unread_body_closes_the_connection() {
+    let server = start(app);
+    let mut c = Client::connect(addr(&server));
+    c.send("POST /ignore HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /hello HTTP/1.1\r\n\r\n");
+    let r = c.response();
+    assert!(r.closes(), "the body's framing is broken, the connection must end: {r:?}");
+    c.expect_closed();
+    server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Limits and timeouts
+// ---------------------------------------------------------------------------
+
+fn small_limits() -> Limits {
+    Limits { max_head_bytes: 1024, max_headers: 10, max_request_line: 256, max_body_bytes: 1000, ..Default::default() }
+}
+
+#[test]
+fn head_too_large_is_431() {
+    let server = start_with(small_limits(), app);
+    let mut c = Client::connect(addr(&server));
+    c.send(format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "a".repeat(2000)));
+    let r = c.response();
+    assert_error_answer(&mut c, &r, 431, "head too large");
+    server.stop().unwrap();
+}
+
+#[test]
+fn too_many_headers_is_431() {
+    let server = start_with(small_limits(), app);
+    let mut c = Client::connect(addr(&server));
+    let headers: String = (0..20).map(|i| format!("X-H{i}: v\r\n")).collect();
+    c.send(format!("GET / HTTP/1.1\r\nHost: t\r\n{headers}\r\n"));
+    let r = c.response();
+    assert_error_answer(&mut c, &r, 431, "too many headers");
+    server.stop().unwrap();
+}
+
+#[test]
+fn request_line_too_long_is_414() {
+    let server = start_with(small_limits(), app);
+    let mut c = Client::connect(addr(&server));
+    c.send(format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(500)));
+    let r = c.response();
+    assert_error_answer(&mut c, &r, 414, "request line too long");
+    // Also when the line has not even ended yet.
+    let mut c = Client::connect(addr(&server));
+    c.send(format!("GET /{}", "a".repeat(500)));
+    let r = c.response();
+    assert_error_answer(&mut c, &r, 414, "unfinished request line too long");
+    server.stop().unwrap();
+}
+
+#[test]
+fn declared_body_over_the_limit_is_413() {
+    let server = start_with(small_limits(), app);
+    let mut c = Client::connect(addr(&server));
+    c.send("POST /echo-vec HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
+    let r = c.response();
+    assert_error_answer(&mut c, &r, 413, "Content-Length over the limit");
+    server.stop().unwrap();
+}
+
+#[test]
+fn chunked_body_growing_over_the_limit_is_413() {
+    let server = start_with(small_limits(), app);
+    let mut c = Client::connect(addr(&server));
+    let chunk = format!("258\r\n{}\r\n", "x".repeat(600));
+    c.send(format!(
+        "POST /echo-vec HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}{chunk}0\r\n\r\n"
+    ));
+    let r = c.response();
+    assert_eq!(r.status, 413, "{r:?} {:?}", r.text());
+    assert!(!r.text().trim().is_empty());
+    assert!(r.closes(), "{r:?}");
+    c.expect_closed();
+
+    // A handler's own smaller limit also maps to 413.
+    let server2 = start(|req: Request| -> Response { req.into_body().read_to_vec(10).into_response() });
+    let mut c = Client::connect(addr(&server2));
+    c.send(
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n",
+    );
+    let r = c.response();
+    assert_eq!(r.status, 413, "{r:?} {:?}", r.text());
+    server.stop().unwrap();
+    server2.stop().unwrap();
+}
+
+#[test]
+fn slowloris_head_gets_408_after_header_timeout() {
+    let limits = Limits { header_timeout: Duration::from_millis(300), ..Default::default() };
+    let server = start_with(limits, app);
+
+    // Half a head, then silence.
+    let mut c = Client::connect(addr(&server));
+    let t0 = Instant::now();
+    c.send("GET / HTTP/1.1\r\nHost: t\r\n");
+    let r = c.response();
+    assert!(t0.elapsed() >= Duration::from_millis(250), "408 came too early: {:?}", t0.elapsed());
+    assert_error_answer(&mut c, &r, 408, "stalled head");
+
+    // Trickling one byte at a time does not reset the clock.
+    let mut c = Client::connect(addr(&server));
+    let mut w = c.w.try_clone().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let t0 = Instant::now();
+    let trickler = thread::spawn(move || {
+        let _ = w.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n");
+        for _ in 0..400 {
+            if s.load(Ordering::SeqCst) || w.write_all(b"X").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    });
+    let r = c.response();
+    stop.store(true, Ordering::SeqCst);
+    let took = t0.elapsed();
+    assert_eq!(r.status, 408, "{r:?}");
+    assert!(took < Duration::from_secs(5), "a trickling head was allowed {took:?}");
+    c.expect_closed();
+    trickler.join().unwrap();
+    server.stop().unwrap();
+}
+
+#[test]
+fn idle_keep_alive_connections_are_closed_after_idle_timeout() {
+    let limits = Limits { idle_timeout: Duration::from_millis(300), ..Default::default() };
+    let server = start_with(limits, app);
+    let mut c = Client::connect(addr(&server));
+    c.send(get("/hello"));
+    assert_eq!(c.response().text(), "hello");
+    let t0 = Instant::now();
+    c.expect_closed();
+    assert!(t0.elapsed() >= Duration::from_millis(250), "closed too early: {:?}", t0.elapsed());
+
+    // A connection that never sends anything is closed too, silently.
+    let mut c = Client::connect(addr(&server));
+    c.expect_closed();
+    server.stop().unwrap();
+}
+
+#[test]
+fn connections_over_max_connections_wait_in_the_backlog() {
+    let limits = Limits { max_connections: 2, ..Default::default() };
+    let server = start_with(limits, app);
+    let a = addr(&server);
+    let mut c1 = Client::connect(a);
+    let mut c2 = Client::connect(a);
+    for c in [&mut c1, &mut c2] {
+        c.send(get("/hello"));
+        assert_eq!(c.response().text(), "hello");
+    }
+    // Not refused: the kernel completes the handshake and queues it.
+    let mut c3 = Client::connect(a);
+    c3.send(get("/hello"));
+    c3.r.get_ref().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut b = [0u8; 1];
+    match c3.r.get_ref().peek(&mut b) {
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+        other => panic!("a third connection was served over max_connections=2: {other:?}"),
+    }
+    c3.r.get_ref().set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    // The first two still work.
+    c2.send(get("/hello"));
+    assert_eq!(c2.response().text(), "hello");
+    // Closing one lets the third in.
+    drop(c1);
+    let r = c3.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+    server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Panics
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_panicking_handler_gets_500_and_harms_nobody_else() {
+    let entered = Arc::new(AtomicUsize::new(0));
+    let e = entered.clone();
+    let server = start(move |req: Request| -> Response {
+        if req.uri().path() == "/slow" {
+            e.fetch_add(1, Ordering::SeqCst);
+            greenloop::sleep(Duration::from_millis(300));
+            return "slow done".into_response();
+        }
+        app(req)
+    });
+    let a = addr(&server);
+    let mut slow = Client::connect(a);
+    slow.send(get("/slow"));
+    wait_until("the slow handler runs", || entered.load(Ordering::SeqCst) == 1);
+
+    let mut c = Client::connect(a);
+    c.send(get("/panic"));
+    let r = c.response();
+    assert_eq!(r.status, 500);
+    assert!(r.header("content-type").is_some_and(|t| t.starts_with("text/plain")));
+    assert!(!r.text().trim().is_empty());
+    assert!(!r.text().contains("on purpose"), "panic text leaked to the client: {:?}", r.text());
+    // The same connection keeps working.
+    c.send(get("/hello"));
+    assert_eq!(c.response().text(), "hello");
+    // The concurrent request was unaffected.
+    let r = slow.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "slow done"));
+    // A panic with an unread body still frames the next request right.
+    c.send("POST /panic HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd");
+    c.send(get("/hello"));
+    assert_eq!(c.response().status, 500);
+    assert_eq!(c.response().text(), "hello");
+    server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Graceful shutdown, hooks and worker state
+// ---------------------------------------------------------------------------
+
+struct WorkerTag(&'static str);
+
+#[test]
+fn graceful_shutdown_finishes_requests_in_flight() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let stopped = Arc::new(AtomicUsize::new(0));
+    let entered = Arc::new(AtomicUsize::new(0));
+    let (s1, s2, en) = (started.clone(), stopped.clone(), entered.clone());
+    let server = Server::bind("127.0.0.1:0")
+        .handle_signals(false)
+        .workers(2)
+        .on_worker_start(move || {
+            s1.fetch_add(1, Ordering::SeqCst);
+        })
+        .on_worker_stop(move || {
+            s2.fetch_add(1, Ordering::SeqCst);
+        })
+        .worker_state(|| WorkerTag("per-worker"))
+        .start(move |_req: Request| -> Response {
+            en.fetch_add(1, Ordering::SeqCst);
+            greenloop::sleep(Duration::from_millis(500));
+            let tag = greenloop::http::worker_state::<WorkerTag>().expect("worker state reachable");
+            format!("done {}", tag.0).into_response()
+        })
+        .unwrap();
+    let a = addr(&server);
+    assert_eq!(started.load(Ordering::SeqCst), 2, "start hooks ran before start() returned");
+
+    let (tx, rx) = mpsc::channel();
+    let clients: Vec<_> = (0..20)
+        .map(|_| {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                let mut c = Client::connect(a);
+                c.send(get("/"));
+                let r = read_response(&mut c.r, false);
+                tx.send(r.map(|r| (r.status, r.text(), r.closes()))).unwrap();
+            })
+        })
+        .collect();
+    drop(tx);
+    wait_until("all 20 requests are in their handlers", || entered.load(Ordering::SeqCst) == 20);
+    let t0 = Instant::now();
+    server.shutdown_handle().shutdown();
+    let results: Vec<_> = rx.iter().collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert_eq!(results.len(), 20);
+    for r in results {
+        let (status, text, closes) = r.expect("a request in flight lost its response");
+        assert_eq!((status, text.as_str()), (200, "done per-worker"));
+        assert!(closes, "responses during shutdown must say Connection: close");
+    }
+    // The listeners are gone.
+    let refused = TcpStream::connect(a);
+    assert!(refused.is_err(), "new connections accepted after shutdown");
+    server.join().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5), "shutdown took {:?}", t0.elapsed());
+    assert_eq!(stopped.load(Ordering::SeqCst), 2, "stop hooks ran once per worker");
+    assert!(TcpStream::connect(a).is_err());
+}
+
+// ---------------------------------------------------------------------------
+// Concurrency, Unix sockets, garbage
+// ---------------------------------------------------------------------------
+
+#[test]
+fn two_hundred_sleeping_requests_on_one_worker_finish_together() {
+    let server = start(app);
+    let a = addr(&server);
+    let barrier = Arc::new(Barrier::new(201));
+    let clients: Vec<_> = (0..200)
+        .map(|_| {
+            let b = barrier.clone();
+            thread::spawn(move || {
+                let mut c = Client::connect(a);
+                b.wait();
+                c.send(get("/sleep/1000"));
+                let r = c.response();
+                assert_eq!((r.status, r.text().as_str()), (200, "slept 1000"));
+            })
+        })
+        .collect();
+    barrier.wait();
+    let t0 = Instant::now();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(950), "{took:?}");
+    assert!(took < Duration::from_secs(3), "200 one-second sleeps took {took:?} on one worker");
+    server.stop().unwrap();
+}
+
+#[test]
+fn serves_over_a_unix_socket() {
+    let path = std::env::temp_dir().join(format!("greenloop-http-test-{}.sock", std::process::id()));
+    let server = Server::bind_unix(&path).handle_signals(false).start(app).unwrap();
+    assert!(server.local_addr().is_none());
+    let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    (&s).write_all(b"POST /echo HTTP/1.1\r\nHost: unix\r\nContent-Length: 4\r\n\r\nunix").unwrap();
+    (&s).write_all(get("/hello").as_bytes()).unwrap();
+    let mut r = BufReader::new(&s);
+    let resp = read_response(&mut r, false).unwrap();
+    assert_eq!((resp.status, resp.text().as_str()), (200, "unix"));
+    assert_eq!(read_response(&mut r, false).unwrap().text(), "hello");
+    drop(r);
+    drop(s);
+    server.stop().unwrap();
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn garbage_never_panics_or_hangs_the_server() {
+    let limits = Limits { header_timeout: Duration::from_secs(2), ..Default::default() };
+    let server = start_with(limits, app);
+    let a = addr(&server);
+
+    // Random bytes, ended so that the head looks complete.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for round in 0..30 {
+        let len = 1 + (round * 37) % 700;
+        let mut junk: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        junk.extend_from_slice(b"\r\n\r\n");
+        let mut c = Client::connect(a);
+        c.send(&junk);
+        match read_response(&mut c.r, false) {
+            Ok(r) => {
+                assert!((400..500).contains(&r.status) || r.status == 501 || r.status == 505, "round {round}: {r:?}");
+                c.expect_closed();
+            }
+            // Closing without an answer is acceptable; hanging is not (the read would time out).
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "round {round}: {e}"),
+        }
+    }
+
+    // A NUL in the request line.
+    let mut c = Client::connect(a);
+    c.send("GET /a\0b HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.response();
+    assert_error_answer(&mut c, &r, 400, "NUL in the request line");
+
+    // A NUL and other control bytes in a header value.
+    let mut c = Client::connect(a);
+    c.send("GET / HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n");
+    let r = c.response();
+    assert_error_answer(&mut c, &r, 400, "NUL in a header value");
+
+    // An absurdly long header value (1 MiB, default 16 KiB head limit).
+    let mut c = Client::connect(a);
+    let mut w = c.w.try_clone().unwrap();
+    let writer = thread::spawn(move || {
+        let _ = w.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: ");
+        let _ = w.write_all(&vec![b'a'; 1 << 20]);
+        let _ = w.write_all(b"\r\n\r\n");
+    });
+    let r = c.response();
+    assert_error_answer(&mut c, &r, 431, "1 MiB header value");
+    writer.join().unwrap();
+
+    // Half a request then EOF: closed, no answer needed, no hang.
+    let mut c = Client::connect(a);
+    c.send("GET / HT");
+    c.w.shutdown(Shutdown::Write).unwrap();
+    let rest = c.read_to_end();
+    assert!(rest.is_empty() || rest.starts_with(b"HTTP/1.1 4"), "{:?}", String::from_utf8_lossy(&rest));
+
+    // Still healthy.
+    let mut c = Client::connect(a);
+    c.send(get("/hello"));
+    assert_eq!(c.response().text(), "hello");
+    server.stop().expect("no worker panicked");
+}
+
+// ---------------------------------------------------------------------------
+// Failures after the handler returned, and stalled bodies
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_panicking_response_stream_closes_its_connection_and_frees_its_slot() {
+    // One connection at a time: a leaked connection slot would lock everyone out.
+    let limits = Limits { max_connections: 1, ..Default::default() };
+    let server = Server::bind("127.0.0.1:0")
+        .handle_signals(false)
+        .limits(limits)
+        .grace_period(Duration::from_secs(20))
+        .start(|req: Request| -> Response {
+            match req.uri().path() {
+                "/stream-panic" => Response::new(ResponseBody::stream(|w| {
+                    w.write_all(b"partial")?;
+                    panic!("stream closure panicked on purpose")
+                })),
+                "/reader-panic" => {
+                    struct Bad;
+                    impl Read for Bad {
+                        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                            panic!("body reader panicked on purpose")
+                        }
+                    }
+                    Response::new(ResponseBody::from_reader(Bad, Some(10)))
+                }
+                _ => app(req),
+            }
+        })
+        .unwrap();
+    let a = addr(&server);
+    for path in ["/stream-panic", "/reader-panic"] {
+        let mut c = Client::connect(a);
+        c.send(get(path));
+        // Whatever was sent, the connection must end (never hang).
+        let _ = c.read_to_end();
+        // The slot was given back: a new connection is served.
+        let mut c = Client::connect(a);
+        c.send(get("/hello"));
+        assert_eq!(c.response().text(), "hello", "after {path}");
+    }
+    // And shutdown does not wait out the grace period for a connection that is gone.
+    let t0 = Instant::now();
+    server.stop().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(10), "stop took {:?}", t0.elapsed());
+}
+
+#[test]
+fn a_stalled_body_times_out_once() {
+    let limits = Limits { body_timeout: Duration::from_millis(1500), ..Default::default() };
+    let gave_up = Arc::new(std::sync::Mutex::new(None::<Instant>));
+    let g = gave_up.clone();
+    let server = start_with(limits, move |req: Request| -> Response {
+        let mut body = req.into_body();
+        let r = body.read_to_vec(1 << 20);
+        *g.lock().unwrap() = Some(Instant::now());
+        // Reading on after the error must not look like a clean end of the body.
+        let again = body.read(&mut [0u8; 16]);
+        let mut resp = r.into_response();
+        resp.headers_mut().insert("x-read-again", format!("{}", again.is_err()).parse().unwrap());
+        resp
+    });
+    let mut c = Client::connect(addr(&server));
+    c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345");
+    let r = c.response();
+    let answered = Instant::now();
+    assert_eq!(r.status, 408, "{r:?} {:?}", r.text());
+    assert!(r.closes(), "{r:?}");
+    assert_eq!(r.header("x-read-again"), Some("true"), "a read after the timeout returned Ok");
+    let gave_up = gave_up.lock().unwrap().expect("the handler saw the timeout");
+    // The handler's read timed out; answering must not wait for a second timeout.
+    let lag = answered - gave_up;
+    assert!(lag < Duration::from_millis(1000), "the 408 was held back {lag:?} after the read timed out");
+    c.expect_closed();
+    server.stop().unwrap();
+}
