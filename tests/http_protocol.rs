@@ -1186,3 +1186,83 @@ fn a_stalled_body_times_out_once() {
     c.expect_closed();
     server.stop().unwrap();
 }
+
+#[test]
+fn streamed_response_to_http10_is_close_delimited() {
+    let server = start(|_req: Request| -> Response {
+        Response::new(ResponseBody::stream(|w| {
+            for i in 0..3 {
+                write!(w, "piece {i};")?;
+            }
+            Ok(())
+        }))
+    });
+    let mut c = Client::connect(addr(&server));
+    c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    // No Content-Length, no chunking (HTTP/1.0 has none): the body ends at EOF.
+    let r = c.response();
+    assert_eq!(r.status, 200);
+    assert!(!r.has_header("transfer-encoding") && !r.has_header("content-length"), "{r:?}");
+    assert!(r.closes(), "{r:?}");
+    assert_eq!(r.text(), "piece 0;piece 1;piece 2;");
+    // The same over HTTP/1.1 is chunked and keeps the connection.
+    let mut c = Client::connect(addr(&server));
+    c.send(get("/"));
+    let r = c.response();
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.text(), "piece 0;piece 1;piece 2;");
+    c.send(get("/"));
+    assert_eq!(c.response().text(), "piece 0;piece 1;piece 2;");
+    server.stop().unwrap();
+}
+
+#[test]
+fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    // The grace period is long: only connections with a request in flight may use it.
+    let server =
+        Server::bind("127.0.0.1:0").handle_signals(false).grace_period(Duration::from_secs(60)).start(app).unwrap();
+    let mut idle = Client::connect(addr(&server));
+    idle.send(get("/hello"));
+    assert_eq!(idle.response().text(), "hello");
+    let _never_spoke = Client::connect(addr(&server));
+    let t0 = Instant::now();
+    server.stop().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(10), "stop waited {:?} for idle connections", t0.elapsed());
+    idle.expect_closed();
+}
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_after_write_timeout() {
+    let limits = Limits { write_timeout: Duration::from_millis(500), ..Default::default() };
+    let server = Server::bind("127.0.0.1:0")
+        .handle_signals(false)
+        .limits(limits)
+        .grace_period(Duration::from_secs(60))
+        .start(|req: Request| -> Response {
+            if req.uri().path() != "/firehose" {
+                return app(req);
+            }
+            Response::new(ResponseBody::stream(|w| {
+                let block = vec![b'x'; 64 * 1024];
+                loop {
+                    w.write_all(&block)?; // parks on back-pressure, fails after write_timeout
+                }
+            }))
+        })
+        .unwrap();
+    let mut stalled = Client::connect(addr(&server));
+    stalled.send(get("/firehose"));
+    // Make sure the stream has started (and filled the socket buffers).
+    let mut b = [0u8; 1];
+    assert_eq!(stalled.r.get_ref().peek(&mut b).unwrap(), 1);
+    // Others are served meanwhile.
+    let mut c = Client::connect(addr(&server));
+    c.send(get("/hello"));
+    assert_eq!(c.response().text(), "hello");
+    drop(c);
+    // The stalled writer gives up, so shutdown does not wait out the grace period.
+    let t0 = Instant::now();
+    server.stop().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(20), "stop waited {:?} on a stalled writer", t0.elapsed());
+    drop(stalled);
+}
