@@ -31,12 +31,23 @@ impl Demo {
                 }
             }
         });
-        let (_, banner) = rx.recv_timeout(Duration::from_secs(20)).expect("startup banner");
-        let addr = banner
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no address in banner: {banner}"));
+        let mut seen = Vec::new();
+        let addr = loop {
+            let (_, line) = rx
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no startup banner; stderr so far: {seen:?}"));
+            if line.contains("serving on") {
+                break line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("http://"))
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_else(|| panic!("no address in banner: {line}"));
+            }
+            seen.push(line);
+        };
+        if !seen.is_empty() {
+            eprintln!("stderr before the banner: {seen:?}");
+        }
         Demo { child, addr, stderr: rx }
     }
 

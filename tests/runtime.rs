@@ -517,7 +517,7 @@ fn sync_primitives_also_work_between_plain_threads() {
     for i in 0..100 {
         tx.send(i).unwrap();
     }
-    assert_eq!(t.join().unwrap(), (0..100).sum());
+    assert_eq!(t.join().unwrap(), (0..100).sum::<u32>());
     let m = Mutex::new(1);
     *m.lock() += 1;
     assert_eq!(*m.lock(), 2);

@@ -147,17 +147,19 @@ impl Conn<'_> {
         if idle {
             self.ctx.set_idle(self.id, true);
         }
+        // Wait first: the socket remembers whether data may have arrived
+        // since the last short read, so a drained socket costs no syscall.
         let result = loop {
-            match self.inbound.borrow_mut().try_fill() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r,
-            }
             if idle && self.ctx.shutting_down.get() {
                 break Ok(0);
             }
             if let Err(e) = self.stream.readable_until(Some(deadline)) {
                 break Err(e);
+            }
+            match self.inbound.borrow_mut().try_fill() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r,
             }
         };
         if idle {

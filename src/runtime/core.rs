@@ -135,6 +135,12 @@ struct Slot {
 pub(crate) struct IoEntry {
     pub(crate) readers: Vec<TaskRef>,
     pub(crate) writers: Vec<TaskRef>,
+    /// Cached readiness: set by an event, cleared when a call finds the
+    /// socket drained (`WouldBlock`, or a short read or write). With
+    /// edge-triggered polling a new event always follows new data, so a clear
+    /// bit means parking is right without trying the syscall first.
+    read_ready: bool,
+    write_ready: bool,
     in_use: bool,
 }
 
@@ -573,7 +579,13 @@ impl Core {
                 io.len() - 1
             }
         };
-        self.io.borrow_mut()[index].in_use = true;
+        {
+            let mut io = self.io.borrow_mut();
+            let e = &mut io[index];
+            e.in_use = true;
+            e.read_ready = true;
+            e.write_ready = true;
+        }
         let result = self.poll.borrow().registry().register(source, mio::Token(index), interest);
         if let Err(e) = result {
             self.release_io(index);
@@ -601,12 +613,28 @@ impl Core {
         self.free_io.borrow_mut().push(index);
     }
 
-    /// Parks the current task until `token` is readable (or writable), or the deadline.
+    /// Records that a call found the source drained in one direction.
+    #[inline]
+    pub(crate) fn clear_ready(&self, index: usize, write: bool) {
+        let mut io = self.io.borrow_mut();
+        if write {
+            io[index].write_ready = false;
+        } else {
+            io[index].read_ready = false;
+        }
+    }
+
+    /// Parks the current task until `token` is readable (or writable), or the
+    /// deadline. Returns at once if an event arrived since the last clear.
     pub(crate) fn wait_io(&self, index: usize, write: bool, deadline: Option<Instant>) -> Wake {
         let me = self.current.get().expect("greenloop: socket used outside a green thread");
         {
             let mut io = self.io.borrow_mut();
-            let list = if write { &mut io[index].writers } else { &mut io[index].readers };
+            let entry = &mut io[index];
+            if if write { entry.write_ready } else { entry.read_ready } {
+                return Wake::Unparked;
+            }
+            let list = if write { &mut entry.writers } else { &mut entry.readers };
             if !list.contains(&me) {
                 list.push(me);
             }
@@ -628,8 +656,12 @@ impl Core {
             return;
         }
         let err = event.is_error();
+        let readable = event.is_readable() || event.is_read_closed() || err;
+        let writable = event.is_writable() || event.is_write_closed() || err;
+        entry.read_ready |= readable;
+        entry.write_ready |= writable;
         let mut wake = [None, None];
-        if (event.is_readable() || event.is_read_closed() || err) && !entry.readers.is_empty() {
+        if readable && !entry.readers.is_empty() {
             if entry.readers.len() == 1 {
                 wake[0] = entry.readers.pop();
             } else {
@@ -640,7 +672,7 @@ impl Core {
             }
         }
         let entry = &mut io[index];
-        if (event.is_writable() || event.is_write_closed() || err) && !entry.writers.is_empty() {
+        if writable && !entry.writers.is_empty() {
             if entry.writers.len() == 1 {
                 wake[1] = entry.writers.pop();
             } else {

@@ -46,7 +46,7 @@ impl<S: Source> Registered<S> {
         let mut deadline: Option<Instant> = None;
         loop {
             match op(&self.source) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained(dir),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => return r,
             }
@@ -55,6 +55,35 @@ impl<S: Source> Registered<S> {
             }
             self.wait(dir, deadline, what)?;
         }
+    }
+
+    /// Notes that the socket has nothing more to give (or take) in `dir` for
+    /// now: the next wait parks without trying the syscall again.
+    #[inline]
+    pub(crate) fn drained(&self, dir: Dir) {
+        core().clear_ready(self.token, dir == Dir::Write);
+    }
+
+    /// Runs `op` once without parking; a `WouldBlock` marks the socket drained.
+    #[inline]
+    pub(crate) fn try_io<R>(&self, dir: Dir, op: impl FnOnce(&S) -> io::Result<R>) -> io::Result<R> {
+        let r = op(&self.source);
+        if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            self.drained(dir);
+        }
+        r
+    }
+
+    /// Runs one transfer `op` and notes a drained socket: a `WouldBlock`,
+    /// or fewer bytes than asked for.
+    #[inline]
+    pub(crate) fn transfer(&self, dir: Dir, asked: usize, r: io::Result<usize>) -> io::Result<usize> {
+        match &r {
+            Ok(n) if *n < asked && *n > 0 => self.drained(dir),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained(dir),
+            _ => {}
+        }
+        r
     }
 
     /// Parks until the socket is ready in `dir`, or fails with `TimedOut`.
@@ -173,7 +202,8 @@ macro_rules! green_stream {
             /// `WouldBlock` otherwise. For servers that drain a socket.
             pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 let mut s = self.io.get();
-                std::io::Read::read(&mut s, buf)
+                let asked = buf.len();
+                self.io.transfer(Dir::Read, asked, std::io::Read::read(&mut s, buf))
             }
             /// Parks until the socket may be readable (or the read timeout passes).
             pub fn readable(&self) -> std::io::Result<()> {
@@ -182,6 +212,8 @@ macro_rules! green_stream {
             }
             /// Parks until the socket may be readable, the green thread is
             /// unparked (`Ok`: re-check), or `deadline` passes (`TimedOut`).
+            /// Returns at once if data may have arrived since a read last
+            /// came up short.
             /// With [`try_read`](Self::try_read), the building block of
             /// servers that must also react to other events while idle.
             pub fn readable_until(&self, deadline: Option<std::time::Instant>) -> std::io::Result<()> {

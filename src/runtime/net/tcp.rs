@@ -57,7 +57,7 @@ impl TcpListener {
 
     /// Accepts a connection only if one is waiting now (never parks).
     pub fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, addr) = self.io.get().accept()?;
+        let (s, addr) = self.io.try_io(Dir::Read, |l| l.accept())?;
         Ok((TcpStream { io: Registered::new(s)? }, addr))
     }
 

@@ -42,7 +42,7 @@ impl UnixListener {
 
     /// Accepts a connection only if one is waiting now (never parks).
     pub fn try_accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, addr) = self.io.get().accept()?;
+        let (s, addr) = self.io.try_io(Dir::Read, |l| l.accept())?;
         Ok((UnixStream { io: Registered::new(s)? }, addr))
     }
 
