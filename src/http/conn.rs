@@ -35,7 +35,6 @@ const COPY_LIMIT: usize = 16 * 1024;
 struct Conn<'a> {
     ctx: &'a WorkerCtx,
     app: &'a App,
-    id: u64,
     peer: Option<SocketAddr>,
     stream: Rc<Stream>,
     inbound: Rc<RefCell<Inbound>>,
@@ -65,23 +64,14 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         expect_continue: false,
         broken: None,
     }));
+    let _registered = ctx.register_connection(id);
     let label = crate::watchdog::Label::new();
     label.attach();
-    let mut conn = Conn {
-        ctx,
-        app,
-        id,
-        peer,
-        stream,
-        inbound,
-        out: Vec::with_capacity(1024),
-        codec_limits: limits.codec(),
-        label,
-    };
+    let mut conn =
+        Conn { ctx, app, peer, stream, inbound, out: Vec::with_capacity(1024), codec_limits: limits.codec(), label };
     if let End::Error(e) = conn.run() {
         log::debug!("greenloop: connection {id} from {peer:?}: {e}");
     }
-    ctx.set_idle(id, false);
     let _ = conn.stream.shutdown(std::net::Shutdown::Both);
 }
 
@@ -120,7 +110,7 @@ impl Conn<'_> {
                     let limits = &self.ctx.config.limits;
                     let deadline =
                         if buffered { started + limits.header_timeout } else { Instant::now() + limits.idle_timeout };
-                    match self.read_more(deadline, !buffered) {
+                    match self.read_more(deadline) {
                         Ok(0) => return End::Closed,
                         Ok(_) => {
                             if !buffered {
@@ -142,30 +132,22 @@ impl Conn<'_> {
     }
 
     /// Reads at least one byte into the input buffer, parking until then.
-    /// While `idle`, a worker shutdown ends the wait (`Ok(0)`).
-    fn read_more(&mut self, deadline: Instant, idle: bool) -> io::Result<usize> {
-        if idle {
-            self.ctx.set_idle(self.id, true);
-        }
+    /// A worker shutdown ends the wait (`Ok(0)`).
+    fn read_more(&mut self, deadline: Instant) -> io::Result<usize> {
         // Wait first: the socket remembers whether data may have arrived
         // since the last short read, so a drained socket costs no syscall.
-        let result = loop {
-            if idle && self.ctx.shutting_down.get() {
-                break Ok(0);
+        loop {
+            if self.ctx.shutting_down.get() {
+                // Between requests (or mid-head: not received, not started).
+                return Ok(0);
             }
-            if let Err(e) = self.stream.readable_until(Some(deadline)) {
-                break Err(e);
-            }
+            self.stream.readable_until(Some(deadline))?;
             match self.inbound.borrow_mut().try_fill() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                r => break r,
+                r => return r,
             }
-        };
-        if idle {
-            self.ctx.set_idle(self.id, false);
         }
-        result
     }
 
     /// Answers one request. `Ok(false)`: close the connection after flushing.

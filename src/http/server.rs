@@ -447,8 +447,9 @@ pub(crate) struct WorkerCtx {
     pub(crate) open: Cell<usize>,
     pub(crate) next_request_id: Cell<u64>,
     next_conn_id: Cell<u64>,
-    /// Connections waiting for their next request, woken at shutdown.
-    idle: RefCell<HashMap<u64, Unparker>>,
+    /// Every open connection's green thread, woken at shutdown (a wake is
+    /// harmless to one busy with a request: parks may return spuriously).
+    connections: RefCell<HashMap<u64, Unparker>>,
     /// The acceptor (parked at the connection cap or in accept) and the drainer.
     acceptor: RefCell<Option<Unparker>>,
     pub(crate) date: RefCell<DateCache>,
@@ -456,12 +457,10 @@ pub(crate) struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    pub(crate) fn set_idle(&self, conn: u64, idle: bool) {
-        if idle {
-            self.idle.borrow_mut().insert(conn, park::unparker());
-        } else {
-            self.idle.borrow_mut().remove(&conn);
-        }
+    /// Registers the calling connection green thread until the guard drops.
+    pub(crate) fn register_connection(&self, conn: u64) -> ConnectionGuard<'_> {
+        self.connections.borrow_mut().insert(conn, park::unparker());
+        ConnectionGuard { ctx: self, conn }
     }
 
     pub(crate) fn connection_closed(&self) {
@@ -470,6 +469,28 @@ impl WorkerCtx {
         if let Some(a) = self.acceptor.borrow().as_ref() {
             a.unpark();
         }
+    }
+}
+
+/// Unregisters a connection when dropped, whichever way its green thread ends.
+pub(crate) struct ConnectionGuard<'a> {
+    ctx: &'a WorkerCtx,
+    conn: u64,
+}
+
+impl Drop for ConnectionGuard<'_> {
+    fn drop(&mut self) {
+        self.ctx.connections.borrow_mut().remove(&self.conn);
+    }
+}
+
+/// Counts a connection as closed when dropped, even if its green thread
+/// unwinds: a leaked slot would shrink `max_connections` for good.
+struct OpenSlot(Rc<WorkerCtx>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.connection_closed();
     }
 }
 
@@ -498,7 +519,8 @@ fn begin_worker_shutdown() {
     if ctx.shutting_down.replace(true) {
         return;
     }
-    for (_, u) in ctx.idle.borrow_mut().drain() {
+    let connections: Vec<Unparker> = ctx.connections.borrow().values().cloned().collect();
+    for u in connections {
         u.unpark();
     }
     if let Some(a) = ctx.acceptor.borrow().as_ref() {
@@ -536,7 +558,7 @@ fn run_worker(
             open: Cell::new(0),
             next_request_id: Cell::new(1),
             next_conn_id: Cell::new(1),
-            idle: RefCell::new(HashMap::new()),
+            connections: RefCell::new(HashMap::new()),
             acceptor: RefCell::new(Some(park::unparker())),
             date: RefCell::new(DateCache::new()),
             states: RefCell::new(Vec::new()),
@@ -618,8 +640,8 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 ctx.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
                 let (ctx, app) = (ctx.clone(), app.clone());
                 crate::spawn(move || {
-                    conn::serve(&ctx, &app, stream, peer, id);
-                    ctx.connection_closed();
+                    let slot = OpenSlot(ctx);
+                    conn::serve(&slot.0, &app, stream, peer, id);
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
