@@ -14,7 +14,7 @@ struct Demo {
 
 impl Demo {
     fn start(extra: &[&str]) -> Demo {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_greenloop"))
+        let child = Command::new(env!("CARGO_BIN_EXE_greenloop"))
             .args(["--bind", "127.0.0.1:0"])
             .args(extra)
             .env("GREENLOOP_LOG", "info")
@@ -22,8 +22,10 @@ impl Demo {
             .stdout(Stdio::null())
             .spawn()
             .expect("start greenloop");
+        // Owned by a killer from here on, so a failed start-up leaks no server.
+        let mut child = KillOnDrop(Some(child));
         let (tx, rx) = channel();
-        let stderr = child.stderr.take().unwrap();
+        let stderr = child.0.as_mut().unwrap().stderr.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if tx.send((Instant::now(), line)).is_err() {
@@ -48,7 +50,7 @@ impl Demo {
         if !seen.is_empty() {
             eprintln!("stderr before the banner: {seen:?}");
         }
-        Demo { child, addr, stderr: rx }
+        Demo { child: child.0.take().unwrap(), addr, stderr: rx }
     }
 
     /// One request on a fresh connection: (status, body).
@@ -66,6 +68,17 @@ impl Demo {
             }
         }
         None
+    }
+}
+
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
