@@ -21,6 +21,7 @@
 //! and reqwest.
 
 mod body;
+pub mod client;
 pub mod codec;
 mod conn;
 mod ext;
@@ -33,6 +34,7 @@ mod server;
 mod stream;
 
 pub use body::Body;
+pub use client::Client;
 pub use ext::{ConnInfo, RequestExt, percent_decode, query_pairs};
 pub use handler::{App, Handler, Middleware, Next};
 pub use response::{IntoResponse, ResponseBody};

@@ -1,0 +1,381 @@
+//! The response side: [`ClientResponse`] and its streaming body.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, StatusCode, Version};
+
+use super::Inner;
+use super::pool::{Conn, DIRECT_READ, PoolKey};
+use crate::http::codec::ChunkedDecoder;
+
+/// A response from [`RequestBuilder::send`](super::RequestBuilder::send):
+/// status and headers, and a body that streams through [`Read`].
+///
+/// Reading parks the green thread while body bytes are in flight. The
+/// connection goes back to the client's pool when the body has been read to
+/// its end (and the server allowed keep-alive); dropping a response before
+/// that closes the connection.
+///
+/// ```no_run
+/// use std::io::Read;
+///
+/// greenloop::run(|| {
+///     let client = greenloop::http::Client::new();
+///     let mut res = client.get("http://127.0.0.1:8000/big").send()?;
+///     println!("{} {:?}", res.status(), res.headers().get("content-type"));
+///     let mut chunk = [0u8; 16 * 1024];
+///     loop {
+///         let n = res.read(&mut chunk)?;
+///         if n == 0 {
+///             break;
+///         }
+///         // ... use &chunk[..n]
+///     }
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .unwrap();
+/// ```
+pub struct ClientResponse {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    body: BodyReader,
+}
+
+/// Where the body stands.
+enum BodyState {
+    /// Complete (or there was none): reads return 0.
+    Done,
+    /// An earlier read failed; the body is incomplete and stays so.
+    Failed(io::ErrorKind),
+    /// `Content-Length` bytes still to come.
+    Length(u64),
+    /// Chunked, mid-way.
+    Chunked(Box<ChunkedDecoder>),
+    /// Until the server closes the connection.
+    UntilClose,
+}
+
+/// What reading the body needs: the connection, the framing state, and
+/// where the connection goes afterwards.
+pub(super) struct BodyReader {
+    conn: Option<Conn>,
+    state: BodyState,
+    /// The connection may carry another request after this body.
+    reusable: bool,
+    client: Rc<Inner>,
+    key: PoolKey,
+    deadline: Instant,
+    timeout: Duration,
+    /// "GET http://host/path", for error messages.
+    what: Rc<str>,
+}
+
+/// How the response body is framed, from the codec's `BodyFraming`.
+pub(super) enum Framing {
+    None,
+    Length(u64),
+    Chunked(u64),
+    UntilClose,
+}
+
+/// Everything [`ClientResponse::new`] needs besides the head.
+pub(super) struct BodyParts {
+    pub(super) conn: Conn,
+    pub(super) framing: Framing,
+    pub(super) reusable: bool,
+    pub(super) client: Rc<Inner>,
+    pub(super) key: PoolKey,
+    pub(super) deadline: Instant,
+    pub(super) timeout: Duration,
+    pub(super) what: Rc<str>,
+}
+
+impl ClientResponse {
+    pub(super) fn new(parts: http::response::Parts, body: BodyParts) -> ClientResponse {
+        let state = match body.framing {
+            Framing::None | Framing::Length(0) => BodyState::Done,
+            Framing::Length(n) => BodyState::Length(n),
+            Framing::Chunked(max) => BodyState::Chunked(Box::new(ChunkedDecoder::new(max))),
+            Framing::UntilClose => BodyState::UntilClose,
+        };
+        let done = matches!(state, BodyState::Done);
+        let mut reader = BodyReader {
+            conn: Some(body.conn),
+            state,
+            reusable: body.reusable,
+            client: body.client,
+            key: body.key,
+            deadline: body.deadline,
+            timeout: body.timeout,
+            what: body.what,
+        };
+        if done {
+            reader.finish();
+        }
+        ClientResponse { status: parts.status, version: parts.version, headers: parts.headers, body: reader }
+    }
+
+    /// The status code. A `3xx` is returned as is: redirects are not followed.
+    ///
+    /// ```no_run
+    /// # greenloop::run(|| {
+    /// let res = greenloop::http::client::default_client().get("http://127.0.0.1:8000/").send().unwrap();
+    /// assert!(res.status().is_success());
+    /// # });
+    /// ```
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The HTTP version the server answered with (1.0 or 1.1).
+    ///
+    /// ```no_run
+    /// # greenloop::run(|| {
+    /// let res = greenloop::http::Client::new().get("http://127.0.0.1:8000/").send().unwrap();
+    /// assert_eq!(res.version(), greenloop::http::Version::HTTP_11);
+    /// # });
+    /// ```
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The response header fields.
+    ///
+    /// ```no_run
+    /// # greenloop::run(|| {
+    /// let res = greenloop::http::Client::new().get("http://127.0.0.1:8000/").send().unwrap();
+    /// let kind = res.headers().get("content-type").and_then(|v| v.to_str().ok());
+    /// # let _ = kind;
+    /// # });
+    /// ```
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body bytes still to come, when the server declared them with
+    /// `Content-Length` (`Some(0)` for a response without a body); `None` for
+    /// a chunked or close-delimited body.
+    ///
+    /// ```no_run
+    /// # greenloop::run(|| {
+    /// let res = greenloop::http::Client::new().head("http://127.0.0.1:8000/").send().unwrap();
+    /// assert_eq!(res.content_length(), Some(0)); // HEAD: no body follows
+    /// # });
+    /// ```
+    pub fn content_length(&self) -> Option<u64> {
+        match self.body.state {
+            BodyState::Done => Some(0),
+            BodyState::Length(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Reads the whole body, failing with `InvalidData` if it is longer than
+    /// `limit` bytes (without reading more than `limit + 1` bytes of it).
+    ///
+    /// ```no_run
+    /// # greenloop::run(|| {
+    /// let res = greenloop::http::Client::new().get("http://127.0.0.1:8000/").send().unwrap();
+    /// let body: Vec<u8> = res.bytes(1 << 20).unwrap();
+    /// # let _ = body;
+    /// # });
+    /// ```
+    pub fn bytes(mut self, limit: usize) -> io::Result<Vec<u8>> {
+        if let Some(n) = self.content_length()
+            && n > limit as u64
+        {
+            return Err(self.too_large(limit, Some(n)));
+        }
+        let hint = self.content_length().unwrap_or(0).min(limit as u64) as usize;
+        let mut out = Vec::with_capacity(hint);
+        (&mut self).take(limit as u64 + 1).read_to_end(&mut out)?;
+        if out.len() > limit {
+            return Err(self.too_large(limit, None));
+        }
+        Ok(out)
+    }
+
+    /// Reads the whole body as UTF-8 text (at most `limit` bytes).
+    ///
+    /// ```no_run
+    /// # greenloop::run(|| {
+    /// let text = greenloop::http::Client::new().get("http://127.0.0.1:8000/").send().unwrap().text(64 * 1024).unwrap();
+    /// println!("{text}");
+    /// # });
+    /// ```
+    pub fn text(self, limit: usize) -> io::Result<String> {
+        let what = self.body.what.clone();
+        String::from_utf8(self.bytes(limit)?).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("response body is not valid UTF-8 ({e}) ({what})"))
+        })
+    }
+
+    /// Reads the whole body (at most `limit` bytes) and parses it as JSON.
+    ///
+    /// ```no_run
+    /// # greenloop::run(|| {
+    /// let v = greenloop::http::Client::new().get("http://127.0.0.1:8000/json").send().unwrap().json(1 << 20).unwrap();
+    /// println!("{}", v["message"]);
+    /// # });
+    /// ```
+    pub fn json(self, limit: usize) -> io::Result<serde_json::Value> {
+        let what = self.body.what.clone();
+        let bytes = self.bytes(limit)?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("response body is not valid JSON: {e} ({what})"))
+        })
+    }
+
+    fn too_large(&self, limit: usize, declared: Option<u64>) -> io::Error {
+        let what = &self.body.what;
+        let msg = match declared {
+            Some(n) => format!("response body too large: {n} bytes declared, the limit is {limit} ({what})"),
+            None => format!("response body too large: more than the {limit}-byte limit ({what})"),
+        };
+        io::Error::new(io::ErrorKind::InvalidData, msg)
+    }
+}
+
+impl Read for ClientResponse {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.body.read(out)
+    }
+}
+
+impl fmt::Debug for ClientResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientResponse")
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BodyReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        match &self.state {
+            BodyState::Done => return Ok(0),
+            BodyState::Failed(kind) => {
+                return Err(io::Error::new(
+                    *kind,
+                    format!("response body incomplete: an earlier read failed ({})", self.what),
+                ));
+            }
+            _ => {}
+        }
+        match self.read_inner(out) {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                let e = self.context(e);
+                self.state = BodyState::Failed(e.kind());
+                self.conn = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn read_inner(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let deadline = self.deadline;
+        let Some(conn) = self.conn.as_mut() else { return Ok(0) };
+        match &mut self.state {
+            BodyState::Done | BodyState::Failed(_) => Ok(0),
+            BodyState::Length(remaining) => {
+                let want = (*remaining).min(out.len() as u64) as usize;
+                let out = &mut out[..want];
+                let n = if !conn.buffered().is_empty() {
+                    conn.take_buffered(out)
+                } else if want >= DIRECT_READ {
+                    conn.read_direct(out, deadline)?
+                } else {
+                    conn.fill(deadline)?;
+                    conn.take_buffered(out)
+                };
+                if n == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("connection closed with {remaining} bytes of the response body still to come"),
+                    ));
+                }
+                *remaining -= n as u64;
+                if *remaining == 0 {
+                    self.finish();
+                }
+                Ok(n)
+            }
+            BodyState::Chunked(decoder) => loop {
+                if !conn.buffered().is_empty() {
+                    let (used, written) = decoder.decode(conn.buffered(), out).map_err(|e| {
+                        let msg = if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+                            "response body too large: its chunks exceed max_response_body".to_owned()
+                        } else {
+                            format!("malformed response: {}", e.reason)
+                        };
+                        io::Error::new(io::ErrorKind::InvalidData, msg)
+                    })?;
+                    conn.consume(used);
+                    if decoder.is_done() {
+                        self.finish();
+                        return Ok(written);
+                    }
+                    if written > 0 {
+                        return Ok(written);
+                    }
+                    if used > 0 {
+                        continue;
+                    }
+                }
+                if conn.fill(deadline)? == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed in the middle of a chunked response body",
+                    ));
+                }
+            },
+            BodyState::UntilClose => {
+                let n = if !conn.buffered().is_empty() {
+                    conn.take_buffered(out)
+                } else {
+                    conn.read_direct(out, deadline)?
+                };
+                if n == 0 {
+                    self.state = BodyState::Done;
+                    self.conn = None;
+                }
+                Ok(n)
+            }
+        }
+    }
+
+    /// The body is complete: the connection goes back to the pool if it may
+    /// carry another request and nothing unexpected is buffered after the
+    /// body; otherwise it closes.
+    fn finish(&mut self) {
+        self.state = BodyState::Done;
+        if let Some(conn) = self.conn.take()
+            && self.reusable
+            && conn.buffered().is_empty()
+        {
+            self.client.pool.put(self.key.clone(), conn);
+        }
+    }
+
+    fn context(&self, e: io::Error) -> io::Error {
+        let what = &self.what;
+        if e.kind() == io::ErrorKind::TimedOut {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("request timed out after {:?} while reading the response body ({what})", self.timeout),
+            )
+        } else {
+            io::Error::new(e.kind(), format!("{e} ({what})"))
+        }
+    }
+}
