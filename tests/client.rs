@@ -507,9 +507,6 @@ fn request_timeout_covers_a_stalled_body() {
 }
 
 #[test]
-#[ignore = "runtime bug since dc411af: connect_one spins on the write-readiness bit set at registration \
-            and never parks, so connect timeouts never fire (fix: `stream.io.drained(Dir::Write)` before \
-            its wait in src/runtime/net/tcp.rs); passes with that fix"]
 fn connect_timeout_against_a_full_backlog() {
     use socket2::{Domain, Socket, Type};
     // A listener that never accepts, with the smallest backlog: once its

@@ -185,13 +185,19 @@ impl Inbound {
 
     /// Reads and discards what is left of the body, up to `limit` bytes.
     /// Returns whether the body is now complete.
+    ///
+    /// Kept out of line, with its scratch buffer on the heap: inlined into
+    /// the connection loop, a stack array would deepen every request's stack
+    /// by its size, and every page touched stays resident per connection.
+    #[inline(never)]
+    #[cold]
     pub(crate) fn drain(&mut self, limit: u64) -> bool {
         if self.expect_continue {
             // The client is waiting for our word before sending the body; it
             // got a final response instead, so the body may never come.
             return matches!(self.body, BodyState::Done);
         }
-        let mut scratch = [0u8; 4096];
+        let mut scratch = vec![0u8; 4096];
         let mut drained = 0u64;
         while !matches!(self.body, BodyState::Done) {
             if drained >= limit {

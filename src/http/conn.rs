@@ -57,7 +57,8 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
     let stream = Rc::new(stream);
     let inbound = Rc::new(RefCell::new(Inbound {
         stream: stream.clone(),
-        buf: vec![0; 4096],
+        // Most request heads fit; the buffer grows when one does not.
+        buf: vec![0; 1024],
         start: 0,
         end: 0,
         body: BodyState::Done,
@@ -178,7 +179,14 @@ impl Conn<'_> {
         self.ctx.next_request_id.set(request_id + 1);
         req.extensions_mut().insert(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id });
 
-        self.label.set(format_args!("{} {} (request {request_id})", req.method(), req.uri()));
+        self.label.set_with(|t| {
+            t.push_str(req.method().as_str());
+            t.push(' ');
+            t.push_str(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+            t.push_str(" (request ");
+            t.push_str(itoa::Buffer::new().format(request_id));
+            t.push(')');
+        });
         let metrics = &self.ctx.metrics;
         metrics.in_flight.fetch_add(1, Relaxed);
         let started = Instant::now();

@@ -238,9 +238,17 @@ impl Label {
     /// Replaces the text (reusing the buffer).
     pub fn set(&self, args: std::fmt::Arguments<'_>) {
         use std::fmt::Write;
+        self.set_with(|t| {
+            let _ = t.write_fmt(args);
+        });
+    }
+
+    /// Replaces the text by writing into the (cleared) buffer: the cheapest
+    /// form, for labels set on every request.
+    pub fn set_with(&self, write: impl FnOnce(&mut String)) {
         let mut t = self.text.lock().unwrap_or_else(|e| e.into_inner());
         t.clear();
-        let _ = t.write_fmt(args);
+        write(&mut t);
     }
 
     /// The current text.

@@ -50,7 +50,7 @@ impl Log for StderrLogger {
 /// info, debug, trace, off; default info).
 pub fn init() {
     let level = std::env::var("GREENLOOP_LOG").ok().and_then(|s| s.parse().ok()).unwrap_or(LevelFilter::Info);
-    let (tx, rx) = sync_channel::<String>(65_536);
+    let (tx, rx) = sync_channel::<String>(4096);
     std::thread::Builder::new()
         .name("greenloop-log".into())
         .spawn(move || {

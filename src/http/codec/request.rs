@@ -19,9 +19,9 @@ pub struct Limits {
     /// counted from the start of the buffer, leading empty lines included.
     /// Default 16 KiB.
     pub max_head_bytes: usize,
-    /// Largest number of header fields. Default 100. Values up to
-    /// [`STACK_HEADERS`] use a stack array; larger values allocate a
-    /// temporary array on each parse.
+    /// Largest number of header fields. Default 100. Heads with up to
+    /// [`STACK_HEADERS`] fields parse into a stack array; larger ones are
+    /// parsed again into a temporary heap array of this size.
     pub max_headers: usize,
     /// Longest request line (or status line), without its CRLF. Default 8 KiB.
     pub max_request_line: usize,
@@ -30,8 +30,12 @@ pub struct Limits {
     pub max_body_bytes: u64,
 }
 
-/// Number of header slots parsed without a heap allocation.
-pub const STACK_HEADERS: usize = 128;
+const TOO_MANY_HEADERS: ParseError = ParseError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "too many headers");
+
+/// Number of header slots parsed without a heap allocation. Small on
+/// purpose: the array lives on a green thread's stack, and every 4 KiB it
+/// reserves is a page that stays resident for that connection.
+pub const STACK_HEADERS: usize = 32;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -118,13 +122,15 @@ impl std::error::Error for ParseError {}
 /// Leading empty lines (CRLF or LF) before the request line are skipped and
 /// counted in `n`.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, ParseError> {
-    if limits.max_headers <= STACK_HEADERS {
-        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
-        parse_request_with(buf, limits, &mut slots[..limits.max_headers])
-    } else {
-        let mut slots = Vec::with_capacity(limits.max_headers);
-        slots.resize_with(limits.max_headers, MaybeUninit::uninit);
-        parse_request_with(buf, limits, &mut slots)
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let on_stack = limits.max_headers.min(STACK_HEADERS);
+    match parse_request_with(buf, limits, &mut slots[..on_stack]) {
+        Err(e) if e == TOO_MANY_HEADERS && limits.max_headers > STACK_HEADERS => {
+            let mut slots = Vec::with_capacity(limits.max_headers);
+            slots.resize_with(limits.max_headers, MaybeUninit::uninit);
+            parse_request_with(buf, limits, &mut slots)
+        }
+        r => r,
     }
 }
 
@@ -246,7 +252,7 @@ pub(super) fn map_httparse_error(e: httparse::Error, buf: &[u8], is_request: boo
     let reason = match e {
         httparse::Error::TooManyHeaders => {
             return if is_request {
-                ParseError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "too many headers")
+                TOO_MANY_HEADERS
             } else {
                 ParseError::new(StatusCode::BAD_GATEWAY, "too many headers")
             };

@@ -193,6 +193,8 @@ fn connect_one(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStr
             Err(e) if e.kind() == io::ErrorKind::NotConnected || e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
+        // Still connecting: the next writable edge means it is done.
+        stream.io.drained(Dir::Write);
         stream.io.wait(Dir::Write, deadline, "connect")?;
     }
 }

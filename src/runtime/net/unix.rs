@@ -84,6 +84,8 @@ impl UnixStream {
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
                 Err(e) => return Err(e),
             }
+            // Still connecting: the next writable edge means it is done.
+            stream.io.drained(Dir::Write);
             stream.io.wait(Dir::Write, None, "connect")?;
         }
     }
