@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
+/// `greenloop --help`.
 pub const USAGE: &str = "\
 greenloop: a demo server for the greenloop green-thread runtime
 
 USAGE:
-    greenloop [OPTIONS]
+    greenloop [OPTIONS]                              serve the demo
+    greenloop swarm URL [--users N] [--duration S]   load-test URL (see `greenloop swarm --help`)
 
 OPTIONS:
     --bind ADDR              TCP address to serve on [default: 127.0.0.1:8000]
@@ -18,6 +20,8 @@ OPTIONS:
     --header-timeout SECS    time allowed to send a request head [default: 10]
     --idle-timeout SECS      keep-alive idle time [default: 60]
     --stack-size BYTES       green-thread stack size [default: 262144]
+    --upstream URL           base URL the /api/aggregated* routes call (http:// only)
+                             [default: this server's own address; none on --unix]
     -h, --help               this text
     -V, --version            the version
 
@@ -25,6 +29,31 @@ ENVIRONMENT:
     GREENLOOP_LOG            log level: error, warn, info, debug, trace, off [default: info]
 
 Routes: open http://127.0.0.1:8000/ for the list.
+";
+
+/// `greenloop swarm --help`.
+pub const SWARM_USAGE: &str = "\
+greenloop swarm: a load generator (like locust or k6, headless)
+
+N green users on one event loop share one keep-alive client; each sends
+GET URL, waits for the whole response, and sends the next, until the
+duration is over. A progress line goes to stderr once a second; the summary
+(requests, errors, req/s, latency percentiles) goes to stdout.
+
+USAGE:
+    greenloop swarm URL [OPTIONS]
+
+OPTIONS:
+    -u, --users N            concurrent users, 1..=100000 [default: 10]
+    -d, --duration SECS      how long to keep starting requests [default: 10]
+    --timeout SECS           per-request timeout [default: 30]
+    -h, --help               this text
+
+A request counts as an error when it fails or answers with a status >= 400.
+
+EXAMPLE (the seeds' result: 10 users on a 1 s handler give ~10 req/s, not 1):
+    greenloop &
+    greenloop swarm http://127.0.0.1:8000/api/async_sleep/ --users 10 --duration 5
 ";
 
 /// What the command line asked for.
@@ -39,17 +68,107 @@ pub struct Options {
     pub header_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub stack_size: Option<usize>,
+    /// Base URL of the `/api/aggregated*` upstream (`None`: this server).
+    pub upstream: Option<String>,
+}
+
+/// What `greenloop swarm` was asked to do.
+#[derive(Debug)]
+pub struct SwarmOptions {
+    /// The URL every user requests (`http://` only).
+    pub url: String,
+    /// Concurrent green users.
+    pub users: usize,
+    /// How long users keep starting new requests.
+    pub duration: Duration,
+    /// Longest a single request may take.
+    pub timeout: Duration,
 }
 
 /// What to do.
 pub enum Command {
+    /// Serve the demo.
     Serve(Options),
+    /// Run the load generator.
+    Swarm(SwarmOptions),
+    /// Print [`USAGE`].
     Help,
+    /// Print [`SWARM_USAGE`].
+    SwarmHelp,
+    /// Print the version.
     Version,
 }
 
+/// A command-line error: the message, and which usage text to show with it.
+#[derive(Debug)]
+pub struct CliError {
+    /// What was wrong.
+    pub message: String,
+    /// The usage text of the (sub)command that failed.
+    pub usage: &'static str,
+}
+
 /// Parses `args` (without the program name).
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError> {
+    let mut args = args.into_iter().peekable();
+    if args.peek().map(String::as_str) == Some("swarm") {
+        args.next();
+        return parse_swarm(args).map_err(|m| CliError { message: format!("swarm: {m}"), usage: SWARM_USAGE });
+    }
+    parse_serve(args).map_err(|message| CliError { message, usage: USAGE })
+}
+
+/// Splits `--flag=value` into the flag and its inline value.
+fn split_flag(arg: &str) -> (String, Option<String>) {
+    match arg.split_once('=') {
+        Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+        _ => (arg.to_owned(), None),
+    }
+}
+
+fn parse_swarm(args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let mut url = None;
+    let mut users = 10;
+    let mut duration = Duration::from_secs(10);
+    let mut timeout = Duration::from_secs(30);
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = split_flag(&arg);
+        let mut value = |name: &str| -> Result<String, String> {
+            inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::SwarmHelp),
+            "-u" | "--users" => users = number(&flag, &value(&flag)?, 1, 100_000)?,
+            "-d" | "--duration" => duration = seconds(&flag, &value(&flag)?)?,
+            "--timeout" => timeout = seconds(&flag, &value(&flag)?)?,
+            other if other.starts_with('-') => return Err(format!("unknown option {other:?}")),
+            _ if url.is_some() => return Err(format!("one URL only (got {arg:?} after the first)")),
+            _ => url = Some(http_url("URL", &arg)?),
+        }
+    }
+    let url = url.ok_or("missing URL (e.g. greenloop swarm http://127.0.0.1:8000/api/async_sleep/)")?;
+    Ok(Command::Swarm(SwarmOptions { url, users, duration, timeout }))
+}
+
+/// Checks that `v` is an absolute `http://` URL with a host.
+fn http_url(what: &str, v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let Some(rest) = v.strip_prefix("http://") else {
+        return Err(format!("{what}: {v:?} is not an http:// URL (https is not supported)"));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() {
+        return Err(format!("{what}: {v:?} has no host"));
+    }
+    match v.parse::<http::Uri>() {
+        Ok(u) if u.authority().is_some() => Ok(v.to_owned()),
+        Ok(_) => Err(format!("{what}: {v:?} has no host")),
+        Err(e) => Err(format!("{what}: {v:?} is not a valid URL: {e}")),
+    }
+}
+
+fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut o = Options {
         bind: "127.0.0.1:8000".into(),
         unix: None,
@@ -60,13 +179,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         header_timeout: None,
         idle_timeout: None,
         stack_size: None,
+        upstream: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
+        let (flag, inline) = split_flag(&arg);
         let mut value = |name: &str| -> Result<String, String> {
             inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"))
         };
@@ -82,6 +199,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--header-timeout" => o.header_timeout = Some(seconds(&flag, &value(&flag)?)?),
             "--idle-timeout" => o.idle_timeout = Some(seconds(&flag, &value(&flag)?)?),
             "--stack-size" => o.stack_size = Some(number(&flag, &value(&flag)?, 16 * 1024, 1 << 30)?),
+            "--upstream" => {
+                let url = http_url("--upstream", &value(&flag)?)?;
+                if url.contains(['?', '#']) {
+                    return Err(format!("--upstream: {url:?}: give a base URL without a query or fragment"));
+                }
+                o.upstream = Some(url.trim_end_matches('/').to_owned());
+            }
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -129,11 +253,56 @@ mod tests {
 
     #[test]
     fn bad_input_is_a_clear_error() {
-        let err = |a: &[&str]| parse(a.iter().map(|s| s.to_string())).err().unwrap();
+        let err = |a: &[&str]| parse(a.iter().map(|s| s.to_string())).err().unwrap().message;
         assert!(err(&["--workers", "zero"]).contains("not a whole number"));
         assert!(err(&["--workers", "0"]).contains("out of range"));
         assert!(err(&["--bind"]).contains("needs a value"));
         assert!(err(&["--frobnicate"]).contains("unknown option"));
         assert!(err(&["--idle-timeout", "-3"]).contains("out of range"));
+        assert!(err(&["--upstream", "https://x"]).contains("not an http:// URL"));
+        assert!(err(&["--upstream", "http://x/?a=1"]).contains("without a query"));
+    }
+
+    #[test]
+    fn upstream_is_a_base_url() {
+        assert_eq!(parse_ok(&[]).upstream, None);
+        let o = parse_ok(&["--upstream", "http://127.0.0.1:9000/"]);
+        assert_eq!(o.upstream.as_deref(), Some("http://127.0.0.1:9000"));
+    }
+
+    fn swarm(args: &[&str]) -> Result<SwarmOptions, CliError> {
+        let all = std::iter::once("swarm").chain(args.iter().copied()).map(String::from);
+        match parse(all)? {
+            Command::Swarm(o) => Ok(o),
+            _ => panic!("expected swarm options"),
+        }
+    }
+
+    #[test]
+    fn swarm_options() {
+        let o = swarm(&["http://127.0.0.1:8000/api/async_sleep/", "--users", "10", "--duration=5"]).unwrap();
+        assert_eq!(o.url, "http://127.0.0.1:8000/api/async_sleep/");
+        assert_eq!((o.users, o.duration), (10, Duration::from_secs(5)));
+        let o = swarm(&["-u", "3", "-d", "0.5", "http://h/"]).unwrap();
+        assert_eq!((o.users, o.duration, o.timeout), (3, Duration::from_millis(500), Duration::from_secs(30)));
+        assert!(matches!(parse(["swarm".to_string(), "--help".into()]), Ok(Command::SwarmHelp)));
+    }
+
+    #[test]
+    fn swarm_errors_are_clear() {
+        let err = |a: &[&str]| {
+            let e = swarm(a).err().unwrap();
+            assert_eq!(e.usage, SWARM_USAGE);
+            e.message
+        };
+        assert!(err(&[]).contains("missing URL"));
+        assert!(err(&["ftp://h/"]).contains("not an http:// URL"));
+        assert!(err(&["http:///x"]).contains("no host"));
+        assert!(err(&["http://h/", "--users", "0"]).contains("out of range"));
+        assert!(err(&["http://h/", "--users", "100001"]).contains("out of range"));
+        assert!(err(&["http://h/", "--duration", "0"]).contains("out of range"));
+        assert!(err(&["http://h/", "--duration", "soon"]).contains("not a number"));
+        assert!(err(&["http://h/", "http://i/"]).contains("one URL only"));
+        assert!(err(&["http://h/", "--rate", "3"]).contains("unknown option"));
     }
 }

@@ -1,11 +1,15 @@
 //! `greenloop`: the demo server a newcomer runs first.
 //!
 //! `cargo run --release` serves on http://127.0.0.1:8000; `--help` lists the options.
+//! `greenloop swarm URL` is a load generator.
 
 mod cli;
 mod logger;
 mod routes;
+mod scenarios;
+mod swarm;
 
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 
 use greenloop::http::middleware::AccessLog;
@@ -15,7 +19,7 @@ fn main() -> ExitCode {
     let command = match cli::parse(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("greenloop: {e}\n\n{}", cli::USAGE);
+            eprintln!("greenloop: {}\n\n{}", e.message, e.usage);
             return ExitCode::from(2);
         }
     };
@@ -24,10 +28,15 @@ fn main() -> ExitCode {
             print!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
+        cli::Command::SwarmHelp => {
+            print!("{}", cli::SWARM_USAGE);
+            return ExitCode::SUCCESS;
+        }
         cli::Command::Version => {
             println!("greenloop {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        cli::Command::Swarm(o) => return swarm::run(&o),
         cli::Command::Serve(o) => o,
     };
     logger::init();
@@ -40,6 +49,7 @@ fn main() -> ExitCode {
     }
 }
 
+/// Serves the demo until a signal stops it.
 fn serve(o: cli::Options) -> std::io::Result<()> {
     let mut limits = Limits::default();
     if let Some(n) = o.max_body {
@@ -54,7 +64,11 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     if let Some(t) = o.idle_timeout {
         limits.idle_timeout = t;
     }
-    let mut app = App::new(routes::router());
+    let upstream = scenarios::Upstream::default();
+    if let Some(url) = &o.upstream {
+        upstream.set(Some(url.clone()));
+    }
+    let mut app = App::new(routes::router(upstream.clone()));
     if !o.quiet {
         app = app.wrap(AccessLog::new());
     }
@@ -62,11 +76,19 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         Some(path) => (Server::bind_unix(path), format!("unix:{path}")),
         None => (Server::bind(o.bind.clone()), format!("http://{}", o.bind)),
     };
-    let mut server = server.workers(o.workers).limits(limits);
+    let mut server = scenarios::with_client_pool(server.workers(o.workers).limits(limits));
     if let Some(s) = o.stack_size {
         server = server.stack_size(s);
     }
     let running = server.start(app)?;
+    // By default the aggregated routes call this server itself (port 0 is
+    // known only now); a wildcard address is reached over loopback.
+    upstream.set(running.local_addr().map(|mut a| {
+        if a.ip().is_unspecified() {
+            a.set_ip(if a.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
+        }
+        format!("http://{a}")
+    }));
     let shown = running.local_addr().map(|a| format!("http://{a}")).unwrap_or(place);
     eprintln!(
         "greenloop {} serving on {shown} with {} worker{} (Ctrl-C to stop)",

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::scenarios::{self, Upstream};
 use greenloop::http::{
     IntoResponse, Request, RequestExt, Response, ResponseBody, Router, StatusCode, get, header, post,
 };
@@ -9,8 +10,9 @@ use greenloop::http::{
 /// Longest `/sleep` the demo accepts.
 const MAX_SLEEP_MS: u64 = 60_000;
 
-pub fn router() -> Router {
-    Router::new()
+/// Every demo route; the `/api/` ones call `upstream`.
+pub fn router(upstream: Upstream) -> Router {
+    let router = Router::new()
         .route("/", get(index))
         .route("/plaintext", get(plaintext))
         .route("/json", get(json))
@@ -18,7 +20,8 @@ pub fn router() -> Router {
         .route("/sleep", get(sleep))
         .route("/offload", get(offload))
         .route("/block", get(block))
-        .route("/metrics", get(greenloop::http::metrics::handler))
+        .route("/metrics", get(greenloop::http::metrics::handler));
+    scenarios::routes(router, upstream)
 }
 
 const INDEX: &str = r#"<!doctype html>
@@ -43,6 +46,21 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
     <strong>on purpose</strong>: every other request on this worker waits, and the watchdog
     logs a warning naming this request. This is the bug greenloop is built to catch.</li>
 <li><a href="/metrics"><code>GET /metrics</code></a>: loop and server metrics (Prometheus text).</li>
+</ul>
+<h2>The seeds' scenarios</h2>
+<ul>
+<li><a href="/api/?task_id=7"><code>GET /api/?task_id=N</code></a>: waits 1 s (green), then
+    <code>{"message": "Hello World", "task_id": "N"}</code>. Django + uvicorn with one synchronous
+    middleware serialises such "async" views: ten requests take ten seconds. Here they take one.</li>
+<li><a href="/api/async_sleep/"><code>GET /api/async_sleep/</code></a>: the same 1 s wait,
+    <code>{"mode": "green", "time": 1}</code>. Load it with
+    <code>greenloop swarm http://127.0.0.1:8000/api/async_sleep/ --users 10 --duration 5</code>: ~10 req/s, not 1.</li>
+<li><a href="/api/aggregated/?num=10"><code>GET /api/aggregated/?num=N</code></a>: fans out N calls to
+    <code>/api/?task_id=i</code> at once (<code>join_all</code>, one pooled client per worker): about 1 s
+    for N = 10, the fan-out the seeds wanted (N: 1 to 100, default 10; the upstream is <code>--upstream</code>,
+    by default this server).</li>
+<li><a href="/api/aggregated_sync/?num=3"><code>GET /api/aggregated_sync/?num=N</code></a>: the same calls
+    one after another: N seconds, the fan-out that takes 10 s instead of 1 s.</li>
 </ul>
 </body>
 </html>
