@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use http::{Method, StatusCode, Version};
 
@@ -42,6 +42,11 @@ struct Conn<'a> {
     codec_limits: super::codec::Limits,
     /// What the watchdog calls this connection's green thread: the current request.
     label: crate::watchdog::Label,
+    /// The last clock reading: when bytes last arrived or a response was
+    /// made. Pipelined requests start when the previous one ended.
+    clock: Instant,
+    /// This connection's facts, seen by `RequestExt::conn_info` on its green thread.
+    info: Rc<std::cell::Cell<ConnInfo>>,
 }
 
 /// How a connection ended; only used to pick what, if anything, to log.
@@ -66,10 +71,22 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         broken: None,
     }));
     let _registered = ctx.register_connection(id);
+    let info = Rc::new(std::cell::Cell::new(ConnInfo { peer, worker: ctx.id, request_id: 0 }));
+    super::ext::set_connection_info(info.clone());
     let label = crate::watchdog::Label::new();
     label.attach();
-    let mut conn =
-        Conn { ctx, app, peer, stream, inbound, out: Vec::with_capacity(1024), codec_limits: limits.codec(), label };
+    let mut conn = Conn {
+        ctx,
+        app,
+        peer,
+        stream,
+        inbound,
+        out: Vec::new(),
+        codec_limits: limits.codec(),
+        label,
+        clock: Instant::now(),
+        info,
+    };
     if let End::Error(e) = conn.run() {
         log::debug!("greenloop: connection {id} from {peer:?}: {e}");
     }
@@ -78,6 +95,7 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
 
 impl Conn<'_> {
     fn run(&mut self) -> End {
+        // When the first bytes of the head being received arrived.
         let mut head_started: Option<Instant> = None;
         loop {
             let parsed = {
@@ -107,16 +125,21 @@ impl Conn<'_> {
                     if !buffered && self.ctx.shutting_down.get() {
                         return End::Closed;
                     }
-                    let started = *head_started.get_or_insert_with(Instant::now);
+                    // Deadlines count from the last clock reading (the last
+                    // response, or the last bytes in): no clock read here.
                     let limits = &self.ctx.config.limits;
-                    let deadline =
-                        if buffered { started + limits.header_timeout } else { Instant::now() + limits.idle_timeout };
+                    let deadline = if buffered {
+                        head_started.unwrap_or(self.clock) + limits.header_timeout
+                    } else {
+                        self.clock + limits.idle_timeout
+                    };
                     match self.read_more(deadline) {
                         Ok(0) => return End::Closed,
                         Ok(_) => {
+                            self.clock = Instant::now();
                             if !buffered {
                                 // The first bytes of a new head: its clock starts now.
-                                head_started = Some(Instant::now());
+                                head_started = Some(self.clock);
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::TimedOut && buffered => {
@@ -152,6 +175,9 @@ impl Conn<'_> {
     }
 
     /// Answers one request. `Ok(false)`: close the connection after flushing.
+    /// Out of line: its frame is needed only while a request runs, not in the
+    /// loop that waits for the next one.
+    #[inline(never)]
     fn handle(&mut self, head: RequestHead) -> io::Result<bool> {
         let RequestHead { parts, framing, keep_alive, expect_continue } = head;
         let limits = &self.ctx.config.limits;
@@ -174,11 +200,10 @@ impl Conn<'_> {
         let version = parts.version;
         let is_head = parts.method == Method::HEAD;
         let body = if has_body { Body::from_conn(self.inbound.clone(), length) } else { Body::empty() };
-        let mut req = Request::from_parts(parts, body);
+        let req = Request::from_parts(parts, body);
         let request_id = self.ctx.next_request_id.get();
         self.ctx.next_request_id.set(request_id + 1);
-        req.extensions_mut().insert(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id });
-
+        self.info.set(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id });
         self.label.set_with(|t| {
             t.push_str(req.method().as_str());
             t.push(' ');
@@ -189,9 +214,12 @@ impl Conn<'_> {
         });
         let metrics = &self.ctx.metrics;
         metrics.in_flight.fetch_add(1, Relaxed);
-        let started = Instant::now();
+        let started = self.clock;
         let outcome = crate::catch_unwind(|| self.app.call(req));
         metrics.in_flight.fetch_sub(1, Relaxed);
+        self.clock = Instant::now();
+        let took = self.clock - started;
+        let limits = &self.ctx.config.limits;
         let (response, panicked) = match outcome {
             Ok(r) => (r, false),
             Err(p) => {
@@ -199,8 +227,7 @@ impl Conn<'_> {
                 (error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"), true)
             }
         };
-
-        metrics.observe(response.status(), started.elapsed());
+        self.ctx.metrics.observe(response.status(), took);
         let mut keep = keep_alive && !self.ctx.shutting_down.get();
         let streams_request_body = response.body().as_bytes().is_none();
         if has_body && !streams_request_body {
@@ -257,12 +284,12 @@ impl Conn<'_> {
         };
         let config = &self.ctx.config;
         let written = {
-            let mut date = self.ctx.date.borrow_mut();
+            let date = self.ctx.date_at(self.clock);
             let opts = ResponseOptions {
                 request_version: version,
                 is_head,
                 keep_alive: keep,
-                date: date.get(SystemTime::now()),
+                date: &date,
                 server: config.server_name.as_bytes(),
             };
             write_response_head(parts.status, &parts.headers, outgoing, &opts, &mut self.out)

@@ -5,7 +5,18 @@ use std::net::SocketAddr;
 
 use super::router::Params;
 
-/// Facts about the connection a request came in on, in the request's extensions.
+/// The serving connection's facts, per green thread: set once per connection
+/// by the server and updated in place per request, so requests carry no
+/// per-request extension allocation.
+static CONNECTION: crate::LocalKey<std::rc::Rc<std::cell::Cell<ConnInfo>>> = crate::LocalKey::new();
+
+pub(crate) fn set_connection_info(info: std::rc::Rc<std::cell::Cell<ConnInfo>>) {
+    CONNECTION.set(info);
+}
+
+/// Facts about the connection a request came in on. The server keeps them
+/// on the connection's green thread; a `ConnInfo` put in a request's
+/// extensions (by a test or a proxy layer) takes precedence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnInfo {
     /// The peer's address (`None` on a Unix socket).
@@ -26,8 +37,10 @@ pub struct ConnInfo {
 /// assert_eq!(req.query("missing"), None);
 /// ```
 pub trait RequestExt {
-    /// The connection facts the server put in the extensions.
-    fn conn_info(&self) -> Option<&ConnInfo>;
+    /// The connection facts: from the request's extensions if a
+    /// `ConnInfo` was put there, else from the serving connection (on the
+    /// green thread that is handling the request).
+    fn conn_info(&self) -> Option<ConnInfo>;
 
     /// The route parameter `name` (percent-decoded), when the router matched
     /// a pattern with parameters.
@@ -53,8 +66,11 @@ pub trait RequestExt {
 }
 
 impl<B> RequestExt for http::Request<B> {
-    fn conn_info(&self) -> Option<&ConnInfo> {
-        self.extensions().get::<ConnInfo>()
+    fn conn_info(&self) -> Option<ConnInfo> {
+        match self.extensions().get::<ConnInfo>() {
+            Some(info) => Some(*info),
+            None => CONNECTION.with(|c| c.map(|c| c.get())),
+        }
     }
 
     fn param(&self, name: &str) -> Option<&str> {

@@ -378,50 +378,66 @@ fn text(status: StatusCode, body: String) -> Response {
 }
 
 impl Handler for Router {
+    // The hot path stays small: every byte of this frame is stack that each
+    // connection's green thread keeps resident while its handler runs, so
+    // the rare answers (404, 405, OPTIONS) and parameter decoding live in
+    // out-of-line functions.
     fn call(&self, mut req: Request) -> Response {
-        let matched = match self.matcher.at(req.uri().path()) {
-            Ok(m) => m,
-            Err(_) => {
-                return match &self.fallback {
-                    Some(h) => h.call(req),
-                    None => text(StatusCode::NOT_FOUND, format!("not found: {}\n", req.uri().path())),
-                };
-            }
+        let Ok(matched) = self.matcher.at(req.uri().path()) else {
+            return self.not_found(req);
         };
         let ep = &self.endpoints[*matched.value];
         let Some(h) = ep.methods.handler(req.method()) else {
-            let mut res = if req.method() == Method::OPTIONS {
-                let mut r = Response::new(Default::default());
-                *r.status_mut() = StatusCode::NO_CONTENT;
-                r
-            } else {
-                text(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    format!("method not allowed: {} {}\n", req.method(), req.uri().path()),
-                )
-            };
-            res.headers_mut().insert(header::ALLOW, ep.allow.clone());
-            return res;
+            return method_not_allowed(ep, &req);
         };
         if !matched.params.is_empty() {
-            let names = if matched.params.len() == ep.names.len()
-                && matched.params.iter().zip(ep.names.iter()).all(|((k, _), n)| k == &**n)
-            {
-                ep.names.clone()
-            } else {
-                // Our pattern parser disagrees with matchit: trust matchit.
-                matched.params.iter().map(|(k, _)| Box::<str>::from(k)).collect()
-            };
-            let mut buf = String::with_capacity(matched.params.iter().map(|(_, v)| v.len()).sum());
-            let mut ends = Vec::with_capacity(matched.params.len());
-            for (_, v) in matched.params.iter() {
-                buf.push_str(&percent_decode_path(v));
-                ends.push(buf.len());
-            }
-            req.extensions_mut().insert(Params { names, buf, ends });
+            let params = decode_params(ep, &matched.params);
+            req.extensions_mut().insert(params);
         }
         h.call(req)
     }
+}
+
+impl Router {
+    #[cold]
+    #[inline(never)]
+    fn not_found(&self, req: Request) -> Response {
+        match &self.fallback {
+            Some(h) => h.call(req),
+            None => text(StatusCode::NOT_FOUND, format!("not found: {}\n", req.uri().path())),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn method_not_allowed(ep: &Endpoint, req: &Request) -> Response {
+    let mut res = if req.method() == Method::OPTIONS {
+        let mut r = Response::new(Default::default());
+        *r.status_mut() = StatusCode::NO_CONTENT;
+        r
+    } else {
+        text(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed: {} {}\n", req.method(), req.uri().path()))
+    };
+    res.headers_mut().insert(header::ALLOW, ep.allow.clone());
+    res
+}
+
+#[inline(never)]
+fn decode_params(ep: &Endpoint, params: &matchit::Params<'_, '_>) -> Params {
+    let names = if params.len() == ep.names.len() && params.iter().zip(ep.names.iter()).all(|((k, _), n)| k == &**n) {
+        ep.names.clone()
+    } else {
+        // Our pattern parser disagrees with matchit: trust matchit.
+        params.iter().map(|(k, _)| Box::<str>::from(k)).collect()
+    };
+    let mut buf = String::with_capacity(params.iter().map(|(_, v)| v.len()).sum());
+    let mut ends = Vec::with_capacity(params.len());
+    for (_, v) in params.iter() {
+        buf.push_str(&percent_decode_path(v));
+        ends.push(buf.len());
+    }
+    Params { names, buf, ends }
 }
 
 #[cfg(test)]

@@ -452,11 +452,26 @@ pub(crate) struct WorkerCtx {
     connections: RefCell<HashMap<u64, Unparker>>,
     /// The acceptor (parked at the connection cap or in accept) and the drainer.
     acceptor: RefCell<Option<Unparker>>,
-    pub(crate) date: RefCell<DateCache>,
+    date: RefCell<DateCache>,
+    /// The Date value and when it was last refreshed (at most every 100 ms).
+    date_cached: Cell<([u8; 29], Option<Instant>)>,
     states: RefCell<Vec<Rc<dyn Any>>>,
 }
 
 impl WorkerCtx {
+    /// The `Date` header value for a response made at `now`: the wall clock
+    /// is read at most every 100 ms (a Date is approximate by definition;
+    /// nginx refreshes its own once per loop iteration).
+    pub(crate) fn date_at(&self, now: Instant) -> [u8; 29] {
+        let (bytes, at) = self.date_cached.get();
+        if at.is_some_and(|at| now.saturating_duration_since(at) < Duration::from_millis(100)) {
+            return bytes;
+        }
+        let fresh = *self.date.borrow_mut().get(std::time::SystemTime::now());
+        self.date_cached.set((fresh, Some(now)));
+        fresh
+    }
+
     /// Registers the calling connection green thread until the guard drops.
     pub(crate) fn register_connection(&self, conn: u64) -> ConnectionGuard<'_> {
         self.connections.borrow_mut().insert(conn, park::unparker());
@@ -561,6 +576,7 @@ fn run_worker(
             connections: RefCell::new(HashMap::new()),
             acceptor: RefCell::new(Some(park::unparker())),
             date: RefCell::new(DateCache::new()),
+            date_cached: Cell::new(([0; 29], None)),
             states: RefCell::new(Vec::new()),
         });
         WORKER.with(|w| *w.borrow_mut() = Some(ctx.clone()));
@@ -639,7 +655,7 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 ctx.open.set(ctx.open.get() + 1);
                 ctx.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
                 let (ctx, app) = (ctx.clone(), app.clone());
-                crate::spawn(move || {
+                crate::spawn_detached(move || {
                     let slot = OpenSlot(ctx);
                     conn::serve(&slot.0, &app, stream, peer, id);
                 });

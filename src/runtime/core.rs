@@ -141,6 +141,12 @@ pub(crate) struct IoEntry {
     /// bit means parking is right without trying the syscall first.
     read_ready: bool,
     write_ready: bool,
+    /// Registered for writability too. Sockets start read-only: with
+    /// edge-triggered polling, write interest would queue an event for every
+    /// ACK that frees send-buffer space, which nobody waits for. It is added
+    /// the first time a write (or connect) has to wait.
+    write_interest: bool,
+    fd: std::os::fd::RawFd,
     in_use: bool,
 }
 
@@ -570,7 +576,11 @@ impl Core {
 
     // ----- I/O registrations -------------------------------------------------
 
-    pub(crate) fn register(&self, source: &mut impl mio::event::Source, interest: mio::Interest) -> io::Result<usize> {
+    pub(crate) fn register<S: mio::event::Source + std::os::fd::AsRawFd>(
+        &self,
+        source: &mut S,
+        interest: mio::Interest,
+    ) -> io::Result<usize> {
         let index = match self.free_io.borrow_mut().pop() {
             Some(i) => i,
             None => {
@@ -585,6 +595,8 @@ impl Core {
             e.in_use = true;
             e.read_ready = true;
             e.write_ready = true;
+            e.write_interest = interest.is_writable();
+            e.fd = source.as_raw_fd();
         }
         let result = self.poll.borrow().registry().register(source, mio::Token(index), interest);
         if let Err(e) = result {
@@ -631,6 +643,23 @@ impl Core {
         {
             let mut io = self.io.borrow_mut();
             let entry = &mut io[index];
+            if write && !entry.write_interest {
+                let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+                let fd = entry.fd;
+                let r = self.poll.borrow().registry().reregister(
+                    &mut mio::unix::SourceFd(&fd),
+                    mio::Token(index),
+                    interest,
+                );
+                if r.is_ok() {
+                    entry.write_interest = true;
+                    // The new registration reports current writability as an edge.
+                    entry.write_ready = false;
+                } else {
+                    // Could not listen for writability: let the caller retry.
+                    return Wake::Unparked;
+                }
+            }
             if if write { entry.write_ready } else { entry.read_ready } {
                 return Wake::Unparked;
             }

@@ -24,7 +24,7 @@ pub use builder::{Builder, Runtime, run};
 pub use handle::{Handle, RemoteJoinHandle};
 pub use local::LocalKey;
 pub use offload::{OffloadStats, offload, offload_serial, offload_stats};
-pub use task::{JoinError, JoinHandle, catch_unwind, join_all, spawn, spawn_named};
+pub use task::{JoinError, JoinHandle, catch_unwind, join_all, spawn, spawn_detached, spawn_named};
 pub use time::{CallLater, Elapsed, call_later, sleep, sleep_until, timeout, timeout_at, yield_now};
 
 /// Counters of the loop running on this OS thread (`None` outside a runtime).

@@ -206,6 +206,27 @@ fn spawn_inner<T: 'static>(name: Option<Arc<str>>, f: impl FnOnce() -> T + 'stat
     JoinHandle { slot }
 }
 
+/// Runs `f` on a new green thread that nobody will join: no join slot is
+/// allocated, and a panic is logged (target `greenloop`) instead of kept.
+/// For servers that start a green thread per connection.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn spawn_detached(f: impl FnOnce() + 'static) {
+    let spawned = core().spawn_task(None, None, move || {
+        if let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
+            if force_unwinding() {
+                resume_unwind(p);
+            }
+            let msg = JoinError::panic(p);
+            log::error!(target: "greenloop", "detached {msg}");
+        }
+    });
+    if let Err(e) = spawned {
+        log::error!(target: "greenloop", "could not start a detached green thread: {e}");
+    }
+}
+
 /// `std::panic::catch_unwind` for code on green threads: catches panics, but
 /// lets the runtime's own unwinds pass (a green thread being cancelled at
 /// shutdown, or a wait cut short by an expired [`timeout`](crate::timeout)).

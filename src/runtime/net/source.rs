@@ -10,7 +10,7 @@ use mio::event::Source;
 use crate::runtime::core::{Wake, core, try_core};
 
 /// A mio source registered once with the current loop.
-pub(crate) struct Registered<S: Source> {
+pub(crate) struct Registered<S: Source + std::os::fd::AsRawFd> {
     source: S,
     token: usize,
     read_timeout: Option<Duration>,
@@ -26,9 +26,9 @@ pub(crate) enum Dir {
     Write,
 }
 
-impl<S: Source> Registered<S> {
+impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
     pub(crate) fn new(mut source: S) -> io::Result<Registered<S>> {
-        let token = core().register(&mut source, Interest::READABLE | Interest::WRITABLE)?;
+        let token = core().register(&mut source, Interest::READABLE)?;
         Ok(Registered { source, token, read_timeout: None, write_timeout: None, _not_send: PhantomData })
     }
 
@@ -113,7 +113,7 @@ impl<S: Source> Registered<S> {
     }
 }
 
-impl<S: Source> Drop for Registered<S> {
+impl<S: Source + std::os::fd::AsRawFd> Drop for Registered<S> {
     fn drop(&mut self) {
         if let Some(c) = try_core() {
             c.deregister(&mut self.source, self.token);
