@@ -516,17 +516,8 @@ mod tests {
 
     #[test]
     fn no_panic_on_noise() {
-        let mut x: u32 = 99;
         let alphabet = b"0123456789abcdefABCDEFxyz;=\"\\ \t\r\n:\0\x7f\xff";
-        for _ in 0..20_000 {
-            let len = (x % 60) as usize;
-            let mut v = Vec::with_capacity(len);
-            for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                v.push(alphabet[(x as usize) % alphabet.len()]);
-            }
+        for v in super::super::noise(99, alphabet, 60, 20_000) {
             let mut d = ChunkedDecoder::new(1000);
             let mut out = [0u8; 7];
             let mut rest = &v[..];

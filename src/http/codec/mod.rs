@@ -14,3 +14,19 @@ pub use response::{
     CONTINUE_100, OutgoingBody, ResponseHead, ResponseOptions, WrittenHead, parse_response, write_request_head,
     write_response_head,
 };
+
+/// Deterministic pseudo-random byte strings (xorshift) for no-panic tests.
+#[cfg(test)]
+pub(crate) fn noise(seed: u32, alphabet: &[u8], max_len: u32, count: usize) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let mut x = seed;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    (0..count).map(move |_| {
+        let len = next() % max_len;
+        (0..len).map(|_| alphabet[next() as usize % alphabet.len()]).collect()
+    })
+}

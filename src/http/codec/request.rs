@@ -723,17 +723,8 @@ mod tests {
     #[test]
     fn no_panic_on_noise() {
         // Deterministic pseudo-random junk and truncations: must never panic.
-        let mut x: u32 = 12345;
         let alphabet = b"GET /HTP1.0\r\n:;, chunkedContent-LengthTransfer-Encoding\t\0\x7f\xff0123456789";
-        for _ in 0..20_000 {
-            let len = (x % 80) as usize;
-            let mut v = Vec::with_capacity(len);
-            for _ in 0..len {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                v.push(alphabet[(x as usize) % alphabet.len()]);
-            }
+        for v in super::super::noise(12345, alphabet, 80, 20_000) {
             let _ = parse_request(&v, &Limits::default());
             let mut w = b"POST / HTTP/1.1\r\nHost: a\r\n".to_vec();
             w.extend_from_slice(&v);
