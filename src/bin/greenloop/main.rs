@@ -40,7 +40,10 @@ fn main() -> ExitCode {
         cli::Command::Serve(o) => o,
     };
     logger::init();
-    match serve(options) {
+    let result = serve(options);
+    // The shutdown hooks' last lines are still queued for the log thread.
+    logger::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("greenloop: {e}");
@@ -89,6 +92,8 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         }
         format!("http://{a}")
     }));
+    // The workers' start-up lines go first, so the banner is the last one.
+    logger::flush();
     let shown = running.local_addr().map(|a| format!("http://{a}")).unwrap_or(place);
     eprintln!(
         "greenloop {} serving on {shown} with {} worker{} (Ctrl-C to stop)",
