@@ -113,19 +113,22 @@ struct Watched {
 
 fn register(state: &Arc<WatchState>) {
     static LOOPS: OnceLock<Mutex<Vec<Watched>>> = OnceLock::new();
-    let loops = LOOPS.get_or_init(|| {
-        std::thread::Builder::new()
-            .name("greenloop-watchdog".into())
-            .spawn(|| watch(LOOPS.get().expect("initialised")))
-            .expect("greenloop: cannot start the watchdog thread");
-        Mutex::new(Vec::new())
-    });
+    static THREAD: std::sync::Once = std::sync::Once::new();
+    // The list exists before the thread that reads it starts (spawning from
+    // inside `get_or_init` let the thread look before initialisation ended).
+    let loops = LOOPS.get_or_init(|| Mutex::new(Vec::new()));
     loops.lock().unwrap_or_else(|e| e.into_inner()).push(Watched {
         state: Arc::downgrade(state),
         last_epoch: 0,
         since: Instant::now(),
         reported: false,
         label: None,
+    });
+    THREAD.call_once(|| {
+        let spawned = std::thread::Builder::new().name("greenloop-watchdog".into()).spawn(move || watch(loops));
+        if let Err(e) = spawned {
+            log::error!(target: "greenloop::watchdog", "cannot start the watchdog thread: {e}");
+        }
     });
 }
 
