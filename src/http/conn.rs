@@ -90,7 +90,7 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
     if let End::Error(e) = conn.run() {
         log::debug!("greenloop: connection {id} from {peer:?}: {e}");
     }
-    let _ = conn.stream.shutdown(std::net::Shutdown::Both);
+    // Dropping the stream closes it (a FIN, or a reset if unread bytes remain).
 }
 
 impl Conn<'_> {

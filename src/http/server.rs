@@ -51,13 +51,19 @@ pub struct Limits {
     /// An unread request body up to this size is read and discarded to keep
     /// the connection; a larger one closes the connection instead.
     pub drain_limit: u64,
+    /// Listen backlog: connections the kernel holds until they are accepted
+    /// (capped by `net.core.somaxconn`). A burst beyond it costs clients a
+    /// one-second SYN retransmit.
+    pub listen_backlog: u32,
 }
 
 impl Default for Limits {
     /// 16 KiB heads of at most 100 fields and 8 KiB request lines (nginx
     /// and Node use 8-16 KiB); 16 MiB bodies; 10 s to send a head, 60 s idle
     /// keep-alive (nginx: 75 s), 30 s between body pieces and for writes;
-    /// 10 000 connections per worker; 256 KiB drained.
+    /// 10 000 connections per worker; 256 KiB drained; a listen backlog of
+    /// 4096 (Linux's default `somaxconn`: bursts of thousands of connections
+    /// are absorbed instead of dropped and retried a second later).
     fn default() -> Limits {
         Limits {
             max_head_bytes: 16 * 1024,
@@ -70,6 +76,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             drain_limit: 256 * 1024,
+            listen_backlog: 4096,
         }
     }
 }
@@ -275,19 +282,20 @@ impl Server {
                     .first()
                     .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr:?}: no address")))?;
                 let reuse = self.workers > 1;
-                let l0 = crate::net::bind_std(first, reuse)
+                let backlog = self.limits.listen_backlog;
+                let l0 = crate::net::bind_std(first, reuse, backlog)
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {first}: {e}")))?;
                 // Port 0 picked a port: the other workers bind that one.
                 let actual = l0.local_addr()?;
                 let mut out = vec![Listener::Tcp(l0)];
                 for _ in 1..self.workers {
-                    out.push(Listener::Tcp(crate::net::bind_std(actual, true)?));
+                    out.push(Listener::Tcp(crate::net::bind_std(actual, true, backlog)?));
                 }
                 Ok((out, Some(actual)))
             }
             Bind::Unix(path) => {
                 remove_stale_socket(path)?;
-                let l = std::os::unix::net::UnixListener::bind(path)
+                let l = crate::net::bind_std_unix(path, self.limits.listen_backlog)
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))?;
                 let mut out = Vec::new();
                 for _ in 1..self.workers {
@@ -632,6 +640,10 @@ enum Accept {
 }
 
 fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
+    // Accept ahead of the connections already queued: a burst must be
+    // drained from the backlog before it overflows (which costs the client a
+    // one-second SYN retransmit), not after every new connection ran once.
+    park::set_urgent(true);
     let mut backoff = Duration::from_millis(5);
     let mut last_warning: Option<Instant> = None;
     while !ctx.shutting_down.get() {

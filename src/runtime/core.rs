@@ -98,6 +98,9 @@ pub(crate) struct Task {
     state: Cell<State>,
     notified: Cell<bool>,
     timed_out: Cell<bool>,
+    /// Woken to the front of the run queue (acceptors and other plumbing
+    /// that must not wait behind the work it creates).
+    pub(crate) urgent: Cell<bool>,
     /// Bumped at every park; a timer entry is valid only for the park it was made for.
     park_seq: Cell<u32>,
     pub(crate) scopes: RefCell<Vec<Scope>>,
@@ -371,6 +374,7 @@ impl Core {
                 state: Cell::new(State::Queued),
                 notified: Cell::new(false),
                 timed_out: Cell::new(false),
+                urgent: Cell::new(false),
                 park_seq: Cell::new(0),
                 scopes: RefCell::new(Vec::new()),
                 label: std::sync::Mutex::new(None),
@@ -546,10 +550,19 @@ impl Core {
                 task.state.set(State::Queued);
                 // Invalidate the timer made for this park.
                 task.park_seq.set(task.park_seq.get().wrapping_add(1));
-                self.run_queue.borrow_mut().push_back(r);
+                self.enqueue(task, r);
             }
             State::Running => task.notified.set(true),
             State::Queued => {}
+        }
+    }
+
+    #[inline]
+    fn enqueue(&self, task: &Task, r: TaskRef) {
+        if task.urgent.get() {
+            self.run_queue.borrow_mut().push_front(r);
+        } else {
+            self.run_queue.borrow_mut().push_back(r);
         }
     }
 
@@ -561,7 +574,7 @@ impl Core {
         if task.state.get() == State::Parked && task.park_seq.get() == seq {
             task.timed_out.set(true);
             task.state.set(State::Queued);
-            self.run_queue.borrow_mut().push_back(r);
+            self.enqueue(task, r);
         }
     }
 
@@ -608,6 +621,12 @@ impl Core {
 
     pub(crate) fn deregister(&self, source: &mut impl mio::event::Source, index: usize) {
         let _ = self.poll.borrow().registry().deregister(source);
+        self.release_io(index);
+    }
+
+    /// Frees a registration whose descriptor is about to be closed (which
+    /// removes it from epoll without a syscall of ours).
+    pub(crate) fn forget_registration(&self, index: usize) {
         self.release_io(index);
     }
 
@@ -859,6 +878,7 @@ impl Core {
         task.completion = None;
         task.notified.set(false);
         task.timed_out.set(false);
+        task.urgent.set(false);
         task.yielder.set(ptr::null());
         task.scopes.get_mut().clear();
         task.measure.set(None);

@@ -94,6 +94,17 @@ pub fn current_name() -> Option<Arc<str>> {
     try_core().and_then(|c| c.current_task()).and_then(|t| t.name.clone())
 }
 
+/// Marks the current green thread as urgent: whenever it becomes ready it
+/// runs before the green threads already waiting. For plumbing that creates
+/// work for others, such as an accept loop: behind the connections it just
+/// accepted, it would leave the next burst to overflow the listen backlog.
+/// No effect outside a green thread.
+pub fn set_urgent(urgent: bool) {
+    if let Some(task) = try_core().and_then(|c| c.current_task()) {
+        task.urgent.set(urgent);
+    }
+}
+
 /// Parks until unparked (possibly spuriously).
 ///
 /// Inside a [`timeout`](crate::timeout) whose deadline has passed, this

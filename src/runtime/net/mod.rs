@@ -19,12 +19,23 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 /// Binds a plain std listener with `SO_REUSEADDR`, optionally
-/// `SO_REUSEPORT`, and a backlog of [`LISTEN_BACKLOG`]: for servers that bind
-/// on one thread and hand listeners to worker loops (adopt each with
-/// [`TcpListener::from_std`]). With `reuse_port`, several listeners may share
-/// the port and the kernel spreads connections among them.
-pub fn bind_std(addr: SocketAddr, reuse_port: bool) -> io::Result<std::net::TcpListener> {
-    tcp::bind_one(addr, reuse_port)
+/// `SO_REUSEPORT`, and a listen `backlog` (the kernel caps it at
+/// `net.core.somaxconn`): for servers that bind on one thread and hand
+/// listeners to worker loops (adopt each with [`TcpListener::from_std`]).
+/// With `reuse_port`, several listeners may share the port and the kernel
+/// spreads connections among them.
+pub fn bind_std(addr: SocketAddr, reuse_port: bool, backlog: u32) -> io::Result<std::net::TcpListener> {
+    tcp::bind_one(addr, reuse_port, backlog.min(i32::MAX as u32) as i32)
+}
+
+/// Binds a plain std Unix listener at `path` with a listen `backlog` (std's
+/// own `bind` uses 128).
+pub fn bind_std_unix(path: &std::path::Path, backlog: u32) -> io::Result<std::os::unix::net::UnixListener> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.bind(&SockAddr::unix(path)?)?;
+    socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+    Ok(socket.into())
 }
 
 /// Resolves `host:port` to addresses. IP literals are parsed on the spot;

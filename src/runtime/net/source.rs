@@ -15,6 +15,11 @@ pub(crate) struct Registered<S: Source + std::os::fd::AsRawFd> {
     token: usize,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// Whether dropping must remove the registration explicitly. Not for
+    /// streams: closing their only descriptor removes it from epoll, and one
+    /// syscall per connection is worth saving. Listeners may share their open
+    /// file with clones on other loops, so they deregister.
+    deregister: bool,
     // Registered with one loop: must not move to another OS thread.
     _not_send: PhantomData<*const ()>,
 }
@@ -29,7 +34,22 @@ pub(crate) enum Dir {
 impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
     pub(crate) fn new(mut source: S) -> io::Result<Registered<S>> {
         let token = core().register(&mut source, Interest::READABLE)?;
-        Ok(Registered { source, token, read_timeout: None, write_timeout: None, _not_send: PhantomData })
+        Ok(Registered {
+            source,
+            token,
+            read_timeout: None,
+            write_timeout: None,
+            deregister: true,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Registers a stream this process alone holds (accepted or connected
+    /// here): dropping it closes the descriptor without a separate deregister.
+    pub(crate) fn new_owned_stream(source: S) -> io::Result<Registered<S>> {
+        let mut r = Registered::new(source)?;
+        r.deregister = false;
+        Ok(r)
     }
 
     pub(crate) fn get(&self) -> &S {
@@ -116,7 +136,11 @@ impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
 impl<S: Source + std::os::fd::AsRawFd> Drop for Registered<S> {
     fn drop(&mut self) {
         if let Some(c) = try_core() {
-            c.deregister(&mut self.source, self.token);
+            if self.deregister {
+                c.deregister(&mut self.source, self.token);
+            } else {
+                c.forget_registration(self.token);
+            }
         }
     }
 }

@@ -34,7 +34,7 @@ impl TcpListener {
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         let mut last = None;
         for a in addr.to_socket_addrs()? {
-            match bind_one(a, false) {
+            match bind_one(a, false, LISTEN_BACKLOG) {
                 Ok(l) => return TcpListener::from_std(l),
                 Err(e) => last = Some(e),
             }
@@ -52,13 +52,13 @@ impl TcpListener {
     /// Waits (parks) for the next connection.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (s, addr) = self.io.io(Dir::Read, "accept", |l| l.accept())?;
-        Ok((TcpStream { io: Registered::new(s)? }, addr))
+        Ok((TcpStream { io: Registered::new_owned_stream(s)? }, addr))
     }
 
     /// Accepts a connection only if one is waiting now (never parks).
     pub fn try_accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (s, addr) = self.io.try_io(Dir::Read, |l| l.accept())?;
-        Ok((TcpStream { io: Registered::new(s)? }, addr))
+        Ok((TcpStream { io: Registered::new_owned_stream(s)? }, addr))
     }
 
     /// Parks until a connection may be waiting.
@@ -88,15 +88,15 @@ impl TcpListener {
 }
 
 /// Binds a std listener with `SO_REUSEADDR`, optionally `SO_REUSEPORT`, and
-/// a backlog of [`LISTEN_BACKLOG`].
-pub(crate) fn bind_one(addr: SocketAddr, reuse_port: bool) -> io::Result<net::TcpListener> {
+/// the given backlog.
+pub(crate) fn bind_one(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if reuse_port {
         socket.set_reuse_port(true)?;
     }
     socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
+    socket.listen(backlog)?;
     Ok(socket.into())
 }
 
@@ -181,7 +181,7 @@ fn connect_any(addrs: impl Iterator<Item = SocketAddr>, deadline: Option<Instant
 }
 
 fn connect_one(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
-    let stream = TcpStream { io: Registered::new(mio::net::TcpStream::connect(addr)?)? };
+    let stream = TcpStream { io: Registered::new_owned_stream(mio::net::TcpStream::connect(addr)?)? };
     loop {
         // A non-blocking connect finishes when the socket turns writable;
         // SO_ERROR then tells success from failure.

@@ -37,13 +37,13 @@ impl UnixListener {
     /// Waits (parks) for the next connection.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (s, addr) = self.io.io(Dir::Read, "accept", |l| l.accept())?;
-        Ok((UnixStream { io: Registered::new(s)? }, addr))
+        Ok((UnixStream { io: Registered::new_owned_stream(s)? }, addr))
     }
 
     /// Accepts a connection only if one is waiting now (never parks).
     pub fn try_accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (s, addr) = self.io.try_io(Dir::Read, |l| l.accept())?;
-        Ok((UnixStream { io: Registered::new(s)? }, addr))
+        Ok((UnixStream { io: Registered::new_owned_stream(s)? }, addr))
     }
 
     /// Parks until a connection may be waiting.
@@ -74,7 +74,7 @@ impl UnixStream {
         let path = path.as_ref();
         let s = mio::net::UnixStream::connect(path)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {}: {e}", path.display())))?;
-        let stream = UnixStream { io: Registered::new(s)? };
+        let stream = UnixStream { io: Registered::new_owned_stream(s)? };
         loop {
             if let Some(e) = stream.io.get().take_error()? {
                 return Err(e);
