@@ -341,7 +341,7 @@ fn write_rfc3339(out: &mut String, t: SystemTime) {
 }
 
 fn is_leap(y: u64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+    y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400))
 }
 
 /// Year, month (1-12) and day (1-31) of the day `days` after 1970-01-01.
