@@ -522,3 +522,47 @@ fn sync_primitives_also_work_between_plain_threads() {
     *m.lock() += 1;
     assert_eq!(*m.lock(), 2);
 }
+
+#[test]
+fn a_panicking_call_later_callback_does_not_take_down_the_loop() {
+    let survived = greenloop::run(|| {
+        greenloop::call_later(Duration::from_millis(1), || panic!("callback boom"));
+        greenloop::sleep(Duration::from_millis(30));
+        "loop still running"
+    });
+    assert_eq!(survived, "loop still running");
+}
+
+#[test]
+fn a_sender_that_timed_out_does_not_strand_the_next_one() {
+    // Reviewer's repro: bounded(1) full; sender A gives up (timeout), sender B
+    // parks; a receive must wake B, not only A's stale entry.
+    greenloop::run(|| {
+        let (tx, rx) = sync::bounded::<u32>(1);
+        tx.send(0).unwrap();
+        let a = tx.clone();
+        let gave_up = greenloop::spawn(move || greenloop::timeout(Duration::from_millis(10), || a.send(1)).is_err());
+        assert!(gave_up.join().unwrap());
+        let b = tx.clone();
+        let sent = greenloop::spawn(move || b.send(2).is_ok());
+        greenloop::sleep(Duration::from_millis(5));
+        assert_eq!(rx.recv().unwrap(), 0);
+        let got = greenloop::timeout(Duration::from_secs(2), || rx.recv().unwrap());
+        assert_eq!(got, Ok(2), "the live sender must be woken when room appears");
+        assert!(sent.join().unwrap());
+    });
+}
+
+#[test]
+fn a_lock_wait_cut_by_a_timeout_does_not_lose_the_lock() {
+    greenloop::run(|| {
+        let m = Arc::new(Mutex::new(0));
+        let held = m.lock();
+        let m2 = m.clone();
+        let waiter = greenloop::spawn(move || greenloop::timeout(Duration::from_millis(10), || *m2.lock() += 1));
+        assert!(waiter.join().unwrap().is_err());
+        drop(held);
+        let again = greenloop::timeout(Duration::from_secs(2), || *m.lock() += 1);
+        assert_eq!(again, Ok(()), "the permit went to a waiter that had given up");
+    });
+}

@@ -702,10 +702,14 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 ctx.next_conn_id.set(id + 1);
                 ctx.open.set(ctx.open.get() + 1);
                 ctx.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-                let (ctx, app) = (ctx.clone(), app.clone());
+                // The slot exists before the spawn: if no green thread can be
+                // started (no stack could be mapped), dropping the closure
+                // releases it.
+                let slot = OpenSlot(ctx.clone());
+                let app = app.clone();
                 crate::spawn_detached(move || {
-                    let slot = OpenSlot(ctx);
                     conn::serve(&slot.0, &app, stream, peer, id);
+                    drop(slot);
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -116,7 +116,9 @@ pub(crate) struct Task {
 impl Task {
     fn set_name_label(&mut self) {
         if let Some(name) = &self.name {
-            *self.label.get_mut().unwrap_or_else(|e| e.into_inner()) =
+            // Locked, not `get_mut`: the watchdog thread may be reading this
+            // recycled box's label right now.
+            *self.label.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some((self.id, super::watchdog::LabelText::Fixed(name.clone())));
             self.has_label.set(true);
         }
@@ -168,6 +170,8 @@ pub(crate) struct Shared {
     notified: AtomicBool,
     /// False once the runtime is gone: remote messages are dropped.
     pub(crate) alive: AtomicBool,
+    /// Unique per runtime in this process (never reused, unlike an address).
+    pub(crate) id: u64,
 }
 
 impl Shared {
@@ -176,6 +180,13 @@ impl Shared {
             return false;
         }
         self.queue.push(msg);
+        if !self.alive.load(Ordering::Acquire) {
+            // The loop shut down between our check and our push, and may have
+            // emptied the queue already: drop what is left here, so that
+            // waiters (a RemoteJoinHandle) see their sender go away.
+            while self.queue.pop().is_some() {}
+            return false;
+        }
         if !self.notified.swap(true, Ordering::AcqRel) {
             // A failed wake means the poll is gone; nothing else can be done.
             let _ = self.waker.wake();
@@ -305,6 +316,10 @@ impl Core {
                 waker,
                 notified: AtomicBool::new(false),
                 alive: AtomicBool::new(true),
+                id: {
+                    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                    NEXT.fetch_add(1, Ordering::Relaxed)
+                },
             }),
             events: RefCell::new(mio::Events::with_capacity(config.event_capacity)),
             config,
@@ -468,6 +483,11 @@ impl Core {
         if task.notified.replace(false) {
             return Wake::Unparked;
         }
+        if force_unwinding() {
+            // A destructor running while the runtime unwinds this green thread
+            // must not suspend (corosensei would abort): its waits time out.
+            return Wake::TimedOut;
+        }
         let deadline = self.effective_deadline(task, deadline);
         let seq = task.park_seq.get().wrapping_add(1);
         task.park_seq.set(seq);
@@ -523,6 +543,11 @@ impl Core {
     }
 
     fn effective_deadline(&self, task: &Task, deadline: Option<Instant>) -> Option<Instant> {
+        if std::thread::panicking() {
+            // A destructor waiting during a panic's unwind: an expired scope
+            // must not start a second unwind (that aborts the process).
+            return deadline;
+        }
         let scopes = task.scopes.borrow();
         let scope = scopes.iter().map(|s| s.deadline).min();
         match (deadline, scope) {
@@ -622,6 +647,11 @@ impl Core {
     pub(crate) fn deregister(&self, source: &mut impl mio::event::Source, index: usize) {
         let _ = self.poll.borrow().registry().deregister(source);
         self.release_io(index);
+    }
+
+    /// Whether this is the loop a registration was made on (by runtime id).
+    pub(crate) fn owns(&self, owner: u64) -> bool {
+        self.shared.id == owner
     }
 
     /// Frees a registration whose descriptor is about to be closed (which
@@ -789,12 +819,10 @@ impl Core {
     }
 
     fn drain_remote(&self) {
-        if !self.shared.notified.load(Ordering::Acquire) {
+        // Clear the flag first: anything pushed after this wakes the loop again.
+        if !self.shared.notified.swap(false, Ordering::AcqRel) {
             return;
         }
-        self.shared.notified.store(false, Ordering::Release);
-        // Anything pushed after the store wakes the loop again.
-        std::sync::atomic::fence(Ordering::SeqCst);
         while let Some(msg) = self.shared.queue.pop() {
             match msg {
                 Remote::Unpark(r) => self.unpark(r),
@@ -883,7 +911,9 @@ impl Core {
         task.scopes.get_mut().clear();
         task.measure.set(None);
         if task.has_label.replace(false) {
-            *task.label.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+            // Locked: the watchdog thread may be cloning this label (see set_name_label).
+            let old = task.label.lock().unwrap_or_else(|e| e.into_inner()).take();
+            drop(old);
         }
         // Green-thread locals may run arbitrary drop code: take them out first.
         let locals = std::mem::take(task.locals.get_mut());

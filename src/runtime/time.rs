@@ -108,7 +108,17 @@ pub(crate) fn is_scope_elapsed(payload: &(dyn std::any::Any + Send)) -> bool {
     payload.is::<ScopeElapsed>()
 }
 
+/// Unwinds to the expired `timeout` scope. (While a green thread unwinds
+/// from a panic, parks ignore `timeout` scopes, so a destructor that waits
+/// never gets here.) A destructor that must wait while the runtime cancels
+/// its green thread at shutdown cannot: that ends in a clear panic.
 pub(crate) fn raise_elapsed() -> ! {
+    if super::core::force_unwinding() {
+        panic!(
+            "greenloop: a destructor waited (a lock, a join, a channel) while the runtime was cancelling \
+             its green thread at shutdown; nothing can wake it any more"
+        );
+    }
     resume_unwind(Box::new(ScopeElapsed))
 }
 

@@ -33,7 +33,17 @@ impl Entry {
             Action::Call { f, cancelled } => {
                 if !cancelled.get() {
                     cancelled.set(true);
-                    if let Err(e) = core.spawn_task(None, None, f) {
+                    // Contained like any detached green thread: a panicking
+                    // callback must not unwind through the loop itself.
+                    let body = move || {
+                        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                            if super::core::force_unwinding() {
+                                std::panic::resume_unwind(p);
+                            }
+                            log::error!(target: "greenloop", "call_later callback {}", super::task::JoinError::panic(p));
+                        }
+                    };
+                    if let Err(e) = core.spawn_task(None, None, body) {
                         log::error!("greenloop: call_later could not start its green thread: {e}");
                     }
                 }

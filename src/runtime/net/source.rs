@@ -20,6 +20,9 @@ pub(crate) struct Registered<S: Source + std::os::fd::AsRawFd> {
     /// syscall per connection is worth saving. Listeners may share their open
     /// file with clones on other loops, so they deregister.
     deregister: bool,
+    /// The runtime this was registered with: a socket that outlives its
+    /// runtime must not touch another runtime's table.
+    owner: u64,
     // Registered with one loop: must not move to another OS thread.
     _not_send: PhantomData<*const ()>,
 }
@@ -33,13 +36,15 @@ pub(crate) enum Dir {
 
 impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
     pub(crate) fn new(mut source: S) -> io::Result<Registered<S>> {
-        let token = core().register(&mut source, Interest::READABLE)?;
+        let c = core();
+        let token = c.register(&mut source, Interest::READABLE)?;
         Ok(Registered {
             source,
             token,
             read_timeout: None,
             write_timeout: None,
             deregister: true,
+            owner: c.shared.id,
             _not_send: PhantomData,
         })
     }
@@ -135,7 +140,7 @@ impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
 
 impl<S: Source + std::os::fd::AsRawFd> Drop for Registered<S> {
     fn drop(&mut self) {
-        if let Some(c) = try_core() {
+        if let Some(c) = try_core().filter(|c| c.owns(self.owner)) {
             if self.deregister {
                 c.deregister(&mut self.source, self.token);
             } else {

@@ -153,15 +153,24 @@ impl<T> Receiver<T> {
 
     /// Receives if a message is there now.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let (value, sender) = {
+        let (value, senders) = {
             let mut s = lock(&self.chan.state);
             match s.queue.pop_front() {
-                Some(v) => (v, s.blocked_senders.pop_front()),
+                Some(v) => {
+                    // Our own entry, if a wait left one, is stale now.
+                    s.receiver = None;
+                    // Wake every blocked sender, not one: an entry may be
+                    // stale (its sender timed out, or woke spuriously and
+                    // queued again), and waking only a stale one would leave
+                    // a live sender parked beside free room. Each retries and
+                    // queues again if the channel refilled.
+                    (v, std::mem::take(&mut s.blocked_senders))
+                }
                 None if s.senders == 0 => return Err(TryRecvError::Disconnected),
                 None => return Err(TryRecvError::Empty),
             }
         };
-        if let Some(w) = sender {
+        for w in senders {
             w.unpark();
         }
         Ok(value)

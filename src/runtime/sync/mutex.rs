@@ -39,10 +39,25 @@ unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 /// Exclusive access to a [`Mutex`]'s value; unlocks when dropped.
+///
+/// Like std's guard, it is `Sync` only when the value is: sharing a guard
+/// of a `Cell` between threads does not compile.
+///
+/// ```compile_fail
+/// let m = greenloop::sync::Mutex::new(std::cell::Cell::new(0));
+/// let g = m.lock();
+/// std::thread::scope(|s| {
+///     s.spawn(|| g.set(1));
+///     g.set(2);
+/// });
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
     _permit: SemaphorePermit<'a>,
+    /// Makes the guard `Sync` only when `T` is (as `&mut T` is): a guard
+    /// shared between threads hands out `&T` to all of them.
+    _value: std::marker::PhantomData<&'a mut T>,
 }
 
 impl<T> Mutex<T> {
@@ -60,17 +75,21 @@ impl<T> Mutex<T> {
 impl<T: ?Sized> Mutex<T> {
     /// Waits (parks) for the lock.
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        MutexGuard { _permit: self.sem.acquire(), mutex: self }
+        MutexGuard { _permit: self.sem.acquire(), mutex: self, _value: std::marker::PhantomData }
     }
 
     /// Takes the lock if it is free.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        self.sem.try_acquire().map(|p| MutexGuard { _permit: p, mutex: self })
+        self.sem.try_acquire().map(|p| MutexGuard { _permit: p, mutex: self, _value: std::marker::PhantomData })
     }
 
     /// Waits at most `timeout` for the lock.
     pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        self.sem.acquire_timeout(timeout).map(|p| MutexGuard { _permit: p, mutex: self })
+        self.sem.acquire_timeout(timeout).map(|p| MutexGuard {
+            _permit: p,
+            mutex: self,
+            _value: std::marker::PhantomData,
+        })
     }
 
     /// Mutable access without locking (the borrow proves exclusivity).

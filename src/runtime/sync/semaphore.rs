@@ -55,6 +55,29 @@ impl std::fmt::Debug for Semaphore {
     }
 }
 
+/// Leaves the wait queue cleanly when a wait ends without taking its permit.
+struct WaitGuard<'a> {
+    sem: &'a Semaphore,
+    waiter: Arc<Waiter>,
+    taken: bool,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        if self.taken {
+            return;
+        }
+        let mut s = lock(&self.sem.state);
+        if self.waiter.granted.load(Ordering::Acquire) {
+            // Granted after we stopped waiting: pass the permit on.
+            drop(s);
+            self.sem.release(1);
+        } else {
+            s.waiters.retain(|w| !Arc::ptr_eq(w, &self.waiter));
+        }
+    }
+}
+
 impl Semaphore {
     /// A semaphore with `permits` permits.
     pub const fn new(permits: usize) -> Semaphore {
@@ -106,17 +129,21 @@ impl Semaphore {
             s.waiters.push_back(w.clone());
             w
         };
+        // However this wait ends (a permit, a timeout, or an unwind through
+        // it), the queue must not keep an entry for it, and a permit handed to
+        // it but never taken must go back.
+        let mut guard = WaitGuard { sem: self, waiter, taken: false };
         loop {
-            if waiter.granted.load(Ordering::Acquire) {
+            if guard.waiter.granted.load(Ordering::Acquire) {
+                guard.taken = true;
                 return Some(SemaphorePermit { sem: self });
             }
             if park::park_deadline(deadline) == Wake::TimedOut {
-                let mut s = lock(&self.state);
-                if waiter.granted.load(Ordering::Acquire) {
+                if guard.waiter.granted.load(Ordering::Acquire) {
+                    guard.taken = true;
                     return Some(SemaphorePermit { sem: self });
                 }
-                s.waiters.retain(|w| !Arc::ptr_eq(w, &waiter));
-                drop(s);
+                drop(guard);
                 if infallible {
                     // Only an expired `timeout` scope ends a deadline-less wait.
                     crate::runtime::time::raise_elapsed();
