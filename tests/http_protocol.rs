@@ -1266,3 +1266,29 @@ fn a_client_that_stops_reading_is_cut_off_after_write_timeout() {
     assert!(t0.elapsed() < Duration::from_secs(20), "stop waited {:?} on a stalled writer", t0.elapsed());
     drop(stalled);
 }
+
+#[test]
+fn an_upload_over_the_limit_is_refused_then_drained_not_reset() {
+    // The server refuses the declared length at once, while the client is
+    // still sending. Closing with unread input would make the kernel answer
+    // the rest of the upload with a reset, which can destroy a response still
+    // in flight; instead the server shuts down its side and drains for a
+    // while: the client sees the 413, then end of stream, and its remaining
+    // writes succeed.
+    let limits = Limits { max_body_bytes: 64 * 1024, ..Limits::default() };
+    let server = start_with(limits, app);
+    let mut c = Client::connect(addr(&server));
+    c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n");
+    let resp = c.response();
+    assert_eq!(resp.status, 413);
+    assert!(c.read_to_end().is_empty(), "nothing after the 413 but end of stream");
+    let chunk = vec![b'x'; 64 * 1024];
+    for i in 0..8 {
+        if let Err(e) = c.w.write_all(&chunk) {
+            panic!("write {i} of the rest of the upload failed: {e} (the server reset instead of draining)");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(c);
+    server.stop().unwrap();
+}

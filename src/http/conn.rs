@@ -27,6 +27,11 @@ use super::server::{WorkerCtx, panic_text};
 use super::stream::Stream;
 use super::{Body, Request, Response};
 
+/// How long, and how much, a closing connection reads and discards so that
+/// its last response is not destroyed by a reset.
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
 /// Output beyond this is written before more requests are handled.
 const FLUSH_AT: usize = 64 * 1024;
 /// Fixed bodies larger than this are written from their own buffer, not copied.
@@ -87,10 +92,11 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         clock: Instant::now(),
         info,
     };
-    if let End::Error(e) = conn.run() {
-        log::debug!("greenloop: connection {id} from {peer:?}: {e}");
+    match conn.run() {
+        End::Error(e) => log::debug!("greenloop: connection {id} from {peer:?}: {e}"),
+        End::Closed => conn.linger_if_unread(),
     }
-    // Dropping the stream closes it (a FIN, or a reset if unread bytes remain).
+    // Dropping the stream closes it.
 }
 
 impl Conn<'_> {
@@ -151,6 +157,37 @@ impl Conn<'_> {
                     }
                 }
                 Err(e) => return self.reject(e),
+            }
+        }
+    }
+
+    /// Closing a socket with unread input makes the kernel send a reset,
+    /// which can destroy the response still in flight (a 413 for an upload
+    /// that was too large, say). So when the client may still be sending:
+    /// shut down our side, then read and discard until it closes, for at
+    /// most `LINGER_TIME` and `LINGER_BYTES`.
+    fn linger_if_unread(&mut self) {
+        let unread = {
+            let inb = self.inbound.borrow();
+            inb.available() > 0 || !matches!(inb.body, BodyState::Done) || inb.broken.is_some()
+        };
+        if !unread || self.stream.shutdown(std::net::Shutdown::Write).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + LINGER_TIME;
+        let mut discarded = 0;
+        let mut inb = self.inbound.borrow_mut();
+        while discarded < LINGER_BYTES && !self.ctx.shutting_down.get() {
+            if self.stream.readable_until(Some(deadline)).is_err() {
+                return;
+            }
+            inb.start = 0;
+            inb.end = 0;
+            match inb.try_fill() {
+                Ok(0) => return,
+                Ok(n) => discarded += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
             }
         }
     }

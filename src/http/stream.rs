@@ -25,6 +25,13 @@ impl Stream {
         }
     }
 
+    pub(crate) fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
     /// Parks until readable, unparked, or `deadline`.
     pub(crate) fn readable_until(&self, deadline: Option<std::time::Instant>) -> io::Result<()> {
         match self {
