@@ -1,105 +1,9 @@
 //! The demo binary, run as a user runs it: real process, real sockets.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-struct Demo {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Receiver<(Instant, String)>,
-}
-
-impl Demo {
-    fn start(extra: &[&str]) -> Demo {
-        let child = Command::new(env!("CARGO_BIN_EXE_greenloop"))
-            .args(["--bind", "127.0.0.1:0"])
-            .args(extra)
-            .env("GREENLOOP_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start greenloop");
-        // Owned by a killer from here on, so a failed start-up leaks no server.
-        let mut child = KillOnDrop(Some(child));
-        let (tx, rx) = channel();
-        let stderr = child.0.as_mut().unwrap().stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send((Instant::now(), line)).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let addr = loop {
-            let (_, line) = rx
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no startup banner; stderr so far: {seen:?}"));
-            if line.contains("serving on") {
-                break line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("http://"))
-                    .and_then(|a| a.parse().ok())
-                    .unwrap_or_else(|| panic!("no address in banner: {line}"));
-            }
-            seen.push(line);
-        };
-        if !seen.is_empty() {
-            eprintln!("stderr before the banner: {seen:?}");
-        }
-        Demo { child: child.0.take().unwrap(), addr, stderr: rx }
-    }
-
-    /// One request on a fresh connection: (status, body).
-    fn get(&self, path: &str) -> (u16, String) {
-        request(self.addr, &format!("GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n"))
-    }
-
-    fn wait_for_line(&self, needle: &str, within: Duration) -> Option<(Instant, String)> {
-        let deadline = Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.stderr.recv_timeout(left) {
-                Ok((t, line)) if line.contains(needle) => return Some((t, line)),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-}
-
-struct KillOnDrop(Option<Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn request(addr: SocketAddr, raw: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(raw.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad response: {text:?}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
+mod common;
+use common::{Demo, request};
 
 #[test]
 fn the_fixed_routes_answer() {
@@ -114,7 +18,7 @@ fn the_fixed_routes_answer() {
     assert_eq!(demo.get("/sleep?ms=10"), (200, "slept".into()));
     assert_eq!(demo.get("/sleep?ms=ten").0, 400);
     let (status, body) = request(
-        demo.addr,
+        demo.addr(),
         "POST /echo HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Length: 11\r\n\r\nhello there",
     );
     assert_eq!((status, body.as_str()), (200, "hello there"));
@@ -126,7 +30,7 @@ fn ten_green_sleeps_take_one_second_not_ten() {
     let start = Instant::now();
     let handles: Vec<_> = (0..10)
         .map(|_| {
-            let addr = demo.addr;
+            let addr = demo.addr();
             std::thread::spawn(move || {
                 request(addr, "GET /sleep?ms=1000 HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
             })
@@ -163,7 +67,7 @@ fn offload_keeps_the_loop_responsive() {
     let start = Instant::now();
     let handles: Vec<_> = (0..20)
         .map(|_| {
-            let addr = demo.addr;
+            let addr = demo.addr();
             std::thread::spawn(move || {
                 request(addr, "GET /offload?ms=200 HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
             })

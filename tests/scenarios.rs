@@ -1,132 +1,15 @@
 //! The seeds' scenarios in the demo binary, run as a user runs them: the
 //! `/api/` routes, `--upstream`, and `greenloop swarm`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_greenloop");
-
-/// A running `greenloop` server, killed when dropped (even if start-up fails).
-struct Demo {
-    child: Child,
-    /// The TCP address from the banner (`None` on a Unix socket).
-    addr: Option<SocketAddr>,
-    /// Lines logged before the banner.
-    before_banner: Vec<String>,
-    stderr: Receiver<String>,
-}
-
-impl Demo {
-    /// Starts on a free loopback port with `extra` options.
-    fn start(extra: &[&str]) -> Demo {
-        let mut args = vec!["--bind", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        Demo::spawn(&args)
-    }
-
-    fn spawn(args: &[&str]) -> Demo {
-        let child = Command::new(BIN)
-            .args(args)
-            .env("GREENLOOP_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start greenloop");
-        let mut child = KillOnDrop(Some(child));
-        let (tx, rx) = channel();
-        let stderr = child.0.as_mut().unwrap().stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let banner = loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no startup banner; stderr so far: {seen:?}"));
-            if line.contains("serving on") {
-                break line;
-            }
-            seen.push(line);
-        };
-        let addr = banner.split_whitespace().find_map(|w| w.strip_prefix("http://")).and_then(|a| a.parse().ok());
-        Demo { child: child.0.take().unwrap(), addr, before_banner: seen, stderr: rx }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.addr.expect("a TCP server")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr())
-    }
-
-    /// One GET on a fresh connection: (status, body, how long it took).
-    fn get(&self, path: &str) -> (u16, String, Duration) {
-        let start = Instant::now();
-        let s = TcpStream::connect(self.addr()).unwrap();
-        let (status, body) = exchange(s, path);
-        (status, body, start.elapsed())
-    }
-
-    /// One GET whose body must be JSON: (status, value, how long it took).
-    fn get_json(&self, path: &str) -> (u16, Value, Duration) {
-        let (status, body, took) = self.get(path);
-        let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body:?}"));
-        (status, v, took)
-    }
-
-    /// Waits for a stderr line containing `needle`.
-    fn wait_for_line(&self, needle: &str, within: Duration) -> Option<String> {
-        let deadline = Instant::now() + within;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return Some(line),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct KillOnDrop(Option<Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(c) = self.0.as_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Sends `GET path` with `Connection: close` and reads the whole answer.
-fn exchange(mut s: impl Read + Write, path: &str) -> (u16, String) {
-    write!(s, "GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad response: {text:?}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
-}
+mod common;
+use common::{BIN, Demo, exchange};
 
 fn error_reason(v: &Value) -> &str {
     v["error"].as_str().unwrap_or_else(|| panic!("no error reason in {v}"))
@@ -148,7 +31,7 @@ fn api_views_answer_json_after_one_second() {
     assert!(error_reason(&v).contains("task_id"), "{v}");
     assert!(took < Duration::from_millis(500), "a bad request is refused at once, took {took:?}");
 
-    let (status, page, _) = demo.get("/");
+    let (status, page) = demo.get("/");
     assert_eq!(status, 200);
     for route in ["/api/?task_id=", "/api/async_sleep/", "/api/aggregated/", "/api/aggregated_sync/"] {
         assert!(page.contains(route), "the index page must list {route}");
@@ -205,6 +88,7 @@ fn the_upstream_option_is_used() {
     while !missing.is_empty() {
         let line = b
             .wait_for_line("uri=/api/?task_id=", Duration::from_secs(5))
+            .map(|(_, line)| line)
             .unwrap_or_else(|| panic!("B's access log lacks {missing:?}: A ignored --upstream"));
         assert!(line.contains("ua=greenloop/"), "made by greenloop's client: {line}");
         missing.retain(|m| !line.contains(m));

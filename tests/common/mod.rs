@@ -1,0 +1,150 @@
+//! The demo binary as a user runs it: a harness shared by the test files
+//! that start `greenloop` (each test file uses part of it).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_greenloop");
+
+/// A running `greenloop` server, killed when dropped (even if start-up fails).
+pub struct Demo {
+    pub child: Child,
+    /// The TCP address from the banner (`None` on a Unix socket).
+    pub addr: Option<SocketAddr>,
+    /// Lines logged before the banner.
+    pub before_banner: Vec<String>,
+    stderr: Receiver<(Instant, String)>,
+}
+
+impl Demo {
+    /// Starts on a free loopback port with `extra` options.
+    pub fn start(extra: &[&str]) -> Demo {
+        let mut args = vec!["--bind", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Demo::spawn(&args)
+    }
+
+    pub fn spawn(args: &[&str]) -> Demo {
+        let child = Command::new(BIN)
+            .args(args)
+            .env("GREENLOOP_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start greenloop");
+        let mut child = KillOnDrop(Some(child));
+        let (tx, rx) = channel();
+        let stderr = child.0.as_mut().unwrap().stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let banner = loop {
+            let (_, line) = rx
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no startup banner; stderr so far: {seen:?}"));
+            if line.contains("serving on") {
+                break line;
+            }
+            seen.push(line);
+        };
+        let addr = banner.split_whitespace().find_map(|w| w.strip_prefix("http://")).and_then(|a| a.parse().ok());
+        Demo { child: child.0.take().unwrap(), addr, before_banner: seen, stderr: rx }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("a TCP server")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr())
+    }
+
+    /// One GET on a fresh connection: (status, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let (status, body, _) = self.get_timed(path);
+        (status, body)
+    }
+
+    /// One GET on a fresh connection: (status, body, how long it took).
+    pub fn get_timed(&self, path: &str) -> (u16, String, Duration) {
+        let start = Instant::now();
+        let s = TcpStream::connect(self.addr()).unwrap();
+        let (status, body) = exchange(s, path);
+        (status, body, start.elapsed())
+    }
+
+    /// One GET whose body must be JSON: (status, value, how long it took).
+    pub fn get_json(&self, path: &str) -> (u16, Value, Duration) {
+        let (status, body, took) = self.get_timed(path);
+        let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body:?}"));
+        (status, v, took)
+    }
+
+    /// Waits for a stderr line containing `needle`: (when it was read, the line).
+    pub fn wait_for_line(&self, needle: &str, within: Duration) -> Option<(Instant, String)> {
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok((t, line)) if line.contains(needle) => return Some((t, line)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Sends `GET path` with `Connection: close` and reads the whole answer.
+pub fn exchange(mut s: impl Read + Write, path: &str) -> (u16, String) {
+    write!(s, "GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    parse(&out)
+}
+
+/// Sends a raw request on a fresh connection to `addr` and reads the whole
+/// answer (the request should say `Connection: close`): (status, body).
+pub fn request(addr: SocketAddr, raw: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    parse(&out)
+}
+
+fn parse(out: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(out).into_owned();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad response: {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
