@@ -1292,3 +1292,43 @@ fn an_upload_over_the_limit_is_refused_then_drained_not_reset() {
     drop(c);
     server.stop().unwrap();
 }
+
+#[test]
+fn a_body_read_after_its_request_was_answered_fails_cleanly() {
+    // A handler hands the body to another green thread and answers at once.
+    // That late reader must get an error, not the next request's bytes, and
+    // the connection must go on serving the pipelined request behind it.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let tx = std::sync::Mutex::new(tx);
+    let server = start(move |req: Request| {
+        if req.uri().path() == "/later" {
+            let mut body = req.into_body();
+            let tx = tx.lock().unwrap().clone();
+            greenloop::spawn(move || {
+                greenloop::sleep(Duration::from_millis(50));
+                let mut buf = Vec::new();
+                let outcome = match body.read_to_end(&mut buf) {
+                    Ok(n) => format!("read {n} bytes: {:?}", String::from_utf8_lossy(&buf)),
+                    Err(e) => format!("error: {e}"),
+                };
+                let _ = tx.send(outcome);
+            });
+            return (StatusCode::ACCEPTED, "later\n").into_response();
+        }
+        app(req)
+    });
+    let mut c = Client::connect(addr(&server));
+    c.send("POST /later HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.response().status, 202);
+    let second = c.response();
+    assert_eq!(second.status, 200, "the pipelined request behind it is answered");
+    // A request whose body is still to come, so a late reader could steal it.
+    c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\n");
+    let late = rx.recv_timeout(Duration::from_secs(5)).expect("the late reader reports");
+    assert!(late.starts_with("error:") && late.contains("already answered"), "late reader got: {late}");
+    c.send("ping");
+    let echoed = c.response();
+    assert_eq!((echoed.status, echoed.body.as_slice()), (200, &b"ping"[..]));
+    drop(c);
+    server.stop().unwrap();
+}

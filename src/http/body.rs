@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 
@@ -24,6 +25,12 @@ pub(crate) struct Inbound {
     pub(crate) expect_continue: bool,
     /// The body hit a framing error or the peer vanished: close after the response.
     pub(crate) broken: Option<ParseError>,
+    /// Number of the request whose body is being read. A `Body` remembers
+    /// its own: one read after its request was answered fails instead of
+    /// consuming the next request's bytes.
+    pub(crate) request_seq: u64,
+    /// Longest wait for the next piece of a body.
+    pub(crate) body_timeout: Duration,
 }
 
 /// Where the current request's body stands.
@@ -42,15 +49,8 @@ impl Inbound {
     }
 
     /// Reads more bytes from the socket into the buffer (compacting or
-    /// growing it first). Parks; `Ok(0)` at end of stream.
-    pub(crate) fn fill(&mut self) -> io::Result<usize> {
-        self.make_room();
-        let n = (&*self.stream).read(&mut self.buf[self.end..])?;
-        self.end += n;
-        Ok(n)
-    }
-
-    /// Like `fill`, but never parks: `WouldBlock` when nothing is there.
+    /// growing it first), without parking: `WouldBlock` when nothing is
+    /// there, `Ok(0)` at end of stream.
     pub(crate) fn try_fill(&mut self) -> io::Result<usize> {
         self.make_room();
         let n = self.stream.try_read(&mut self.buf[self.end..])?;
@@ -81,7 +81,8 @@ impl Inbound {
         Ok(())
     }
 
-    /// Reads body bytes into `out`; `Ok(0)` when the body is complete.
+    /// Reads body bytes into `out` without parking; `Ok(0)` when the body is
+    /// complete, `WouldBlock` when more must arrive first.
     fn read_body(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if let Some(e) = self.broken {
             // Keep failing: a clean `Ok(0)` here would pass a truncated body off as complete.
@@ -91,6 +92,7 @@ impl Inbound {
         if let Err(e) = &result
             && self.broken.is_none()
             && e.kind() != io::ErrorKind::Interrupted
+            && e.kind() != io::ErrorKind::WouldBlock
         {
             // A read timed out (`body_timeout`) or failed: where the body ends
             // on the wire is now unknown, so the connection must close after
@@ -121,14 +123,14 @@ impl Inbound {
                         // Large reads skip the buffer and land in `out` directly.
                         if out.len() >= 8192 {
                             let want = (out.len() as u64).min(remaining_now) as usize;
-                            let n = (&*self.stream).read(&mut out[..want])?;
+                            let n = self.stream.try_read(&mut out[..want])?;
                             if n == 0 {
                                 return Err(self.eof());
                             }
                             self.consume_length(n as u64);
                             return Ok(n);
                         }
-                        if self.fill()? == 0 {
+                        if self.try_fill()? == 0 {
                             return Err(self.eof());
                         }
                         continue;
@@ -160,7 +162,7 @@ impl Inbound {
                         return Ok(produced);
                     }
                     self.send_continue()?;
-                    if self.fill()? == 0 {
+                    if self.try_fill()? == 0 {
                         return Err(self.eof());
                     }
                 }
@@ -182,35 +184,79 @@ impl Inbound {
         self.broken = Some(ParseError::new(http::StatusCode::BAD_REQUEST, "request body ended early"));
         io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before the request body ended")
     }
+}
 
-    /// Reads and discards what is left of the body, up to `limit` bytes.
-    /// Returns whether the body is now complete.
-    ///
-    /// Kept out of line, with its scratch buffer on the heap: inlined into
-    /// the connection loop, a stack array would deepen every request's stack
-    /// by its size, and every page touched stays resident per connection.
-    #[inline(never)]
-    #[cold]
-    pub(crate) fn drain(&mut self, limit: u64) -> bool {
-        if self.expect_continue {
+/// Reads body bytes of request `seq` into `out`, parking (without holding
+/// the connection's buffer) while more must arrive.
+fn read_parking(inbound: &RefCell<Inbound>, seq: u64, out: &mut [u8]) -> io::Result<usize> {
+    loop {
+        let (stream, timeout) = {
+            let mut inb = inbound
+                .try_borrow_mut()
+                .map_err(|_| io::Error::other("the request body is being read by two green threads at once"))?;
+            if inb.request_seq != seq {
+                return Err(io::Error::other(
+                    "this request body belongs to a request that was already answered; \
+                     read it before the handler returns (or stream it into the response)",
+                ));
+            }
+            match inb.read_body(out) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => (inb.stream.clone(), inb.body_timeout),
+                r => return r,
+            }
+        };
+        // Parked here, nobody holds the buffer: the connection (or another
+        // reader) may use it, and the sequence check above catches the rest.
+        if let Err(e) = stream.readable_until(Instant::now().checked_add(timeout)) {
+            let mut inb = inbound.borrow_mut();
+            if inb.request_seq == seq && inb.broken.is_none() {
+                // Where the body ends on the wire is now unknown: close after the response.
+                inb.body = BodyState::Done;
+                inb.broken = Some(ParseError::new(StatusCode::REQUEST_TIMEOUT, "request body not received in time"));
+            }
+            return Err(if e.kind() == io::ErrorKind::TimedOut {
+                BodyError::io(StatusCode::REQUEST_TIMEOUT, "request body not received in time".into())
+            } else {
+                e
+            });
+        }
+    }
+}
+
+/// Reads and discards what is left of the current request's body, up to
+/// `limit` bytes. Returns whether the body is now complete.
+///
+/// Kept out of line, with its scratch buffer on the heap: inlined into the
+/// connection loop, a stack array would deepen every request's stack by its
+/// size, and every page touched stays resident per connection.
+#[inline(never)]
+#[cold]
+pub(crate) fn drain(inbound: &RefCell<Inbound>, limit: u64) -> bool {
+    let seq = {
+        let inb = inbound.borrow();
+        if inb.expect_continue {
             // The client is waiting for our word before sending the body; it
             // got a final response instead, so the body may never come.
-            return matches!(self.body, BodyState::Done);
+            return matches!(inb.body, BodyState::Done);
         }
-        let mut scratch = vec![0u8; 4096];
-        let mut drained = 0u64;
-        while !matches!(self.body, BodyState::Done) {
-            if drained >= limit {
-                return false;
-            }
-            match self.read_body(&mut scratch) {
-                Ok(0) => break,
-                Ok(n) => drained += n as u64,
-                Err(_) => return false,
-            }
+        inb.request_seq
+    };
+    let mut scratch = vec![0u8; 4096];
+    let mut drained = 0u64;
+    loop {
+        if matches!(inbound.borrow().body, BodyState::Done) {
+            break;
         }
-        self.broken.is_none()
+        if drained >= limit {
+            return false;
+        }
+        match read_parking(inbound, seq, &mut scratch) {
+            Ok(0) => break,
+            Ok(n) => drained += n as u64,
+            Err(_) => return false,
+        }
     }
+    inbound.borrow().broken.is_none()
 }
 
 /// The body of a request: read it like any `std::io::Read`. Reading parks
@@ -239,6 +285,8 @@ enum Source {
     Conn {
         inbound: Rc<RefCell<Inbound>>,
         length: Option<u64>,
+        /// The request this body belongs to (see `Inbound::request_seq`).
+        seq: u64,
     },
 }
 
@@ -248,8 +296,8 @@ impl Body {
         Body { source: Source::Empty }
     }
 
-    pub(crate) fn from_conn(inbound: Rc<RefCell<Inbound>>, length: Option<u64>) -> Body {
-        Body { source: Source::Conn { inbound, length } }
+    pub(crate) fn from_conn(inbound: Rc<RefCell<Inbound>>, length: Option<u64>, seq: u64) -> Body {
+        Body { source: Source::Conn { inbound, length, seq } }
     }
 
     /// Puts `prefix` back in front of this body: for middleware that read
@@ -347,7 +395,7 @@ impl Read for Body {
                 *pos += n;
                 Ok(n)
             }
-            Source::Conn { inbound, .. } => inbound.borrow_mut().read_body(out),
+            Source::Conn { inbound, seq, .. } => read_parking(inbound, *seq, out),
         }
     }
 }

@@ -63,7 +63,6 @@ enum End {
 pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, peer: Option<SocketAddr>, id: u64) {
     let limits = &ctx.config.limits;
     let _ = stream.set_write_timeout(Some(limits.write_timeout));
-    let _ = stream.set_read_timeout(Some(limits.body_timeout));
     let stream = Rc::new(stream);
     let inbound = Rc::new(RefCell::new(Inbound {
         stream: stream.clone(),
@@ -74,6 +73,8 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         body: BodyState::Done,
         expect_continue: false,
         broken: None,
+        request_seq: 0,
+        body_timeout: limits.body_timeout,
     }));
     let _registered = ctx.register_connection(id);
     let info = Rc::new(std::cell::Cell::new(ConnInfo { peer, worker: ctx.id, request_id: 0 }));
@@ -229,6 +230,7 @@ impl Conn<'_> {
             inb.body = state;
             inb.expect_continue = expect_continue && has_body;
             inb.broken = None;
+            inb.request_seq += 1;
         }
         if expect_continue && has_body {
             // Responses to earlier pipelined requests go before the 100 Continue.
@@ -236,7 +238,8 @@ impl Conn<'_> {
         }
         let version = parts.version;
         let is_head = parts.method == Method::HEAD;
-        let body = if has_body { Body::from_conn(self.inbound.clone(), length) } else { Body::empty() };
+        let seq = self.inbound.borrow().request_seq;
+        let body = if has_body { Body::from_conn(self.inbound.clone(), length, seq) } else { Body::empty() };
         let req = Request::from_parts(parts, body);
         let request_id = self.ctx.next_request_id.get();
         self.ctx.next_request_id.set(request_id + 1);
@@ -270,7 +273,7 @@ impl Conn<'_> {
         if has_body && !streams_request_body {
             // Read what the handler left of the body now, so the next request
             // starts where it should; a body too large to skip closes the connection.
-            keep &= self.inbound.borrow_mut().drain(limits.drain_limit);
+            keep &= super::body::drain(&self.inbound, limits.drain_limit);
         }
         keep &= !panicked || !has_body || self.body_done();
         if has_body && streams_request_body {
@@ -297,7 +300,7 @@ impl Conn<'_> {
             }
         };
         if has_body && keep {
-            keep = self.inbound.borrow_mut().drain(limits.drain_limit);
+            keep = super::body::drain(&self.inbound, limits.drain_limit);
         }
         keep &= self.inbound.borrow().broken.is_none();
         Ok(keep)

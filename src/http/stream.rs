@@ -11,13 +11,6 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    pub(crate) fn set_read_timeout(&mut self, t: Option<std::time::Duration>) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.set_read_timeout(t),
-            Stream::Unix(s) => s.set_read_timeout(t),
-        }
-    }
-
     pub(crate) fn set_write_timeout(&mut self, t: Option<std::time::Duration>) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(t),
