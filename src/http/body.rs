@@ -239,6 +239,10 @@ pub(crate) fn drain(inbound: &RefCell<Inbound>, limit: u64) -> bool {
             // got a final response instead, so the body may never come.
             return matches!(inb.body, BodyState::Done);
         }
+        if matches!(inb.body, BodyState::Done) {
+            // Nothing left to read (the usual case): no scratch buffer needed.
+            return inb.broken.is_none();
+        }
         inb.request_seq
     };
     let mut scratch = vec![0u8; 4096];
