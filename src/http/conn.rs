@@ -22,7 +22,7 @@ use super::codec::{
 };
 use super::ext::ConnInfo;
 use super::handler::App;
-use super::response::Kind;
+use super::response::{IntoResponse, Kind};
 use super::server::{WorkerCtx, panic_text};
 use super::stream::Stream;
 use super::{Body, Request, Response};
@@ -409,10 +409,7 @@ impl Conn<'_> {
 }
 
 fn error_response(status: StatusCode, reason: &str) -> Response {
-    let mut r = Response::new(format!("{reason}\n").into());
-    *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
-    r
+    (status, format!("{reason}\n")).into_response()
 }
 
 fn stream_body(kind: Kind, w: &mut dyn Write) -> io::Result<()> {

@@ -80,6 +80,27 @@ impl ServerMetrics {
     }
 }
 
+/// A per-worker counter summed over workers: name, type, help, field.
+type Sum = (&'static str, &'static str, &'static str, fn(&WorkerMetrics) -> &AtomicU64);
+
+const LOOP_SUMS: [Sum; 5] = [
+    ("greenloop_green_threads", "gauge", "Green threads alive.", |w| &w.green_threads),
+    ("greenloop_run_queue_length", "gauge", "Green threads ready to run.", |w| &w.run_queue),
+    ("greenloop_loop_iterations_total", "counter", "Event-loop iterations.", |w| &w.iterations),
+    ("greenloop_loop_switches_total", "counter", "Switches into green threads.", |w| &w.switches),
+    (
+        "greenloop_loop_blocking_incidents_total",
+        "counter",
+        "Times a green thread held its loop past the watchdog threshold.",
+        |w| &w.blocking_incidents,
+    ),
+];
+
+const HTTP_SUMS: [Sum; 2] = [
+    ("greenloop_http_connections_open", "gauge", "Open HTTP connections.", |w| &w.connections_open),
+    ("greenloop_http_requests_in_flight", "gauge", "Requests being handled now.", |w| &w.in_flight),
+];
+
 /// The metrics of the server the caller runs in, summed over its workers,
 /// in the Prometheus text exposition format. Empty outside a server.
 pub fn render() -> String {
@@ -91,36 +112,9 @@ pub fn render() -> String {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
     };
     metric("greenloop_workers", "gauge", "Worker loops serving.", m.sum(|_| 1).to_string());
-    metric(
-        "greenloop_green_threads",
-        "gauge",
-        "Green threads alive.",
-        m.sum(|w| w.green_threads.load(Relaxed)).to_string(),
-    );
-    metric(
-        "greenloop_run_queue_length",
-        "gauge",
-        "Green threads ready to run.",
-        m.sum(|w| w.run_queue.load(Relaxed)).to_string(),
-    );
-    metric(
-        "greenloop_loop_iterations_total",
-        "counter",
-        "Event-loop iterations.",
-        m.sum(|w| w.iterations.load(Relaxed)).to_string(),
-    );
-    metric(
-        "greenloop_loop_switches_total",
-        "counter",
-        "Switches into green threads.",
-        m.sum(|w| w.switches.load(Relaxed)).to_string(),
-    );
-    metric(
-        "greenloop_loop_blocking_incidents_total",
-        "counter",
-        "Times a green thread held its loop past the watchdog threshold.",
-        m.sum(|w| w.blocking_incidents.load(Relaxed)).to_string(),
-    );
+    for (name, kind, help, field) in LOOP_SUMS {
+        metric(name, kind, help, m.sum(|w| field(w).load(Relaxed)).to_string());
+    }
     metric(
         "greenloop_loop_blocked_seconds_total",
         "counter",
@@ -136,18 +130,9 @@ pub fn render() -> String {
         "Offloaded jobs waiting for a thread.",
         offload.queued.to_string(),
     );
-    metric(
-        "greenloop_http_connections_open",
-        "gauge",
-        "Open HTTP connections.",
-        m.sum(|w| w.connections_open.load(Relaxed)).to_string(),
-    );
-    metric(
-        "greenloop_http_requests_in_flight",
-        "gauge",
-        "Requests being handled now.",
-        m.sum(|w| w.in_flight.load(Relaxed)).to_string(),
-    );
+    for (name, kind, help, field) in HTTP_SUMS {
+        metric(name, kind, help, m.sum(|w| field(w).load(Relaxed)).to_string());
+    }
     let _ = writeln!(
         out,
         "# HELP greenloop_http_requests_total HTTP requests answered, by status class.\n\

@@ -65,11 +65,13 @@ impl Default for Limits {
     /// 4096 (Linux's default `somaxconn`: bursts of thousands of connections
     /// are absorbed instead of dropped and retried a second later).
     fn default() -> Limits {
+        // The head and body limits are the codec's defaults: one place says them.
+        let codec = codec::Limits::default();
         Limits {
-            max_head_bytes: 16 * 1024,
-            max_headers: 100,
-            max_request_line: 8 * 1024,
-            max_body_bytes: 16 * 1024 * 1024,
+            max_head_bytes: codec.max_head_bytes,
+            max_headers: codec.max_headers,
+            max_request_line: codec.max_request_line,
+            max_body_bytes: codec.max_body_bytes,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(30),

@@ -126,6 +126,11 @@ fn split_flag(arg: &str) -> (String, Option<String>) {
     }
 }
 
+/// The value of option `name`: given inline (`--flag=value`) or as the next argument.
+fn flag_value(inline: &Option<String>, args: &mut impl Iterator<Item = String>, name: &str) -> Result<String, String> {
+    inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"))
+}
+
 fn parse_swarm(args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut url = None;
     let mut users = 10;
@@ -134,9 +139,7 @@ fn parse_swarm(args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = split_flag(&arg);
-        let mut value = |name: &str| -> Result<String, String> {
-            inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"))
-        };
+        let mut value = |name: &str| flag_value(&inline, &mut args, name);
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::SwarmHelp),
             "-u" | "--users" => users = number(&flag, &value(&flag)?, 1, 100_000)?,
@@ -184,9 +187,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = split_flag(&arg);
-        let mut value = |name: &str| -> Result<String, String> {
-            inline.clone().or_else(|| args.next()).ok_or_else(|| format!("{name} needs a value"))
-        };
+        let mut value = |name: &str| flag_value(&inline, &mut args, name);
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
