@@ -54,6 +54,17 @@ struct Conn<'a> {
     info: Rc<std::cell::Cell<ConnInfo>>,
 }
 
+/// What `Conn::respond` needs to know of a request the app is answering.
+struct Begun {
+    version: Version,
+    is_head: bool,
+    keep_alive: bool,
+    has_body: bool,
+    request_id: u64,
+    /// When the request started (its bytes arrived, or the previous answer was made).
+    started: Instant,
+}
+
 /// How a connection ended; only used to pick what, if anything, to log.
 enum End {
     Closed,
@@ -213,10 +224,33 @@ impl Conn<'_> {
     }
 
     /// Answers one request. `Ok(false)`: close the connection after flushing.
-    /// Out of line: its frame is needed only while a request runs, not in the
-    /// loop that waits for the next one.
+    ///
+    /// Out of line, and split in three: this frame is what stays on the
+    /// connection's stack under the handler (and every page of it a parked
+    /// handler touches stays resident), so it holds only the request slot
+    /// and the outcome; the work before and after runs in frames that are
+    /// gone while the handler runs.
+    ///
+    /// The head is parsed in the connection loop's frame, which is shallow,
+    /// not below this one: the deepest the stack ever gets is what stays
+    /// resident, and the parser's header array is 1 KiB.
     #[inline(never)]
     fn handle(&mut self, head: RequestHead) -> io::Result<bool> {
+        let mut slot = None;
+        let request = self.begin(head, &mut slot)?;
+        let metrics = &self.ctx.metrics;
+        metrics.in_flight.fetch_add(1, Relaxed);
+        // The request stays in this frame; the app takes it out where it is
+        // consumed (see `Handler::call_in_place`).
+        let outcome = crate::catch_unwind(|| self.app.call_in_place(&mut slot));
+        metrics.in_flight.fetch_sub(1, Relaxed);
+        drop(slot);
+        self.respond(outcome, request)
+    }
+
+    /// Sets the connection up for the request in `head` and builds it into `slot`.
+    #[inline(never)]
+    fn begin(&mut self, head: RequestHead, slot: &mut Option<Request>) -> io::Result<Begun> {
         let RequestHead { parts, framing, keep_alive, expect_continue } = head;
         let limits = &self.ctx.config.limits;
         let (state, length) = match framing {
@@ -236,27 +270,34 @@ impl Conn<'_> {
             // Responses to earlier pipelined requests go before the 100 Continue.
             self.flush()?;
         }
-        let version = parts.version;
-        let is_head = parts.method == Method::HEAD;
+        let begun = Begun {
+            version: parts.version,
+            is_head: parts.method == Method::HEAD,
+            keep_alive,
+            has_body,
+            request_id: self.ctx.next_request_id.get(),
+            started: self.clock,
+        };
         let seq = self.inbound.borrow().request_seq;
         let body = if has_body { Body::from_conn(self.inbound.clone(), length, seq) } else { Body::empty() };
-        let req = Request::from_parts(parts, body);
-        let request_id = self.ctx.next_request_id.get();
-        self.ctx.next_request_id.set(request_id + 1);
-        self.info.set(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id });
+        let req = slot.insert(Request::from_parts(parts, body));
+        self.ctx.next_request_id.set(begun.request_id + 1);
+        self.info.set(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id: begun.request_id });
         self.label.set_with(|t| {
             t.push_str(req.method().as_str());
             t.push(' ');
             t.push_str(req.uri().path_and_query().map_or("/", |p| p.as_str()));
             t.push_str(" (request ");
-            t.push_str(itoa::Buffer::new().format(request_id));
+            t.push_str(itoa::Buffer::new().format(begun.request_id));
             t.push(')');
         });
-        let metrics = &self.ctx.metrics;
-        metrics.in_flight.fetch_add(1, Relaxed);
-        let started = self.clock;
-        let outcome = crate::catch_unwind(|| self.app.call(req));
-        metrics.in_flight.fetch_sub(1, Relaxed);
+        Ok(begun)
+    }
+
+    /// Writes the answer to the request `begun` described, once the app returned.
+    #[inline(never)]
+    fn respond(&mut self, outcome: Result<Response, Box<dyn std::any::Any + Send>>, begun: Begun) -> io::Result<bool> {
+        let Begun { version, is_head, keep_alive, has_body, request_id, started } = begun;
         self.clock = Instant::now();
         let took = self.clock - started;
         let limits = &self.ctx.config.limits;

@@ -12,6 +12,30 @@ use super::{Request, Response};
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request.
     fn call(&self, req: Request) -> Response;
+
+    /// Answers the request in `slot`, taking it out where it is consumed.
+    ///
+    /// What the server calls. A handler that only looks at the request to
+    /// pass it on (a [`Router`](super::Router), an [`App`] without
+    /// middleware) overrides this to hand the slot down, so the request is
+    /// not copied into every frame on the way to the handler that takes it:
+    /// each copy would be stack that a parked connection keeps resident.
+    /// The slot holds a request on entry; implementations that take it must
+    /// not be called with an empty slot.
+    #[doc(hidden)]
+    fn call_in_place(&self, slot: &mut Option<Request>) -> Response {
+        match slot.take() {
+            Some(req) => self.call(req),
+            None => empty_slot(),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) fn empty_slot() -> Response {
+    use super::response::IntoResponse;
+    (http::StatusCode::INTERNAL_SERVER_ERROR, "greenloop: request already taken\n").into_response()
 }
 
 impl<F, R> Handler for F
@@ -21,6 +45,14 @@ where
 {
     fn call(&self, req: Request) -> Response {
         self(req).into_response()
+    }
+
+    // Here rather than the default: one frame between the slot and the function.
+    fn call_in_place(&self, slot: &mut Option<Request>) -> Response {
+        match slot.take() {
+            Some(req) => self(req).into_response(),
+            None => empty_slot(),
+        }
     }
 }
 
@@ -89,6 +121,24 @@ impl App {
     /// Runs the chain on one request.
     pub fn call(&self, req: Request) -> Response {
         Next { rest: &self.middleware, handler: &*self.handler }.run(req)
+    }
+
+    /// Runs the chain on the request in `slot` (see [`Handler::call_in_place`]).
+    pub(crate) fn call_in_place(&self, slot: &mut Option<Request>) -> Response {
+        if self.middleware.is_empty() {
+            return self.handler.call_in_place(slot);
+        }
+        self.call_chain(slot)
+    }
+
+    // Out of line: the request is copied into this frame, which an app
+    // without middleware never needs.
+    #[inline(never)]
+    fn call_chain(&self, slot: &mut Option<Request>) -> Response {
+        match slot.take() {
+            Some(req) => self.call(req),
+            None => empty_slot(),
+        }
     }
 }
 

@@ -380,30 +380,49 @@ fn text(status: StatusCode, body: String) -> Response {
 impl Handler for Router {
     // The hot path stays small: every byte of this frame is stack that each
     // connection's green thread keeps resident while its handler runs, so
-    // the rare answers (404, 405, OPTIONS) and parameter decoding live in
-    // out-of-line functions.
-    fn call(&self, mut req: Request) -> Response {
-        let Ok(matched) = self.matcher.at(req.uri().path()) else {
-            return self.not_found(req);
-        };
-        let ep = &self.endpoints[*matched.value];
-        let Some(h) = ep.methods.handler(req.method()) else {
-            return method_not_allowed(ep, &req);
-        };
-        if !matched.params.is_empty() {
-            let params = decode_params(ep, &matched.params);
-            req.extensions_mut().insert(params);
+    // the lookup (whose match and parameters are dead once the handler is
+    // found) and the rare answers (404, 405, OPTIONS) live in out-of-line
+    // functions.
+    fn call(&self, req: Request) -> Response {
+        self.call_in_place(&mut Some(req))
+    }
+
+    fn call_in_place(&self, slot: &mut Option<Request>) -> Response {
+        match self.lookup(slot) {
+            Some(h) => h.call_in_place(slot),
+            None => self.miss(slot),
         }
-        h.call(req)
     }
 }
 
 impl Router {
+    /// The handler for the request in `slot`, with its path parameters
+    /// stored in the request; `None` when no route and method match.
+    #[inline(never)]
+    fn lookup(&self, slot: &mut Option<Request>) -> Option<&dyn Handler> {
+        let req = slot.as_mut()?;
+        let matched = self.matcher.at(req.uri().path()).ok()?;
+        let ep = &self.endpoints[*matched.value];
+        let h = ep.methods.handler(req.method())?;
+        if !matched.params.is_empty() {
+            let params = decode_params(ep, &matched.params);
+            req.extensions_mut().insert(params);
+        }
+        Some(&**h)
+    }
+
+    /// Answers a request no route took: the fallback, 404, 405 or OPTIONS.
     #[cold]
     #[inline(never)]
-    fn not_found(&self, req: Request) -> Response {
+    fn miss(&self, slot: &mut Option<Request>) -> Response {
+        let Some(req) = slot.as_ref() else {
+            return super::handler::empty_slot();
+        };
+        if let Ok(matched) = self.matcher.at(req.uri().path()) {
+            return method_not_allowed(&self.endpoints[*matched.value], req);
+        }
         match &self.fallback {
-            Some(h) => h.call(req),
+            Some(h) => h.call_in_place(slot),
             None => text(StatusCode::NOT_FOUND, format!("not found: {}\n", req.uri().path())),
         }
     }

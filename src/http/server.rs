@@ -708,8 +708,11 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 // started (no stack could be mapped), dropping the closure
                 // releases it.
                 let slot = OpenSlot(ctx.clone());
-                let app = app.clone();
+                // Boxed: the green thread's entry frame, resident for the
+                // connection's whole life, then holds a pointer, not the socket.
+                let accepted = Box::new((slot, app.clone(), stream, peer, id));
                 crate::spawn_detached(move || {
+                    let (slot, app, stream, peer, id) = *accepted;
                     conn::serve(&slot.0, &app, stream, peer, id);
                     drop(slot);
                 });

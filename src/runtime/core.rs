@@ -91,6 +91,8 @@ pub(crate) struct Task {
     pub(crate) name: Option<Arc<str>>,
     /// Lowest address of the stack mapping: its guard page starts here.
     pub(crate) stack_limit: usize,
+    /// The highest address of the stack, where it starts (it grows down).
+    stack_base: usize,
     /// Lets the SIGSEGV handler end this coroutine after a stack overflow.
     pub(crate) trap: corosensei::trap::CoroutineTrapHandler<Exit>,
     coroutine: UnsafeCell<Option<GreenCoroutine>>,
@@ -356,6 +358,7 @@ impl Core {
     ) -> io::Result<TaskRef> {
         let stack = self.stacks.borrow_mut().take()?;
         let stack_limit = corosensei::stack::Stack::limit(&stack).get();
+        let stack_base = corosensei::stack::Stack::base(&stack).get();
         let coroutine = GreenCoroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
             let task = core().current_task.get();
             // SAFETY: the scheduler sets `current_task` to this task before
@@ -372,6 +375,7 @@ impl Core {
                 t.id = id;
                 t.name = name;
                 t.stack_limit = stack_limit;
+                t.stack_base = stack_base;
                 t.trap = trap;
                 *t.coroutine.get_mut() = Some(coroutine);
                 t.state.set(State::Queued);
@@ -383,6 +387,7 @@ impl Core {
                 id,
                 name,
                 stack_limit,
+                stack_base,
                 trap,
                 coroutine: UnsafeCell::new(Some(coroutine)),
                 yielder: Cell::new(ptr::null()),
@@ -459,6 +464,14 @@ impl Core {
     }
 
     /// A snapshot of this loop's counters.
+    /// Bytes of the running green thread's stack in use at the caller.
+    pub(crate) fn stack_used(&self) -> Option<usize> {
+        let task = self.current_task()?;
+        let probe = 0u8;
+        let here = std::hint::black_box(&probe) as *const u8 as usize;
+        Some(task.stack_base.saturating_sub(here))
+    }
+
     pub(crate) fn stats(&self) -> LoopStats {
         LoopStats {
             green_threads: self.counters.alive.get(),

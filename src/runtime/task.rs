@@ -215,16 +215,24 @@ fn spawn_inner<T: 'static>(name: Option<Arc<str>>, f: impl FnOnce() -> T + 'stat
 pub fn spawn_detached(f: impl FnOnce() + 'static) {
     let spawned = core().spawn_task(None, None, move || {
         if let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
-            if force_unwinding() {
-                resume_unwind(p);
-            }
-            let msg = JoinError::panic(p);
-            log::error!(target: "greenloop", "detached {msg}");
+            detached_panicked(p);
         }
     });
     if let Err(e) = spawned {
         log::error!(target: "greenloop", "could not start a detached green thread: {e}");
     }
+}
+
+// Out of line: the message formatting would otherwise widen the entry frame
+// of every detached green thread, stack each one keeps for its whole life.
+#[cold]
+#[inline(never)]
+fn detached_panicked(p: Box<dyn Any + Send + 'static>) {
+    if force_unwinding() {
+        resume_unwind(p);
+    }
+    let msg = JoinError::panic(p);
+    log::error!(target: "greenloop", "detached {msg}");
 }
 
 /// `std::panic::catch_unwind` for code on green threads: catches panics, but
