@@ -1332,3 +1332,41 @@ fn a_body_read_after_its_request_was_answered_fails_cleanly() {
     drop(c);
     server.stop().unwrap();
 }
+
+/// Successive heads on one connection reuse what repeats from the previous
+/// head (`codec::HeadCache`): every request must still see exactly its own
+/// target and fields, whether they repeat, change value, change name or move.
+#[test]
+fn each_request_on_a_connection_sees_its_own_head() {
+    let server = start(|req: Request| {
+        let mut out = format!("{}\n", req.uri());
+        for (name, value) in req.headers() {
+            out.push_str(&format!("{}={}\n", name, value.to_str().unwrap_or("?")));
+        }
+        out.into_response()
+    });
+    let mut c = Client::connect(addr(&server));
+    let heads: [(&str, &[(&str, &str)]); 6] = [
+        ("/a?x=1", &[("Host", "h"), ("X-A", "1")]),
+        ("/a?x=1", &[("Host", "h"), ("X-A", "1")]),
+        ("/a?x=1", &[("Host", "h"), ("X-A", "1")]),
+        ("/a?x=2", &[("Host", "h"), ("X-A", "2")]),
+        ("/a?x=2", &[("Host", "h"), ("X-B", "2")]),
+        ("/b", &[("X-B", "2"), ("Host", "h"), ("X-A", "1")]),
+    ];
+    for (target, fields) in heads {
+        let mut req = format!("GET {target} HTTP/1.1\r\n");
+        for (n, v) in fields {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        c.send(req);
+        let res = c.response();
+        assert_eq!(res.status, 200);
+        let mut want = format!("{target}\n");
+        for (n, v) in fields {
+            want.push_str(&format!("{}={v}\n", n.to_ascii_lowercase()));
+        }
+        assert_eq!(res.text(), want, "request for {target} with {fields:?}");
+    }
+}

@@ -17,8 +17,8 @@ use http::{Method, StatusCode, Version};
 
 use super::body::{BodyState, Inbound};
 use super::codec::{
-    BodyFraming, CONTINUE_100, ChunkedDecoder, LAST_CHUNK, OutgoingBody, ParseError, RequestHead, ResponseOptions,
-    encode_chunk, parse_request, write_response_head,
+    BodyFraming, CONTINUE_100, ChunkedDecoder, HeadCache, LAST_CHUNK, OutgoingBody, ParseError, RequestHead,
+    ResponseOptions, encode_chunk, parse_request_reusing, write_response_head,
 };
 use super::ext::ConnInfo;
 use super::handler::App;
@@ -45,6 +45,8 @@ struct Conn<'a> {
     inbound: Rc<RefCell<Inbound>>,
     out: Vec<u8>,
     codec_limits: super::codec::Limits,
+    /// The previous head's target and fields, reused when the next repeats them.
+    head_cache: HeadCache,
     /// What the watchdog calls this connection's green thread: the current request.
     label: crate::watchdog::Label,
     /// The last clock reading: when bytes last arrived or a response was
@@ -100,6 +102,7 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         inbound,
         out: Vec::new(),
         codec_limits: limits.codec(),
+        head_cache: HeadCache::new(),
         label,
         clock: Instant::now(),
         info,
@@ -118,7 +121,7 @@ impl Conn<'_> {
         loop {
             let parsed = {
                 let inb = self.inbound.borrow();
-                parse_request(&inb.buf[inb.start..inb.end], &self.codec_limits)
+                parse_request_reusing(&inb.buf[inb.start..inb.end], &self.codec_limits, Some(&mut self.head_cache))
             };
             match parsed {
                 Ok(Some((head, consumed))) => {
@@ -375,6 +378,7 @@ impl Conn<'_> {
             };
             write_response_head(parts.status, &parts.headers, outgoing, &opts, &mut self.out)
         };
+        super::response::recycle_headers(parts.headers);
         match (written.framing, kind) {
             (BodyFraming::None, _) | (_, Kind::Empty) => {}
             (BodyFraming::Length(_), Kind::Bytes(b)) if b.len() <= COPY_LIMIT => self.out.extend_from_slice(&b),

@@ -144,13 +144,64 @@ pub trait IntoResponse {
     fn into_response(self) -> Response;
 }
 
-fn with_type(body: ResponseBody, content_type: &'static str) -> Response {
+/// `content_type` is a constant: `HeaderValue::from_static` validates its
+/// argument byte by byte when called at run time (about 300 instructions
+/// for `TEXT`), but not when evaluated as a constant.
+fn with_type(body: ResponseBody, content_type: HeaderValue) -> Response {
     let mut r = Response::new(body);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let headers = r.headers_mut();
+    *headers = recycled_headers();
+    headers.insert(header::CONTENT_TYPE, content_type);
     r
 }
 
-const TEXT: &str = "text/plain; charset=utf-8";
+/// Header maps of written responses, cleared, kept by each thread for the
+/// next responses it builds: a map that holds one field has already made
+/// two allocations, which this saves on every request.
+mod header_pool {
+    use std::cell::RefCell;
+
+    use http::HeaderMap;
+
+    /// Maps kept per thread: more than the responses a loop builds between two writes.
+    const KEEP: usize = 16;
+    /// Maps that grew beyond this many fields are let go, not kept.
+    const MAX_FIELDS: usize = 16;
+
+    thread_local! {
+        static POOL: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn take() -> HeaderMap {
+        POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_default()
+    }
+
+    pub(crate) fn give_back(mut map: HeaderMap) {
+        if map.capacity() == 0 || map.capacity() > MAX_FIELDS {
+            return;
+        }
+        map.clear();
+        let _ = POOL.try_with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < KEEP {
+                p.push(map);
+            }
+        });
+    }
+}
+
+/// An empty header map, with room reused from a response already written.
+pub(crate) fn recycled_headers() -> http::HeaderMap {
+    header_pool::take()
+}
+
+/// Keeps the room of a written response's header map for the next response.
+pub(crate) fn recycle_headers(map: http::HeaderMap) {
+    header_pool::give_back(map)
+}
+
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const BINARY: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
 impl IntoResponse for Response {
     fn into_response(self) -> Response {
@@ -169,7 +220,7 @@ impl IntoResponse for String {
 }
 impl IntoResponse for Vec<u8> {
     fn into_response(self) -> Response {
-        with_type(self.into(), "application/octet-stream")
+        with_type(self.into(), BINARY)
     }
 }
 impl IntoResponse for () {

@@ -72,10 +72,8 @@ fn index(_req: Request) -> Response {
     r
 }
 
-fn plaintext(_req: Request) -> Response {
-    let mut r = Response::new(ResponseBody::from("Hello, World!"));
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
-    r
+fn plaintext(_req: Request) -> &'static str {
+    "Hello, World!"
 }
 
 fn json(_req: Request) -> Response {

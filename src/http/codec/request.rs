@@ -10,6 +10,8 @@ use std::fmt;
 use std::mem::MaybeUninit;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use super::reuse::HeadCache;
 use http::{Method, StatusCode, Uri, Version};
 
 /// Size limits applied while parsing. All limits are inclusive maxima.
@@ -122,13 +124,24 @@ impl std::error::Error for ParseError {}
 /// Leading empty lines (CRLF or LF) before the request line are skipped and
 /// counted in `n`.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    parse_request_reusing(buf, limits, None)
+}
+
+/// [`parse_request`] for the successive heads of one connection: the
+/// request target and header fields that repeat the previous head's byte
+/// for byte are taken from `cache` instead of being built again.
+pub fn parse_request_reusing(
+    buf: &[u8],
+    limits: &Limits,
+    mut cache: Option<&mut HeadCache>,
+) -> Result<Option<(RequestHead, usize)>, ParseError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
     let on_stack = limits.max_headers.min(STACK_HEADERS);
-    match parse_request_with(buf, limits, &mut slots[..on_stack]) {
+    match parse_request_with(buf, limits, &mut slots[..on_stack], cache.as_deref_mut()) {
         Err(e) if e == TOO_MANY_HEADERS && limits.max_headers > STACK_HEADERS => {
             let mut slots = Vec::with_capacity(limits.max_headers);
             slots.resize_with(limits.max_headers, MaybeUninit::uninit);
-            parse_request_with(buf, limits, &mut slots)
+            parse_request_with(buf, limits, &mut slots, cache)
         }
         r => r,
     }
@@ -138,6 +151,7 @@ fn parse_request_with<'b>(
     buf: &'b [u8],
     limits: &Limits,
     slots: &mut [MaybeUninit<httparse::Header<'b>>],
+    mut cache: Option<&mut HeadCache>,
 ) -> Result<Option<(RequestHead, usize)>, ParseError> {
     // Bound the work: never look past `max_head_bytes`.
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
@@ -169,14 +183,17 @@ fn parse_request_with<'b>(
         _ => Version::HTTP_11,
     };
     let method = Method::from_bytes(method_s.as_bytes()).map_err(|_| ParseError::bad("invalid method"))?;
-    let uri = if path == "/" {
-        Uri::from_static("/")
-    } else {
-        Uri::try_from(path.as_bytes()).map_err(|_| ParseError::bad("invalid request target"))?
+    let remember = cache.as_deref_mut().is_some_and(HeadCache::begin_head);
+    let uri = match cache.as_deref_mut() {
+        _ if path == "/" => Ok(Uri::from_static("/")),
+        Some(c) => c.uri(path.as_bytes(), remember),
+        None => Uri::try_from(path.as_bytes()),
     };
+    let uri = uri.map_err(|_| ParseError::bad("invalid request target"))?;
 
     let mut info = HeaderInfo::default();
-    let headers = build_headers(req.headers, &mut info, true)?;
+    let reuse = cache.map(|c| (c, remember));
+    let headers = build_headers(req.headers, &mut info, true, reuse)?;
 
     let is_10 = version == Version::HTTP_10;
     let framing = info.framing(is_10, limits.max_body_bytes, true)?;
@@ -308,19 +325,31 @@ pub(super) struct HeaderInfo {
     expect_other: bool,
 }
 
-/// Builds the `HeaderMap` and collects framing-related facts.
+/// Builds the `HeaderMap` and collects framing-related facts. With a
+/// cache, fields repeating the previous head's are reused from it, and
+/// when `remember` is set the new ones are remembered.
 pub(super) fn build_headers(
     raw: &[httparse::Header<'_>],
     info: &mut HeaderInfo,
     is_request: bool,
+    mut cache: Option<(&mut HeadCache, bool)>,
 ) -> Result<HeaderMap, ParseError> {
     let err = |reason| {
         if is_request { ParseError::bad(reason) } else { ParseError::new(StatusCode::BAD_GATEWAY, reason) }
     };
     let mut map = HeaderMap::with_capacity(raw.len());
-    for h in raw {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| err("invalid header name"))?;
-        let value = HeaderValue::from_bytes(h.value).map_err(|_| err("invalid header value"))?;
+    for (i, h) in raw.iter().enumerate() {
+        let (name, value) = match cache.as_mut().and_then(|(c, _)| c.field(i, h.name, h.value)) {
+            Some(field) => field,
+            None => {
+                let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| err("invalid header name"))?;
+                let value = HeaderValue::from_bytes(h.value).map_err(|_| err("invalid header value"))?;
+                if let Some((c, true)) = cache.as_mut() {
+                    c.remember_field(i, &name, &value);
+                }
+                (name, value)
+            }
+        };
         if name == header::CONTENT_LENGTH {
             for item in h.value.split(|&b| b == b',') {
                 let v = parse_content_length(trim_ows(item)).ok_or(err("invalid Content-Length"))?;

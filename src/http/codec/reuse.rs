@@ -1,0 +1,120 @@
+//! Reuse of what repeats from one request head to the next on a connection.
+
+use http::header::{HeaderName, HeaderValue};
+use http::uri::{InvalidUri, Uri};
+
+/// Request targets longer than this are not remembered (nor is memory kept for them).
+const MAX_TARGET: usize = 512;
+/// Header fields remembered: the first this many of a head.
+const MAX_FIELDS: usize = 32;
+
+/// The previous request head on a connection, kept so that the next one
+/// can reuse what it repeats byte for byte.
+///
+/// A keep-alive client resends the same request target and most of the
+/// same header fields (`Host`, `User-Agent`, `Accept`, `Cookie`...) on
+/// every request. A repeated field costs a comparison and a reference-count
+/// increment; a new one costs validation, an allocation and a copy, and a
+/// free when the request is dropped. Fields are compared at the same
+/// position, which is where clients put them.
+///
+/// Nothing is remembered from a connection's first head: a connection that
+/// closes after one request pays nothing for the cache.
+#[derive(Debug, Default)]
+pub struct HeadCache {
+    heads: u64,
+    target: Vec<u8>,
+    uri: Option<Uri>,
+    fields: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl HeadCache {
+    /// A cache that has seen no head.
+    pub fn new() -> HeadCache {
+        HeadCache::default()
+    }
+
+    /// Counts a new head; whether this one's parts should be remembered.
+    pub(super) fn begin_head(&mut self) -> bool {
+        self.heads += 1;
+        self.heads > 1
+    }
+
+    /// The URI for `target`: the previous one when the bytes repeat.
+    pub(super) fn uri(&mut self, target: &[u8], remember: bool) -> Result<Uri, InvalidUri> {
+        if let Some(uri) = &self.uri
+            && self.target == target
+        {
+            return Ok(uri.clone());
+        }
+        let uri = Uri::try_from(target)?;
+        if remember && target.len() <= MAX_TARGET {
+            self.target.clear();
+            self.target.extend_from_slice(target);
+            self.uri = Some(uri.clone());
+        }
+        Ok(uri)
+    }
+
+    /// The field at position `i` of the previous head, if it is `name: value` again.
+    pub(super) fn field(&self, i: usize, name: &str, value: &[u8]) -> Option<(HeaderName, HeaderValue)> {
+        let (n, v) = self.fields.get(i)?;
+        let same = v.as_bytes() == value && n.as_str().as_bytes().eq_ignore_ascii_case(name.as_bytes());
+        same.then(|| (n.clone(), v.clone()))
+    }
+
+    /// Remembers `name: value` as the field at position `i`.
+    pub(super) fn remember_field(&mut self, i: usize, name: &HeaderName, value: &HeaderValue) {
+        if i < self.fields.len() {
+            self.fields[i] = (name.clone(), value.clone());
+        } else if i == self.fields.len() && i < MAX_FIELDS {
+            self.fields.push((name.clone(), value.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_remembered_from_the_first_head() {
+        let mut c = HeadCache::new();
+        assert!(!c.begin_head());
+        let u = c.uri(b"/a", false).unwrap();
+        assert_eq!(u, "/a");
+        assert!(c.uri.is_none());
+        assert!(c.begin_head());
+    }
+
+    #[test]
+    fn a_repeated_target_and_field_come_back_and_a_changed_one_does_not() {
+        let mut c = HeadCache::new();
+        c.begin_head();
+        c.begin_head();
+        let first = c.uri(b"/x?y=1", true).unwrap();
+        assert_eq!(c.uri(b"/x?y=1", true).unwrap(), first);
+        assert_eq!(c.uri(b"/x?y=2", true).unwrap(), "/x?y=2");
+        assert_eq!(c.uri(b"/x?y=2", true).unwrap(), "/x?y=2");
+
+        let name = HeaderName::from_static("user-agent");
+        let value = HeaderValue::from_static("curl/8");
+        c.remember_field(0, &name, &value);
+        assert_eq!(c.field(0, "User-Agent", b"curl/8"), Some((name.clone(), value.clone())));
+        assert_eq!(c.field(0, "User-Agent", b"curl/9"), None, "a changed value is parsed anew");
+        assert_eq!(c.field(0, "Accept", b"curl/8"), None, "a changed name is parsed anew");
+        assert_eq!(c.field(1, "User-Agent", b"curl/8"), None, "fields are matched by position");
+        c.remember_field(5, &name, &value);
+        assert_eq!(c.fields.len(), 1, "positions are filled in order");
+    }
+
+    #[test]
+    fn long_targets_are_not_kept() {
+        let mut c = HeadCache::new();
+        c.begin_head();
+        c.begin_head();
+        let long = format!("/{}", "a".repeat(MAX_TARGET));
+        c.uri(long.as_bytes(), true).unwrap();
+        assert!(c.uri.is_none() && c.target.capacity() == 0);
+    }
+}
