@@ -34,7 +34,7 @@ mod runtime;
 
 pub use runtime::{
     Builder, CallLater, Elapsed, Handle, JoinError, JoinHandle, LocalKey, LoopStats, OffloadStats, RemoteJoinHandle,
-    Runtime, call_later, catch_unwind, join_all, loop_stats, offload, offload_serial, offload_stats, run, sleep,
-    sleep_until, spawn, spawn_detached, spawn_named, stack_used, timeout, timeout_at, yield_now,
+    Runtime, call_later, catch_unwind, join_all, loop_stats, loop_time, offload, offload_serial, offload_stats, run,
+    sleep, sleep_until, spawn, spawn_detached, spawn_named, stack_used, timeout, timeout_at, yield_now,
 };
 pub use runtime::{net, park, sync, watchdog};

@@ -566,3 +566,22 @@ fn a_lock_wait_cut_by_a_timeout_does_not_lose_the_lock() {
         assert_eq!(again, Ok(()), "the permit went to a waiter that had given up");
     });
 }
+
+#[test]
+fn loop_time_is_read_once_per_turn_and_never_ahead() {
+    let before = std::time::Instant::now();
+    assert!(greenloop::loop_time() >= before, "outside a runtime it is the clock");
+    greenloop::run(|| {
+        let t0 = greenloop::loop_time();
+        assert!(t0 <= std::time::Instant::now());
+        // Busy for 20 ms without yielding: the loop's clock does not move.
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(20) {}
+        assert_eq!(greenloop::loop_time(), t0, "no turn, no new reading");
+        // A sleep takes turns of the loop: its clock caught up.
+        greenloop::sleep(Duration::from_millis(30));
+        let t1 = greenloop::loop_time();
+        assert!(t1 >= t0 + Duration::from_millis(30), "{:?} after a 30 ms sleep", t1 - t0);
+        assert!(t1 <= std::time::Instant::now());
+    });
+}

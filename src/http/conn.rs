@@ -157,7 +157,8 @@ impl Conn<'_> {
                     match self.read_more(deadline) {
                         Ok(0) => return End::Closed,
                         Ok(_) => {
-                            self.clock = Instant::now();
+                            // When the loop last polled: these bytes were read in that turn.
+                            self.clock = crate::loop_time();
                             if !buffered {
                                 // The first bytes of a new head: its clock starts now.
                                 head_started = Some(self.clock);

@@ -239,6 +239,8 @@ pub(crate) struct Core {
     io: RefCell<Vec<IoEntry>>,
     free_io: RefCell<Vec<usize>>,
     pub(crate) timers: RefCell<Timers>,
+    /// When the last poll for I/O returned: the loop's clock, read once per turn.
+    now: Cell<Instant>,
     pub(crate) stacks: RefCell<StackPool>,
     current: Cell<Option<TaskRef>>,
     current_task: Cell<*const Task>,
@@ -333,6 +335,7 @@ impl Core {
             io: RefCell::new(Vec::new()),
             free_io: RefCell::new(Vec::new()),
             timers: RefCell::new(Timers::default()),
+            now: Cell::new(Instant::now()),
             stacks: RefCell::new(stacks),
             current: Cell::new(None),
             current_task: Cell::new(ptr::null()),
@@ -464,6 +467,11 @@ impl Core {
     }
 
     /// A snapshot of this loop's counters.
+    /// When the last poll for I/O returned.
+    pub(crate) fn now(&self) -> Instant {
+        self.now.get()
+    }
+
     /// Bytes of the running green thread's stack in use at the caller.
     pub(crate) fn stack_used(&self) -> Option<usize> {
         let task = self.current_task()?;
@@ -505,7 +513,9 @@ impl Core {
         let seq = task.park_seq.get().wrapping_add(1);
         task.park_seq.set(seq);
         if let Some(at) = deadline {
-            if at <= Instant::now() {
+            // The loop's clock, not a fresh reading: a deadline that passed
+            // since the last turn is found by the timer on the next one.
+            if at <= self.now.get() {
                 self.expire_scopes(task, at);
                 return Wake::TimedOut;
             }
@@ -820,6 +830,7 @@ impl Core {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+        self.now.set(Instant::now());
         for event in events.iter() {
             if event.token() != WAKER_TOKEN {
                 self.dispatch_io(event);
@@ -852,7 +863,7 @@ impl Core {
         if self.timers.borrow().is_empty() {
             return;
         }
-        let now = Instant::now();
+        let now = self.now.get();
         loop {
             let due = self.timers.borrow_mut().pop_due(now);
             match due {

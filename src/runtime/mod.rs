@@ -27,6 +27,18 @@ pub use offload::{OffloadStats, offload, offload_serial, offload_stats};
 pub use task::{JoinError, JoinHandle, catch_unwind, join_all, spawn, spawn_detached, spawn_named};
 pub use time::{CallLater, Elapsed, call_later, sleep, sleep_until, timeout, timeout_at, yield_now};
 
+/// The time this loop last returned from polling for I/O: a clock reading
+/// taken once per turn of the loop, as nginx caches its time, for
+/// timestamps that need not be finer than one turn (when bytes arrived,
+/// when a request started). Outside a runtime, `Instant::now()`.
+///
+/// It lags the true time by however long the code since the last poll
+/// has run; a handler that blocked the loop for a second makes it a second
+/// stale, so time a piece of work with `Instant::now()`.
+pub fn loop_time() -> std::time::Instant {
+    self::core::try_core().map_or_else(std::time::Instant::now, |c| c.now())
+}
+
 /// How many bytes of the current green thread's stack are in use at this
 /// call, frames of the caller's callers included (`None` outside a green
 /// thread).

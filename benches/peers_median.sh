@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Server CPU per request, plaintext and 16-deep pipelined, as the median of
+# several interleaved rounds: on a shared 2-core VM one run of
+# ../shared/peers/run.sh moves by 10-20%, and rounds taken in turn expose
+# every server to the same drift.
+#
+# Usage (from the repository root, after `cargo build --release`, with wrk
+# installed and the peers built: cd ../shared/peers/servers && cargo build --release):
+#   benches/peers_median.sh                   # greenloop, floor_mio, hyper_ct, may_mini; 5 rounds
+#   ROUNDS=9 DUR=3s benches/peers_median.sh
+#   benches/peers_median.sh 'old:/tmp/greenloop-old --bind 127.0.0.1:{port} --quiet'   # add servers
+#
+# Prints, per server: median and range of server CPU µs/request for each load.
+# The server is pinned to CPU 1 and wrk to CPU 0, as run.sh does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PEERS="${PEERS:-../shared/peers}"
+ROUNDS="${ROUNDS:-5}"
+DUR="${DUR:-3s}"
+PORT="${PORT:-18480}"
+HZ="$(getconf CLK_TCK)"
+REL="$PEERS/servers/target/release"
+
+command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 1; }
+SERVERS=("greenloop:$PWD/target/release/greenloop --bind 127.0.0.1:{port} --quiet")
+for b in floor_mio hyper_ct may_mini; do
+  [ -x "$REL/$b" ] && SERVERS+=("$b:$REL/$b {port}") || echo "skip $b: not built" >&2
+done
+for extra in "$@"; do SERVERS+=("$extra"); done
+
+ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# measure PID SCRIPT_ARGS... -> µs of server CPU per request for one wrk run
+measure() {
+  local pid="$1"; shift
+  local t0 t1 n
+  t0="$(ticks "$pid")"
+  n="$(taskset -c 0 wrk -t1 -c64 -d"$DUR" "$@" | awk '/requests in/ { print $1 }')"
+  t1="$(ticks "$pid")"
+  awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }'
+}
+
+OUT="$(mktemp)"
+trap 'rm -f "$OUT"' EXIT
+for round in $(seq "$ROUNDS"); do
+  for spec in "${SERVERS[@]}"; do
+    name="${spec%%:*}"
+    cmd="${spec#*:}"
+    cmd="${cmd//\{port\}/$PORT}"
+    taskset -c 1 bash -c "exec $cmd" >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+    url="http://127.0.0.1:$PORT/plaintext"
+    # Warm up: connections, stacks and buffers set up once, not measured.
+    taskset -c 0 wrk -t1 -c64 -d1s "$url" >/dev/null
+    plain="$(measure "$pid" "$url")"
+    pipe="$(measure "$pid" -s "$PEERS/pipeline.lua" "$url" -- 16)"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    echo "$name $plain $pipe" >>"$OUT"
+    echo "round $round: $name plaintext $plain µs/req, pipelined $pipe µs/req" >&2
+  done
+done
+
+echo "server        plaintext µs/req (median, min-max)   pipelined x16 µs/req (median, min-max)   rounds=$ROUNDS dur=$DUR"
+for spec in "${SERVERS[@]}"; do
+  name="${spec%%:*}"
+  stats() { awk -v s="$name" -v col="$1" '$1 == s { print $col }' "$OUT" | sort -g |
+    awk '{ v[NR] = $1 } END { printf "%.2f (%.2f-%.2f)", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR] }'; }
+  printf "%-13s %-38s %s\n" "$name" "$(stats 2)" "$(stats 3)"
+done
