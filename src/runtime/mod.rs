@@ -32,6 +32,10 @@ pub use time::{CallLater, Elapsed, call_later, sleep, sleep_until, timeout, time
 /// timestamps that need not be finer than one turn (when bytes arrived,
 /// when a request started). Outside a runtime, `Instant::now()`.
 ///
+/// A turn that found no I/O while no timer was pending skips the reading,
+/// so in a loop doing nothing but switching between green threads it stays
+/// where it was.
+///
 /// It lags the true time by however long the code since the last poll
 /// has run; a handler that blocked the loop for a second makes it a second
 /// stale, so time a piece of work with `Instant::now()`.
