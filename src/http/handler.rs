@@ -24,10 +24,17 @@ pub trait Handler: Send + Sync + 'static {
     /// not be called with an empty slot.
     #[doc(hidden)]
     fn call_in_place(&self, slot: &mut Option<Request>) -> Response {
-        match slot.take() {
-            Some(req) => self.call(req),
-            None => empty_slot(),
-        }
+        take_then(slot, |req| self.call(req))
+    }
+}
+
+/// Takes the request out of `slot` and answers it with `f`; an empty slot
+/// (a handler called twice on one request) is a 500, not a panic.
+#[inline(always)]
+fn take_then(slot: &mut Option<Request>, f: impl FnOnce(Request) -> Response) -> Response {
+    match slot.take() {
+        Some(req) => f(req),
+        None => empty_slot(),
     }
 }
 
@@ -49,10 +56,7 @@ where
 
     // Here rather than the default: one frame between the slot and the function.
     fn call_in_place(&self, slot: &mut Option<Request>) -> Response {
-        match slot.take() {
-            Some(req) => self(req).into_response(),
-            None => empty_slot(),
-        }
+        take_then(slot, |req| self(req).into_response())
     }
 }
 
@@ -135,10 +139,7 @@ impl App {
     // without middleware never needs.
     #[inline(never)]
     fn call_chain(&self, slot: &mut Option<Request>) -> Response {
-        match slot.take() {
-            Some(req) => self.call(req),
-            None => empty_slot(),
-        }
+        take_then(slot, |req| self.call(req))
     }
 }
 

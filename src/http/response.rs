@@ -155,49 +155,34 @@ fn with_type(body: ResponseBody, content_type: HeaderValue) -> Response {
     r
 }
 
-/// Header maps of written responses, cleared, kept by each thread for the
-/// next responses it builds: a map that holds one field has already made
-/// two allocations, which this saves on every request.
-mod header_pool {
-    use std::cell::RefCell;
-
-    use http::HeaderMap;
-
-    /// Maps kept per thread: more than the responses a loop builds between two writes.
-    const KEEP: usize = 16;
-    /// Maps that grew beyond this many fields are let go, not kept.
-    const MAX_FIELDS: usize = 16;
-
-    thread_local! {
-        static POOL: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
-    }
-
-    pub(super) fn take() -> HeaderMap {
-        POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_default()
-    }
-
-    pub(crate) fn give_back(mut map: HeaderMap) {
-        if map.capacity() == 0 || map.capacity() > MAX_FIELDS {
-            return;
-        }
-        map.clear();
-        let _ = POOL.try_with(|p| {
-            let mut p = p.borrow_mut();
-            if p.len() < KEEP {
-                p.push(map);
-            }
-        });
-    }
+// Header maps of written responses, cleared, kept by each thread for the
+// next responses it builds: a map that holds one field has already made
+// two allocations, which this saves on every request.
+thread_local! {
+    static HEADER_POOL: std::cell::RefCell<Vec<http::HeaderMap>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+/// Maps kept per thread: more than the responses a loop builds between two writes.
+const POOL_KEEP: usize = 16;
+/// Maps that grew beyond this many fields are let go, not kept.
+const POOL_MAX_FIELDS: usize = 16;
 
 /// An empty header map, with room reused from a response already written.
 pub(crate) fn recycled_headers() -> http::HeaderMap {
-    header_pool::take()
+    HEADER_POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_default()
 }
 
 /// Keeps the room of a written response's header map for the next response.
-pub(crate) fn recycle_headers(map: http::HeaderMap) {
-    header_pool::give_back(map)
+pub(crate) fn recycle_headers(mut map: http::HeaderMap) {
+    if map.capacity() == 0 || map.capacity() > POOL_MAX_FIELDS {
+        return;
+    }
+    map.clear();
+    let _ = HEADER_POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < POOL_KEEP {
+            p.push(map);
+        }
+    });
 }
 
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");

@@ -239,7 +239,8 @@ pub(crate) struct Core {
     io: RefCell<Vec<IoEntry>>,
     free_io: RefCell<Vec<usize>>,
     pub(crate) timers: RefCell<Timers>,
-    /// When the last poll for I/O returned: the loop's clock, read once per turn.
+    /// When the last poll for I/O returned: the loop's clock, read once per
+    /// turn that found I/O or has timers pending.
     now: Cell<Instant>,
     pub(crate) stacks: RefCell<StackPool>,
     current: Cell<Option<TaskRef>>,

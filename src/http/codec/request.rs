@@ -183,17 +183,18 @@ fn parse_request_with<'b>(
         _ => Version::HTTP_11,
     };
     let method = Method::from_bytes(method_s.as_bytes()).map_err(|_| ParseError::bad("invalid method"))?;
-    let remember = cache.as_deref_mut().is_some_and(HeadCache::begin_head);
+    if let Some(c) = cache.as_deref_mut() {
+        c.begin_head();
+    }
     let uri = match cache.as_deref_mut() {
         _ if path == "/" => Ok(Uri::from_static("/")),
-        Some(c) => c.uri(path.as_bytes(), remember),
+        Some(c) => c.uri(path.as_bytes()),
         None => Uri::try_from(path.as_bytes()),
     };
     let uri = uri.map_err(|_| ParseError::bad("invalid request target"))?;
 
     let mut info = HeaderInfo::default();
-    let reuse = cache.map(|c| (c, remember));
-    let headers = build_headers(req.headers, &mut info, true, reuse)?;
+    let headers = build_headers(req.headers, &mut info, true, cache)?;
 
     let is_10 = version == Version::HTTP_10;
     let framing = info.framing(is_10, limits.max_body_bytes, true)?;
@@ -326,25 +327,25 @@ pub(super) struct HeaderInfo {
 }
 
 /// Builds the `HeaderMap` and collects framing-related facts. With a
-/// cache, fields repeating the previous head's are reused from it, and
-/// when `remember` is set the new ones are remembered.
+/// cache, fields repeating the previous head's are reused from it and the
+/// new ones are remembered.
 pub(super) fn build_headers(
     raw: &[httparse::Header<'_>],
     info: &mut HeaderInfo,
     is_request: bool,
-    mut cache: Option<(&mut HeadCache, bool)>,
+    mut cache: Option<&mut HeadCache>,
 ) -> Result<HeaderMap, ParseError> {
     let err = |reason| {
         if is_request { ParseError::bad(reason) } else { ParseError::new(StatusCode::BAD_GATEWAY, reason) }
     };
     let mut map = HeaderMap::with_capacity(raw.len());
     for (i, h) in raw.iter().enumerate() {
-        let (name, value) = match cache.as_mut().and_then(|(c, _)| c.field(i, h.name, h.value)) {
+        let (name, value) = match cache.as_deref().and_then(|c| c.field(i, h.name, h.value)) {
             Some(field) => field,
             None => {
                 let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| err("invalid header name"))?;
                 let value = HeaderValue::from_bytes(h.value).map_err(|_| err("invalid header value"))?;
-                if let Some((c, true)) = cache.as_mut() {
+                if let Some(c) = cache.as_deref_mut() {
                     c.remember_field(i, &name, &value);
                 }
                 (name, value)

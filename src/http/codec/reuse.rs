@@ -38,14 +38,18 @@ impl HeadCache {
         HeadCache::default()
     }
 
-    /// Counts a new head; whether this one's parts should be remembered.
-    pub(super) fn begin_head(&mut self) -> bool {
+    /// Counts a new head.
+    pub(super) fn begin_head(&mut self) {
         self.heads += 1;
+    }
+
+    /// Whether the current head's parts are remembered: all but the first's.
+    fn remembering(&self) -> bool {
         self.heads > 1
     }
 
     /// The URI for `target`: the previous one when the bytes repeat.
-    pub(super) fn uri(&mut self, target: &[u8], remember: bool) -> Result<Uri, InvalidUri> {
+    pub(super) fn uri(&mut self, target: &[u8]) -> Result<Uri, InvalidUri> {
         if target.len() < MIN_REUSE {
             return Uri::try_from(target);
         }
@@ -55,7 +59,7 @@ impl HeadCache {
             return Ok(uri.clone());
         }
         let uri = Uri::try_from(target)?;
-        if remember && target.len() <= MAX_TARGET {
+        if self.remembering() && target.len() <= MAX_TARGET {
             self.target.clear();
             self.target.extend_from_slice(target);
             self.uri = Some(uri.clone());
@@ -73,8 +77,11 @@ impl HeadCache {
         same.then(|| (n.clone(), v.clone()))
     }
 
-    /// Remembers `name: value` as the field at position `i`.
+    /// Remembers `name: value` as the field at position `i` (unless this is the first head).
     pub(super) fn remember_field(&mut self, i: usize, name: &HeaderName, value: &HeaderValue) {
+        if !self.remembering() {
+            return;
+        }
         let field = (value.len() >= MIN_REUSE).then(|| (name.clone(), value.clone()));
         if i < self.fields.len() {
             self.fields[i] = field;
@@ -91,11 +98,15 @@ mod tests {
     #[test]
     fn nothing_is_remembered_from_the_first_head() {
         let mut c = HeadCache::new();
-        assert!(!c.begin_head());
-        let u = c.uri(b"/a", false).unwrap();
-        assert_eq!(u, "/a");
+        c.begin_head();
+        let target = "/items/search?query=1&page=1";
+        assert_eq!(c.uri(target.as_bytes()).unwrap(), target);
         assert!(c.uri.is_none());
-        assert!(c.begin_head());
+        let ua = HeaderValue::from_static("Mozilla/5.0 (X11; Linux) curl/8");
+        c.remember_field(0, &HeaderName::from_static("user-agent"), &ua);
+        assert!(c.fields.is_empty());
+        c.begin_head();
+        assert!(c.remembering());
     }
 
     #[test]
@@ -104,11 +115,11 @@ mod tests {
         c.begin_head();
         c.begin_head();
         let (t1, t2) = ("/items/search?query=1&page=1", "/items/search?query=1&page=2");
-        let first = c.uri(t1.as_bytes(), true).unwrap();
-        assert_eq!(c.uri(t1.as_bytes(), true).unwrap(), first);
-        assert_eq!(c.uri(t2.as_bytes(), true).unwrap(), t2);
-        assert_eq!(c.uri(t2.as_bytes(), true).unwrap(), t2);
-        assert_eq!(c.uri(b"/short", true).unwrap(), "/short");
+        let first = c.uri(t1.as_bytes()).unwrap();
+        assert_eq!(c.uri(t1.as_bytes()).unwrap(), first);
+        assert_eq!(c.uri(t2.as_bytes()).unwrap(), t2);
+        assert_eq!(c.uri(t2.as_bytes()).unwrap(), t2);
+        assert_eq!(c.uri(b"/short").unwrap(), "/short");
         assert_eq!(c.target, t2.as_bytes(), "short targets are not remembered");
 
         let name = HeaderName::from_static("user-agent");
@@ -132,7 +143,7 @@ mod tests {
         c.begin_head();
         c.begin_head();
         let long = format!("/{}", "a".repeat(MAX_TARGET));
-        c.uri(long.as_bytes(), true).unwrap();
+        c.uri(long.as_bytes()).unwrap();
         assert!(c.uri.is_none() && c.target.capacity() == 0);
     }
 }
