@@ -18,7 +18,7 @@ use http::{Method, StatusCode, Version};
 use super::body::{BodyState, Inbound};
 use super::codec::{
     BodyFraming, CONTINUE_100, ChunkedDecoder, HeadCache, LAST_CHUNK, OutgoingBody, ParseError, RequestHead,
-    ResponseOptions, encode_chunk, parse_request_reusing, write_response_head,
+    ResponseOptions, encode_chunk, parse_request_reusing, write_response_head_stamped,
 };
 use super::ext::ConnInfo;
 use super::handler::App;
@@ -369,15 +369,15 @@ impl Conn<'_> {
         };
         let config = &self.ctx.config;
         let written = {
-            let date = self.ctx.date_at(self.clock);
+            let stamp = self.ctx.stamp_at(self.clock);
             let opts = ResponseOptions {
                 request_version: version,
                 is_head,
                 keep_alive: keep,
-                date: &date,
+                date: &stamp.date,
                 server: config.server_name.as_bytes(),
             };
-            write_response_head(parts.status, &parts.headers, outgoing, &opts, &mut self.out)
+            write_response_head_stamped(parts.status, &parts.headers, outgoing, &opts, &stamp.fields, &mut self.out)
         };
         super::response::recycle_headers(parts.headers);
         match (written.framing, kind) {

@@ -499,23 +499,44 @@ pub(crate) struct WorkerCtx {
     /// The acceptor (parked at the connection cap or in accept) and the drainer.
     acceptor: RefCell<Option<Unparker>>,
     date: RefCell<DateCache>,
-    /// The Date value and when it was last refreshed (at most every 100 ms).
-    date_cached: Cell<([u8; 29], Option<Instant>)>,
+    stamp: RefCell<Stamp>,
     states: RefCell<Vec<Rc<dyn Any>>>,
 }
 
+/// What every response of a worker says of when and who: refreshed every 100 ms.
+pub(crate) struct Stamp {
+    /// The `Date` value.
+    pub(crate) date: [u8; 29],
+    /// `Date: <date>\r\n`, then `Server: <name>\r\n` unless the name is empty.
+    pub(crate) fields: Vec<u8>,
+    /// Until when it may be reused.
+    until: Option<Instant>,
+}
+
 impl WorkerCtx {
-    /// The `Date` header value for a response made at `now`: the wall clock
-    /// is read at most every 100 ms (a Date is approximate by definition;
-    /// nginx refreshes its own once per loop iteration).
-    pub(crate) fn date_at(&self, now: Instant) -> [u8; 29] {
-        let (bytes, at) = self.date_cached.get();
-        if at.is_some_and(|at| now.saturating_duration_since(at) < Duration::from_millis(100)) {
-            return bytes;
+    /// The `Date` header value for a response made at `now`, and the
+    /// `Date` and `Server` fields ready to copy: the wall clock is read at
+    /// most every 100 ms (a Date is approximate by definition; nginx
+    /// refreshes its own once per loop iteration).
+    pub(crate) fn stamp_at(&self, now: Instant) -> std::cell::Ref<'_, Stamp> {
+        if self.stamp.borrow().until.is_none_or(|until| now >= until) {
+            let mut stamp = self.stamp.borrow_mut();
+            let date = *self.date.borrow_mut().get(std::time::SystemTime::now());
+            stamp.date = date;
+            stamp.until = now.checked_add(Duration::from_millis(100));
+            let server = self.config.server_name.as_bytes();
+            let fields = &mut stamp.fields;
+            fields.clear();
+            fields.extend_from_slice(b"Date: ");
+            fields.extend_from_slice(&date);
+            fields.extend_from_slice(b"\r\n");
+            if !server.is_empty() {
+                fields.extend_from_slice(b"Server: ");
+                fields.extend_from_slice(server);
+                fields.extend_from_slice(b"\r\n");
+            }
         }
-        let fresh = *self.date.borrow_mut().get(std::time::SystemTime::now());
-        self.date_cached.set((fresh, Some(now)));
-        fresh
+        self.stamp.borrow()
     }
 
     /// Registers the calling connection green thread until the guard drops.
@@ -622,7 +643,7 @@ fn run_worker(
             connections: RefCell::new(HashMap::new()),
             acceptor: RefCell::new(Some(park::unparker())),
             date: RefCell::new(DateCache::new()),
-            date_cached: Cell::new(([0; 29], None)),
+            stamp: RefCell::new(Stamp { date: [0; 29], fields: Vec::new(), until: None }),
             states: RefCell::new(Vec::new()),
         });
         WORKER.with(|w| *w.borrow_mut() = Some(ctx.clone()));

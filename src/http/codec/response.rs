@@ -82,6 +82,33 @@ pub fn write_response_head(
     opts: &ResponseOptions<'_>,
     out: &mut Vec<u8>,
 ) -> WrittenHead {
+    write_head(status, headers, body, opts, None, out)
+}
+
+/// [`write_response_head`] given also `date_server`: the `Date` and
+/// `Server` fields `opts` describes, already formatted (`Date: ...\r\n`,
+/// then `Server: ...\r\n` when `opts.server` is not empty). They are copied
+/// as one piece when the handler set neither: the server formats them once
+/// per 100 ms, not once per response.
+pub(crate) fn write_response_head_stamped(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: OutgoingBody,
+    opts: &ResponseOptions<'_>,
+    date_server: &[u8],
+    out: &mut Vec<u8>,
+) -> WrittenHead {
+    write_head(status, headers, body, opts, Some(date_server), out)
+}
+
+fn write_head(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: OutgoingBody,
+    opts: &ResponseOptions<'_>,
+    date_server: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) -> WrittenHead {
     let code = status.as_u16();
     let informational = status.is_informational();
     let bodiless_status = informational || code == 204 || code == 304;
@@ -146,11 +173,16 @@ pub fn write_response_head(
 
     let keep_alive = opts.keep_alive && !handler_close && framing != BodyFraming::UntilClose;
     if !informational {
-        if !has_date {
-            write_field(b"Date", opts.date, out);
-        }
-        if !has_server && !opts.server.is_empty() {
-            write_field(b"Server", opts.server, out);
+        match date_server {
+            Some(fields) if !has_date && !has_server => out.extend_from_slice(fields),
+            _ => {
+                if !has_date {
+                    write_field(b"Date", opts.date, out);
+                }
+                if !has_server && !opts.server.is_empty() {
+                    write_field(b"Server", opts.server, out);
+                }
+            }
         }
         if !keep_alive {
             if !handler_close {
@@ -520,6 +552,39 @@ mod tests {
         o.server = b"";
         let (s, _) = write(200, &HeaderMap::new(), OutgoingBody::Empty, o);
         assert!(!s.contains("Server"));
+    }
+
+    #[test]
+    fn preformatted_date_and_server_write_the_same_head() {
+        let date_only = HeaderMap::from_iter([(header::DATE, HeaderValue::from_static("x"))]);
+        let server_only = HeaderMap::from_iter([(header::SERVER, HeaderValue::from_static("y"))]);
+        for server in [&b"greenloop"[..], b""] {
+            let mut fields = format!("Date: {}\r\n", std::str::from_utf8(DATE).unwrap()).into_bytes();
+            if !server.is_empty() {
+                fields.extend_from_slice(b"Server: greenloop\r\n");
+            }
+            for headers in [plain_headers(), date_only.clone(), server_only.clone()] {
+                for status in [100, 200, 204, 304, 404] {
+                    for (version, is_head) in
+                        [(Version::HTTP_11, false), (Version::HTTP_10, false), (Version::HTTP_11, true)]
+                    {
+                        let o = ResponseOptions { server, ..opts(version, is_head, true) };
+                        let status = StatusCode::from_u16(status).unwrap();
+                        let (mut plain, mut stamped) = (Vec::new(), Vec::new());
+                        let a = write_response_head(status, &headers, OutgoingBody::Length(2), &o, &mut plain);
+                        let b = write_response_head_stamped(
+                            status,
+                            &headers,
+                            OutgoingBody::Length(2),
+                            &o,
+                            &fields,
+                            &mut stamped,
+                        );
+                        assert_eq!((String::from_utf8(stamped).unwrap(), b), (String::from_utf8(plain).unwrap(), a));
+                    }
+                }
+            }
+        }
     }
 
     #[test]
