@@ -10,7 +10,6 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use http::{Method, StatusCode, Version};
@@ -243,11 +242,11 @@ impl Conn<'_> {
         let mut slot = None;
         let request = self.begin(head, &mut slot)?;
         let metrics = &self.ctx.metrics;
-        metrics.in_flight.fetch_add(1, Relaxed);
+        metrics.in_flight.add(1);
         // The request stays in this frame; the app takes it out where it is
         // consumed (see `Handler::call_in_place`).
         let outcome = crate::catch_unwind(|| self.app.call_in_place(&mut slot));
-        metrics.in_flight.fetch_sub(1, Relaxed);
+        metrics.in_flight.sub(1);
         drop(slot);
         self.respond(outcome, request)
     }

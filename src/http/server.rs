@@ -547,7 +547,7 @@ impl WorkerCtx {
 
     pub(crate) fn connection_closed(&self) {
         self.open.set(self.open.get() - 1);
-        self.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.connections_open.sub(1);
         if let Some(a) = self.acceptor.borrow().as_ref() {
             a.unpark();
         }
@@ -724,7 +724,7 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 let id = ctx.next_conn_id.get();
                 ctx.next_conn_id.set(id + 1);
                 ctx.open.set(ctx.open.get() + 1);
-                ctx.metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+                ctx.metrics.connections_open.add(1);
                 // The slot exists before the spawn: if no green thread can be
                 // started (no stack could be mapped), dropping the closure
                 // releases it.

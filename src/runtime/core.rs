@@ -849,6 +849,12 @@ impl Core {
     }
 
     fn drain_remote(&self) {
+        // A plain load first: the swap is a locked instruction, and most
+        // turns find nothing (a push sets the flag after queueing, then
+        // wakes the poll, so one missed here is seen next turn).
+        if !self.shared.notified.load(Ordering::Acquire) {
+            return;
+        }
         // Clear the flag first: anything pushed after this wakes the loop again.
         if !self.shared.notified.swap(false, Ordering::AcqRel) {
             return;
