@@ -1,5 +1,7 @@
 //! The demo binary, run as a user runs it: real process, real sockets.
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -59,6 +61,46 @@ fn the_watchdog_names_a_blocking_handler_promptly() {
     assert!(after < Duration::from_millis(70), "reported {after:?} after the request was sent");
     let (_, closing) = demo.wait_for_line("released the loop", Duration::from_secs(5)).expect("a closing report");
     assert!(closing.contains("GET /block?ms=100"), "{closing}");
+}
+
+/// The request id in a watchdog report: `... (request N)' ...`.
+fn reported_request_id(line: &str) -> u64 {
+    let at = line.find("(request ").unwrap_or_else(|| panic!("no request id in: {line}")) + "(request ".len();
+    let digits: String = line[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or_else(|_| panic!("no request id in: {line}"))
+}
+
+#[test]
+fn each_blocking_request_on_a_connection_is_reported_with_its_own_id_and_target() {
+    let demo = Demo::start(&[]);
+    // Three requests, one after the other on one keep-alive connection: the
+    // second repeats the first's target (only the id changes), the third
+    // has another target.
+    let mut conn = BufReader::new(TcpStream::connect(demo.addr()).unwrap());
+    for target in ["/block?ms=60", "/block?ms=60", "/block?ms=61"] {
+        write!(conn.get_mut(), "GET {target} HTTP/1.1\r\nHost: demo\r\n\r\n").unwrap();
+        let mut length = None;
+        let mut line = String::new();
+        while conn.read_line(&mut line).unwrap() > 2 {
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = Some(v.trim().parse::<usize>().unwrap());
+            }
+            line.clear();
+        }
+        let mut body = vec![0; length.expect("a Content-Length")];
+        conn.read_exact(&mut body).unwrap();
+    }
+    let mut reports = Vec::new();
+    for _ in 0..3 {
+        let (_, line) =
+            demo.wait_for_line("has held the loop", Duration::from_secs(5)).expect("one report per blocking request");
+        reports.push(line);
+    }
+    let first = reported_request_id(&reports[0]);
+    for (i, (line, target)) in reports.iter().zip(["/block?ms=60", "/block?ms=60", "/block?ms=61"]).enumerate() {
+        assert!(line.contains(&format!("'GET {target} (request ")), "report {i} must name {target}: {line}");
+        assert_eq!(reported_request_id(line), first + i as u64, "report {i}: {line}");
+    }
 }
 
 #[test]

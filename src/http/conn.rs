@@ -46,8 +46,12 @@ struct Conn<'a> {
     codec_limits: super::codec::Limits,
     /// The previous head's target and fields, reused when the next repeats them.
     head_cache: HeadCache,
-    /// What the watchdog calls this connection's green thread: the current request.
+    /// What the watchdog calls this connection's green thread: the current
+    /// request's method and target, then its id.
     label: crate::watchdog::Label,
+    /// The method and target the label says now: a request repeating them
+    /// only changes the label's request id.
+    label_text: String,
     /// The last clock reading: when bytes last arrived or a response was
     /// made. Pipelined requests start when the previous one ended.
     clock: Instant,
@@ -103,6 +107,7 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         codec_limits: limits.codec(),
         head_cache: HeadCache::new(),
         label,
+        label_text: String::new(),
         clock: Instant::now(),
         info,
     };
@@ -286,14 +291,21 @@ impl Conn<'_> {
         let req = slot.insert(Request::from_parts(parts, body));
         self.ctx.next_request_id.set(begun.request_id + 1);
         self.info.set(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id: begun.request_id });
-        self.label.set_with(|t| {
-            t.push_str(req.method().as_str());
-            t.push(' ');
-            t.push_str(req.uri().path_and_query().map_or("/", |p| p.as_str()));
-            t.push_str(" (request ");
-            t.push_str(itoa::Buffer::new().format(begun.request_id));
-            t.push(')');
-        });
+        let method = req.method().as_str();
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let says = &self.label_text;
+        let same = says.len() == method.len() + 1 + target.len()
+            && says.starts_with(method)
+            && says.as_bytes()[method.len()] == b' '
+            && says.ends_with(target);
+        if !same {
+            self.label_text.clear();
+            self.label_text.push_str(method);
+            self.label_text.push(' ');
+            self.label_text.push_str(target);
+            self.label.set_with(|t| t.push_str(&self.label_text));
+        }
+        self.label.set_request(begun.request_id);
         Ok(begun)
     }
 

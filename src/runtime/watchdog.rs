@@ -224,7 +224,17 @@ fn set(label: LabelText) {
 /// server does this per request: method, path and request id).
 #[derive(Clone, Default)]
 pub struct Label {
-    text: Arc<Mutex<String>>,
+    inner: Arc<LabelInner>,
+}
+
+#[derive(Default)]
+struct LabelInner {
+    text: Mutex<String>,
+    /// The HTTP request the label's green thread is answering (0: none),
+    /// shown after the text. Apart from it so that a connection answering
+    /// the same method and path again updates only this: one plain store,
+    /// where rewriting the text takes a lock and several copies.
+    request: AtomicU64,
 }
 
 impl Label {
@@ -249,14 +259,23 @@ impl Label {
     /// Replaces the text by writing into the (cleared) buffer: the cheapest
     /// form, for labels set on every request.
     pub fn set_with(&self, write: impl FnOnce(&mut String)) {
-        let mut t = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = self.inner.text.lock().unwrap_or_else(|e| e.into_inner());
         t.clear();
         write(&mut t);
     }
 
+    /// Sets the HTTP request id shown after the text (`0`: none).
+    pub(crate) fn set_request(&self, id: u64) {
+        self.inner.request.store(id, Ordering::Release);
+    }
+
     /// The current text.
     pub fn get(&self) -> String {
-        self.text.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let text = self.inner.text.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match self.inner.request.load(Ordering::Acquire) {
+            0 => text,
+            id => format!("{text} (request {id})"),
+        }
     }
 }
 
