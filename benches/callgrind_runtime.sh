@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Instructions per runtime operation (yield, park+unpark, spawn+join,
+# channel ping-pong), counted by callgrind: the same operations as
+# `cargo bench --bench runtime`, as a figure that does not move with a
+# shared VM's noise. Compare two commits by running it in each checkout.
+#
+# Usage (from the repository root; needs valgrind: apt-get install -y valgrind):
+#   benches/callgrind_runtime.sh            # N = 100000 of each
+#   N=20000 benches/callgrind_runtime.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${N:-100000}"
+command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install -y valgrind)" >&2; exit 1; }
+BIN="$(cargo bench --bench runtime_ops --no-run --message-format=json 2>/dev/null |
+  sed -n 's/.*"executable":"\([^"]*runtime_ops[^"]*\)".*/\1/p' | tail -1)"
+[ -x "$BIN" ] || { echo "could not build benches/runtime_ops.rs" >&2; exit 1; }
+
+# instructions OP COUNT -> the program's instruction total
+instructions() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$1" "$2" 2>&1 >/dev/null |
+    awk '/Collected/ { gsub(",", "", $NF); print $NF }'
+}
+
+printf '%-9s %12s   (N = %s, %s)\n' op "instr/op" "$N" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+for op in yield park spawn channel; do
+  base="$(instructions "$op" 0)"
+  total="$(instructions "$op" "$N")"
+  printf '%-9s %12s\n' "$op" "$(((total - base) / N))"
+done
