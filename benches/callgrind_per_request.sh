@@ -7,6 +7,8 @@
 #   benches/callgrind_per_request.sh                      # target/release/greenloop
 #   benches/callgrind_per_request.sh /tmp/greenloop-old   # another build, to compare
 #   CONNS=64 benches/callgrind_per_request.sh              # 64 connections (default 1)
+# PIPELINE names wrk's pipelining script (default: the peers harness's,
+# ../shared/peers/pipeline.lua); DUR the length of each load (default 4s).
 #
 # Runs the server under callgrind, drives GET /plaintext with wrk for DUR
 # (default 4s) one request at a time per connection and then 16 pipelined,
@@ -16,12 +18,14 @@
 # Kernel time is not counted: syscalls per request are the same for every
 # build (one recv, one send), so this measures the server's own work.
 set -euo pipefail
+BIN="$(realpath "${1:-$(dirname "$0")/../target/release/greenloop}")"
 cd "$(dirname "$0")/.."
-BIN="${1:-target/release/greenloop}"
 DUR="${DUR:-4s}"
 CONNS="${CONNS:-1}"
 PORT="${PORT:-18580}"
 PIPELINE="${PIPELINE:-../shared/peers/pipeline.lua}"
+[ -x "$BIN" ] || { echo "$BIN: no such executable (cargo build --release?)" >&2; exit 1; }
+[ -f "$PIPELINE" ] || { echo "$PIPELINE: no wrk pipelining script (set PIPELINE)" >&2; exit 1; }
 for tool in wrk valgrind callgrind_annotate curl; do
   command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install -y wrk valgrind curl)" >&2; exit 1; }
 done
@@ -30,10 +34,13 @@ trap 'rm -rf "$OUT"' EXIT
 
 # one LOAD PORT -> "requests instructions"
 one() {
-  local load="$1" port="$2" pid n total
+  local load="$1" port="$2" n total
   valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$load" "$BIN" --bind "127.0.0.1:$port" --quiet \
     >/dev/null 2>"$OUT/err.$load" &
   pid=$!
+  # `one` runs in a subshell (`< <(one ...)`): the server goes down with it,
+  # however it ends.
+  trap 'kill "${pid:-}" 2>/dev/null || true' EXIT
   for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/plaintext" && break; sleep 0.2; done
   if [ "$load" = pipelined ]; then
     n="$(wrk -t1 -c"$CONNS" -d"$DUR" -s "$PIPELINE" "http://127.0.0.1:$port/plaintext" -- 16 | awk '/requests in/ { print $1 }')"
@@ -49,6 +56,10 @@ one() {
 printf '%-10s %10s %14s %12s   (%s, %s connection(s))\n' load requests instructions "instr/req" "$BIN" "$CONNS"
 for load in plaintext pipelined; do
   PORT=$((PORT + 1))
-  read -r n total < <(one "$load" "$PORT")
+  read -r n total < <(one "$load" "$PORT") || true
+  if [ -z "${n:-}" ] || [ -z "${total:-}" ] || [ "$n" -eq 0 ]; then
+    echo "$load: no requests counted (did $BIN answer on 127.0.0.1:$PORT?)" >&2
+    exit 1
+  fi
   printf '%-10s %10s %14s %12s\n' "$load" "$n" "$total" "$((total / n))"
 done

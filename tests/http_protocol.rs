@@ -276,6 +276,46 @@ fn keep_alive_http11_serves_many_requests_on_one_connection() {
 }
 
 #[test]
+fn date_and_server_come_once_each_whoever_sets_them() {
+    fn all<'r>(r: &'r Resp, name: &str) -> Vec<&'r str> {
+        r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+    fn date_server(r: &Resp) -> (Vec<&str>, Vec<&str>) {
+        (all(r, "date"), all(r, "server"))
+    }
+    let handler = |req: Request| {
+        let mut r = "hi".into_response();
+        let set = req.uri().query().unwrap_or("");
+        if set.contains("date") {
+            r.headers_mut().insert("date", "Thu, 01 Jan 2026 00:00:00 GMT".parse().unwrap());
+        }
+        if set.contains("server") {
+            r.headers_mut().insert("server", "mine".parse().unwrap());
+        }
+        r
+    };
+    for name in ["greenloop", ""] {
+        let server = Server::bind("127.0.0.1:0").handle_signals(false).server_name(name).start(handler).unwrap();
+        let mut c = Client::connect(addr(&server));
+        for query in ["", "date", "server", "date,server"] {
+            c.send(get(&format!("/?{query}")));
+            let r = c.response();
+            let (dates, servers) = date_server(&r);
+            let want_date = if query.contains("date") { "Thu, 01 Jan 2026 00:00:00 GMT" } else { dates[0] };
+            assert_eq!(dates, [want_date], "one Date (name {name:?}, handler set {query:?}): {r:?}");
+            assert!(want_date.ends_with(" GMT") && want_date.len() == 29, "{want_date:?}");
+            let want_server: &[&str] = match (query.contains("server"), name) {
+                (true, _) => &["mine"],
+                (false, "") => &[],
+                (false, _) => &["greenloop"],
+            };
+            assert_eq!(servers, want_server, "Server (name {name:?}, handler set {query:?}): {r:?}");
+        }
+        server.stop().unwrap();
+    }
+}
+
+#[test]
 fn keep_alive_http10_closes_unless_asked() {
     let server = start(app);
     let a = addr(&server);

@@ -303,9 +303,10 @@ impl Conn<'_> {
             self.label_text.push_str(method);
             self.label_text.push(' ');
             self.label_text.push_str(target);
-            self.label.set_with(|t| t.push_str(&self.label_text));
+            self.label.set_with_request(begun.request_id, |t| t.push_str(&self.label_text));
+        } else {
+            self.label.set_request(begun.request_id);
         }
-        self.label.set_request(begun.request_id);
         Ok(begun)
     }
 

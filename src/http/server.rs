@@ -524,17 +524,8 @@ impl WorkerCtx {
             let date = *self.date.borrow_mut().get(std::time::SystemTime::now());
             stamp.date = date;
             stamp.until = now.checked_add(Duration::from_millis(100));
-            let server = self.config.server_name.as_bytes();
-            let fields = &mut stamp.fields;
-            fields.clear();
-            fields.extend_from_slice(b"Date: ");
-            fields.extend_from_slice(&date);
-            fields.extend_from_slice(b"\r\n");
-            if !server.is_empty() {
-                fields.extend_from_slice(b"Server: ");
-                fields.extend_from_slice(server);
-                fields.extend_from_slice(b"\r\n");
-            }
+            stamp.fields.clear();
+            super::codec::write_date_server(&date, self.config.server_name.as_bytes(), &mut stamp.fields);
         }
         self.stamp.borrow()
     }

@@ -850,8 +850,9 @@ impl Core {
 
     fn drain_remote(&self) {
         // A plain load first: the swap is a locked instruction, and most
-        // turns find nothing (a push sets the flag after queueing, then
-        // wakes the poll, so one missed here is seen next turn).
+        // turns find nothing. A push this load misses found the flag false
+        // in its own swap, so it also wakes the poll: its message is drained
+        // in the turn that wake-up starts.
         if !self.shared.notified.load(Ordering::Acquire) {
             return;
         }

@@ -264,16 +264,27 @@ impl Label {
         write(&mut t);
     }
 
-    /// Sets the HTTP request id shown after the text (`0`: none).
+    /// Replaces the text and the HTTP request id shown after it together,
+    /// so that a reader never pairs the new text with the old id.
+    pub(crate) fn set_with_request(&self, id: u64, write: impl FnOnce(&mut String)) {
+        let mut t = self.inner.text.lock().unwrap_or_else(|e| e.into_inner());
+        t.clear();
+        write(&mut t);
+        self.inner.request.store(id, Ordering::Relaxed);
+    }
+
+    /// Sets the HTTP request id shown after the (unchanged) text: one store,
+    /// no lock. A reader racing with it sees the previous or the new id,
+    /// both of requests with this text.
     pub(crate) fn set_request(&self, id: u64) {
-        self.inner.request.store(id, Ordering::Release);
+        self.inner.request.store(id, Ordering::Relaxed);
     }
 
     /// The current text.
     pub fn get(&self) -> String {
-        let text = self.inner.text.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match self.inner.request.load(Ordering::Acquire) {
-            0 => text,
+        let text = self.inner.text.lock().unwrap_or_else(|e| e.into_inner());
+        match self.inner.request.load(Ordering::Relaxed) {
+            0 => text.clone(),
             id => format!("{text} (request {id})"),
         }
     }

@@ -11,11 +11,11 @@ mod reuse;
 pub use chunked::{ChunkedDecoder, LAST_CHUNK, encode_chunk, encode_chunk_header};
 pub use date::DateCache;
 pub use request::{BodyFraming, Limits, ParseError, RequestHead, parse_request, parse_request_reusing};
-pub(crate) use response::write_response_head_stamped;
 pub use response::{
     CONTINUE_100, OutgoingBody, ResponseHead, ResponseOptions, WrittenHead, parse_response, write_request_head,
     write_response_head,
 };
+pub(crate) use response::{write_date_server, write_response_head_stamped};
 pub use reuse::HeadCache;
 
 /// Deterministic pseudo-random byte strings (xorshift) for no-panic tests.

@@ -346,7 +346,7 @@ pub(super) fn build_headers(
                 let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| err("invalid header name"))?;
                 let value = HeaderValue::from_bytes(h.value).map_err(|_| err("invalid header value"))?;
                 if let Some(c) = cache.as_deref_mut() {
-                    c.remember_field(i, &name, &value);
+                    c.remember_field(i, (h.name, h.value), (&name, &value));
                 }
                 (name, value)
             }

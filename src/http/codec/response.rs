@@ -101,6 +101,16 @@ pub(crate) fn write_response_head_stamped(
     write_head(status, headers, body, opts, Some(date_server), out)
 }
 
+/// Appends the `Date` and `Server` fields as [`write_response_head`] writes
+/// them (no `Server` field for an empty name): the `date_server` argument of
+/// [`write_response_head_stamped`].
+pub(crate) fn write_date_server(date: &[u8], server: &[u8], out: &mut Vec<u8>) {
+    write_field(b"Date", date, out);
+    if !server.is_empty() {
+        write_field(b"Server", server, out);
+    }
+}
+
 fn write_head(
     status: StatusCode,
     headers: &HeaderMap,
@@ -559,10 +569,8 @@ mod tests {
         let date_only = HeaderMap::from_iter([(header::DATE, HeaderValue::from_static("x"))]);
         let server_only = HeaderMap::from_iter([(header::SERVER, HeaderValue::from_static("y"))]);
         for server in [&b"greenloop"[..], b""] {
-            let mut fields = format!("Date: {}\r\n", std::str::from_utf8(DATE).unwrap()).into_bytes();
-            if !server.is_empty() {
-                fields.extend_from_slice(b"Server: greenloop\r\n");
-            }
+            let mut fields = Vec::new();
+            write_date_server(DATE, server, &mut fields);
             for headers in [plain_headers(), date_only.clone(), server_only.clone()] {
                 for status in [100, 200, 204, 304, 404] {
                     for (version, is_head) in

@@ -19,10 +19,11 @@ const MAX_FIELDS: usize = 32;
 /// Fields are compared at the same position, which is where clients put
 /// them.
 ///
-/// Header fields are remembered from every head after the first. A target
-/// is only remembered once it has come twice in a row: keeping one costs an
-/// allocation (its bytes become shared), which a client that asks for a
-/// new target on every request would pay for nothing.
+/// A target, or the field at a given position, is kept only once it has
+/// come twice in a row: keeping one costs an allocation (its bytes become
+/// shared), which a target or a field that changes on every request
+/// (`Content-Length`, a trace id) would pay for nothing. Until then only its
+/// raw bytes are remembered, in buffers reused from head to head.
 ///
 /// Nothing is remembered from a connection's first head: a connection that
 /// closes after one request pays nothing for the cache.
@@ -33,7 +34,27 @@ pub struct HeadCache {
     target: Vec<u8>,
     /// Its URI, once `target` has come twice in a row.
     uri: Option<Uri>,
-    fields: Vec<(HeaderName, HeaderValue)>,
+    /// The previous head's fields, by position.
+    fields: Vec<Field>,
+}
+
+/// One position of the previous head's fields.
+#[derive(Debug, Default)]
+struct Field {
+    /// Its raw name, then its raw value.
+    raw: Vec<u8>,
+    name_len: usize,
+    /// Its parsed form, once the same bytes have come twice in a row.
+    kept: Option<(HeaderName, HeaderValue)>,
+}
+
+impl Field {
+    fn is(&self, name: &str, value: &[u8]) -> bool {
+        self.name_len == name.len()
+            && self.raw.len() == name.len() + value.len()
+            && self.raw[..self.name_len] == *name.as_bytes()
+            && self.raw[self.name_len..] == *value
+    }
 }
 
 impl HeadCache {
@@ -73,23 +94,35 @@ impl HeadCache {
         Ok(uri)
     }
 
-    /// The field at position `i` of the previous head, if it is `name: value` again.
+    /// The field at position `i` of the previous head, if it is `name: value`
+    /// again (byte for byte) and has been kept.
     pub(super) fn field(&self, i: usize, name: &str, value: &[u8]) -> Option<(HeaderName, HeaderValue)> {
-        let (n, v) = self.fields.get(i)?;
-        let same = v.as_bytes() == value && n.as_str().as_bytes().eq_ignore_ascii_case(name.as_bytes());
-        same.then(|| (n.clone(), v.clone()))
+        let f = self.fields.get(i)?;
+        let kept = f.kept.as_ref()?;
+        f.is(name, value).then(|| kept.clone())
     }
 
-    /// Remembers `name: value` as the field at position `i` (unless this is the first head).
-    pub(super) fn remember_field(&mut self, i: usize, name: &HeaderName, value: &HeaderValue) {
+    /// Remembers the field at position `i`, `name: value` as received and as
+    /// parsed, when [`field`](Self::field) had nothing for it (unless this is
+    /// the first head): kept if the previous head had it too, else only its
+    /// bytes are noted.
+    pub(super) fn remember_field(&mut self, i: usize, raw: (&str, &[u8]), parsed: (&HeaderName, &HeaderValue)) {
         if !self.remembering() {
             return;
         }
-        let field = (name.clone(), value.clone());
-        if i < self.fields.len() {
-            self.fields[i] = field;
-        } else if i == self.fields.len() && i < MAX_FIELDS {
-            self.fields.push(field);
+        let (name, value) = raw;
+        if i == self.fields.len() && i < MAX_FIELDS {
+            self.fields.push(Field::default());
+        }
+        let Some(f) = self.fields.get_mut(i) else { return };
+        if f.is(name, value) {
+            f.kept = Some((parsed.0.clone(), parsed.1.clone()));
+        } else {
+            f.kept = None;
+            f.raw.clear();
+            f.raw.extend_from_slice(name.as_bytes());
+            f.raw.extend_from_slice(value);
+            f.name_len = name.len();
         }
     }
 }
@@ -107,7 +140,7 @@ mod tests {
         assert_eq!(c.uri(target.as_bytes()).unwrap(), target);
         assert!(c.uri.is_none() && c.target.is_empty());
         let ua = HeaderValue::from_static("Mozilla/5.0 (X11; Linux) curl/8");
-        c.remember_field(0, &HeaderName::from_static("user-agent"), &ua);
+        c.remember_field(0, ("User-Agent", ua.as_bytes()), (&HeaderName::from_static("user-agent"), &ua));
         assert!(c.fields.is_empty());
         c.begin_head();
         assert!(c.remembering());
@@ -133,22 +166,32 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_field_comes_back_and_a_changed_one_does_not() {
+    fn a_field_is_kept_once_it_repeats_and_a_changed_one_is_not() {
         let mut c = HeadCache::new();
         c.begin_head();
         c.begin_head();
         let name = HeaderName::from_static("user-agent");
         let (ua8, ua9) = ("curl/8", "curl/9");
         let value = HeaderValue::from_static(ua8);
-        c.remember_field(0, &name, &value);
-        assert_eq!(c.field(0, "User-Agent", ua8.as_bytes()), Some((name.clone(), value.clone())));
+        c.remember_field(0, ("User-Agent", ua8.as_bytes()), (&name, &value));
+        assert_eq!(c.field(0, "User-Agent", ua8.as_bytes()), None, "seen once: not kept");
+        c.remember_field(0, ("User-Agent", ua8.as_bytes()), (&name, &value));
+        assert_eq!(c.field(0, "User-Agent", ua8.as_bytes()), Some((name.clone(), value.clone())), "twice: kept");
         assert_eq!(c.field(0, "User-Agent", ua9.as_bytes()), None, "a changed value is parsed anew");
-        assert_eq!(c.field(0, "Accept", ua8.as_bytes()), None, "a changed name is parsed anew");
+        assert_eq!(c.field(0, "user-agent", ua8.as_bytes()), None, "so is a name written differently");
+        assert_eq!(c.field(0, "Accept", ua8.as_bytes()), None, "and another name");
         assert_eq!(c.field(1, "User-Agent", ua8.as_bytes()), None, "fields are matched by position");
-        c.remember_field(5, &name, &value);
+        let v9 = HeaderValue::from_static(ua9);
+        c.remember_field(0, ("User-Agent", ua9.as_bytes()), (&name, &v9));
+        assert_eq!(c.field(0, "User-Agent", ua8.as_bytes()), None, "a change drops what was kept");
+        assert_eq!(c.field(0, "User-Agent", ua9.as_bytes()), None);
+        c.remember_field(5, ("User-Agent", ua8.as_bytes()), (&name, &value));
         assert_eq!(c.fields.len(), 1, "positions are filled in order");
-        c.remember_field(1, &HeaderName::from_static("host"), &HeaderValue::from_static(""));
-        assert_eq!(c.field(1, "Host", b""), Some((header::HOST, HeaderValue::from_static(""))), "empty values too");
+        let empty = HeaderValue::from_static("");
+        for _ in 0..2 {
+            c.remember_field(1, ("Host", &b""[..]), (&header::HOST, &empty));
+        }
+        assert_eq!(c.field(1, "Host", b""), Some((header::HOST, empty)), "empty values too");
     }
 
     #[test]
