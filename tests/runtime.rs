@@ -279,6 +279,62 @@ fn timeouts_fire_and_are_cleared() {
 }
 
 #[test]
+fn repeated_parks_with_later_deadlines_reuse_one_timer_and_still_time_out_on_time() {
+    greenloop::run(|| {
+        let me = park::unparker();
+        // A partner unparks us 1000 times, each time before our deadline,
+        // as a connection's reads do between requests. Each park's deadline
+        // is later than the last: one timer entry serves them all.
+        let partner = greenloop::spawn(move || {
+            for _ in 0..1000 {
+                me.unpark();
+                greenloop::yield_now();
+            }
+        });
+        let start = Instant::now();
+        let mut most_timers = 0;
+        for i in 0..1000u32 {
+            let deadline = start + Duration::from_secs(60) + Duration::from_millis(i.into());
+            assert_eq!(park::park_deadline(Some(deadline)), park::Wake::Unparked);
+            most_timers = most_timers.max(greenloop::loop_stats().unwrap().timers);
+        }
+        partner.join().unwrap();
+        assert!(most_timers <= 2, "a park with a later deadline must reuse the pending entry: {most_timers} held");
+
+        // If a timer went missing, the parks below would never end: a
+        // rescuer unparks them after 2 s, which fails their assertions.
+        let me = park::unparker();
+        let _rescuer = greenloop::spawn(move || {
+            greenloop::sleep(Duration::from_secs(2));
+            me.unpark();
+        });
+
+        // The entry made for a 60 s deadline is still pending: a park with an
+        // earlier deadline gets its own, and times out on time.
+        let t = Instant::now();
+        assert_eq!(park::park_timeout(Duration::from_millis(50)), park::Wake::TimedOut);
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(50), "{took:?}");
+
+        // An entry earlier than a park's deadline fires first, finds the
+        // deadline not reached, and moves on to it: armed at +100 ms, the
+        // park it was made for ends early (unparked at +20 ms), and the next
+        // park, until +150 ms, reuses it.
+        let t = Instant::now();
+        let me = park::unparker();
+        let early = greenloop::spawn(move || {
+            greenloop::sleep(Duration::from_millis(20));
+            me.unpark();
+        });
+        assert_eq!(park::park_deadline(Some(t + Duration::from_millis(100))), park::Wake::Unparked);
+        early.join().unwrap();
+        assert_eq!(park::park_deadline(Some(t + Duration::from_millis(150))), park::Wake::TimedOut);
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(150), "woken by the +100 ms entry: {took:?}");
+    });
+}
+
+#[test]
 fn nested_timeouts_report_the_right_scope() {
     greenloop::run(|| {
         let outer = greenloop::timeout(Duration::from_millis(500), || {

@@ -103,8 +103,12 @@ pub(crate) struct Task {
     /// Woken to the front of the run queue (acceptors and other plumbing
     /// that must not wait behind the work it creates).
     pub(crate) urgent: Cell<bool>,
-    /// Bumped at every park; a timer entry is valid only for the park it was made for.
-    park_seq: Cell<u32>,
+    /// The deadline of the current (or last) park, if it had one.
+    park_deadline: Cell<Option<Instant>>,
+    /// The timer entry this task counts on, `(deadline, order)`: one whose
+    /// deadline is at or before the next park's is reused instead of adding
+    /// another (see `timers`).
+    timer: Cell<Option<(Instant, u64)>>,
     pub(crate) scopes: RefCell<Vec<Scope>>,
     /// (task id, label) shown by the watchdog; read from its thread, hence a Mutex.
     pub(crate) label: std::sync::Mutex<Option<(u64, super::watchdog::LabelText)>>,
@@ -399,7 +403,8 @@ impl Core {
                 notified: Cell::new(false),
                 timed_out: Cell::new(false),
                 urgent: Cell::new(false),
-                park_seq: Cell::new(0),
+                park_deadline: Cell::new(None),
+                timer: Cell::new(None),
                 scopes: RefCell::new(Vec::new()),
                 label: std::sync::Mutex::new(None),
                 has_label: Cell::new(false),
@@ -511,8 +516,6 @@ impl Core {
             return Wake::TimedOut;
         }
         let deadline = self.effective_deadline(task, deadline);
-        let seq = task.park_seq.get().wrapping_add(1);
-        task.park_seq.set(seq);
         if let Some(at) = deadline {
             // The loop's clock, not a fresh reading: a deadline that passed
             // since the last turn is found by the timer on the next one.
@@ -520,8 +523,14 @@ impl Core {
                 self.expire_scopes(task, at);
                 return Wake::TimedOut;
             }
-            self.timers.borrow_mut().add_wake(at, self.current.get().unwrap(), seq);
+            // A connection parks with an idle deadline after every request,
+            // each a little later than the last: the entry made for the
+            // first still fires in time, and is moved on when it does.
+            if task.timer.get().is_none_or(|(t, _)| t > at) {
+                self.arm_timer(task, self.current.get().unwrap(), at);
+            }
         }
+        task.park_deadline.set(deadline);
         task.state.set(State::Parked);
         self.suspend(task);
         if task.timed_out.replace(false) {
@@ -597,8 +606,6 @@ impl Core {
         match task.state.get() {
             State::Parked => {
                 task.state.set(State::Queued);
-                // Invalidate the timer made for this park.
-                task.park_seq.set(task.park_seq.get().wrapping_add(1));
                 self.enqueue(task, r);
             }
             State::Running => task.notified.set(true),
@@ -615,23 +622,39 @@ impl Core {
         }
     }
 
-    /// Called by the timer wheel: wake `r` if it is still in park `seq`.
-    pub(crate) fn fire_timer(&self, r: TaskRef, seq: u32) {
+    fn arm_timer(&self, task: &Task, r: TaskRef, at: Instant) {
+        let order = self.timers.borrow_mut().add_wake(at, r);
+        task.timer.set(Some((at, order)));
+    }
+
+    /// Called when the timer entry `order` for `r` is due: wakes `r` if its
+    /// park's deadline has passed, or moves the entry on to that deadline.
+    pub(crate) fn fire_timer(&self, r: TaskRef, order: u64) {
         let Some(task) = self.task_ptr(r) else { return };
         // SAFETY: as in `unpark`.
         let task = unsafe { &*task };
-        if task.state.get() == State::Parked && task.park_seq.get() == seq {
+        if task.timer.get().is_some_and(|(_, o)| o == order) {
+            task.timer.set(None);
+        }
+        if task.state.get() != State::Parked {
+            return;
+        }
+        let Some(deadline) = task.park_deadline.get() else { return };
+        if deadline <= self.now.get() {
             task.timed_out.set(true);
             task.state.set(State::Queued);
             self.enqueue(task, r);
+        } else if task.timer.get().is_none_or(|(t, _)| t > deadline) {
+            self.arm_timer(task, r, deadline);
         }
     }
 
-    /// Whether a timer entry still refers to a live park (for compaction).
-    pub(crate) fn timer_is_live(&self, r: TaskRef, seq: u32) -> bool {
+    /// Whether timer entry `order` is the one `r` counts on (compaction
+    /// drops the others: superseded by an earlier one, or of a finished task).
+    pub(crate) fn timer_is_live(&self, r: TaskRef, order: u64) -> bool {
         match self.task_ptr(r) {
             // SAFETY: as in `unpark`.
-            Some(t) => unsafe { (*t).state.get() == State::Parked && (*t).park_seq.get() == seq },
+            Some(t) => unsafe { (*t).timer.get().is_some_and(|(_, o)| o == order) },
             None => false,
         }
     }
@@ -943,6 +966,8 @@ impl Core {
         task.completion = None;
         task.notified.set(false);
         task.timed_out.set(false);
+        task.park_deadline.set(None);
+        task.timer.set(None);
         task.urgent.set(false);
         task.yielder.set(ptr::null());
         task.scopes.get_mut().clear();

@@ -1,11 +1,17 @@
-//! Deadlines: a binary heap with lazy cancellation.
+//! Deadlines: a binary heap with lazy cancellation and lazy re-arming.
 //!
-//! A park with a deadline pushes `(deadline, task, park_seq)`. An unpark does
-//! not search the heap: it bumps the task's `park_seq`, which makes the entry
-//! stale, and stale entries are skipped when they surface. So that a server
-//! setting a 60 s idle deadline on every read does not grow the heap without
-//! bound, the heap is compacted (stale entries dropped) whenever it has
-//! doubled since the last compaction: amortised O(1) per entry.
+//! A park with a deadline needs an entry `(at, task)` with `at` no later
+//! than its deadline. A task remembers the entry it counts on, and a park
+//! whose deadline is at or after it adds nothing: a server connection that
+//! parks with a 60 s idle deadline after every request adds one entry per
+//! minute of idleness, not one per request. When an entry comes due, the
+//! task is woken only if it is parked and its park's deadline has passed;
+//! if it is parked with a later deadline, the entry moves on to it.
+//!
+//! An unpark does not search the heap. Entries of finished tasks, and ones
+//! superseded by an earlier entry for the same task, are skipped when they
+//! surface, and dropped whenever the heap has doubled since the last
+//! compaction: amortised O(1) per entry.
 
 use std::cell::Cell;
 use std::cmp::Ordering;
@@ -16,7 +22,7 @@ use std::time::Instant;
 use super::core::{Core, TaskRef};
 
 pub(crate) enum Action {
-    Wake { task: TaskRef, seq: u32 },
+    Wake { task: TaskRef },
     Call { f: Box<dyn FnOnce()>, cancelled: Rc<Cell<bool>> },
 }
 
@@ -29,7 +35,7 @@ pub(crate) struct Entry {
 impl Entry {
     pub(crate) fn fire(self, core: &Core) {
         match self.action {
-            Action::Wake { task, seq } => core.fire_timer(task, seq),
+            Action::Wake { task } => core.fire_timer(task, self.order),
             Action::Call { f, cancelled } => {
                 if !cancelled.get() {
                     cancelled.set(true);
@@ -86,14 +92,17 @@ impl Default for Timers {
 }
 
 impl Timers {
-    fn push(&mut self, at: Instant, action: Action) {
+    /// Adds an entry; returns its `order`, unique among entries.
+    fn push(&mut self, at: Instant, action: Action) -> u64 {
         let order = self.next_order;
         self.next_order += 1;
         self.heap.push(Entry { at, order, action });
+        order
     }
 
-    pub(crate) fn add_wake(&mut self, at: Instant, task: TaskRef, seq: u32) {
-        self.push(at, Action::Wake { task, seq });
+    /// An entry to look at `task` at `at`; returns its `order`.
+    pub(crate) fn add_wake(&mut self, at: Instant, task: TaskRef) -> u64 {
+        self.push(at, Action::Wake { task })
     }
 
     pub(crate) fn add_call(&mut self, at: Instant, f: Box<dyn FnOnce()>, cancelled: Rc<Cell<bool>>) {
@@ -121,10 +130,10 @@ impl Timers {
         self.heap.len() >= self.compact_at
     }
 
-    /// Drops wake entries for parks that already ended, and cancelled calls.
-    pub(crate) fn compact(&mut self, live: impl Fn(TaskRef, u32) -> bool) {
+    /// Drops wake entries no task counts on any more, and cancelled calls.
+    pub(crate) fn compact(&mut self, live: impl Fn(TaskRef, u64) -> bool) {
         self.heap.retain(|e| match &e.action {
-            Action::Wake { task, seq } => live(*task, *seq),
+            Action::Wake { task } => live(*task, e.order),
             Action::Call { cancelled, .. } => !cancelled.get(),
         });
         self.compact_at = (self.heap.len() * 2).max(MIN_COMPACT);
