@@ -335,6 +335,27 @@ fn repeated_parks_with_later_deadlines_reuse_one_timer_and_still_time_out_on_tim
 }
 
 #[test]
+fn idle_stacks_beyond_the_pool_bound_are_unmapped_once_the_loop_is_idle() {
+    let rt = greenloop::Builder::new().max_pooled_stacks(8).build().unwrap();
+    rt.block_on(|| {
+        let sleepers: Vec<_> =
+            (0..100).map(|_| greenloop::spawn(|| greenloop::sleep(Duration::from_millis(10)))).collect();
+        for s in sleepers {
+            s.join().unwrap();
+        }
+        // Kept while the loop was busy ending them (unmapping each as it
+        // finished delayed the others), given back once it is idle.
+        let right_after = greenloop::loop_stats().unwrap().pooled_stacks;
+        assert!(right_after > 8, "{right_after} pooled: the finished sleepers' stacks are kept at first");
+        greenloop::sleep(Duration::from_millis(100));
+        assert_eq!(greenloop::loop_stats().unwrap().pooled_stacks, 8, "trimmed to the bound while idle");
+        // And reused: spawning takes from the pool.
+        greenloop::spawn(|| ()).join().unwrap();
+        assert_eq!(greenloop::loop_stats().unwrap().pooled_stacks, 8);
+    });
+}
+
+#[test]
 fn nested_timeouts_report_the_right_scope() {
     greenloop::run(|| {
         let outer = greenloop::timeout(Duration::from_millis(500), || {

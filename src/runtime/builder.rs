@@ -86,7 +86,8 @@ impl Builder {
     }
 
     /// How many idle stacks the loop keeps for reuse (default 1024). Stacks
-    /// returned beyond this are unmapped, giving their memory back.
+    /// returned beyond this are unmapped, giving their memory back, a few at
+    /// a time whenever the loop is idle.
     pub fn max_pooled_stacks(mut self, n: usize) -> Builder {
         self.config.max_pooled_stacks = n;
         self
