@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Wall time of a sleep burst (CONNS connections at once, each GET /sleep?ms=1000)
+# against several greenloop builds, in interleaved rounds: the figure of the
+# peers harness's "sleep" column, without its other loads, so that two builds
+# can be compared in a few minutes on a noisy VM.
+#
+# Usage (from the repository root; needs the peers harness built:
+# cd ../shared/peers/servers && cargo build --release):
+#   benches/burst_ab.sh /tmp/greenloop-old target/release/greenloop
+#   ROUNDS=6 CONNS=10000 benches/burst_ab.sh A B
+#
+# Server pinned to CPU 1, client to CPU 0, as ../shared/peers/run.sh does.
+# Prints per build: median, mean, min, max wall in ms, and every run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS="${ROUNDS:-6}"
+CONNS="${CONNS:-10000}"
+PORT="${PORT:-19700}"
+BURST="${BURST:-../shared/peers/servers/target/release/sleep_burst}"
+[ -x "$BURST" ] || { echo "$BURST not built (cd ../shared/peers/servers && cargo build --release)" >&2; exit 1; }
+[ "$#" -ge 1 ] || { echo "usage: $0 BUILD [BUILD...]" >&2; exit 2; }
+ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+OUT="$(mktemp)"
+pid=""
+trap 'rm -f "$OUT"; [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true' EXIT
+for _ in $(seq "$ROUNDS"); do
+  for bin in "$@"; do
+    PORT=$((PORT + 1))
+    taskset -c 1 "$bin" --bind "127.0.0.1:$PORT" --quiet >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+    wall="$(taskset -c 0 "$BURST" "127.0.0.1:$PORT" "/sleep?ms=1000" "$CONNS" 5000 | sed -n 's/.*wall_ms=\([0-9]*\).*/\1/p')"
+    kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+    echo "$bin ${wall:-failed}" >>"$OUT"
+    sleep 1 # let the closed connections' sockets go
+  done
+done
+for bin in "$@"; do
+  awk -v b="$bin" '$1 == b && $2 != "failed" { print $2 }' "$OUT" | sort -n |
+    awk -v b="$bin" '{ v[NR] = $1; s += $1; all = all " " $1 }
+      END { if (NR) printf "%s: median %d, mean %.0f, min %d, max %d ms  [%s ]\n", b, v[int((NR + 1) / 2)], s / NR, v[1], v[NR], all }'
+done
