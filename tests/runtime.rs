@@ -318,14 +318,11 @@ fn repeated_parks_with_later_deadlines_reuse_one_timer_and_still_time_out_on_tim
 
         // An entry earlier than a park's deadline fires first, finds the
         // deadline not reached, and moves on to it: armed at +100 ms, the
-        // park it was made for ends early (unparked at +20 ms), and the next
-        // park, until +150 ms, reuses it.
+        // park it was made for ends at once (unparked), and the next park,
+        // until +150 ms, reuses it.
         let t = Instant::now();
         let me = park::unparker();
-        let early = greenloop::spawn(move || {
-            greenloop::sleep(Duration::from_millis(20));
-            me.unpark();
-        });
+        let early = greenloop::spawn(move || me.unpark());
         assert_eq!(park::park_deadline(Some(t + Duration::from_millis(100))), park::Wake::Unparked);
         early.join().unwrap();
         assert_eq!(park::park_deadline(Some(t + Duration::from_millis(150))), park::Wake::TimedOut);
@@ -347,10 +344,39 @@ fn idle_stacks_beyond_the_pool_bound_are_unmapped_once_the_loop_is_idle() {
         // finished delayed the others), given back once it is idle.
         let right_after = greenloop::loop_stats().unwrap().pooled_stacks;
         assert!(right_after > 8, "{right_after} pooled: the finished sleepers' stacks are kept at first");
-        greenloop::sleep(Duration::from_millis(100));
-        assert_eq!(greenloop::loop_stats().unwrap().pooled_stacks, 8, "trimmed to the bound while idle");
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while greenloop::loop_stats().unwrap().pooled_stacks > 8 {
+            assert!(Instant::now() < give_up, "never trimmed: {:?}", greenloop::loop_stats());
+            greenloop::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(greenloop::loop_stats().unwrap().pooled_stacks, 8, "trimmed to the bound, not below");
+        // Once trimmed, an idle loop blocks again instead of polling.
+        let before = greenloop::loop_stats().unwrap().iterations;
+        greenloop::sleep(Duration::from_millis(200));
+        let turns = greenloop::loop_stats().unwrap().iterations - before;
+        assert!(turns < 20, "{turns} loop turns in an idle 200 ms sleep");
         // And reused: spawning takes from the pool.
         greenloop::spawn(|| ()).join().unwrap();
+        assert_eq!(greenloop::loop_stats().unwrap().pooled_stacks, 8);
+    });
+}
+
+#[test]
+fn a_loop_that_never_idles_still_gives_excess_stacks_back() {
+    let rt = greenloop::Builder::new().max_pooled_stacks(8).build().unwrap();
+    rt.block_on(|| {
+        let done: Vec<_> = (0..100).map(|_| greenloop::spawn(|| ())).collect();
+        for d in done {
+            d.join().unwrap();
+        }
+        assert!(greenloop::loop_stats().unwrap().pooled_stacks > 8);
+        // Always ready to run: the loop never has an idle turn.
+        let mut yields = 0;
+        while greenloop::loop_stats().unwrap().pooled_stacks > 8 {
+            greenloop::yield_now();
+            yields += 1;
+            assert!(yields < 5_000_000, "busy loop never trimmed: {:?}", greenloop::loop_stats());
+        }
         assert_eq!(greenloop::loop_stats().unwrap().pooled_stacks, 8);
     });
 }

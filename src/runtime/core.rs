@@ -28,6 +28,10 @@ const IO_INTERVAL: usize = 61;
 /// to do: a batch takes about 0.1 ms, so an event arriving meanwhile waits
 /// little.
 const TRIM_BATCH: usize = 16;
+/// A busy loop unmaps one excess stack every this many turns: rarely enough
+/// not to slow the end of a burst (one per closing connection took a tenth of
+/// the loop's time), often enough to give memory back under sustained load.
+const BUSY_TRIM_EVERY: u64 = 64;
 
 /// Token of the cross-thread waker; I/O tokens are indexes into the I/O table.
 pub(crate) const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
@@ -849,10 +853,12 @@ impl Core {
     fn turn(&self) -> io::Result<()> {
         let idle = self.run_queue.borrow().is_empty();
         // Idle stacks beyond the pool's bound are unmapped at the end of a
-        // turn that found nothing to do; until they are all gone the loop
-        // polls without blocking, to find such turns.
-        let trimming = idle && self.stacks.borrow().has_excess();
-        let timeout = if !idle || trimming {
+        // turn: a batch when the turn found nothing to do, one every
+        // `BUSY_TRIM_EVERY` busy turns (so a loop that never idles still
+        // gives them back). Until they are all gone an idle loop polls
+        // without blocking, to find idle turns.
+        let excess = self.stacks.borrow().has_excess();
+        let timeout = if !idle || excess {
             Some(Duration::ZERO)
         } else {
             self.timers.borrow_mut().next_deadline().map(|at| at.saturating_duration_since(Instant::now()))
@@ -877,8 +883,13 @@ impl Core {
         drop(events);
         self.drain_remote();
         self.fire_due_timers();
-        if trimming && self.run_queue.borrow().is_empty() {
-            self.stacks.borrow_mut().trim(TRIM_BATCH);
+        if excess {
+            let quiet = idle && self.run_queue.borrow().is_empty();
+            if quiet {
+                self.stacks.borrow_mut().trim(TRIM_BATCH);
+            } else if self.counters.iterations.get() % BUSY_TRIM_EVERY == 0 {
+                self.stacks.borrow_mut().trim(1);
+            }
         }
         Ok(())
     }
