@@ -887,7 +887,7 @@ impl Core {
             let quiet = idle && self.run_queue.borrow().is_empty();
             if quiet {
                 self.stacks.borrow_mut().trim(TRIM_BATCH);
-            } else if self.counters.iterations.get() % BUSY_TRIM_EVERY == 0 {
+            } else if self.counters.iterations.get().is_multiple_of(BUSY_TRIM_EVERY) {
                 self.stacks.borrow_mut().trim(1);
             }
         }
