@@ -534,9 +534,7 @@ impl Core {
             // A connection parks with an idle deadline after every request,
             // each a little later than the last: the entry made for the
             // first still fires in time, and is moved on when it does.
-            if task.timer.get().is_none_or(|(t, _)| t > at) {
-                self.arm_timer(task, self.current.get().unwrap(), at);
-            }
+            self.cover_deadline(task, self.current.get().unwrap(), at);
         }
         task.park_deadline.set(deadline);
         task.state.set(State::Parked);
@@ -630,9 +628,13 @@ impl Core {
         }
     }
 
-    fn arm_timer(&self, task: &Task, r: TaskRef, at: Instant) {
-        let order = self.timers.borrow_mut().add_wake(at, r);
-        task.timer.set(Some((at, order)));
+    /// Makes sure a timer entry due at or before `at` is pending for `task`
+    /// (`r`): the one it counts on, or a new one.
+    fn cover_deadline(&self, task: &Task, r: TaskRef, at: Instant) {
+        if task.timer.get().is_none_or(|(t, _)| t > at) {
+            let order = self.timers.borrow_mut().add_wake(at, r);
+            task.timer.set(Some((at, order)));
+        }
     }
 
     /// Called when the timer entry `order` for `r` is due: wakes `r` if its
@@ -652,8 +654,8 @@ impl Core {
             task.timed_out.set(true);
             task.state.set(State::Queued);
             self.enqueue(task, r);
-        } else if task.timer.get().is_none_or(|(t, _)| t > deadline) {
-            self.arm_timer(task, r, deadline);
+        } else {
+            self.cover_deadline(task, r, deadline);
         }
     }
 

@@ -5,10 +5,11 @@
 //! resident, so a large reserved size costs address space, not memory. A
 //! finished green thread's stack goes back to the pool, so spawning on a warm
 //! loop makes no syscall. Beyond `max_pooled` idle stacks, the loop unmaps
-//! the excess a few at a time when it has nothing else to do (and one per
-//! turn when it is busy), so memory goes back to the OS when load drops. Not at once: after a burst of 10 000
-//! connections, unmapping each stack as its connection closed took a tenth
-//! of the loop's time while the last responses were still due.
+//! the excess a few at a time when it has nothing else to do (and one every
+//! few dozen turns when it is busy), so memory goes back to the OS when load
+//! drops. Not at once: after a burst of 10 000 connections, unmapping each
+//! stack as its connection closed took a tenth of the loop's time while the
+//! last responses were still due.
 
 use std::io;
 

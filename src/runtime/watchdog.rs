@@ -259,18 +259,23 @@ impl Label {
     /// Replaces the text by writing into the (cleared) buffer: the cheapest
     /// form, for labels set on every request.
     pub fn set_with(&self, write: impl FnOnce(&mut String)) {
-        let mut t = self.inner.text.lock().unwrap_or_else(|e| e.into_inner());
-        t.clear();
-        write(&mut t);
+        self.replace(None, write);
     }
 
     /// Replaces the text and the HTTP request id shown after it together,
     /// so that a reader never pairs the new text with the old id.
     pub(crate) fn set_with_request(&self, id: u64, write: impl FnOnce(&mut String)) {
+        self.replace(Some(id), write);
+    }
+
+    /// Rewrites the text, and the request id if given, under the text's lock.
+    fn replace(&self, request: Option<u64>, write: impl FnOnce(&mut String)) {
         let mut t = self.inner.text.lock().unwrap_or_else(|e| e.into_inner());
         t.clear();
         write(&mut t);
-        self.inner.request.store(id, Ordering::Relaxed);
+        if let Some(id) = request {
+            self.inner.request.store(id, Ordering::Relaxed);
+        }
     }
 
     /// Sets the HTTP request id shown after the (unchanged) text: one store,
