@@ -5,9 +5,9 @@
 //! `cargo bench --bench runtime_ops -- OP N` with OP one of `yield`,
 //! `park`, `spawn`, `channel`; N = 0 measures the fixed start-up cost.
 
-use std::hint::black_box;
+use greenloop::Runtime;
 
-use greenloop::{Runtime, park, sync};
+mod ops;
 
 fn main() {
     // `cargo bench` adds `--bench`: keep only our own arguments.
@@ -16,49 +16,15 @@ fn main() {
         eprintln!("usage: runtime_ops yield|park|spawn|channel N");
         std::process::exit(2);
     };
-    let op = op.clone();
-    let rt = Runtime::new().expect("runtime");
-    rt.block_on(move || match op.as_str() {
-        "yield" => (0..n).for_each(|_| greenloop::yield_now()),
-        "park" => {
-            let main = park::unparker();
-            let (tx, rx) = std::sync::mpsc::channel();
-            let partner = greenloop::spawn(move || {
-                tx.send(park::unparker()).unwrap();
-                for _ in 0..n / 2 {
-                    park::park();
-                    main.unpark();
-                }
-            });
-            greenloop::yield_now();
-            let other = rx.recv().unwrap();
-            for _ in 0..n / 2 {
-                other.unpark();
-                park::park();
-            }
-            partner.join().unwrap();
-        }
-        "spawn" => (0..n).for_each(|i| {
-            black_box(greenloop::spawn(move || i).join().unwrap());
-        }),
-        "channel" => {
-            let (ping, ping_rx) = sync::bounded::<u64>(1);
-            let (pong, pong_rx) = sync::bounded::<u64>(1);
-            let echo = greenloop::spawn(move || {
-                for v in &ping_rx {
-                    pong.send(v).unwrap();
-                }
-            });
-            for i in 0..n {
-                ping.send(i).unwrap();
-                black_box(pong_rx.recv().unwrap());
-            }
-            drop(ping);
-            echo.join().unwrap();
-        }
+    let run: fn(u64) = match op.as_str() {
+        "yield" => ops::yields,
+        "park" => ops::park_unparks,
+        "spawn" => ops::spawn_joins,
+        "channel" => ops::channel_ping_pongs,
         other => {
             eprintln!("unknown operation {other:?}");
             std::process::exit(2);
         }
-    });
+    };
+    Runtime::new().expect("runtime").block_on(move || run(n));
 }
