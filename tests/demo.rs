@@ -30,14 +30,7 @@ fn the_fixed_routes_answer() {
 fn ten_green_sleeps_take_one_second_not_ten() {
     let demo = Demo::start(&["--quiet"]);
     let start = Instant::now();
-    let handles: Vec<_> = (0..10)
-        .map(|_| {
-            let addr = demo.addr();
-            std::thread::spawn(move || {
-                request(addr, "GET /sleep?ms=1000 HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
-            })
-        })
-        .collect();
+    let handles = demo.spawn_gets(10, "/sleep?ms=1000");
     for h in handles {
         assert_eq!(h.join().unwrap().0, 200);
     }
@@ -107,14 +100,7 @@ fn each_blocking_request_on_a_connection_is_reported_with_its_own_id_and_target(
 fn offload_keeps_the_loop_responsive() {
     let demo = Demo::start(&["--quiet"]);
     let start = Instant::now();
-    let handles: Vec<_> = (0..20)
-        .map(|_| {
-            let addr = demo.addr();
-            std::thread::spawn(move || {
-                request(addr, "GET /offload?ms=200 HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")
-            })
-        })
-        .collect();
+    let handles = demo.spawn_gets(20, "/offload?ms=200");
     // While twenty 200 ms blocking sleeps run on the offload pool, plaintext answers at once.
     std::thread::sleep(Duration::from_millis(50));
     for _ in 0..5 {

@@ -84,6 +84,17 @@ impl Demo {
         (status, body, start.elapsed())
     }
 
+    /// `n` GETs of `path` at once, each from its own thread on a fresh
+    /// connection; join the handles for (status, body).
+    pub fn spawn_gets(&self, n: usize, path: &str) -> Vec<std::thread::JoinHandle<(u16, String)>> {
+        (0..n)
+            .map(|_| {
+                let (addr, path) = (self.addr(), path.to_owned());
+                std::thread::spawn(move || exchange(TcpStream::connect(addr).unwrap(), &path))
+            })
+            .collect()
+    }
+
     /// One GET whose body must be JSON: (status, value, how long it took).
     pub fn get_json(&self, path: &str) -> (u16, Value, Duration) {
         let (status, body, took) = self.get_timed(path);
