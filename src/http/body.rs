@@ -10,16 +10,14 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 
 use super::codec::{CONTINUE_100, ChunkedDecoder, ParseError};
+use super::read_buf::ReadBuf;
 use super::stream::Stream;
 
 /// Read-side state of one connection, shared by the connection loop and the
 /// body of the request being handled (one at a time).
 pub(crate) struct Inbound {
     pub(crate) stream: Rc<Stream>,
-    pub(crate) buf: Vec<u8>,
-    /// Unconsumed bytes are `buf[start..end]`.
-    pub(crate) start: usize,
-    pub(crate) end: usize,
+    pub(crate) buf: ReadBuf,
     pub(crate) body: BodyState,
     /// `Expect: 100-continue` not answered yet.
     pub(crate) expect_continue: bool,
@@ -44,33 +42,13 @@ pub(crate) enum BodyState {
 }
 
 impl Inbound {
-    pub(crate) fn available(&self) -> usize {
-        self.end - self.start
-    }
-
     /// Reads more bytes from the socket into the buffer (compacting or
     /// growing it first), without parking: `WouldBlock` when nothing is
     /// there, `Ok(0)` at end of stream.
     pub(crate) fn try_fill(&mut self) -> io::Result<usize> {
-        self.make_room();
-        let n = self.stream.try_read(&mut self.buf[self.end..])?;
-        self.end += n;
+        let n = self.stream.try_read(self.buf.spare())?;
+        self.buf.filled(n);
         Ok(n)
-    }
-
-    fn make_room(&mut self) {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        } else if self.end == self.buf.len() && self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.end == self.buf.len() {
-            let new_len = (self.buf.len() * 2).max(4096);
-            self.buf.resize(new_len, 0);
-        }
     }
 
     fn send_continue(&mut self) -> io::Result<()> {
@@ -118,7 +96,7 @@ impl Inbound {
                 BodyState::Done => return Ok(0),
                 BodyState::Length(remaining) => {
                     let remaining_now = *remaining;
-                    if self.start == self.end {
+                    if self.buf.is_empty() {
                         self.send_continue()?;
                         // Large reads skip the buffer and land in `out` directly.
                         if out.len() >= 8192 {
@@ -135,14 +113,13 @@ impl Inbound {
                         }
                         continue;
                     }
-                    let n = (self.available() as u64).min(remaining_now).min(out.len() as u64) as usize;
-                    out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
-                    self.start += n;
+                    let want = (out.len() as u64).min(remaining_now) as usize;
+                    let n = self.buf.take(&mut out[..want]);
                     self.consume_length(n as u64);
                     return Ok(n);
                 }
                 BodyState::Chunked(decoder) => {
-                    let result = decoder.decode(&self.buf[self.start..self.end], out);
+                    let result = decoder.decode(self.buf.unread(), out);
                     let (consumed, produced) = match result {
                         Ok(r) => r,
                         Err(e) => {
@@ -153,7 +130,7 @@ impl Inbound {
                             return Err(BodyError::io(e.status, e.reason.into()));
                         }
                     };
-                    self.start += consumed;
+                    self.buf.consume(consumed);
                     let done = decoder.is_done();
                     if done {
                         self.body = BodyState::Done;

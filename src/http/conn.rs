@@ -21,6 +21,7 @@ use super::codec::{
 };
 use super::ext::ConnInfo;
 use super::handler::App;
+use super::read_buf::ReadBuf;
 use super::response::{IntoResponse, Kind};
 use super::server::{WorkerCtx, panic_text};
 use super::stream::Stream;
@@ -83,9 +84,7 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
     let inbound = Rc::new(RefCell::new(Inbound {
         stream: stream.clone(),
         // Most request heads fit; the buffer grows when one does not.
-        buf: vec![0; 1024],
-        start: 0,
-        end: 0,
+        buf: ReadBuf::new(1024, 4096),
         body: BodyState::Done,
         expect_continue: false,
         broken: None,
@@ -125,11 +124,11 @@ impl Conn<'_> {
         loop {
             let parsed = {
                 let inb = self.inbound.borrow();
-                parse_request_reusing(&inb.buf[inb.start..inb.end], &self.codec_limits, Some(&mut self.head_cache))
+                parse_request_reusing(inb.buf.unread(), &self.codec_limits, Some(&mut self.head_cache))
             };
             match parsed {
                 Ok(Some((head, consumed))) => {
-                    self.inbound.borrow_mut().start += consumed;
+                    self.inbound.borrow_mut().buf.consume(consumed);
                     head_started = None;
                     match self.handle(head) {
                         Ok(true) => {}
@@ -146,7 +145,7 @@ impl Conn<'_> {
                     if let Err(e) = self.flush() {
                         return End::Error(e);
                     }
-                    let buffered = self.inbound.borrow().available() > 0;
+                    let buffered = !self.inbound.borrow().buf.is_empty();
                     if !buffered && self.ctx.shutting_down.get() {
                         return End::Closed;
                     }
@@ -189,7 +188,7 @@ impl Conn<'_> {
     fn linger_if_unread(&mut self) {
         let unread = {
             let inb = self.inbound.borrow();
-            inb.available() > 0 || !matches!(inb.body, BodyState::Done) || inb.broken.is_some()
+            !inb.buf.is_empty() || !matches!(inb.body, BodyState::Done) || inb.broken.is_some()
         };
         if !unread || self.stream.shutdown(std::net::Shutdown::Write).is_err() {
             return;
@@ -201,8 +200,7 @@ impl Conn<'_> {
             if self.stream.readable_until(Some(deadline)).is_err() {
                 return;
             }
-            inb.start = 0;
-            inb.end = 0;
+            inb.buf.clear();
             match inb.try_fill() {
                 Ok(0) => return,
                 Ok(n) => discarded += n,

@@ -28,6 +28,7 @@ mod ext;
 mod handler;
 pub mod metrics;
 pub mod middleware;
+mod read_buf;
 mod response;
 mod router;
 mod server;

@@ -15,6 +15,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::Handle;
+use crate::http::read_buf::ReadBuf;
 use crate::net::TcpStream;
 
 /// Initial size of a connection's read buffer.
@@ -34,10 +35,7 @@ pub(super) struct PoolKey {
 /// One client connection: the socket and the bytes read but not consumed.
 pub(super) struct Conn {
     stream: TcpStream,
-    buf: Vec<u8>,
-    /// Unconsumed bytes are `buf[start..end]`.
-    start: usize,
-    end: usize,
+    buf: ReadBuf,
     /// When the connection went back to the pool.
     idle_since: Instant,
     /// Requests sent on this connection so far.
@@ -46,53 +44,36 @@ pub(super) struct Conn {
 
 impl Conn {
     pub(super) fn new(stream: TcpStream) -> Conn {
-        Conn { stream, buf: Vec::new(), start: 0, end: 0, idle_since: Instant::now(), requests: 0 }
+        Conn { stream, buf: ReadBuf::new(0, BUF_INITIAL), idle_since: Instant::now(), requests: 0 }
     }
 
     /// Bytes read from the socket and not consumed yet.
     pub(super) fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        self.buf.unread()
     }
 
     /// Marks `n` buffered bytes as consumed.
     pub(super) fn consume(&mut self, n: usize) {
-        debug_assert!(n <= self.end - self.start);
-        self.start += n;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
+        self.buf.consume(n);
     }
 
     /// Moves up to `out.len()` buffered bytes into `out`.
     pub(super) fn take_buffered(&mut self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.end - self.start);
-        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
-        self.consume(n);
-        n
+        self.buf.take(out)
     }
 
     /// Reads more bytes from the socket into the buffer (compacting or
     /// growing it first). Parks until data, EOF (`Ok(0)`) or `deadline`
     /// (`TimedOut`).
     pub(super) fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
-        if self.start > 0 && self.end == self.buf.len() {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.end == self.buf.len() {
-            let len = (self.buf.len() * 2).max(BUF_INITIAL);
-            self.buf.resize(len, 0);
-        }
-        let n = read_until(&self.stream, &mut self.buf[self.end..], deadline)?;
-        self.end += n;
+        let n = read_until(&self.stream, self.buf.spare(), deadline)?;
+        self.buf.filled(n);
         Ok(n)
     }
 
     /// Reads from the socket straight into `out` (the buffer must be empty).
     pub(super) fn read_direct(&mut self, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
-        debug_assert!(self.start == self.end);
+        debug_assert!(self.buf.is_empty());
         read_until(&self.stream, out, deadline)
     }
 
@@ -119,7 +100,7 @@ impl Conn {
     /// bytes (a late `408`, garbage) all mean it must be discarded. Never
     /// parks.
     fn is_alive(&self) -> bool {
-        if self.start != self.end {
+        if !self.buf.is_empty() {
             return false;
         }
         let mut probe = [0u8; 1];
