@@ -4,8 +4,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::{Demo, request};
+mod support;
+use support::demo::Demo;
+use support::raw::request;
 
 #[test]
 fn the_fixed_routes_answer() {

@@ -3,7 +3,7 @@
 //! client. Every socket read has a timeout, so a bug fails a test instead of
 //! hanging it; time bounds are generous (CI has two busy cores).
 
-use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
+use std::io::{self, BufReader, Cursor, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, mpsc};
@@ -14,11 +14,11 @@ use greenloop::http::{
     ConnInfo, IntoResponse, Limits, Request, Response, ResponseBody, RunningServer, Server, StatusCode,
 };
 
-/// Longest any single socket read may wait before the test fails.
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+mod support;
+use support::raw::{IO_TIMEOUT, RawClient, Resp, read_response};
 
 // ---------------------------------------------------------------------------
-// Helpers: starting servers, a raw client, a response reader.
+// Helpers: starting servers, the routes most tests share, requests.
 // ---------------------------------------------------------------------------
 
 fn start(app: impl Fn(Request) -> Response + Send + Sync + 'static) -> RunningServer {
@@ -64,161 +64,6 @@ fn app(req: Request) -> Response {
     }
 }
 
-#[derive(Debug)]
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn has_header(&self, name: &str) -> bool {
-        self.header(name).is_some()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// The response announces that the connection closes after it.
-    fn closes(&self) -> bool {
-        self.header("connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
-    }
-}
-
-/// Reads one response from `r`. `head_request`: it answers a HEAD (no body).
-/// The body is framed by `Transfer-Encoding: chunked`, `Content-Length`, or EOF.
-fn read_response(r: &mut impl BufRead, head_request: bool) -> io::Result<Resp> {
-    let status_line = read_line(r)?;
-    if status_line.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no response (connection closed)"));
-    }
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    assert_eq!(version, "HTTP/1.1", "status line {status_line:?}");
-    let status: u16 = parts.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("bad {status_line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        let line = read_line(r)?;
-        if line.is_empty() {
-            break;
-        }
-        let (n, v) = line.split_once(':').unwrap_or_else(|| panic!("bad header line {line:?}"));
-        assert!(!n.ends_with(' '), "whitespace before colon in {line:?}");
-        headers.push((n.to_owned(), v.trim().to_owned()));
-    }
-    let mut resp = Resp { status, headers, body: Vec::new() };
-    if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
-        return Ok(resp);
-    }
-    if resp.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
-        assert!(!resp.has_header("content-length"), "both framings in {resp:?}");
-        loop {
-            let size_line = read_line(r)?;
-            let size_hex = size_line.split(';').next().unwrap().trim();
-            let size = usize::from_str_radix(size_hex, 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, format!("chunk size {size_line:?}")))?;
-            if size == 0 {
-                // Trailers, then the empty line.
-                while !read_line(r)?.is_empty() {}
-                break;
-            }
-            let start = resp.body.len();
-            resp.body.resize(start + size, 0);
-            r.read_exact(&mut resp.body[start..])?;
-            let crlf = read_line(r)?;
-            assert!(crlf.is_empty(), "chunk not followed by CRLF: {crlf:?}");
-        }
-    } else if let Some(cl) = resp.header("content-length") {
-        let n: usize = cl.parse().unwrap_or_else(|_| panic!("bad Content-Length {cl:?}"));
-        resp.body.resize(n, 0);
-        r.read_exact(&mut resp.body)?;
-    } else {
-        r.read_to_end(&mut resp.body)?;
-    }
-    Ok(resp)
-}
-
-/// One CRLF-terminated line without its CRLF; empty at EOF.
-fn read_line(r: &mut impl BufRead) -> io::Result<String> {
-    let mut line = Vec::new();
-    r.read_until(b'\n', &mut line)?;
-    if line.is_empty() {
-        return Ok(String::new());
-    }
-    assert!(line.ends_with(b"\r\n"), "line not ended by CRLF: {:?}", String::from_utf8_lossy(&line));
-    line.truncate(line.len() - 2);
-    String::from_utf8(line).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "non-UTF-8 line"))
-}
-
-/// A raw client connection.
-struct Client {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        Client { w: s.try_clone().unwrap(), r: BufReader::new(s) }
-    }
-
-    fn send(&mut self, bytes: impl AsRef<[u8]>) {
-        self.w.write_all(bytes.as_ref()).expect("write request");
-    }
-
-    fn response(&mut self) -> Resp {
-        read_response(&mut self.r, false).expect("read a response")
-    }
-
-    fn head_response(&mut self) -> Resp {
-        read_response(&mut self.r, true).expect("read a HEAD response")
-    }
-
-    /// Everything until the server closes (a reset counts as the end).
-    fn read_to_end(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            match self.r.read(&mut buf) {
-                Ok(0) => return out,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return out,
-                Err(e) => panic!("waiting for the server to close: {e} (after {} bytes)", out.len()),
-            }
-        }
-    }
-
-    /// Asserts the server closes the connection without sending anything more.
-    fn expect_closed(&mut self) {
-        let rest = self.read_to_end();
-        assert!(rest.is_empty(), "expected the connection to close, got {:?}", String::from_utf8_lossy(&rest));
-    }
-
-    /// Whether bytes are waiting right now (never blocks).
-    fn has_pending_bytes(&mut self) -> bool {
-        if !self.r.buffer().is_empty() {
-            return true;
-        }
-        let s = self.r.get_ref();
-        s.set_nonblocking(true).unwrap();
-        let mut b = [0u8; 1];
-        let r = s.peek(&mut b);
-        s.set_nonblocking(false).unwrap();
-        match r {
-            Ok(n) => n > 0,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-            Err(e) => panic!("peek: {e}"),
-        }
-    }
-}
-
 fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
 }
@@ -231,7 +76,7 @@ fn agent() -> ureq::Agent {
 
 /// Asserts the shape every error answer has: a short text reason, and the
 /// connection closed after it.
-fn assert_error_answer(c: &mut Client, resp: &Resp, status: u16, what: &str) {
+fn assert_error_answer(c: &mut RawClient, resp: &Resp, status: u16, what: &str) {
     assert_eq!(resp.status, status, "{what}: {resp:?} body {:?}", resp.text());
     assert!(resp.header("content-type").is_some_and(|t| t.starts_with("text/plain")), "{what}: {resp:?}");
     let reason = resp.text();
@@ -256,7 +101,7 @@ fn wait_until(what: &str, cond: impl Fn() -> bool) {
 #[test]
 fn keep_alive_http11_serves_many_requests_on_one_connection() {
     let server = start(app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     for i in 0..5 {
         c.send(get("/hello"));
         let r = c.response();
@@ -296,7 +141,7 @@ fn date_and_server_come_once_each_whoever_sets_them() {
     };
     for name in ["greenloop", ""] {
         let server = Server::bind("127.0.0.1:0").handle_signals(false).server_name(name).start(handler).unwrap();
-        let mut c = Client::connect(addr(&server));
+        let mut c = RawClient::connect(addr(&server));
         for query in ["", "date", "server", "date,server"] {
             c.send(get(&format!("/?{query}")));
             let r = c.response();
@@ -320,14 +165,14 @@ fn keep_alive_http10_closes_unless_asked() {
     let server = start(app);
     let a = addr(&server);
 
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     c.send("GET /version HTTP/1.0\r\n\r\n");
     let r = c.response();
     assert_eq!((r.status, r.text().as_str()), (200, "HTTP/1.0"));
     assert!(r.closes(), "HTTP/1.0 without keep-alive must say close: {r:?}");
     c.expect_closed();
 
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     for _ in 0..3 {
         c.send("GET /version HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
         let r = c.response();
@@ -340,7 +185,7 @@ fn keep_alive_http10_closes_unless_asked() {
 #[test]
 fn keep_alive_http11_connection_close_closes_after_the_response() {
     let server = start(app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     let r = c.response();
     assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
@@ -404,7 +249,7 @@ fn pipelined_requests_are_answered_in_order_in_one_batch() {
 #[test]
 fn content_length_body_is_echoed() {
     let server = start(app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     for path in ["/echo", "/echo-vec"] {
         c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world"));
         let r = c.response();
@@ -426,7 +271,7 @@ fn content_length_body_is_echoed() {
 #[test]
 fn chunked_body_with_extensions_and_trailers_is_echoed() {
     let server = start(app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     let body = "5;name=value\r\nhello\r\n7;q=\"a;b\"\r\n, world\r\n0;last\r\nX-Trailer: yes\r\nOther: 1\r\n\r\n";
     for path in ["/echo", "/echo-vec"] {
         c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{body}"));
@@ -484,7 +329,7 @@ fn slow_upload_does_not_block_other_clients() {
         }
         app(req)
     });
-    let mut slow = Client::connect(addr(&server));
+    let mut slow = RawClient::connect(addr(&server));
     slow.send("POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 30\r\n\r\n0123456789");
     wait_until("the upload handler is reading", || reading.load(Ordering::SeqCst));
 
@@ -508,7 +353,7 @@ fn slow_upload_does_not_block_other_clients() {
 #[test]
 fn small_unread_body_is_skipped_not_parsed_as_a_request() {
     let server = start(app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     // The body itself looks like the start of a request.
     c.send("POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nGET /x HTT");
     c.send(get("/hello"));
@@ -538,7 +383,7 @@ fn large_unread_body_closes_the_connection_and_is_never_parsed() {
     let smuggled = get("/evil");
     let body: Vec<u8> = smuggled.as_bytes().iter().copied().cycle().take(smuggled.len() * 40_000).collect();
     assert!(body.len() > 1 << 20);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     let mut w = c.w.try_clone().unwrap();
     let head = format!("POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len());
     let writer = thread::spawn(move || {
@@ -552,7 +397,7 @@ fn large_unread_body_closes_the_connection_and_is_never_parsed() {
     writer.join().unwrap();
     assert_eq!(evil.load(Ordering::SeqCst), 0, "a request was parsed out of a body");
     // The server is fine.
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send(get("/hello"));
     assert_eq!(c.response().text(), "hello");
     server.stop().unwrap();
@@ -583,7 +428,7 @@ fn expect_continue_is_sent_only_when_the_handler_reads() {
     let a = addr(&server);
 
     // The handler runs but has not read yet: no 100 Continue.
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     c.send("POST /gated HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
     wait_until("the handler runs", || entered.load(Ordering::SeqCst));
     assert!(!c.has_pending_bytes(), "100 Continue sent before the handler read the body");
@@ -595,7 +440,7 @@ fn expect_continue_is_sent_only_when_the_handler_reads() {
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
 
     // A handler that answers without reading: the final answer, no 100.
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     c.send("POST /reject HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
     let r = c.response();
     assert_eq!((r.status, r.text().as_str()), (403, "no uploads here"));
@@ -604,7 +449,7 @@ fn expect_continue_is_sent_only_when_the_handler_reads() {
     c.expect_closed();
 
     // HTTP/1.0 clients never get a 100 (they send the body at once).
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     c.send("POST /echo-vec HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
     let r = c.response();
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
@@ -616,7 +461,7 @@ fn expect_continue_is_sent_only_when_the_handler_reads() {
 fn expect_continue_with_a_streamed_echo_precedes_the_final_head() {
     let server = start(app);
     for (framing, body) in [("Content-Length: 5", "hello"), ("Transfer-Encoding: chunked", "5\r\nhello\r\n0\r\n\r\n")] {
-        let mut c = Client::connect(addr(&server));
+        let mut c = RawClient::connect(addr(&server));
         c.send(format!("POST /echo HTTP/1.1\r\nHost: t\r\n{framing}\r\nExpect: 100-continue\r\n\r\n"));
         let interim = c.response();
         assert_eq!(interim.status, 100, "{framing}: the final head came before 100 Continue: {interim:?}");
@@ -636,7 +481,7 @@ fn expect_continue_with_a_streamed_echo_precedes_the_final_head() {
 #[test]
 fn head_has_content_length_but_no_body() {
     let server = start(app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     // The GET right behind it would be misread if any body byte were sent.
     c.send(format!("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n{}", get("/hello")));
     let r = c.head_response();
@@ -657,7 +502,7 @@ fn head_has_content_length_but_no_body() {
 #[test]
 fn no_body_on_204_and_304() {
     let server = start(app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     for path in ["/204", "/304"] {
         c.send(get(path));
         c.send(get("/hello"));
@@ -732,7 +577,7 @@ fn ambiguous_or_invalid_framing_is_rejected_and_closed() {
         ("HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: t\r\n\r\n", &[505]),
     ];
     for &(what, raw, statuses) in cases {
-        let mut c = Client::connect(addr(&server));
+        let mut c = RawClient::connect(addr(&server));
         c.send(raw);
         // Anything pipelined behind must not be answered.
         c.send(get("/hello"));
@@ -746,7 +591,7 @@ fn ambiguous_or_invalid_framing_is_rejected_and_closed() {
 #[test]
 fn malformed_chunk_in_an_unread_body_closes_the_connection() {
     let server = start(app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send("POST /ignore HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /hello HTTP/1.1\r\n\r\n");
     let r = c.response();
     assert!(r.closes(), "the body's framing is broken, the connection must end: {r:?}");
@@ -765,7 +610,7 @@ fn small_limits() -> Limits {
 #[test]
 fn head_too_large_is_431() {
     let server = start_with(small_limits(), app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send(format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "a".repeat(2000)));
     let r = c.response();
     assert_error_answer(&mut c, &r, 431, "head too large");
@@ -775,7 +620,7 @@ fn head_too_large_is_431() {
 #[test]
 fn too_many_headers_is_431() {
     let server = start_with(small_limits(), app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     let headers: String = (0..20).map(|i| format!("X-H{i}: v\r\n")).collect();
     c.send(format!("GET / HTTP/1.1\r\nHost: t\r\n{headers}\r\n"));
     let r = c.response();
@@ -786,12 +631,12 @@ fn too_many_headers_is_431() {
 #[test]
 fn request_line_too_long_is_414() {
     let server = start_with(small_limits(), app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send(format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(500)));
     let r = c.response();
     assert_error_answer(&mut c, &r, 414, "request line too long");
     // Also when the line has not even ended yet.
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send(format!("GET /{}", "a".repeat(500)));
     let r = c.response();
     assert_error_answer(&mut c, &r, 414, "unfinished request line too long");
@@ -801,7 +646,7 @@ fn request_line_too_long_is_414() {
 #[test]
 fn declared_body_over_the_limit_is_413() {
     let server = start_with(small_limits(), app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send("POST /echo-vec HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
     let r = c.response();
     assert_error_answer(&mut c, &r, 413, "Content-Length over the limit");
@@ -811,7 +656,7 @@ fn declared_body_over_the_limit_is_413() {
 #[test]
 fn chunked_body_growing_over_the_limit_is_413() {
     let server = start_with(small_limits(), app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     let chunk = format!("258\r\n{}\r\n", "x".repeat(600));
     c.send(format!(
         "POST /echo-vec HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{chunk}{chunk}{chunk}0\r\n\r\n"
@@ -824,7 +669,7 @@ fn chunked_body_growing_over_the_limit_is_413() {
 
     // A handler's own smaller limit also maps to 413.
     let server2 = start(|req: Request| -> Response { req.into_body().read_to_vec(10).into_response() });
-    let mut c = Client::connect(addr(&server2));
+    let mut c = RawClient::connect(addr(&server2));
     c.send(
         "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n",
     );
@@ -840,7 +685,7 @@ fn slowloris_head_gets_408_after_header_timeout() {
     let server = start_with(limits, app);
 
     // Half a head, then silence.
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     let t0 = Instant::now();
     c.send("GET / HTTP/1.1\r\nHost: t\r\n");
     let r = c.response();
@@ -848,7 +693,7 @@ fn slowloris_head_gets_408_after_header_timeout() {
     assert_error_answer(&mut c, &r, 408, "stalled head");
 
     // Trickling one byte at a time does not reset the clock.
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     let mut w = c.w.try_clone().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
@@ -876,7 +721,7 @@ fn slowloris_head_gets_408_after_header_timeout() {
 fn idle_keep_alive_connections_are_closed_after_idle_timeout() {
     let limits = Limits { idle_timeout: Duration::from_millis(300), ..Default::default() };
     let server = start_with(limits, app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send(get("/hello"));
     assert_eq!(c.response().text(), "hello");
     let t0 = Instant::now();
@@ -884,7 +729,7 @@ fn idle_keep_alive_connections_are_closed_after_idle_timeout() {
     assert!(t0.elapsed() >= Duration::from_millis(250), "closed too early: {:?}", t0.elapsed());
 
     // A connection that never sends anything is closed too, silently.
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.expect_closed();
     server.stop().unwrap();
 }
@@ -894,14 +739,14 @@ fn connections_over_max_connections_wait_in_the_backlog() {
     let limits = Limits { max_connections: 2, ..Default::default() };
     let server = start_with(limits, app);
     let a = addr(&server);
-    let mut c1 = Client::connect(a);
-    let mut c2 = Client::connect(a);
+    let mut c1 = RawClient::connect(a);
+    let mut c2 = RawClient::connect(a);
     for c in [&mut c1, &mut c2] {
         c.send(get("/hello"));
         assert_eq!(c.response().text(), "hello");
     }
     // Not refused: the kernel completes the handshake and queues it.
-    let mut c3 = Client::connect(a);
+    let mut c3 = RawClient::connect(a);
     c3.send(get("/hello"));
     c3.r.get_ref().set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let mut b = [0u8; 1];
@@ -937,11 +782,11 @@ fn a_panicking_handler_gets_500_and_harms_nobody_else() {
         app(req)
     });
     let a = addr(&server);
-    let mut slow = Client::connect(a);
+    let mut slow = RawClient::connect(a);
     slow.send(get("/slow"));
     wait_until("the slow handler runs", || entered.load(Ordering::SeqCst) == 1);
 
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     c.send(get("/panic"));
     let r = c.response();
     assert_eq!(r.status, 500);
@@ -999,7 +844,7 @@ fn graceful_shutdown_finishes_requests_in_flight() {
         .map(|_| {
             let tx = tx.clone();
             thread::spawn(move || {
-                let mut c = Client::connect(a);
+                let mut c = RawClient::connect(a);
                 c.send(get("/"));
                 let r = read_response(&mut c.r, false);
                 tx.send(r.map(|r| (r.status, r.text(), r.closes()))).unwrap();
@@ -1042,7 +887,7 @@ fn two_hundred_sleeping_requests_on_one_worker_finish_together() {
         .map(|_| {
             let b = barrier.clone();
             thread::spawn(move || {
-                let mut c = Client::connect(a);
+                let mut c = RawClient::connect(a);
                 b.wait();
                 c.send(get("/sleep/1000"));
                 let r = c.response();
@@ -1099,7 +944,7 @@ fn garbage_never_panics_or_hangs_the_server() {
             })
             .collect();
         junk.extend_from_slice(b"\r\n\r\n");
-        let mut c = Client::connect(a);
+        let mut c = RawClient::connect(a);
         c.send(&junk);
         match read_response(&mut c.r, false) {
             Ok(r) => {
@@ -1112,19 +957,19 @@ fn garbage_never_panics_or_hangs_the_server() {
     }
 
     // A NUL in the request line.
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     c.send("GET /a\0b HTTP/1.1\r\nHost: t\r\n\r\n");
     let r = c.response();
     assert_error_answer(&mut c, &r, 400, "NUL in the request line");
 
     // A NUL and other control bytes in a header value.
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     c.send("GET / HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n");
     let r = c.response();
     assert_error_answer(&mut c, &r, 400, "NUL in a header value");
 
     // An absurdly long header value (1 MiB, default 16 KiB head limit).
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     let mut w = c.w.try_clone().unwrap();
     let writer = thread::spawn(move || {
         let _ = w.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Long: ");
@@ -1136,14 +981,14 @@ fn garbage_never_panics_or_hangs_the_server() {
     writer.join().unwrap();
 
     // Half a request then EOF: closed, no answer needed, no hang.
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     c.send("GET / HT");
     c.w.shutdown(Shutdown::Write).unwrap();
     let rest = c.read_to_end();
     assert!(rest.is_empty() || rest.starts_with(b"HTTP/1.1 4"), "{:?}", String::from_utf8_lossy(&rest));
 
     // Still healthy.
-    let mut c = Client::connect(a);
+    let mut c = RawClient::connect(a);
     c.send(get("/hello"));
     assert_eq!(c.response().text(), "hello");
     server.stop().expect("no worker panicked");
@@ -1182,12 +1027,12 @@ fn a_panicking_response_stream_closes_its_connection_and_frees_its_slot() {
         .unwrap();
     let a = addr(&server);
     for path in ["/stream-panic", "/reader-panic"] {
-        let mut c = Client::connect(a);
+        let mut c = RawClient::connect(a);
         c.send(get(path));
         // Whatever was sent, the connection must end (never hang).
         let _ = c.read_to_end();
         // The slot was given back: a new connection is served.
-        let mut c = Client::connect(a);
+        let mut c = RawClient::connect(a);
         c.send(get("/hello"));
         assert_eq!(c.response().text(), "hello", "after {path}");
     }
@@ -1212,7 +1057,7 @@ fn a_stalled_body_times_out_once() {
         resp.headers_mut().insert("x-read-again", format!("{}", again.is_err()).parse().unwrap());
         resp
     });
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12345");
     let r = c.response();
     let answered = Instant::now();
@@ -1237,7 +1082,7 @@ fn streamed_response_to_http10_is_close_delimited() {
             Ok(())
         }))
     });
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     // No Content-Length, no chunking (HTTP/1.0 has none): the body ends at EOF.
     let r = c.response();
@@ -1246,7 +1091,7 @@ fn streamed_response_to_http10_is_close_delimited() {
     assert!(r.closes(), "{r:?}");
     assert_eq!(r.text(), "piece 0;piece 1;piece 2;");
     // The same over HTTP/1.1 is chunked and keeps the connection.
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send(get("/"));
     let r = c.response();
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
@@ -1261,10 +1106,10 @@ fn shutdown_closes_idle_keep_alive_connections_at_once() {
     // The grace period is long: only connections with a request in flight may use it.
     let server =
         Server::bind("127.0.0.1:0").handle_signals(false).grace_period(Duration::from_secs(60)).start(app).unwrap();
-    let mut idle = Client::connect(addr(&server));
+    let mut idle = RawClient::connect(addr(&server));
     idle.send(get("/hello"));
     assert_eq!(idle.response().text(), "hello");
-    let _never_spoke = Client::connect(addr(&server));
+    let _never_spoke = RawClient::connect(addr(&server));
     let t0 = Instant::now();
     server.stop().unwrap();
     assert!(t0.elapsed() < Duration::from_secs(10), "stop waited {:?} for idle connections", t0.elapsed());
@@ -1290,13 +1135,13 @@ fn a_client_that_stops_reading_is_cut_off_after_write_timeout() {
             }))
         })
         .unwrap();
-    let mut stalled = Client::connect(addr(&server));
+    let mut stalled = RawClient::connect(addr(&server));
     stalled.send(get("/firehose"));
     // Make sure the stream has started (and filled the socket buffers).
     let mut b = [0u8; 1];
     assert_eq!(stalled.r.get_ref().peek(&mut b).unwrap(), 1);
     // Others are served meanwhile.
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send(get("/hello"));
     assert_eq!(c.response().text(), "hello");
     drop(c);
@@ -1317,7 +1162,7 @@ fn an_upload_over_the_limit_is_refused_then_drained_not_reset() {
     // writes succeed.
     let limits = Limits { max_body_bytes: 64 * 1024, ..Limits::default() };
     let server = start_with(limits, app);
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4194304\r\n\r\n");
     let resp = c.response();
     assert_eq!(resp.status, 413);
@@ -1357,7 +1202,7 @@ fn a_body_read_after_its_request_was_answered_fails_cleanly() {
         }
         app(req)
     });
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     c.send("POST /later HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_eq!(c.response().status, 202);
     let second = c.response();
@@ -1385,7 +1230,7 @@ fn each_request_on_a_connection_sees_its_own_head() {
         }
         out.into_response()
     });
-    let mut c = Client::connect(addr(&server));
+    let mut c = RawClient::connect(addr(&server));
     let heads: [(&str, &[(&str, &str)]); 6] = [
         ("/a?x=1", &[("Host", "h"), ("X-A", "1")]),
         ("/a?x=1", &[("Host", "h"), ("X-A", "1")]),

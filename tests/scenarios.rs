@@ -1,5 +1,6 @@
-//! The seeds' scenarios in the demo binary, run as a user runs them: the
-//! `/api/` routes, `--upstream`, and `greenloop swarm`.
+//! The demo binary's Django-like `/api/` views (one-second views served
+//! concurrently, a view that fans out to ten upstream calls), run as a user
+//! runs them: the routes, `--upstream`, and `greenloop swarm`.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -8,8 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-mod common;
-use common::{BIN, Demo, exchange};
+mod support;
+use support::demo::{BIN, Demo};
+use support::raw::exchange;
 
 fn error_reason(v: &Value) -> &str {
     v["error"].as_str().unwrap_or_else(|| panic!("no error reason in {v}"))

@@ -1,14 +1,15 @@
-//! The demo binary as a user runs it: a harness shared by the test files
-//! that start `greenloop` (each test file uses part of it).
-#![allow(dead_code)]
+//! The demo binary as a user runs it: starts `greenloop`, reads its log
+//! lines, and sends it requests.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use super::raw::exchange;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_greenloop");
 
@@ -132,30 +133,4 @@ impl Drop for KillOnDrop {
             let _ = c.wait();
         }
     }
-}
-
-/// Sends `GET path` with `Connection: close` and reads the whole answer.
-pub fn exchange(mut s: impl Read + Write, path: &str) -> (u16, String) {
-    write!(s, "GET {path} HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    parse(&out)
-}
-
-/// Sends a raw request on a fresh connection to `addr` and reads the whole
-/// answer (the request should say `Connection: close`): (status, body).
-pub fn request(addr: SocketAddr, raw: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(raw.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    parse(&out)
-}
-
-fn parse(out: &[u8]) -> (u16, String) {
-    let text = String::from_utf8_lossy(out).into_owned();
-    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("bad response: {text:?}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
 }

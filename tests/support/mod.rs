@@ -1,0 +1,7 @@
+//! Helpers shared by the integration tests (each test file declares
+//! `mod support;` and uses the parts it needs).
+#![allow(dead_code)]
+
+pub mod demo;
+pub mod raw;
+pub mod raw_server;
