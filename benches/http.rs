@@ -7,7 +7,8 @@
 //!   the server's per-request cost when syscalls are batched.
 //!
 //! Throughput is reported per request. For req/s under many connections
-//! (wrk), see benches/peers.sh and the README.
+//! (wrk), against other servers, see benches/scripts/peers_median.sh and
+//! docs/PERFORMANCE.md.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

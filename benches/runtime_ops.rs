@@ -1,5 +1,5 @@
 //! The runtime micro-operations of `benches/runtime.rs`, run a given number
-//! of times without a timing harness, for `benches/callgrind_runtime.sh`
+//! of times without a timing harness, for `benches/scripts/callgrind_runtime.sh`
 //! to count their instructions (a figure a noisy VM does not move).
 //!
 //! `cargo bench --bench runtime_ops -- OP N` with OP one of `yield`,

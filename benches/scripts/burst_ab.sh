@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
-# Wall time of a sleep burst (CONNS connections at once, each GET /sleep?ms=1000)
-# against several greenloop builds, in interleaved rounds: the figure of the
-# peers harness's "sleep" column, without its other loads, so that two builds
-# can be compared in a few minutes on a noisy VM.
-#
-# Usage (from the repository root; needs the peers harness built:
-# cd ../shared/peers/servers && cargo build --release):
-#   benches/burst_ab.sh /tmp/greenloop-old target/release/greenloop
-#   ROUNDS=6 CONNS=10000 benches/burst_ab.sh A B
-#
-# Server pinned to CPU 1, client to CPU 0, as ../shared/peers/run.sh does.
-# Prints per build: median, mean, min, max wall in ms, and every run.
+# Measures: wall time of a sleep burst (CONNS connections at once, each
+#   GET /sleep?ms=1000) against several greenloop builds, in interleaved
+#   rounds, so that two builds can be compared in a few minutes on a noisy
+#   machine. Prints per build: median, mean, min, max wall in ms, and every run.
+# Needs: taskset (util-linux), a release build of each greenloop to compare, and the
+#   peers harness: the comparison servers (floor_mio, hyper_ct, may_mini,
+#   sleep_burst) and pipeline.lua, kept outside this repository. Point PEERS
+#   at it (default ../shared/peers, relative to the repository root) and
+#   build it once: (cd "$PEERS/servers" && cargo build --release).
+# Run (from the repository root):
+#   benches/scripts/burst_ab.sh /tmp/greenloop-old target/release/greenloop
+#   ROUNDS=6 CONNS=10000 benches/scripts/burst_ab.sh A B
+# Server pinned to CPU 1, client to CPU 0.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROUNDS="${ROUNDS:-6}"
 CONNS="${CONNS:-10000}"
 PORT="${PORT:-19700}"
-BURST="${BURST:-../shared/peers/servers/target/release/sleep_burst}"
-[ -x "$BURST" ] || { echo "$BURST not built (cd ../shared/peers/servers && cargo build --release)" >&2; exit 1; }
+PEERS="${PEERS:-../shared/peers}"
+BURST="${BURST:-$PEERS/servers/target/release/sleep_burst}"
+[ -x "$BURST" ] || { echo "$BURST not built (cd $PEERS/servers && cargo build --release)" >&2; exit 1; }
 [ "$#" -ge 1 ] || { echo "usage: $0 BUILD [BUILD...]" >&2; exit 2; }
 ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

@@ -1,29 +1,27 @@
 #!/usr/bin/env bash
-# User-space instructions per request, counted by callgrind: the figure that
-# does not move with a shared VM's noise, so a change of a few percent shows.
-#
-# Usage (from the repository root, after `cargo build --release`; needs wrk
-# and valgrind: apt-get install -y wrk valgrind):
-#   benches/callgrind_per_request.sh                      # target/release/greenloop
-#   benches/callgrind_per_request.sh /tmp/greenloop-old   # another build, to compare
-#   CONNS=64 benches/callgrind_per_request.sh              # 64 connections (default 1)
-# PIPELINE names wrk's pipelining script (default: the peers harness's,
-# ../shared/peers/pipeline.lua); DUR the length of each load (default 4s).
-#
-# Runs the server under callgrind, drives GET /plaintext with wrk for DUR
-# (default 4s) one request at a time per connection and then 16 pipelined,
-# and prints the program's instruction total divided by the requests served.
-# Start-up and shutdown (under a million instructions) are included: they
-# add well under 1% at the request counts reached.
-# Kernel time is not counted: syscalls per request are the same for every
-# build (one recv, one send), so this measures the server's own work.
+# Measures: user-space instructions per request of the greenloop server
+#   (GET /plaintext, one request at a time per connection, then 16 pipelined),
+#   counted by callgrind: the figure a noisy machine does not move, so a
+#   change of a few percent shows. Start-up and shutdown are included (well
+#   under 1% at the request counts reached); kernel time is not (every build
+#   makes one recv and one send per request).
+# Needs: wrk, valgrind (callgrind, callgrind_annotate), curl
+#   (apt-get install -y wrk valgrind curl); a release build
+#   (cargo build --release); a wrk pipelining script: PIPELINE, by default
+#   pipeline.lua of the peers harness (PEERS, default ../shared/peers).
+# Run (from the repository root):
+#   benches/scripts/callgrind_per_request.sh                      # target/release/greenloop
+#   benches/scripts/callgrind_per_request.sh /tmp/greenloop-old   # another build, to compare
+#   CONNS=64 benches/scripts/callgrind_per_request.sh              # 64 connections (default 1)
+#   DUR=4s sets the length of each load.
 set -euo pipefail
-BIN="$(realpath "${1:-$(dirname "$0")/../target/release/greenloop}")"
-cd "$(dirname "$0")/.."
+BIN="$(realpath "${1:-$(dirname "$0")/../../target/release/greenloop}")"
+cd "$(dirname "$0")/../.."
 DUR="${DUR:-4s}"
 CONNS="${CONNS:-1}"
 PORT="${PORT:-18580}"
-PIPELINE="${PIPELINE:-../shared/peers/pipeline.lua}"
+PEERS="${PEERS:-../shared/peers}"
+PIPELINE="${PIPELINE:-$PEERS/pipeline.lua}"
 [ -x "$BIN" ] || { echo "$BIN: no such executable (cargo build --release?)" >&2; exit 1; }
 [ -f "$PIPELINE" ] || { echo "$PIPELINE: no wrk pipelining script (set PIPELINE)" >&2; exit 1; }
 for tool in wrk valgrind callgrind_annotate curl; do

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Server CPU per request, plaintext and 16-deep pipelined, as the median of
-# several interleaved rounds: on a shared 2-core VM one run of
-# ../shared/peers/run.sh moves by 10-20%, and rounds taken in turn expose
-# every server to the same drift.
-#
-# Usage (from the repository root, after `cargo build --release`, with wrk
-# installed and the peers built: cd ../shared/peers/servers && cargo build --release):
-#   benches/peers_median.sh                   # greenloop, floor_mio, hyper_ct, may_mini; 5 rounds
-#   ROUNDS=9 DUR=3s benches/peers_median.sh
-#   benches/peers_median.sh 'old:/tmp/greenloop-old --bind 127.0.0.1:{port} --quiet'   # add servers
-#
-# Prints, per server: median and range of server CPU µs/request for each load.
-# The server is pinned to CPU 1 and wrk to CPU 0, as run.sh does.
+# Measures: server CPU per request (user + system µs), plaintext and
+#   16-deep pipelined, as the median and range of several interleaved rounds
+#   for greenloop and the peer servers: rounds taken in turn expose every
+#   server to the same drift of a noisy machine.
+# Needs: wrk (apt-get install -y wrk), taskset, a release build
+#   (cargo build --release), and the
+#   peers harness: the comparison servers (floor_mio, hyper_ct, may_mini,
+#   sleep_burst) and pipeline.lua, kept outside this repository. Point PEERS
+#   at it (default ../shared/peers, relative to the repository root) and
+#   build it once: (cd "$PEERS/servers" && cargo build --release).
+#   A peer that is not built is skipped.
+# Run (from the repository root):
+#   benches/scripts/peers_median.sh          # greenloop, floor_mio, hyper_ct, may_mini; 5 rounds
+#   ROUNDS=9 DUR=3s benches/scripts/peers_median.sh
+#   benches/scripts/peers_median.sh 'old:/tmp/greenloop-old --bind 127.0.0.1:{port} --quiet'   # add servers
+# The server is pinned to CPU 1 and wrk to CPU 0.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PEERS="${PEERS:-../shared/peers}"
 ROUNDS="${ROUNDS:-5}"
 DUR="${DUR:-3s}"

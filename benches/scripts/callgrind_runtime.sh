@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Instructions per runtime operation (yield, park+unpark, spawn+join,
-# channel ping-pong), counted by callgrind: the same operations as
-# `cargo bench --bench runtime`, as a figure that does not move with a
-# shared VM's noise. Compare two commits by running it in each checkout.
-#
-# Usage (from the repository root; needs valgrind: apt-get install -y valgrind):
-#   benches/callgrind_runtime.sh            # N = 100000 of each
-#   N=20000 benches/callgrind_runtime.sh
+# Measures: instructions per runtime operation (yield, park+unpark,
+#   spawn+join, channel ping-pong), counted by callgrind on the runtime_ops
+#   bench target: the operations `cargo bench --bench runtime` times, as a
+#   figure that does not move with the machine's noise. Compare two commits
+#   by running it in each checkout.
+# Needs: valgrind (apt-get install -y valgrind); builds the bench itself.
+# Run (from the repository root):
+#   benches/scripts/callgrind_runtime.sh            # N = 100000 of each
+#   N=20000 benches/scripts/callgrind_runtime.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 N="${N:-100000}"
 command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install -y valgrind)" >&2; exit 1; }
 BIN="$(cargo bench --bench runtime_ops --no-run --message-format=json |
