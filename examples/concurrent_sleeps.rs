@@ -1,6 +1,6 @@
 //! Concurrent sleeps: 100 green threads that each sleep 1 s finish in about 1 s.
 //!
-//! Scenario: the seeds' "async view that sleeps", which Django + uvicorn ran
+//! Scenario: a Django async view that sleeps, which Django + uvicorn ran
 //! one at a time once a synchronous middleware crept in. Here every sleeper
 //! parks its own green thread and the loop runs the others meanwhile. For
 //! contrast, five green threads then call `std::thread::sleep`, which blocks

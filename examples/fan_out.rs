@@ -1,7 +1,7 @@
 //! Fan-out aggregation: one request calls another route N times at once.
 //!
-//! Scenario: the seeds' `/api/aggregated/` view, which awaited ten upstream
-//! calls of one second each and wanted about one second in all, not ten. The
+//! Scenario: an aggregating view (`/api/aggregated/`) that awaits ten upstream
+//! calls of one second each and should take about one second in all, not ten. The
 //! handler here makes its N calls with [`greenloop::join_all`], each on its
 //! own green thread, through the worker's pooled [`Client`] (created once per
 //! worker with `Server::worker_state`, so connections are kept alive and

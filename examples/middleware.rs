@@ -1,6 +1,6 @@
 //! Custom middleware with per-request state, next to the built-in AccessLog.
 //!
-//! Scenario: the seeds' Django `ApiLoggerMiddleware` kept the current
+//! Scenario: a Django logging middleware (`ApiLoggerMiddleware`) kept the current
 //! request's start time and id in fields of the middleware object: one object
 //! served every request, so concurrent requests overwrote each other's values
 //! (and a synchronous middleware serialised the async views besides). Here a

@@ -2,8 +2,9 @@
 //!
 //! Scenario: a view has to call code that blocks the OS thread (a C library,
 //! `std::fs`, a CPU-heavy hash, a synchronous database driver). Done on the
-//! loop, it would stall every request on the worker (the seeds' bug, which
-//! greenloop's watchdog reports). `greenloop::offload` runs it on a thread
+//! loop, it would stall every request on the worker (the bug of one
+//! synchronous middleware under an async server, which greenloop's watchdog
+//! reports). `greenloop::offload` runs it on a thread
 //! pool while the calling green thread parks, like asgiref's
 //! `sync_to_async(thread_sensitive=False)`; `greenloop::offload_serial` runs
 //! it on one dedicated thread, in order, for code that is not thread-safe or

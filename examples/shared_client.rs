@@ -1,8 +1,8 @@
 //! One shared client per worker, with startup and shutdown hooks.
 //!
-//! Scenario: the seeds needed one HTTP client session (a connection pool)
-//! created *inside* the running event loop and closed at shutdown, and had
-//! to hand-roll ASGI lifespan events to get it. Here `Server::worker_state`
+//! Scenario: an ASGI app needs one HTTP client session (a connection pool)
+//! created *inside* the running event loop and closed at shutdown, and has
+//! to hand-roll lifespan events to get it. Here `Server::worker_state`
 //! builds the pool on each worker's loop before it accepts connections,
 //! every handler on that worker reaches it with `worker_state::<T>()`, and
 //! it is dropped on that loop after the worker drained and its stop hooks

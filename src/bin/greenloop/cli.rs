@@ -51,7 +51,7 @@ OPTIONS:
 
 A request counts as an error when it fails or answers with a status >= 400.
 
-EXAMPLE (the seeds' result: 10 users on a 1 s handler give ~10 req/s, not 1):
+EXAMPLE (10 users on a view that waits 1 s give ~10 req/s, not 1):
     greenloop &
     greenloop swarm http://127.0.0.1:8000/api/async_sleep/ --users 10 --duration 5
 ";

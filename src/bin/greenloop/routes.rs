@@ -47,7 +47,7 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
     logs a warning naming this request. This is the bug greenloop is built to catch.</li>
 <li><a href="/metrics"><code>GET /metrics</code></a>: loop and server metrics (Prometheus text).</li>
 </ul>
-<h2>The seeds' scenarios</h2>
+<h2>A Django async app that one synchronous middleware served one request at a time</h2>
 <ul>
 <li><a href="/api/?task_id=7"><code>GET /api/?task_id=N</code></a>: waits 1 s (green), then
     <code>{"message": "Hello World", "task_id": "N"}</code>. Django + uvicorn with one synchronous
@@ -57,7 +57,7 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
     <code>greenloop swarm http://127.0.0.1:8000/api/async_sleep/ --users 10 --duration 5</code>: ~10 req/s, not 1.</li>
 <li><a href="/api/aggregated/?num=10"><code>GET /api/aggregated/?num=N</code></a>: fans out N calls to
     <code>/api/?task_id=i</code> at once (<code>join_all</code>, one pooled client per worker): about 1 s
-    for N = 10, the fan-out the seeds wanted (N: 1 to 100, default 10; the upstream is <code>--upstream</code>,
+    for N = 10, as a view that awaits ten upstream calls should take (N: 1 to 100, default 10; the upstream is <code>--upstream</code>,
     by default this server).</li>
 <li><a href="/api/aggregated_sync/?num=3"><code>GET /api/aggregated_sync/?num=N</code></a>: the same calls
     one after another: N seconds, the fan-out that takes 10 s instead of 1 s.</li>

@@ -1,4 +1,5 @@
-//! The seeds' scenarios as routes under `/api/`.
+//! Routes under `/api/` that reproduce a Django async app served one request
+//! at a time because of one synchronous middleware, done right.
 //!
 //! - `/api/?task_id=N`: a view that waits one second (a green sleep) and
 //!   answers JSON; ten at once take one second, which a Django + uvicorn app
@@ -63,8 +64,8 @@ pub fn routes(router: Router, upstream: Upstream) -> Router {
 }
 
 /// Gives every worker its own pooled upstream client, created on the
-/// worker's loop at start and closed after it drained at shutdown: the
-/// seeds' "one client session per event loop", with no lifespan plumbing.
+/// worker's loop at start and closed after it drained at shutdown: one
+/// client session per event loop, with no lifespan plumbing.
 pub fn with_client_pool(server: Server) -> Server {
     server
         .worker_state(|| {
