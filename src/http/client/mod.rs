@@ -525,7 +525,8 @@ impl RequestBuilder {
         self
     }
 
-    /// Sets a JSON body and `Content-Type: application/json`.
+    /// Sets a JSON body and `Content-Type: application/json` (needs the
+    /// `json` feature, on by default).
     ///
     /// ```no_run
     /// # greenloop::run(|| {
@@ -536,6 +537,7 @@ impl RequestBuilder {
     /// # drop(res);
     /// # });
     /// ```
+    #[cfg(feature = "json")]
     pub fn json(mut self, value: &serde_json::Value) -> RequestBuilder {
         match serde_json::to_vec(value) {
             Ok(bytes) => {

@@ -214,7 +214,8 @@ impl ClientResponse {
         })
     }
 
-    /// Reads the whole body (at most `limit` bytes) and parses it as JSON.
+    /// Reads the whole body (at most `limit` bytes) and parses it as JSON
+    /// (needs the `json` feature, on by default).
     ///
     /// ```no_run
     /// # greenloop::run(|| {
@@ -222,6 +223,7 @@ impl ClientResponse {
     /// println!("{}", v["message"]);
     /// # });
     /// ```
+    #[cfg(feature = "json")]
     pub fn json(self, limit: usize) -> io::Result<serde_json::Value> {
         let what = self.body.what.clone();
         let bytes = self.bytes(limit)?;
