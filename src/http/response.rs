@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 
 use http::{HeaderValue, StatusCode, header};
 
-use super::body::BodyError;
+use super::body_error::BodyError;
 use super::{Body, Response};
 
 /// The body of a response: bytes known up front, or a stream.

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use http::{HeaderValue, Method, StatusCode, header};
 
-use super::ext::percent_decode_path;
+use super::query::percent_decode_path;
 use super::response::IntoResponse;
 use super::{Handler, Request, Response};
 

@@ -800,7 +800,7 @@ impl Exchange<'_> {
             });
         }
         let config = &self.client.inner.config;
-        let limits = codec::Limits {
+        let limits = codec::CodecLimits {
             max_head_bytes: config.max_response_head,
             max_headers: config.max_response_headers,
             max_request_line: config.max_response_head.min(8 * 1024),
