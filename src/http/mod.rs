@@ -26,6 +26,7 @@ pub mod client;
 #[doc(hidden)] // not covered by semver; used by the benchmarks
 pub mod codec;
 mod handler;
+mod log_sink;
 pub mod metrics;
 pub mod middleware;
 mod query;
@@ -38,6 +39,7 @@ mod server;
 pub use body::Body;
 pub use client::Client;
 pub use handler::{App, Handler, Middleware, Next};
+pub use log_sink::LineSink;
 pub use query::{percent_decode, query_pairs};
 pub use request_ext::{ConnInfo, RequestExt};
 pub use response::{IntoResponse, ResponseBody};
