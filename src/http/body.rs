@@ -10,6 +10,9 @@ use http::StatusCode;
 use super::body_error::BodyError;
 use super::server::inbound::{Inbound, read_parking};
 
+/// A request as handlers see it: the `http` crate's type with a streaming [`Body`].
+pub type Request = http::Request<Body>;
+
 /// The body of a request: read it like any `std::io::Read`. Reading parks
 /// the green thread while data is in flight, so a slow upload stalls only
 /// its own request.

@@ -36,20 +36,14 @@ mod response;
 mod router;
 mod server;
 
-pub use body::Body;
+pub use body::{Body, Request};
 pub use client::Client;
 pub use handler::{App, Handler, Middleware, Next};
 pub use log_sink::LineSink;
 pub use query::{percent_decode, query_pairs};
 pub use request_ext::{ConnInfo, RequestExt};
-pub use response::{IntoResponse, ResponseBody};
+pub use response::{IntoResponse, Response, ResponseBody};
 pub use router::{MethodRouter, Params, Router, any, delete, get, head, on, options, patch, post, put};
 pub use server::{Limits, RunningServer, Server, ShutdownHandle, worker_id, worker_state};
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
-
-/// A request as handlers see it: the `http` crate's type with a streaming [`Body`].
-pub type Request = http::Request<Body>;
-
-/// A response as handlers return it: the `http` crate's type with a [`ResponseBody`].
-pub type Response = http::Response<ResponseBody>;

@@ -67,7 +67,7 @@ impl ClientBuilder {
 
     /// How long a whole request may take (default 30 s): from `send` until
     /// the last byte of the response body is read. Override it per request
-    /// with [`RequestBuilder::timeout`].
+    /// with [`RequestBuilder::timeout`](super::RequestBuilder::timeout).
     ///
     /// ```
     /// let b = greenloop::http::Client::builder().timeout(std::time::Duration::from_secs(5));
@@ -126,7 +126,7 @@ impl ClientBuilder {
 
     /// Largest response body accepted at all, even when streamed (default:
     /// no limit). A `Content-Length` over it fails in `send`; chunks adding
-    /// up to more fail the read that crosses it. [`ClientResponse::bytes`]
+    /// up to more fail the read that crosses it. [`ClientResponse::bytes`](super::ClientResponse::bytes)
     /// takes its own, usually smaller, limit.
     ///
     /// ```

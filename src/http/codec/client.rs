@@ -19,7 +19,7 @@ use super::limits::{CodecLimits, STACK_HEADERS};
 ///
 /// `host`, if given, is written as the `Host` field and any `Host` in
 /// `headers` is dropped; with `None`, `headers` must contain one. As in
-/// [`write_response_head`], `Content-Length` / `Transfer-Encoding` from
+/// [`write_response_head`](super::write_response_head), `Content-Length` / `Transfer-Encoding` from
 /// `headers` are dropped and replaced according to `body`; `Empty` sends
 /// `Content-Length: 0` for POST, PUT and PATCH and nothing otherwise.
 pub fn write_request_head(
