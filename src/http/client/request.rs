@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use http::Method;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::exchange;
 use super::target::invalid_input;
@@ -20,6 +20,7 @@ use super::{Client, ClientResponse};
 /// use std::time::Duration;
 /// use greenloop::http::Client;
 ///
+/// # #[cfg(feature = "json")] // the `json` helpers need the (default) `json` feature
 /// greenloop::run(|| {
 ///     let res = Client::new()
 ///         .post("http://127.0.0.1:8000/api/items")
@@ -121,7 +122,7 @@ impl RequestBuilder {
         match serde_json::to_vec(value) {
             Ok(bytes) => {
                 self.body = bytes;
-                self.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                self.headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             }
             Err(e) => {
                 if self.error.is_none() {
