@@ -26,7 +26,7 @@
 //!   resolve through [`net::resolve`](crate::net::resolve) (off the loop),
 //!   IP literals skip it;
 //! - response bodies framed by `Content-Length`, chunked, or the end of the
-//!   connection, parsed by the same [`codec`](crate::http::codec) as the
+//!   connection, parsed by the same codec as the
 //!   server's; `1xx` interim responses are skipped;
 //! - one keep-alive pool per [`Client`], keyed by host and port. A
 //!   connection is reused only after its response body was read to the end
