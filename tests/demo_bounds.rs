@@ -34,18 +34,18 @@ fn offload_is_capped_in_length_and_in_calls_per_worker() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("at most 10000"), "{body}");
 
-    // Sixteen long offloaded sleeps take every slot of the one worker...
-    let held = demo.spawn_gets(16, "/offload?ms=3000");
+    // Thirty-two long offloaded sleeps take every slot of the one worker...
+    let held = demo.spawn_gets(32, "/offload?ms=3000");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while metric(&demo, "greenloop_offload_busy_threads") + metric(&demo, "greenloop_offload_queue_depth") < 16.0 {
-        assert!(Instant::now() < deadline, "the 16 offloaded sleeps never all started");
+    while metric(&demo, "greenloop_offload_busy_threads") + metric(&demo, "greenloop_offload_queue_depth") < 32.0 {
+        assert!(Instant::now() < deadline, "the 32 offloaded sleeps never all started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // ...so the seventeenth is turned away at once, with a reason, while
+    // ...so the thirty-third is turned away at once, with a reason, while
     // the loop itself keeps serving.
     let (status, body, took) = demo.get_timed("/offload?ms=10");
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("16 offloaded sleeps"), "{body}");
+    assert!(body.contains("32 offloaded sleeps"), "{body}");
     assert!(took < Duration::from_secs(2), "answered at once, not queued: {took:?}");
     assert_eq!(demo.get("/plaintext").0, 200);
     for h in held {

@@ -17,7 +17,8 @@ pub const MAX_BLOCK_MS: u64 = 1_000;
 /// Longest `/offload` sleep.
 pub const MAX_OFFLOAD_MS: u64 = 10_000;
 /// `/offload` calls in flight at once on one worker; more are answered 503.
-pub const OFFLOAD_SLOTS: usize = 16;
+/// Half the offload pool's default 64 threads, so one worker cannot take them all.
+pub const OFFLOAD_SLOTS: usize = 32;
 /// Aggregated requests fanning out at once on one worker (each makes at
 /// most `MAX_FAN_OUT` upstream calls); more wait for a turn.
 pub const FAN_OUT_SLOTS: usize = 4;

@@ -43,7 +43,7 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
     Ten at once take one second, not ten.</li>
 <li><a href="/offload?ms=200"><code>GET /offload?ms=N</code></a>: a <em>blocking</em> <code>std::thread::sleep</code>
     of N ms run through <code>greenloop::offload</code>, on a pool thread: the loop keeps serving
-    (N up to 10 000; 16 at once per worker, more get 503).</li>
+    (N up to 10 000; 32 at once per worker, more get 503).</li>
 <li><a href="/block?ms=100"><code>GET /block?ms=N</code></a>: the same blocking sleep done directly on the loop,
     <strong>on purpose</strong>: every other request on this worker waits, and the watchdog
     logs a warning naming this request. This is the bug greenloop is built to catch
