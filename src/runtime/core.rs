@@ -17,9 +17,14 @@ use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam::queue::SegQueue;
 
-use super::builder::Config;
+use super::config::Config;
+use super::join_error::JoinError;
+use super::park::Wake;
 use super::stack::StackPool;
+use super::stats::LoopStats;
 use super::timers::Timers;
+use super::watchdog::label::{LabelText, TaskLabel};
+use super::watchdog::monitor::WatchState;
 
 /// Green-thread switches between two polls for I/O while tasks stay ready
 /// (the figure tokio uses for its event interval).
@@ -65,19 +70,10 @@ pub(crate) enum State {
     Parked,
 }
 
-/// Why a park returned.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Wake {
-    /// Unparked (or spuriously woken): re-check the condition.
-    Unparked,
-    /// The deadline (or an enclosing `timeout` scope's) passed.
-    TimedOut,
-}
-
 /// Receives the outcome of a task that did not return normally, so the
 /// scheduler can fail a typed join slot it cannot name.
 pub(crate) trait Completion {
-    fn fail(&self, error: super::task::JoinError);
+    fn fail(&self, error: JoinError);
 }
 
 /// Longest stretch a task ran without parking, for `assert_no_blocking`.
@@ -119,7 +115,7 @@ pub(crate) struct Task {
     timer: Cell<Option<(Instant, u64)>>,
     pub(crate) scopes: RefCell<Vec<Scope>>,
     /// (task id, label) shown by the watchdog; read from its thread, hence a Mutex.
-    pub(crate) label: std::sync::Mutex<Option<(u64, super::watchdog::LabelText)>>,
+    pub(crate) label: TaskLabel,
     pub(crate) has_label: Cell<bool>,
     /// Set while `assert_no_blocking` watches this task.
     pub(crate) measure: Cell<Option<Measure>>,
@@ -132,8 +128,7 @@ impl Task {
         if let Some(name) = &self.name {
             // Locked, not `get_mut`: the watchdog thread may be reading this
             // recycled box's label right now.
-            *self.label.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((self.id, super::watchdog::LabelText::Fixed(name.clone())));
+            *self.label.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.id, LabelText::Fixed(name.clone())));
             self.has_label.set(true);
         }
     }
@@ -209,25 +204,6 @@ impl Shared {
     }
 }
 
-/// A snapshot of one loop's counters ([`loop_stats`](crate::loop_stats)).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LoopStats {
-    /// Green threads alive (running, ready or parked).
-    pub green_threads: u64,
-    /// Green threads spawned since the loop started.
-    pub spawned: u64,
-    /// Green threads ready to run now.
-    pub run_queue: usize,
-    /// Loop iterations (polls) so far.
-    pub iterations: u64,
-    /// Switches into green threads so far.
-    pub switches: u64,
-    /// Timer entries held (including ones already cancelled but not yet dropped).
-    pub timers: usize,
-    /// Idle stacks kept for reuse.
-    pub pooled_stacks: usize,
-}
-
 /// Loop-wide counters, read by metrics and the watchdog.
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -259,7 +235,7 @@ pub(crate) struct Core {
     current_task: Cell<*const Task>,
     next_task_id: Cell<u64>,
     pub(crate) counters: Counters,
-    pub(crate) watch: Option<Arc<super::watchdog::WatchState>>,
+    pub(crate) watch: Option<Arc<WatchState>>,
 }
 
 thread_local! {
@@ -325,7 +301,7 @@ impl Core {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         let stacks = StackPool::new(config.stack_size, config.max_pooled_stacks);
-        let watch = config.watchdog.map(super::watchdog::WatchState::new);
+        let watch = config.watchdog.map(WatchState::new);
         Ok(Core {
             watch,
             shared: Arc::new(Shared {
@@ -952,7 +928,7 @@ impl Core {
         let n = self.counters.switches.get() + 1;
         self.counters.switches.set(n);
         if let Some(w) = &self.watch {
-            w.enter(n, ptr);
+            w.enter(n, &task.label);
         }
         // SAFETY: only the scheduler touches the coroutine cell, and it is not
         // re-entered: a task cannot resume another task's coroutine.
@@ -975,7 +951,7 @@ impl Core {
             self.stacks.borrow_mut().give_back(co.into_stack());
         }
         if let Exit::StackOverflow = exit {
-            let error = super::task::JoinError::stack_overflow(task.name.clone(), self.config.stack_size);
+            let error = JoinError::stack_overflow(task.name.clone(), self.config.stack_size);
             log::error!("{error}");
             if let Some(c) = task.completion.take() {
                 c.fail(error);
@@ -1056,7 +1032,7 @@ impl Core {
             }
         }
         if let Some(c) = task.completion.take() {
-            c.fail(super::task::JoinError::cancelled());
+            c.fail(JoinError::cancelled());
         }
     }
 }

@@ -46,7 +46,7 @@ impl Entry {
                             if super::core::force_unwinding() {
                                 std::panic::resume_unwind(p);
                             }
-                            log::error!(target: "greenloop", "call_later callback {}", super::task::JoinError::panic(p));
+                            log::error!(target: "greenloop", "call_later callback {}", super::join_error::JoinError::panic(p));
                         }
                     };
                     if let Err(e) = core.spawn_task(None, None, body) {

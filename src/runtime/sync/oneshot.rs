@@ -86,7 +86,7 @@ impl<T> Receiver<T> {
         match self.recv_deadline(None) {
             Ok(v) => Ok(v),
             Err(RecvTimeoutError::Disconnected) => Err(RecvError),
-            Err(RecvTimeoutError::Timeout) => crate::runtime::time::raise_elapsed(),
+            Err(RecvTimeoutError::Timeout) => crate::runtime::park::raise_elapsed(),
         }
     }
 

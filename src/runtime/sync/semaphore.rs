@@ -146,7 +146,7 @@ impl Semaphore {
                 drop(guard);
                 if infallible {
                     // Only an expired `timeout` scope ends a deadline-less wait.
-                    crate::runtime::time::raise_elapsed();
+                    crate::runtime::park::raise_elapsed();
                 }
                 return None;
             }
