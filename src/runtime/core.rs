@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::io;
 use std::ptr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -68,6 +69,27 @@ pub(crate) enum State {
     Running,
     /// Suspended until unparked (or its deadline passes).
     Parked,
+}
+
+/// What a timer entry does when it comes due.
+///
+/// A park with a deadline needs a timer entry `(at, task)` with `at` no
+/// later than its deadline. A task remembers the entry it counts on, and a
+/// park whose deadline is at or after it adds nothing: a server connection
+/// that parks with a 60 s idle deadline after every request adds one entry
+/// per minute of idleness, not one per request. When an entry comes due, the
+/// task is woken only if it is parked and its park's deadline has passed;
+/// if it is parked with a later deadline, the entry moves on to it.
+///
+/// An unpark does not search the heap. Entries of finished tasks, and ones
+/// superseded by an earlier entry for the same task, are skipped when they
+/// surface, and dropped whenever the heap has doubled since the last
+/// compaction (`Timers::compact`).
+pub(crate) enum TimerAction {
+    /// Look at a parked task: wake it if its deadline passed (see `fire_timer`).
+    Wake(TaskRef),
+    /// Start `f` on a new green thread, unless cancelled (`call_later`).
+    Call { f: Box<dyn FnOnce()>, cancelled: Rc<Cell<bool>> },
 }
 
 /// Receives the outcome of a task that did not return normally, so the
@@ -226,7 +248,7 @@ pub(crate) struct Core {
     free_slots: RefCell<Vec<u32>>,
     io: RefCell<Vec<IoEntry>>,
     free_io: RefCell<Vec<usize>>,
-    pub(crate) timers: RefCell<Timers>,
+    timers: RefCell<Timers<TimerAction>>,
     /// When the last poll for I/O returned: the loop's clock, read once per
     /// turn that found I/O or has timers pending.
     now: Cell<Instant>,
@@ -608,14 +630,19 @@ impl Core {
     /// (`r`): the one it counts on, or a new one.
     fn cover_deadline(&self, task: &Task, r: TaskRef, at: Instant) {
         if task.timer.get().is_none_or(|(t, _)| t > at) {
-            let order = self.timers.borrow_mut().add_wake(at, r);
+            let order = self.timers.borrow_mut().push(at, TimerAction::Wake(r));
             task.timer.set(Some((at, order)));
         }
     }
 
+    /// Runs `f` on a new green thread at `at`, unless `cancelled` is set by then.
+    pub(crate) fn call_at(&self, at: Instant, f: Box<dyn FnOnce()>, cancelled: Rc<Cell<bool>>) {
+        self.timers.borrow_mut().push(at, TimerAction::Call { f, cancelled });
+    }
+
     /// Called when the timer entry `order` for `r` is due: wakes `r` if its
     /// park's deadline has passed, or moves the entry on to that deadline.
-    pub(crate) fn fire_timer(&self, r: TaskRef, order: u64) {
+    fn fire_timer(&self, r: TaskRef, order: u64) {
         let Some(task) = self.task_ptr(r) else { return };
         // SAFETY: as in `unpark`.
         let task = unsafe { &*task };
@@ -637,11 +664,31 @@ impl Core {
 
     /// Whether timer entry `order` is the one `r` counts on (compaction
     /// drops the others: superseded by an earlier one, or of a finished task).
-    pub(crate) fn timer_is_live(&self, r: TaskRef, order: u64) -> bool {
+    fn timer_is_live(&self, r: TaskRef, order: u64) -> bool {
         match self.task_ptr(r) {
             // SAFETY: as in `unpark`.
             Some(t) => unsafe { (*t).timer.get().is_some_and(|(_, o)| o == order) },
             None => false,
+        }
+    }
+
+    /// Starts a due `call_later` callback on its own green thread.
+    fn fire_call(&self, f: Box<dyn FnOnce()>, cancelled: &Cell<bool>) {
+        if cancelled.replace(true) {
+            return;
+        }
+        // Contained like any detached green thread: a panicking callback
+        // must not unwind through the loop itself.
+        let body = move || {
+            if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                if force_unwinding() {
+                    std::panic::resume_unwind(p);
+                }
+                log::error!(target: "greenloop", "call_later callback {}", JoinError::panic(p));
+            }
+        };
+        if let Err(e) = self.spawn_task(None, None, body) {
+            log::error!("greenloop: call_later could not start its green thread: {e}");
         }
     }
 
@@ -896,6 +943,8 @@ impl Core {
         }
     }
 
+    /// Fires every timer entry due by the loop's clock, then drops stale
+    /// entries if the heap has grown enough for that to pay.
     fn fire_due_timers(&self) {
         if self.timers.borrow().is_empty() {
             return;
@@ -904,13 +953,19 @@ impl Core {
         loop {
             let due = self.timers.borrow_mut().pop_due(now);
             match due {
-                Some(entry) => entry.fire(self),
+                Some(entry) => match entry.item {
+                    TimerAction::Wake(r) => self.fire_timer(r, entry.order),
+                    TimerAction::Call { f, cancelled } => self.fire_call(f, &cancelled),
+                },
                 None => break,
             }
         }
         let mut timers = self.timers.borrow_mut();
         if timers.needs_compaction() {
-            timers.compact(|r, seq| self.timer_is_live(r, seq));
+            timers.compact(|order, item| match item {
+                TimerAction::Wake(r) => self.timer_is_live(*r, order),
+                TimerAction::Call { cancelled, .. } => !cancelled.get(),
+            });
         }
     }
 

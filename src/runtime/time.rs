@@ -80,7 +80,7 @@ pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> CallLater {
     let cancelled = Rc::new(Cell::new(false));
     let at =
         Instant::now().checked_add(delay).unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365 * 30));
-    c.timers.borrow_mut().add_call(at, Box::new(f), cancelled.clone());
+    c.call_at(at, Box::new(f), cancelled.clone());
     CallLater { cancelled }
 }
 
