@@ -169,7 +169,7 @@ impl Core {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         let stacks = StackPool::new(config.stack_size, config.max_pooled_stacks);
-        let watch = config.watchdog.map(WatchState::new);
+        let watch = config.watchdog.map(|threshold| WatchState::new(threshold, tasks::label_of));
         Ok(Core {
             watch,
             shared: Arc::new(Shared {

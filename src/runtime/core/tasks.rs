@@ -138,6 +138,16 @@ impl Task {
     }
 }
 
+/// The watchdog's way to a task's label ([`LabelOf`](crate::runtime::watchdog::monitor::LabelOf)).
+///
+/// # Safety
+/// `task` must point at a live `Task`.
+pub(super) unsafe fn label_of(task: *const ()) -> *const TaskLabel {
+    // SAFETY: the caller guarantees `task` points at a live `Task`; this
+    // only computes the address of one of its fields.
+    unsafe { &raw const (*task.cast::<Task>()).label }
+}
+
 struct Slot<T> {
     generation: u32,
     task: Option<Box<T>>,

@@ -133,7 +133,7 @@ impl Core {
         let n = self.counters.switches.get() + 1;
         self.counters.switches.set(n);
         if let Some(w) = &self.watch {
-            w.enter(n, &task.label);
+            w.enter(n, ptr.cast());
         }
         // SAFETY: only the scheduler touches the coroutine cell, and it is not
         // re-entered: a task cannot resume another task's coroutine.

@@ -9,12 +9,21 @@ use super::label::TaskLabel;
 /// Default blocking threshold.
 pub const DEFAULT_THRESHOLD: Duration = Duration::from_millis(20);
 
+/// Finds a task's label from the task's address. The loop supplies it: the
+/// watchdog does not know the task type, and the loop's switch stores the
+/// task's address as it has it, with no arithmetic.
+///
+/// # Safety
+/// `task` must point at a live task of the loop that supplied the function.
+pub(crate) type LabelOf = unsafe fn(task: *const ()) -> *const TaskLabel;
+
 /// What one loop shares with the watchdog thread.
 pub(crate) struct WatchState {
     /// 2n+1 while the n-th switch's green thread runs, 2n+2 after it yields.
     epoch: AtomicU64,
-    /// The running task's label.
-    label: AtomicPtr<TaskLabel>,
+    /// The running task (opaque: read through `label_of`).
+    task: AtomicPtr<()>,
+    label_of: LabelOf,
     threshold_ns: u64,
     thread_name: String,
     /// Held while the watchdog reads a task's label, and by the runtime
@@ -26,10 +35,11 @@ pub(crate) struct WatchState {
 }
 
 impl WatchState {
-    pub(crate) fn new(threshold: Duration) -> Arc<WatchState> {
+    pub(crate) fn new(threshold: Duration, label_of: LabelOf) -> Arc<WatchState> {
         let w = Arc::new(WatchState {
             epoch: AtomicU64::new(0),
-            label: AtomicPtr::new(std::ptr::null_mut()),
+            task: AtomicPtr::new(std::ptr::null_mut()),
+            label_of,
             threshold_ns: threshold.as_nanos().min(u64::MAX as u128) as u64,
             thread_name: std::thread::current().name().unwrap_or("<unnamed>").to_owned(),
             read_lock: Mutex::new(false),
@@ -43,8 +53,8 @@ impl WatchState {
 
     /// A green thread starts running (switch number `n`).
     #[inline]
-    pub(crate) fn enter(&self, n: u64, label: &TaskLabel) {
-        self.label.store(label as *const TaskLabel as *mut TaskLabel, Ordering::Relaxed);
+    pub(crate) fn enter(&self, n: u64, task: *const ()) {
+        self.task.store(task.cast_mut(), Ordering::Relaxed);
         self.epoch.store(2 * n + 1, Ordering::Release);
     }
 
@@ -67,16 +77,16 @@ impl WatchState {
         if *closed {
             return None;
         }
-        let label = self.label.load(Ordering::Acquire);
-        if label.is_null() {
+        let task = self.task.load(Ordering::Acquire);
+        if task.is_null() {
             return None;
         }
-        // SAFETY: the label is a field of a task box; task boxes are never
-        // freed while the runtime lives (they are recycled), and the runtime
-        // takes `read_lock` before freeing them at shutdown; the label is a
-        // Mutex, safe to read from here. A reused box may hold another task's
-        // label: the epoch re-check below catches it.
-        let label = unsafe { (*label).lock().unwrap_or_else(|e| e.into_inner()).clone() };
+        // SAFETY: task boxes are never freed while the runtime lives (they are
+        // recycled), and the runtime takes `read_lock` before freeing them at
+        // shutdown, so `task` is live and `label_of` may be called on it; the
+        // label is a Mutex, safe to read from here. A reused box may hold
+        // another task's label: the epoch re-check below catches it.
+        let label = unsafe { (*(self.label_of)(task)).lock().unwrap_or_else(|e| e.into_inner()).clone() };
         let (id, label) = label?;
         let text = label.text();
         if self.epoch.load(Ordering::Acquire) != epoch {
