@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
-use super::lock;
+use super::lock::lock;
 use crate::park::{self, Unparker, Wake};
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, TryRecvError};

@@ -6,7 +6,7 @@ use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::lock;
+use super::lock::lock;
 use crate::park::{self, Unparker, Wake};
 
 struct Waiter {
