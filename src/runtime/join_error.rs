@@ -97,3 +97,59 @@ impl fmt::Debug for JoinError {
 }
 
 impl std::error::Error for JoinError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_answers_only_its_own_question() {
+        let kinds = [
+            JoinError::panic(Box::new("boom")),
+            JoinError::stack_overflow(None, 256 * 1024),
+            JoinError::cancelled(),
+            JoinError::spawn(std::io::Error::other("no memory")),
+        ];
+        let answers: Vec<[bool; 4]> = kinds
+            .iter()
+            .map(|e| [e.is_panic(), e.is_stack_overflow(), e.is_cancelled(), e.is_spawn_failure()])
+            .collect();
+        for (i, a) in answers.iter().enumerate() {
+            for (j, yes) in a.iter().enumerate() {
+                assert_eq!(*yes, i == j, "kind {i}, question {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn panic_message_reads_both_string_payloads() {
+        assert_eq!(JoinError::panic(Box::new("static")).panic_message(), Some("static"));
+        assert_eq!(JoinError::panic(Box::new(String::from("owned"))).panic_message(), Some("owned"));
+        assert_eq!(JoinError::panic(Box::new(42)).panic_message(), None);
+        assert_eq!(JoinError::cancelled().panic_message(), None);
+    }
+
+    #[test]
+    fn into_panic_gives_the_payload_or_the_error_back() {
+        let payload = JoinError::panic(Box::new("boom")).into_panic().ok().unwrap();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+        let back = JoinError::cancelled().into_panic().err().unwrap();
+        assert!(back.is_cancelled());
+    }
+
+    #[test]
+    fn messages_say_what_happened_and_what_to_do() {
+        assert_eq!(JoinError::panic(Box::new("boom")).to_string(), "green thread panicked: boom");
+        assert_eq!(JoinError::panic(Box::new(42)).to_string(), "green thread panicked");
+        let overflow = JoinError::stack_overflow(Some("parser".into()), 64 * 1024).to_string();
+        assert!(overflow.contains("'parser'") && overflow.contains("64 KiB"), "{overflow}");
+        assert!(overflow.contains("Builder::stack_size") && overflow.contains("GREENLOOP_STACK_SIZE"));
+        assert!(JoinError::stack_overflow(None, 1024).to_string().contains("'<unnamed>'"));
+        assert_eq!(JoinError::cancelled().to_string(), "green thread cancelled: its runtime shut down");
+        assert_eq!(
+            JoinError::spawn(std::io::Error::other("no memory")).to_string(),
+            "green thread could not start: no memory"
+        );
+        assert_eq!(format!("{:?}", JoinError::cancelled()), "JoinError(green thread cancelled: its runtime shut down)");
+    }
+}

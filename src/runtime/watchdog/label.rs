@@ -99,3 +99,41 @@ impl std::fmt::Debug for Label {
         f.debug_tuple("Label").field(&self.get()).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_replaced_not_appended() {
+        let label = Label::new();
+        assert_eq!(label.get(), "");
+        label.set(format_args!("GET /a"));
+        label.set_with(|t| t.push_str("POST /b"));
+        assert_eq!(label.get(), "POST /b");
+    }
+
+    #[test]
+    fn request_id_shows_after_the_text() {
+        let label = Label::new();
+        label.set_with_request(7, |t| t.push_str("GET /users/{id}"));
+        assert_eq!(label.get(), "GET /users/{id} (request 7)");
+        label.set_request(8);
+        assert_eq!(label.get(), "GET /users/{id} (request 8)");
+        // Text alone keeps the id; an id of 0 means none.
+        label.set_with(|t| t.push_str("GET /health"));
+        assert_eq!(label.get(), "GET /health (request 8)");
+        label.set_request(0);
+        assert_eq!(label.get(), "GET /health");
+    }
+
+    #[test]
+    fn clones_share_one_text() {
+        let label = Label::new();
+        let shown = LabelText::Shared(label.clone());
+        label.set_with(|t| t.push_str("worker"));
+        assert_eq!(shown.text(), "worker");
+        assert_eq!(LabelText::Fixed("fixed".into()).text(), "fixed");
+        assert_eq!(format!("{label:?}"), "Label(\"worker\")");
+    }
+}
