@@ -92,6 +92,8 @@ pub fn render() -> String {
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_sum {}", seconds(m.sum(|w| w.latency_sum_ns.get())));
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_count {cumulative}");
+    // Connection pools (greenloop::pool): in use, idle, waiting, per pool name.
+    crate::pool::write_metrics(&mut out);
     out
 }
 

@@ -3,6 +3,7 @@
 //!
 //! Nothing in here knows about HTTP.
 
+mod block_on;
 mod builder;
 mod config;
 mod core;
@@ -23,6 +24,7 @@ pub mod park;
 pub mod sync;
 pub mod watchdog;
 
+pub use block_on::block_on;
 pub use builder::{Builder, Runtime, run};
 pub use handle::{Handle, RemoteJoinHandle};
 pub use join_error::JoinError;

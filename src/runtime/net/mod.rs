@@ -8,6 +8,8 @@
 //!
 //! Sockets belong to the loop they were created on (they are not `Send`).
 
+#[cfg(feature = "tokio-io")]
+mod async_io;
 mod source;
 mod tcp;
 mod unix;
