@@ -22,6 +22,10 @@ OPTIONS:
     --stack-size BYTES       green-thread stack size [default: 262144]
     --upstream URL           base URL the /api/aggregated* routes call (http:// only)
                              [default: this server's own address; none on --unix]
+    --postgres URL           Postgres for /db/* (postgres://user@host:port/db or host=/socket/dir ...)
+    --redis URL              Redis for /cache/* (redis://host:port[/db] or redis+unix:///path)
+    --db-pool N              connections per worker in each database pool [default: 64]
+    --db-timeout SECS        longest wait for a pooled connection before a 503 [default: 2]
     -h, --help               this text
     -V, --version            the version
 
@@ -70,6 +74,8 @@ pub struct Options {
     pub stack_size: Option<usize>,
     /// Base URL of the `/api/aggregated*` upstream (`None`: this server).
     pub upstream: Option<String>,
+    /// The databases behind `/db/*` and `/cache/*`.
+    pub db: crate::databases::DbOptions,
 }
 
 /// What `greenloop swarm` was asked to do.
@@ -183,6 +189,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         idle_timeout: None,
         stack_size: None,
         upstream: None,
+        db: crate::databases::DbOptions::default(),
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -207,10 +214,18 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
                 }
                 o.upstream = Some(url.trim_end_matches('/').to_owned());
             }
+            "--postgres" => o.db.postgres = Some(non_empty(&flag, value(&flag)?)?),
+            "--redis" => o.db.redis = Some(non_empty(&flag, value(&flag)?)?),
+            "--db-pool" => o.db.pool_size = number(&flag, &value(&flag)?, 1, 10_000)?,
+            "--db-timeout" => o.db.acquire_timeout = seconds(&flag, &value(&flag)?)?,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
     Ok(Command::Serve(o))
+}
+
+fn non_empty(flag: &str, v: String) -> Result<String, String> {
+    if v.trim().is_empty() { Err(format!("{flag} needs a URL")) } else { Ok(v.trim().to_owned()) }
 }
 
 fn number(flag: &str, v: &str, min: usize, max: usize) -> Result<usize, String> {
@@ -262,6 +277,26 @@ mod tests {
         assert!(err(&["--idle-timeout", "-3"]).contains("out of range"));
         assert!(err(&["--upstream", "https://x"]).contains("not an http:// URL"));
         assert!(err(&["--upstream", "http://x/?a=1"]).contains("without a query"));
+    }
+
+    #[test]
+    fn database_flags() {
+        let o = parse_ok(&[
+            "--postgres",
+            "postgres://u@h/db",
+            "--redis=redis://h",
+            "--db-pool",
+            "8",
+            "--db-timeout",
+            "0.5",
+        ]);
+        assert_eq!(o.db.postgres.as_deref(), Some("postgres://u@h/db"));
+        assert_eq!(o.db.redis.as_deref(), Some("redis://h"));
+        assert_eq!((o.db.pool_size, o.db.acquire_timeout), (8, Duration::from_millis(500)));
+        let err = |a: &[&str]| parse(a.iter().map(|s| s.to_string())).err().unwrap().message;
+        assert!(err(&["--postgres"]).contains("needs a value"));
+        assert!(err(&["--redis", " "]).contains("needs a URL"));
+        assert!(err(&["--db-pool", "0"]).contains("out of range"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod admission;
 mod cli;
+mod databases;
 mod logger;
 mod routes;
 mod scenarios;
@@ -68,6 +69,8 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     if let Some(t) = o.idle_timeout {
         limits.idle_timeout = t;
     }
+    databases::check(&o.db).map_err(std::io::Error::other)?;
+    databases::prepare_postgres(&o.db);
     let upstream = scenarios::Upstream::default();
     if let Some(url) = &o.upstream {
         upstream.set(Some(url.clone()));
@@ -82,6 +85,7 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     };
     let mut server =
         scenarios::with_client_pool(server.workers(o.workers).limits(limits)).worker_state(admission::Admission::new);
+    server = databases::with_redis(databases::with_postgres(server, &o.db), &o.db);
     if let Some(s) = o.stack_size {
         server = server.stack_size(s);
     }

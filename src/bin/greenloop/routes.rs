@@ -22,7 +22,7 @@ pub fn router(upstream: Upstream) -> Router {
         .route("/offload", get(offload))
         .route("/block", get(block))
         .route("/metrics", get(greenloop::http::metrics::handler));
-    scenarios::routes(router, upstream)
+    crate::databases::routes(scenarios::routes(router, upstream))
 }
 
 const INDEX: &str = r#"<!doctype html>
@@ -50,6 +50,18 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
     (N up to 1000, so nobody can use it to stall the demo).</li>
 <li><a href="/metrics"><code>GET /metrics</code></a>: loop and server metrics (Prometheus text).</li>
 </ul>
+<h2>Databases</h2>
+<p>With <code>--postgres URL</code> and <code>--redis URL</code> (a build with <code>--features postgres,redis</code>),
+each worker keeps a pool of green connections: a request waiting on the database parks, and the worker serves
+everyone else meanwhile. Without them these routes answer 503 with the reason.</p>
+<ul>
+<li><a href="/db/sleep?ms=1000"><code>GET /db/sleep?ms=N</code></a>: <code>SELECT pg_sleep(N/1000.0)</code> on a pooled
+    Postgres connection (N up to 5000). Fifty at once on one worker take one second, not fifty.</li>
+<li><a href="/db/items"><code>GET /db/items</code></a>: the rows of a small table the server creates at start, as JSON.</li>
+<li><code>POST /cache/incr?key=K</code>: Redis <code>INCR K</code>, answered with the new value
+    (<code>curl -X POST 'http://127.0.0.1:8000/cache/incr?key=hits'</code>).</li>
+</ul>
+<p>Pool gauges (in use, idle, waiting) are on <a href="/metrics"><code>/metrics</code></a>.</p>
 <h2>A Django async app that one synchronous middleware served one request at a time</h2>
 <ul>
 <li><a href="/api/?task_id=7"><code>GET /api/?task_id=N</code></a>: waits 1 s (green), then
