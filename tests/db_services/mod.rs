@@ -52,3 +52,89 @@ fn reachable(what: &str, var: &str, url: &str, addr: Option<String>) -> Option<S
     eprintln!("skipped: {why}");
     None
 }
+
+/// The demo binary, started with database options, killed when dropped.
+pub struct Demo {
+    child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Demo {
+    /// Starts `greenloop` on a free port with one worker and `extra` options.
+    pub fn start(extra: &[&str]) -> Demo {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_greenloop"))
+            .args(["--bind", "127.0.0.1:0", "--workers", "1", "--quiet"])
+            .args(extra)
+            .env("GREENLOOP_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start greenloop");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("serving on") {
+                    let _ = tx.send(line.clone());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let banner = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(b) => b,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no start-up banner; log: {:?}", log.lock().unwrap());
+            }
+        };
+        let addr = banner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .and_then(|a| a.parse().ok())
+            .expect("an address in the banner");
+        Demo { child, addr, log }
+    }
+
+    /// Every line the server logged so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Asserts the watchdog never saw the loop held.
+    pub fn assert_loop_never_blocked(&self) {
+        let log = self.log();
+        assert!(!log.iter().any(|l| l.contains("held the loop")), "the watchdog saw the loop blocked: {log:#?}");
+    }
+
+    /// One request on a fresh connection: (status, body, time taken).
+    pub fn request(&self, method: &str, path: &str) -> (u16, String, Duration) {
+        let start = std::time::Instant::now();
+        let mut s = TcpStream::connect(self.addr).expect("connect to the demo");
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let (status, body) = exchange(&mut s, method, path);
+        (status, body, start.elapsed())
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends one `Connection: close` request on `s` and reads the whole answer.
+pub fn exchange<S: std::io::Read + std::io::Write>(s: &mut S, method: &str, path: &str) -> (u16, String) {
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("send the request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read the response");
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
