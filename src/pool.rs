@@ -254,6 +254,24 @@ impl<E: fmt::Display> fmt::Display for PoolError<E> {
 
 impl<E: fmt::Display + fmt::Debug> std::error::Error for PoolError<E> {}
 
+/// So a handler returning `Result<_, (StatusCode, String)>` can use `?` on
+/// [`Pool::get`]: a `503 Service Unavailable`.
+/// The body says the pool was exhausted, or only that no connection could
+/// be opened (the manager's error, which may name internal hosts, goes to
+/// the log instead).
+impl<E: fmt::Display> From<PoolError<E>> for (crate::http::StatusCode, String) {
+    fn from(e: PoolError<E>) -> (crate::http::StatusCode, String) {
+        let body = match &e {
+            PoolError::Timeout { .. } => format!("{e}\n"),
+            PoolError::Connect { pool, .. } => {
+                log::warn!("{e}");
+                format!("{pool} pool: cannot open a connection\n")
+            }
+        };
+        (crate::http::StatusCode::SERVICE_UNAVAILABLE, body)
+    }
+}
+
 impl<M: Manager> Pool<M> {
     /// A pool with the default settings.
     pub fn new(manager: M) -> Pool<M> {

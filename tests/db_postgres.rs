@@ -7,6 +7,7 @@ mod db_services;
 
 use std::time::{Duration, Instant};
 
+use greenloop::http::StatusCode;
 use greenloop::pool::PoolError;
 use greenloop::postgres::{Client, PostgresManager};
 
@@ -48,6 +49,9 @@ fn typed_queries_statements_and_transactions() {
         assert!(text.contains("127.0.0.1") || text.contains("localhost") || text.contains(".s.PGSQL"), "{text}");
         assert_eq!(e.code(), Some(&greenloop::postgres::SqlState::UNIQUE_VIOLATION));
         assert!(!e.is_closed());
+        // As a handler's `?` answers it: the code, not the message.
+        let (status, body): (StatusCode, String) = e.into();
+        assert_eq!((status.as_u16(), body.as_str()), (500, "database error (SQLSTATE 23505)\n"));
         assert_eq!(db.query_one("SELECT 1", &[]).unwrap().get::<_, i32>(0), 1);
         drop(db);
     });
@@ -100,6 +104,8 @@ fn connection_errors_are_clear() {
         let e = Client::connect("postgres://postgres@127.0.0.1:1/test").unwrap_err();
         assert!(e.to_string().contains("cannot connect to Postgres at 127.0.0.1:1"), "{e}");
         assert!(e.is_closed());
+        let (status, _): (StatusCode, String) = e.into();
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
         let e = Client::connect("postgres://:::bad").unwrap_err();
         assert!(e.to_string().contains("invalid Postgres connection string"), "{e}");
         let e = Client::connect("host=/nonexistent-dir user=x").unwrap_err();
@@ -157,6 +163,9 @@ fn exhausted_pool_times_out_by_parking() {
         assert!(waited >= Duration::from_millis(190) && waited < Duration::from_millis(1000), "{waited:?}");
         assert_eq!(ticker.join().unwrap(), 10);
         assert!(e.to_string().contains("no connection free after"), "{e}");
+        let (status, body): (StatusCode, String) = e.into();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.starts_with("pg pool: no connection free after"), "{body}");
         drop(held);
         assert_eq!(pool.get().unwrap().query_one("SELECT 1", &[]).unwrap().get::<_, i32>(0), 1);
     });

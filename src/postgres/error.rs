@@ -115,6 +115,23 @@ impl fmt::Display for Error {
     }
 }
 
+/// So a handler returning `Result<_, (StatusCode, String)>` can use `?` on a query: `502 Bad Gateway` if the
+/// connection was lost, else `500`. The body gives only the SQLSTATE code;
+/// the whole message (which may show data or internal hosts) goes to the log.
+impl From<Error> for (crate::http::StatusCode, String) {
+    fn from(e: Error) -> (crate::http::StatusCode, String) {
+        use crate::http::StatusCode;
+        log::warn!("{e}");
+        let status = if e.is_closed() { StatusCode::BAD_GATEWAY } else { StatusCode::INTERNAL_SERVER_ERROR };
+        let body = match e.code() {
+            Some(code) => format!("database error (SQLSTATE {})\n", code.code()),
+            None if e.is_closed() => "database connection lost\n".to_owned(),
+            None => "database error\n".to_owned(),
+        };
+        (status, body.to_owned())
+    }
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "postgres::Error({self})")

@@ -96,6 +96,20 @@ impl From<Error> for io::Error {
     }
 }
 
+/// So a handler returning `Result<_, (StatusCode, String)>` can use `?` on a Redis call: `502 Bad Gateway` if the
+/// connection failed, else `500`; the message goes to the log.
+impl From<Error> for (crate::http::StatusCode, String) {
+    fn from(e: Error) -> (crate::http::StatusCode, String) {
+        use crate::http::StatusCode;
+        log::warn!("{e}");
+        let (status, body) = match e.kind {
+            ErrorKind::Io | ErrorKind::Protocol => (StatusCode::BAD_GATEWAY, "cache connection failed\n"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "cache error\n"),
+        };
+        (status, body.to_owned())
+    }
+}
+
 /// A command: its name, then arguments. Build one with [`cmd`].
 #[derive(Clone, Debug, Default)]
 pub struct Cmd {
