@@ -33,7 +33,7 @@ echo "== 2. Redis INCR, $N operations"
 "$BIN" redis-incr "$REDIS" "$N" 50
 for c in 1 50; do
     printf 'INCR, redis-benchmark -c %-2s:                        ' "$c"
-    redis-benchmark -h "$RHOST" -p "$RPORT" -t incr -n "$N" -c "$c" -q | tr -d '\r' | awk -F'INCR: ' 'NF>1{print $2}' | tail -1
+    redis-benchmark -h "$RHOST" -p "$RPORT" -t incr -n "$N" -c "$c" -q | tr '\r' '\n' | grep '^INCR:' | tail -1
 done
 echo "== 3. 50 x pg_sleep(1) at once"
 "$BIN" pg-sleep50 "$PG"

@@ -13,25 +13,18 @@
 //!
 //! ```no_run
 //! # #[cfg(feature = "postgres")] {
+//! use greenloop::http::{Request, Router, Server, StatusCode, get, worker_state};
 //! use greenloop::pool::Pool;
 //! use greenloop::postgres::PostgresManager;
-//! use greenloop::http::{Request, Router, Server, get, worker_state};
 //!
-//! type Db = Pool<PostgresManager>;
-//!
-//! fn count(_req: Request) -> String {
-//!     let db = worker_state::<Db>().expect("registered below");
-//!     match db.get() {
-//!         Ok(conn) => match conn.query_one("SELECT count(*) FROM pg_stat_activity", &[]) {
-//!             Ok(row) => row.get::<_, i64>(0).to_string(),
-//!             Err(e) => format!("query failed: {e}"),
-//!         },
-//!         Err(e) => format!("no connection: {e}"),
-//!     }
+//! fn count(_req: Request) -> Result<String, (StatusCode, String)> {
+//!     let db = worker_state::<Pool<PostgresManager>>().expect("one pool per worker");
+//!     let row = db.get()?.query_one("SELECT count(*) FROM pg_class", &[])?;
+//!     Ok(format!("{} relations\n", row.get::<_, i64>(0)))
 //! }
 //!
 //! Server::bind("127.0.0.1:8000")
-//!     .worker_state(|| greenloop::pool::builder().max_size(16).build(PostgresManager::new("postgres://postgres@127.0.0.1/test")))
+//!     .worker_state(|| greenloop::pool::builder().max_size(64).build(PostgresManager::new("postgres://postgres@127.0.0.1/test")))
 //!     .serve(Router::new().route("/count", get(count)))
 //!     .unwrap();
 //! # }

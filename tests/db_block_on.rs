@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// A future that becomes ready once another OS thread says so.
@@ -81,6 +81,7 @@ mod async_io {
     use super::*;
     use greenloop::net::{TcpListener, TcpStream, UnixStream};
     use std::io::Write;
+    use std::task::Wake;
     use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
     /// Reads until `n` bytes came, through `AsyncRead` only.
