@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use db_services::{Demo, exchange};
 
-/// `/plaintext` answers quickly: nothing is holding the worker.
+/// `/plaintext` answers quickly: nothing is holding the worker. (Every
+/// fault these tests cause lasts a second or more; 500 ms leaves room for a
+/// loaded CI machine.)
 fn assert_worker_free(demo: &Demo) {
     let (status, body, took) = demo.request("GET", "/plaintext");
     assert_eq!((status, body.as_str()), (200, "Hello, World!"));
-    assert!(took < Duration::from_millis(250), "/plaintext took {took:?}");
+    assert!(took < Duration::from_millis(500), "/plaintext took {took:?}");
 }
 
 #[test]
@@ -162,6 +164,18 @@ fn an_exhausted_pool_answers_503_after_the_acquire_timeout() {
     let (_, metrics, _) = demo.request("GET", "/metrics");
     assert!(metrics.contains("greenloop_pool_timeouts_total{pool=\"postgres\"} 1"), "{metrics}");
     demo.assert_loop_never_blocked();
+}
+
+#[test]
+fn pools_close_and_the_server_stops_promptly_on_sigterm() {
+    let (Some(pg), Some(redis)) = (db_services::postgres(), db_services::redis()) else { return };
+    let mut demo = Demo::start(&["--postgres", &pg, "--redis", &redis]);
+    for _ in 0..3 {
+        assert_eq!(demo.request("GET", "/db/sleep?ms=1").0, 200);
+        assert_eq!(demo.request("POST", "/cache/incr?key=greenloop-test:sigterm").0, 200);
+    }
+    // Idle pooled connections (and their connection green threads) do not hold the drain.
+    assert!(demo.terminate(Duration::from_secs(5)), "still running 5 s after SIGTERM: {:#?}", demo.log());
 }
 
 #[test]

@@ -554,6 +554,10 @@ impl Connection {
                     if self.start == self.buf.len() {
                         self.buf.clear();
                         self.start = 0;
+                        // One huge reply must not pin its buffer for the connection's life.
+                        if self.buf.capacity() > 1 << 20 {
+                            self.buf.shrink_to(4096);
+                        }
                     }
                     return Ok(v);
                 }

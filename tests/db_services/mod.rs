@@ -68,6 +68,10 @@ impl Demo {
             .args(["--bind", "127.0.0.1:0", "--workers", "1", "--quiet"])
             .args(extra)
             .env("GREENLOOP_LOG", "info")
+            // Every fault these tests cause lasts 300 ms or more, so a loop
+            // blocked by one would pass 250 ms; the default 20 ms would also
+            // report a worker merely preempted on a loaded CI machine.
+            .env("GREENLOOP_WATCHDOG_MS", "250")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -97,6 +101,20 @@ impl Demo {
             .and_then(|a| a.parse().ok())
             .expect("an address in the banner");
         Demo { child, addr, log }
+    }
+
+    /// Sends SIGTERM; whether the server exited within `within`.
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     /// Every line the server logged so far.
