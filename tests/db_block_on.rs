@@ -61,6 +61,39 @@ fn block_on_parks_only_its_green_thread() {
     });
 }
 
+/// Pending `n` times, waking itself each time (how async code yields).
+struct YieldTimes(u32);
+
+impl Future for YieldTimes {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 == 0 {
+            return Poll::Ready(());
+        }
+        self.0 -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+#[test]
+fn a_future_that_wakes_itself_lets_others_run() {
+    greenloop::run(|| {
+        let ticks = std::rc::Rc::new(std::cell::Cell::new(0));
+        let t = ticks.clone();
+        let other = greenloop::spawn(move || {
+            for _ in 0..3 {
+                t.set(t.get() + 1);
+                greenloop::yield_now();
+            }
+        });
+        greenloop::block_on(YieldTimes(3));
+        // Each of block_on's self-wakes let the other green thread take a turn.
+        assert!(ticks.get() >= 3, "the other green thread ran {} times", ticks.get());
+        other.join().unwrap();
+    });
+}
+
 #[test]
 fn block_on_outside_a_green_thread_parks_the_os_thread() {
     let start = Instant::now();

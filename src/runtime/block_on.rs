@@ -45,6 +45,15 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
             return out;
         }
+        if signal.woken.swap(false, Ordering::Acquire) {
+            // Woken during its own poll (a future that yields by waking
+            // itself): let the other green threads run before polling again,
+            // or such a future would hold the loop.
+            if park::in_green_thread() {
+                super::time::yield_now();
+            }
+            continue;
+        }
         // Parks may return spuriously (an unpark meant for an earlier wait
         // on this green thread): poll again only once the waker was called.
         while !signal.woken.swap(false, Ordering::Acquire) {
