@@ -2,7 +2,6 @@
 //! requests waiting on Postgres and Redis at once on one worker, and the
 //! faults (a killed backend, an unreachable server, an exhausted pool)
 //! answered with a reason and without stalling anything else.
-#![cfg(all(feature = "postgres", feature = "redis"))]
 
 mod db_services;
 
