@@ -170,3 +170,21 @@ fn exhausted_pool_times_out_by_parking() {
         assert_eq!(pool.get().unwrap().query_one("SELECT 1", &[]).unwrap().get::<_, i32>(0), 1);
     });
 }
+
+#[test]
+fn an_idle_connection_killed_while_pooled_is_replaced_on_checkout() {
+    let Some(url) = db_services::postgres() else { return };
+    greenloop::run(move || {
+        let pool =
+            greenloop::pool::builder().name("pg").check_after_idle(Duration::ZERO).build(PostgresManager::new(&url));
+        let pid: i32 = pool.get().unwrap().query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+        // Checked on checkout (an empty query) and still good: the same connection.
+        let again: i32 = pool.get().unwrap().query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+        assert_eq!(pid, again);
+        let admin = Client::connect(&url).unwrap();
+        assert!(admin.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap().get::<_, bool>(0));
+        greenloop::sleep(Duration::from_millis(100));
+        let fresh: i32 = pool.get().unwrap().query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+        assert_ne!(pid, fresh, "the dead connection was discarded, not handed out");
+    });
+}

@@ -133,3 +133,20 @@ fn a_call_cut_short_breaks_the_connection_and_the_pool_drops_it() {
         assert_eq!(c.query::<String>(&cmd("PING")).unwrap(), "PONG");
     });
 }
+
+#[test]
+fn an_idle_connection_killed_while_pooled_is_replaced_on_checkout() {
+    let Some(url) = db_services::redis() else { return };
+    greenloop::run(move || {
+        let pool =
+            greenloop::pool::builder().name("redis").check_after_idle(Duration::ZERO).build(RedisManager::new(&url));
+        assert_eq!(pool.get().unwrap().query::<String>(&cmd("PING")).unwrap(), "PONG");
+        let id: i64 = pool.get().unwrap().query(&cmd("CLIENT").arg("ID")).unwrap();
+        let mut admin = Connection::open(&url).unwrap();
+        let killed: i64 = admin.query(&cmd("CLIENT").arg("KILL").arg("ID").arg(id)).unwrap();
+        assert_eq!(killed, 1);
+        // PING on checkout finds it closed; a fresh connection takes its place.
+        let fresh: i64 = pool.get().unwrap().query(&cmd("CLIENT").arg("ID")).unwrap();
+        assert_ne!(id, fresh);
+    });
+}
