@@ -6,7 +6,8 @@
 #      thread) against redis-benchmark (-c 1 and -c 50, no pipelining);
 #   3. 50 x SELECT pg_sleep(1) at once: green connections versus offload +
 #      the sync postgres crate (wall time, peak OS threads);
-#   4. the demo server: 50 concurrent GET /db/sleep?ms=1000 on one worker.
+#   4. the demo server: 50 concurrent GET /db/sleep?ms=1000 on one worker
+#      (the first request of each user also opens its pooled connection).
 # Needs Postgres and Redis (URLs from GREENLOOP_TEST_POSTGRES and
 # GREENLOOP_TEST_REDIS, local defaults otherwise) and redis-benchmark.
 # Usage: benches/db_compare.sh [SECONDS per SELECT 1 run, default 5]
@@ -37,13 +38,12 @@ for c in 1 50; do
 done
 echo "== 3. 50 x pg_sleep(1) at once"
 "$BIN" pg-sleep50 "$PG"
-echo "== 4. demo server: 50 concurrent GET /db/sleep?ms=1000, one worker, pool 64"
-"$CARGO_TARGET_DIR/release/greenloop" --bind 127.0.0.1:0 --workers 1 --quiet --postgres "$PG" --db-pool 64 2> /tmp/db_compare_demo.log &
+echo "== 4. demo server: 50 users GET /db/sleep?ms=1000 at once (greenloop swarm), one worker, pool 64"
+BIN_DEMO=$CARGO_TARGET_DIR/release/greenloop
+"$BIN_DEMO" --bind 127.0.0.1:0 --workers 1 --quiet --postgres "$PG" --db-pool 64 2> /tmp/db_compare_demo.log &
 DEMO=$!
 trap 'kill $DEMO 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q 'serving on' /tmp/db_compare_demo.log && break; sleep 0.1; done
 URL=$(grep -o 'http://[0-9.:]*' /tmp/db_compare_demo.log | head -1)
-start=$(date +%s.%N)
-for _ in $(seq 50); do curl -s -o /dev/null -w '%{http_code}\n' "$URL/db/sleep?ms=1000" & done | sort | uniq -c
-wait_end=$(date +%s.%N)
-echo "wall: $(echo "$wait_end - $start" | bc) s"
+# Each user sends one request and waits for it; --duration 0.5 starts no second round.
+"$BIN_DEMO" swarm "$URL/db/sleep?ms=1000" --users 50 --duration 0.5 2>/dev/null

@@ -340,11 +340,12 @@ where
         }
     };
     let peer = peer.to_owned();
-    crate::spawn_detached(move || {
+    // Named for watchdog reports; dropping the handle detaches it.
+    drop(crate::spawn_named(format!("Postgres connection to {peer}"), move || {
         // Ends when every handle to the client is gone (or the server hangs up).
         if let Err(e) = crate::block_on(connection) {
             log::debug!("Postgres connection to {peer} ended: {}", Error::from(e));
         }
-    });
+    }));
     Ok(client)
 }
