@@ -168,6 +168,19 @@ pub struct Pool<M: Manager> {
     inner: Rc<Inner<M>>,
 }
 
+impl<M: Manager> fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Pool");
+        d.field("name", &self.inner.config.name).field("max_size", &self.inner.config.max_size);
+        if let Ok(st) = self.inner.state.try_borrow() {
+            d.field("in_use", &(st.open - st.idle.len()))
+                .field("idle", &st.idle.len())
+                .field("waiting", &st.waiters.len());
+        }
+        d.finish()
+    }
+}
+
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Self {
         Pool { inner: self.inner.clone() }

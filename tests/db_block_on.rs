@@ -243,7 +243,7 @@ mod async_io {
                 assert!(r.is_err());
             }
             greenloop::sleep(Duration::from_millis(10));
-            let stats = greenloop::loop_stats().unwrap();
+            let stats = greenloop::inspect::loop_stats().unwrap();
             assert!(stats.green_threads <= 2, "watchers left parked: {}", stats.green_threads);
         });
     }

@@ -85,6 +85,9 @@ fn bad_urls_and_unreachable_servers_are_clear_errors() {
             assert_eq!(e.kind(), ErrorKind::InvalidUrl);
             assert!(e.to_string().contains(says), "{url}: {e}");
         }
+        let info = greenloop::redis::ConnectionInfo::parse("redis://ann:s3cret@cache.internal:6380/2").unwrap();
+        assert_eq!((info.user.as_deref(), info.password.as_deref(), info.db), (Some("ann"), Some("s3cret"), 2));
+        assert!(!format!("{info:?}").contains("s3cret"), "the password stays out of logs");
         let start = Instant::now();
         let e = Connection::open("redis://127.0.0.1:1").unwrap_err();
         assert!(e.to_string().contains("cannot connect to Redis at 127.0.0.1:1"), "{e}");

@@ -5,6 +5,8 @@ use crate::pool::Manager;
 
 /// Opens [`Client`]s for a [`Pool`](crate::pool::Pool): checks an idle one
 /// with an empty query, and discards one whose connection closed.
+// tokio-postgres' `Config` redacts the password in its `Debug`.
+#[derive(Debug)]
 pub struct PostgresManager {
     config: Result<Config, String>,
 }

@@ -218,6 +218,12 @@ pub struct Transaction<'a> {
     broken: &'a Cell<bool>,
 }
 
+impl fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transaction").field("peer", &self.peer).finish()
+    }
+}
+
 impl Transaction<'_> {
     /// As [`Client::query`].
     pub fn query<T>(&self, query: &T, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error>

@@ -7,6 +7,7 @@ use crate::pool::Manager;
 
 /// Opens [`Connection`]s for a [`Pool`](crate::pool::Pool): checks an idle
 /// one with `PING`, and discards one left broken by a failed call.
+#[derive(Debug)]
 pub struct RedisManager {
     info: Result<ConnectionInfo, String>,
     connect_timeout: Duration,

@@ -295,8 +295,9 @@ impl Stream {
     }
 }
 
-/// Where to connect and how to log in, parsed from a URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where to connect and how to log in, parsed from a URL. Its `Debug`
+/// hides the password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConnectionInfo {
     /// `host:port`, or a Unix socket path.
     pub addr: Addr,
@@ -323,6 +324,17 @@ impl fmt::Display for Addr {
             Addr::Tcp(h, p) => write!(f, "{h}:{p}"),
             Addr::Unix(p) => write!(f, "{}", p.display()),
         }
+    }
+}
+
+impl fmt::Debug for ConnectionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionInfo")
+            .field("addr", &self.addr)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("db", &self.db)
+            .finish()
     }
 }
 
@@ -599,6 +611,7 @@ impl Connection {
 }
 
 /// A connection in pub/sub mode: receives the messages published on its channels.
+#[derive(Debug)]
 pub struct Subscription {
     conn: Connection,
     channels: usize,

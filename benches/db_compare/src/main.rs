@@ -178,7 +178,7 @@ fn pg_sleep50(url: &str) {
             })
             .collect();
         greenloop::join_all(tasks);
-        (start.elapsed(), greenloop::offload_stats().threads)
+        (start.elapsed(), greenloop::inspect::offload_stats().threads)
     });
     stop.store(true, Ordering::Relaxed);
     let peak = sampler.join().unwrap();
