@@ -7,6 +7,7 @@ mod builder;
 mod core;
 mod handle;
 mod local;
+pub(crate) mod log_text;
 mod offload;
 mod overflow;
 mod stack;

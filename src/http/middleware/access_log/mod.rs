@@ -46,9 +46,12 @@ const CAPACITY: usize = 16_384;
 ///   logging is off); followed by `truncated=true` when the body was longer.
 ///
 /// A value is written bare unless it is empty, `-`, or contains whitespace,
-/// `"` or a control character; then it is quoted, with `"` and `\`
-/// backslash-escaped and control characters written `\n`, `\r`, `\t`,
-/// `\xNN` or `\u{NNNN}`. Bytes that are not UTF-8 show as U+FFFD.
+/// `"`, a control character or an invisible bidirectional formatting
+/// character (U+061C, U+200E-F, U+202A-E, U+2066-9; they reorder what a
+/// terminal shows); then it is quoted, with `"` and `\` backslash-escaped and
+/// those characters written `\n`, `\r`, `\t`, `\xNN` or `\u{NNNN}` (the
+/// same escaping as the watchdog's reports). Bytes that are not UTF-8 show
+/// as U+FFFD.
 ///
 /// # Never blocking the loop
 /// The line is formatted on the worker and handed to a bounded queue
@@ -472,6 +475,28 @@ mod tests {
         let res = app.call(request("POST", "/t/nobody", None).body(Body::from("secret")).unwrap());
         assert!(text(&res).starts_with("6 "));
         assert_eq!(field(&line_for("/t/nobody"), "body"), "-");
+    }
+
+    #[test]
+    fn controls_and_bidi_characters_are_escaped_in_every_field() {
+        install_logger();
+        // Each class: C0 (ESC), C1 (U+009B, CSI), the line separator, the
+        // bidi marks, embeddings, overrides and isolates.
+        let evil = "a\u{1b}[31m\u{9b}2J\u{2028}\u{200e}\u{200f}\u{202a}\u{202e}txt.exe\u{2066}\u{2069}b";
+        let escaped = r#""a\x1b[31m\u{009b}2J\u{2028}\u{200e}\u{200f}\u{202a}\u{202e}txt.exe\u{2066}\u{2069}b""#;
+        let app = App::new(echo_len).wrap(AccessLog::new().log_body(true));
+        let req = request("POST", "/t/evil", None)
+            // A header value cannot hold C0 controls but may hold the others.
+            .header("user-agent", http::HeaderValue::from_bytes(evil.replace('\u{1b}', "").as_bytes()).unwrap())
+            .body(Body::from(evil))
+            .unwrap();
+        app.call(req);
+        let line = line_for("/t/evil");
+        assert_eq!(field(&line, "ua"), escaped.replace("\\x1b", ""));
+        assert_eq!(field(&line, "body"), escaped);
+        let raw: Vec<char> =
+            line.chars().filter(|&c| c.is_control() || ('\u{2000}'..='\u{206f}').contains(&c)).collect();
+        assert!(raw.is_empty(), "raw {raw:?} in {line:?}");
     }
 
     fn client(log: &AccessLog, peer: &str, xff: &[&str]) -> Option<IpAddr> {
