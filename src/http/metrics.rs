@@ -92,6 +92,15 @@ pub fn render() -> String {
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_sum {}", seconds(m.sum(|w| w.latency_sum_ns.get())));
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_count {cumulative}");
+    let _ = writeln!(
+        out,
+        "# HELP greenloop_log_lines_dropped_total Log lines dropped because their writer could not keep up, by sink.\n\
+         # TYPE greenloop_log_lines_dropped_total counter"
+    );
+    for (sink, n) in super::log_sink::dropped_by_sink() {
+        let sink = sink.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let _ = writeln!(out, "greenloop_log_lines_dropped_total{{sink=\"{sink}\"}} {n}");
+    }
     out
 }
 
