@@ -4,13 +4,16 @@
 //! Nothing in here knows about HTTP.
 
 mod builder;
+mod config;
 mod core;
 mod handle;
+mod join_error;
 mod local;
 pub(crate) mod log_text;
 mod offload;
 mod overflow;
 mod stack;
+mod stats;
 mod task;
 mod time;
 mod timers;
@@ -20,12 +23,13 @@ pub mod park;
 pub mod sync;
 pub mod watchdog;
 
-pub use self::core::LoopStats;
 pub use builder::{Builder, Runtime, run};
 pub use handle::{Handle, RemoteJoinHandle};
+pub use join_error::JoinError;
 pub use local::LocalKey;
 pub use offload::{OffloadStats, offload, offload_serial, offload_stats};
-pub use task::{JoinError, JoinHandle, catch_unwind, join_all, spawn, spawn_detached, spawn_named};
+pub use stats::LoopStats;
+pub use task::{JoinHandle, catch_unwind, join_all, spawn, spawn_detached, spawn_named};
 pub use time::{CallLater, Elapsed, call_later, sleep, sleep_until, timeout, timeout_at, yield_now};
 
 /// The time this loop last returned from polling for I/O: a clock reading
