@@ -66,6 +66,24 @@ pub fn render() -> String {
         "Offloaded jobs waiting for a thread.",
         offload.queued.to_string(),
     );
+    metric(
+        "greenloop_offload_queue_capacity",
+        "gauge",
+        "Most offloaded jobs that may wait for a thread; offload parks its caller beyond.",
+        offload.capacity.to_string(),
+    );
+    metric(
+        "greenloop_offload_waiting",
+        "gauge",
+        "Green threads parked in offload for room in its full queue.",
+        offload.waiting.to_string(),
+    );
+    metric(
+        "greenloop_offload_waits_total",
+        "counter",
+        "Times an offload found the queue full and waited.",
+        offload.waits.to_string(),
+    );
     for (name, kind, help, field) in HTTP_SUMS {
         metric(name, kind, help, m.sum(|w| field(w).get()).to_string());
     }
