@@ -88,6 +88,12 @@ pub struct Runtime {
     _not_send: PhantomData<Rc<()>>,
 }
 
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
 impl Runtime {
     /// A runtime with default settings.
     pub fn new() -> io::Result<Runtime> {

@@ -1,6 +1,6 @@
 //! The loop's counters as users see them.
 
-/// A snapshot of one loop's counters ([`loop_stats`](crate::loop_stats)).
+/// A snapshot of one loop's counters ([`loop_stats`](crate::inspect::loop_stats)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoopStats {
     /// Green threads alive (running, ready or parked).

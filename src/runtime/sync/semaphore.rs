@@ -39,6 +39,7 @@ pub struct Semaphore {
 
 /// A permit; released when dropped.
 #[must_use = "the permit is released as soon as it is dropped"]
+#[derive(Debug)]
 pub struct SemaphorePermit<'a> {
     sem: &'a Semaphore,
 }
