@@ -42,7 +42,7 @@ fn open_gate() {
 fn wait_for(what: &str, cond: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {:?}", greenloop::offload_stats());
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {:?}", greenloop::inspect::offload_stats());
         greenloop::sleep(Duration::from_millis(5));
     }
 }
@@ -79,13 +79,13 @@ fn a_full_queue_parks_callers_in_line_lookups_go_around_it_and_metrics_show_it()
         // Two jobs hold both pool threads, four fill the queue.
         let held: Vec<_> = (0..6).map(|_| greenloop::spawn(|| greenloop::offload(wait_at_gate))).collect();
         wait_for("2 busy, 4 queued", || {
-            let s = greenloop::offload_stats();
+            let s = greenloop::inspect::offload_stats();
             s.busy == 2 && s.queued == 4
         });
         // The next caller parks for room; the loop goes on.
         let parked = greenloop::spawn(|| greenloop::offload(|| 7));
-        wait_for("one waiter", || greenloop::offload_stats().waiting == 1);
-        let stats = greenloop::offload_stats();
+        wait_for("one waiter", || greenloop::inspect::offload_stats().waiting == 1);
+        let stats = greenloop::inspect::offload_stats();
         assert_eq!((stats.queued, stats.capacity, stats.waiting), (4, 4, 1), "{stats:?}");
 
         // A timeout bounds the wait; the job never runs.
@@ -95,7 +95,7 @@ fn a_full_queue_parks_callers_in_line_lookups_go_around_it_and_metrics_show_it()
             greenloop::timeout(Duration::from_millis(100), || greenloop::offload(|| RAN.store(true, Ordering::SeqCst)));
         assert!(r.is_err(), "the wait for room ends at the timeout");
         assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
-        assert_eq!(greenloop::offload_stats().waiting, 1, "the timed-out waiter left the line");
+        assert_eq!(greenloop::inspect::offload_stats().waiting, 1, "the timed-out waiter left the line");
 
         // /metrics shows the full queue and the waiter.
         let metrics = get_text(addr, "/metrics");
@@ -127,7 +127,7 @@ fn a_full_queue_parks_callers_in_line_lookups_go_around_it_and_metrics_show_it()
         }
         assert_eq!(parked.join().unwrap(), 7);
         assert!(!RAN.load(Ordering::SeqCst), "the timed-out job never ran");
-        let stats = greenloop::offload_stats();
+        let stats = greenloop::inspect::offload_stats();
         assert_eq!((stats.queued, stats.waiting), (0, 0), "{stats:?}");
     });
     server.stop().unwrap();
