@@ -94,3 +94,32 @@ fn assert_no_blocking_catches_a_blocking_call() {
         assert!(msg.contains("held the loop"), "{msg}");
     });
 }
+
+#[test]
+fn a_label_cannot_reach_the_terminal_raw() {
+    install();
+    // One character of each class that could fool a terminal or a reader:
+    // an 8-bit control (U+009B, CSI), ESC, a newline, a line separator, a
+    // bidi mark, an embedding, an override and an isolate; and the label's
+    // own quote and a backslash.
+    let label = "GET /x?\u{9b}31m\u{1b}[2J\n\u{2028}\u{200f}\u{202b}\u{202e}gpj.exe\u{2067}'\\ (request 1)";
+    let rt = greenloop::Builder::new().watchdog(Some(Duration::from_millis(20))).build().unwrap();
+    rt.block_on(move || {
+        greenloop::spawn(move || {
+            greenloop::watchdog::set_label(label);
+            std::thread::sleep(Duration::from_millis(100));
+        })
+        .join()
+        .unwrap();
+        greenloop::sleep(Duration::from_millis(30)); // let the watchdog see the release
+    });
+    let escaped = r"'GET /x?\u{009b}31m\x1b[2J\n\u{2028}\u{200f}\u{202b}\u{202e}gpj.exe\u{2067}\'\\ (request 1)'";
+    let reports = lines_with("GET /x?");
+    assert!(reports.iter().any(|(_, l)| l.contains("has held the loop") && l.contains(escaped)), "{reports:#?}");
+    assert!(reports.iter().any(|(_, l)| l.contains("released the loop") && l.contains(escaped)), "{reports:#?}");
+    for (_, line) in &reports {
+        let raw: Vec<char> =
+            line.chars().filter(|&c| c.is_control() || ('\u{2000}'..='\u{206f}').contains(&c)).collect();
+        assert!(raw.is_empty(), "raw {raw:?} in {line:?}");
+    }
+}

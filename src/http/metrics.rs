@@ -66,6 +66,24 @@ pub fn render() -> String {
         "Offloaded jobs waiting for a thread.",
         offload.queued.to_string(),
     );
+    metric(
+        "greenloop_offload_queue_capacity",
+        "gauge",
+        "Most offloaded jobs that may wait for a thread; offload parks its caller beyond.",
+        offload.capacity.to_string(),
+    );
+    metric(
+        "greenloop_offload_waiting",
+        "gauge",
+        "Green threads parked in offload for room in its full queue.",
+        offload.waiting.to_string(),
+    );
+    metric(
+        "greenloop_offload_waits_total",
+        "counter",
+        "Times an offload found the queue full and waited.",
+        offload.waits.to_string(),
+    );
     for (name, kind, help, field) in HTTP_SUMS {
         metric(name, kind, help, m.sum(|w| field(w).get()).to_string());
     }
@@ -92,6 +110,15 @@ pub fn render() -> String {
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_sum {}", seconds(m.sum(|w| w.latency_sum_ns.get())));
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_count {cumulative}");
+    let _ = writeln!(
+        out,
+        "# HELP greenloop_log_lines_dropped_total Log lines dropped because their writer could not keep up, by sink.\n\
+         # TYPE greenloop_log_lines_dropped_total counter"
+    );
+    for (sink, n) in super::log_sink::dropped_by_sink() {
+        let sink = sink.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let _ = writeln!(out, "greenloop_log_lines_dropped_total{{sink=\"{sink}\"}} {n}");
+    }
     // Connection pools (greenloop::pool): in use, idle, waiting, per pool name.
     crate::pool::write_metrics(&mut out);
     out

@@ -11,6 +11,7 @@ mod handle;
 pub mod inspect;
 mod join_error;
 mod local;
+pub(crate) mod log_text;
 mod offload;
 mod overflow;
 mod stack;

@@ -15,6 +15,8 @@ OPTIONS:
     --unix PATH              serve on a Unix socket instead (for nginx proxy_pass http://unix:PATH)
     --workers N              worker threads, each with its own loop [default: 1]
     --quiet                  no access log
+    --log-bodies             show the first 2 KiB of each request body in the access
+                             log (off by default: bodies carry passwords and tokens)
     --max-body BYTES         largest request body [default: 16777216]
     --max-connections N      connections served at once per worker [default: 10000]
     --header-timeout SECS    time allowed to send a request head [default: 10]
@@ -67,6 +69,8 @@ pub struct Options {
     pub unix: Option<String>,
     pub workers: usize,
     pub quiet: bool,
+    /// Whether the access log shows request bodies.
+    pub log_bodies: bool,
     pub max_body: Option<u64>,
     pub max_connections: Option<usize>,
     pub header_timeout: Option<Duration>,
@@ -183,6 +187,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         unix: None,
         workers: 1,
         quiet: false,
+        log_bodies: false,
         max_body: None,
         max_connections: None,
         header_timeout: None,
@@ -202,6 +207,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--unix" => o.unix = Some(value("--unix")?),
             "--workers" => o.workers = number(&flag, &value(&flag)?, 1, 1024)?,
             "--quiet" | "-q" => o.quiet = true,
+            "--log-bodies" => o.log_bodies = true,
             "--max-body" => o.max_body = Some(number(&flag, &value(&flag)?, 0, u64::MAX as usize)? as u64),
             "--max-connections" => o.max_connections = Some(number(&flag, &value(&flag)?, 1, 10_000_000)?),
             "--header-timeout" => o.header_timeout = Some(seconds(&flag, &value(&flag)?)?),
@@ -220,6 +226,9 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--db-timeout" => o.db.acquire_timeout = seconds(&flag, &value(&flag)?)?,
             other => return Err(format!("unknown option {other:?}")),
         }
+    }
+    if o.quiet && o.log_bodies {
+        return Err("--log-bodies needs the access log, which --quiet turns off".into());
     }
     Ok(Command::Serve(o))
 }
@@ -260,6 +269,8 @@ mod tests {
         let o = parse_ok(&[]);
         assert_eq!(o.bind, "127.0.0.1:8000");
         assert_eq!(o.workers, 1);
+        assert!(!o.log_bodies, "request bodies stay out of the log unless asked");
+        assert!(parse_ok(&["--log-bodies"]).log_bodies);
         let o = parse_ok(&["--bind", "0.0.0.0:9000", "--workers=2", "--quiet", "--idle-timeout", "1.5"]);
         assert_eq!(o.bind, "0.0.0.0:9000");
         assert_eq!(o.workers, 2);
@@ -277,6 +288,7 @@ mod tests {
         assert!(err(&["--idle-timeout", "-3"]).contains("out of range"));
         assert!(err(&["--upstream", "https://x"]).contains("not an http:// URL"));
         assert!(err(&["--upstream", "http://x/?a=1"]).contains("without a query"));
+        assert!(err(&["--quiet", "--log-bodies"]).contains("--quiet turns off"));
     }
 
     #[test]

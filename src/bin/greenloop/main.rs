@@ -77,7 +77,7 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     }
     let mut app = App::new(routes::router(upstream.clone()));
     if !o.quiet {
-        app = app.wrap(AccessLog::new());
+        app = app.wrap(AccessLog::new().log_body(o.log_bodies));
     }
     let (server, place) = match &o.unix {
         Some(path) => (Server::bind_unix(path), format!("unix:{path}")),

@@ -92,8 +92,20 @@ impl WatchState {
         if self.epoch.load(Ordering::Acquire) != epoch {
             return None;
         }
-        Some(format!("#{id} '{text}'"))
+        Some(quoted_label(id, &text))
     }
+}
+
+/// `#id 'text'`, the text escaped: a label often holds a request target,
+/// which the client chose, and must not reach the terminal raw (an ESC or
+/// U+009B drives it, a U+202E reverses what follows). Done here, on the
+/// watchdog thread when it reports, so setting a label costs nothing more.
+fn quoted_label(id: u64, text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 24);
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("#{id} '"));
+    crate::runtime::log_text::push_escaped(&mut out, text, '\'');
+    out.push('\'');
+    out
 }
 
 /// Per-loop state of an incident in progress, kept by the watchdog thread.
