@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 use support::demo::Demo;
-use support::raw::request;
+use support::raw::{RawClient, request};
 
 #[test]
 fn the_fixed_routes_answer() {
@@ -25,6 +25,27 @@ fn the_fixed_routes_answer() {
         "POST /echo HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Length: 11\r\n\r\nhello there",
     );
     assert_eq!((status, body.as_str()), (200, "hello there"));
+}
+
+#[test]
+fn echo_is_framed_right_with_and_without_the_access_log() {
+    // The access log (on by default) reads the start of the body and puts it back.
+    for args in [&["--quiet"][..], &[]] {
+        let demo = Demo::start(args);
+        for body in ["hello there".to_owned(), "x".repeat(5000)] {
+            let raw = format!(
+                "POST /echo HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let mut c = RawClient::connect(demo.addr());
+            c.send(raw);
+            let r = c.response();
+            assert_eq!(r.status, 200, "{args:?}");
+            assert_eq!(r.header("content-length"), Some(body.len().to_string().as_str()), "{args:?}");
+            assert!(r.text() == body, "{args:?}: the echo differs");
+            c.expect_closed();
+        }
+    }
 }
 
 #[test]

@@ -36,9 +36,11 @@ enum Source {
         data: Vec<u8>,
         pos: usize,
     },
+    /// The rest of the body is still on the connection: how much is left
+    /// is the connection's to say (`Inbound::body_left`), never a length
+    /// remembered here, which reads (a middleware's peek) make stale.
     Conn {
         inbound: Rc<RefCell<Inbound>>,
-        length: Option<u64>,
         /// The request this body belongs to (see `Inbound::request_seq`).
         seq: u64,
     },
@@ -50,8 +52,8 @@ impl Body {
         Body { source: Source::Empty }
     }
 
-    pub(crate) fn from_conn(inbound: Rc<RefCell<Inbound>>, length: Option<u64>, seq: u64) -> Body {
-        Body { source: Source::Conn { inbound, length, seq } }
+    pub(crate) fn from_conn(inbound: Rc<RefCell<Inbound>>, seq: u64) -> Body {
+        Body { source: Source::Conn { inbound, seq } }
     }
 
     /// Puts `prefix` back in front of this body: for middleware that read
@@ -63,13 +65,20 @@ impl Body {
         Body { source: Source::Prefixed { prefix, pos: 0, rest: Box::new(self) } }
     }
 
-    /// The declared length (`Content-Length`), if known; `None` for chunked bodies.
+    /// How many bytes are left to read, if known: the declared length
+    /// (`Content-Length`) before anything is read, less what was read since
+    /// (bytes put back with [`prepend`](Body::prepend) count again). `None`
+    /// for a chunked body still arriving, and for a body that can no longer
+    /// be read (its request was answered, or its framing broke).
+    ///
+    /// A response that streams this body back (`ResponseBody::from(body)`)
+    /// is framed with this length, so it must be what reading will yield.
     pub fn content_length(&self) -> Option<u64> {
         match &self.source {
             Source::Empty => Some(0),
             Source::Prefixed { prefix, pos, rest } => rest.content_length().map(|n| n + (prefix.len() - pos) as u64),
             Source::Bytes { data, pos } => Some((data.len() - pos) as u64),
-            Source::Conn { length, .. } => *length,
+            Source::Conn { inbound, seq } => inbound.try_borrow().ok().and_then(|inb| inb.body_left(*seq)),
         }
     }
 

@@ -259,10 +259,10 @@ impl Conn<'_> {
     fn begin(&mut self, head: RequestHead, slot: &mut Option<Request>) -> io::Result<Begun> {
         let RequestHead { parts, framing, keep_alive, expect_continue } = head;
         let limits = &self.ctx.config.limits;
-        let (state, length) = match framing {
-            BodyFraming::None | BodyFraming::Length(0) | BodyFraming::UntilClose => (BodyState::Done, Some(0)),
-            BodyFraming::Length(n) => (BodyState::Length(n), Some(n)),
-            BodyFraming::Chunked => (BodyState::Chunked(Box::new(ChunkedDecoder::new(limits.max_body_bytes))), None),
+        let state = match framing {
+            BodyFraming::None | BodyFraming::Length(0) | BodyFraming::UntilClose => BodyState::Done,
+            BodyFraming::Length(n) => BodyState::Length(n),
+            BodyFraming::Chunked => BodyState::Chunked(Box::new(ChunkedDecoder::new(limits.max_body_bytes))),
         };
         let has_body = !matches!(state, BodyState::Done);
         {
@@ -285,7 +285,7 @@ impl Conn<'_> {
             started: self.clock,
         };
         let seq = self.inbound.borrow().request_seq;
-        let body = if has_body { Body::from_conn(self.inbound.clone(), length, seq) } else { Body::empty() };
+        let body = if has_body { Body::from_conn(self.inbound.clone(), seq) } else { Body::empty() };
         let req = slot.insert(Request::from_parts(parts, body));
         self.ctx.next_request_id.set(begun.request_id + 1);
         self.info.set(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id: begun.request_id });

@@ -52,6 +52,20 @@ impl Inbound {
         Ok(n)
     }
 
+    /// Body bytes of request `seq` still to be read, when known: `None`
+    /// for a chunked body mid-way, and for a body that cannot be read any
+    /// more (another request's, or one whose framing broke).
+    pub(crate) fn body_left(&self, seq: u64) -> Option<u64> {
+        if seq != self.request_seq || self.broken.is_some() {
+            return None;
+        }
+        match &self.body {
+            BodyState::Done => Some(0),
+            BodyState::Length(n) => Some(*n),
+            BodyState::Chunked(_) => None,
+        }
+    }
+
     fn send_continue(&mut self) -> io::Result<()> {
         if self.expect_continue {
             self.expect_continue = false;
