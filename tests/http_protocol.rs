@@ -634,6 +634,22 @@ fn ambiguous_or_invalid_framing_is_rejected_and_closed() {
 }
 
 #[test]
+fn a_malformed_request_line_is_400_and_only_a_well_formed_other_version_is_505() {
+    let server = start(app);
+    for line in ["GE T / HTTP/1.1", "GET  / HTTP/1.1", "GET / x HTTP/1.1", "GET HTTP/1.1", "GE T / HTTP/2.0"] {
+        let mut c = RawClient::connect(addr(&server));
+        c.send(format!("{line}\r\nHost: t\r\n\r\n"));
+        let r = c.response();
+        assert_error_answer(&mut c, &r, 400, line);
+    }
+    let mut c = RawClient::connect(addr(&server));
+    c.send("GET / HTTP/2.0\r\nHost: t\r\n\r\n");
+    let r = c.response();
+    assert_error_answer(&mut c, &r, 505, "HTTP/2.0");
+    server.stop().unwrap();
+}
+
+#[test]
 fn malformed_chunk_in_an_unread_body_closes_the_connection() {
     let server = start(app);
     let mut c = RawClient::connect(addr(&server));
