@@ -357,6 +357,27 @@ fn five_mib_chunked_upload_in(config: Config) {
 }
 
 #[test]
+fn a_megabyte_chunk_extension_is_skipped_by_a_streamed_echo() {
+    let server = start(app);
+    let mut c = RawClient::connect(addr(&server));
+    let mut w = c.w.try_clone().unwrap();
+    let writer = thread::spawn(move || {
+        let mut req =
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;e=".to_vec();
+        req.extend(std::iter::repeat_n(b'x', 1 << 20));
+        req.extend_from_slice(b"\r\n, world\r\n0\r\n\r\n");
+        w.write_all(&req).unwrap();
+    });
+    let r = c.response();
+    writer.join().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello, world"), "{r:?}");
+    assert!(!r.closes(), "{r:?}");
+    c.send(get("/hello"));
+    assert_eq!(c.response().text(), "hello");
+    server.stop().unwrap();
+}
+
+#[test]
 fn slow_upload_does_not_block_other_clients() {
     let reading = Arc::new(AtomicBool::new(false));
     let flag = reading.clone();
