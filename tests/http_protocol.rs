@@ -462,6 +462,47 @@ fn large_unread_body_closes_the_connection_and_is_never_parsed() {
     server.stop().unwrap();
 }
 
+#[test]
+fn an_error_answer_does_not_wait_for_a_body_that_is_slow_to_come() {
+    for config in CONFIGS {
+        // A router's 404 and 405, and a handler that answers without reading.
+        let router = greenloop::http::Router::new()
+            .route("/only-get", greenloop::http::get(|_req: Request| "got"))
+            .route("/ignore", greenloop::http::post(|_req: Request| "ignored"));
+        let app = match config {
+            Config::Bare => App::new(router),
+            Config::AccessLog => support::access_log::logged(router),
+        };
+        let server = Server::bind("127.0.0.1:0").handle_signals(false).start(app).expect("server starts");
+        for (path, status) in [("/nothere", 404), ("/only-get", 405), ("/ignore", 200)] {
+            let what = format!("{config:?} {path}");
+            // Within the drain limit: answered at once, the rest skipped, the connection kept.
+            let mut c = RawClient::connect(addr(&server));
+            let sent = Instant::now();
+            c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n{}", "x".repeat(1000)));
+            let r = c.response();
+            let took = sent.elapsed();
+            assert_eq!(r.status, status, "{what}");
+            assert!(took < Duration::from_secs(2), "{what}: answered after {took:?}, waiting for the body");
+            assert!(!r.closes(), "{what}: {r:?}");
+            c.send("y".repeat(99_000));
+            c.send(get("/only-get"));
+            assert_eq!(c.response().text(), "got", "{what}: the next request after the skipped body");
+
+            // Over the drain limit: answered at once, and the connection closes.
+            let mut c = RawClient::connect(addr(&server));
+            let sent = Instant::now();
+            c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n{}", "x".repeat(1000)));
+            let r = c.response();
+            let took = sent.elapsed();
+            assert_eq!(r.status, status, "{what}");
+            assert!(took < Duration::from_secs(2), "{what}: answered after {took:?}, waiting for the body");
+            assert!(r.closes(), "{what}: a body too large to skip closes the connection: {r:?}");
+        }
+        server.stop().unwrap();
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Expect: 100-continue
 // ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use http::StatusCode;
 
 use super::body_error::BodyError;
-use super::server::inbound::{Inbound, read_parking};
+use super::server::inbound::{Inbound, read_arrived, read_parking};
 
 /// A request as handlers see it: the `http` crate's type with a streaming [`Body`].
 pub type Request = http::Request<Body>;
@@ -18,8 +18,8 @@ pub type Request = http::Request<Body>;
 /// its own request.
 ///
 /// Whatever the handler leaves unread is drained (small bodies) or the
-/// connection is closed (large ones) before the next request: an unread body
-/// is never mistaken for the next request.
+/// connection is closed (large ones) after the answer, before the next
+/// request: an unread body is never mistaken for the next request.
 pub struct Body {
     source: Source,
 }
@@ -79,6 +79,18 @@ impl Body {
             Source::Prefixed { prefix, pos, rest } => rest.content_length().map(|n| n + (prefix.len() - pos) as u64),
             Source::Bytes { data, pos } => Some((data.len() - pos) as u64),
             Source::Conn { inbound, seq } => inbound.try_borrow().ok().and_then(|inb| inb.body_left(*seq)),
+        }
+    }
+
+    /// Reads what has already arrived of the body into `out`, without
+    /// waiting: `WouldBlock` when more must come first, `Ok(0)` at its end.
+    /// For middleware that looks at the start of a body (to log it) and must
+    /// not hold the request up waiting for bytes the handler may never read.
+    pub(crate) fn read_arrived(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match &mut self.source {
+            Source::Prefixed { prefix, pos, rest } if *pos >= prefix.len() => rest.read_arrived(out),
+            Source::Conn { inbound, seq } => read_arrived(inbound, *seq, out),
+            _ => self.read(out),
         }
     }
 
