@@ -20,6 +20,11 @@ pub type Request = http::Request<Body>;
 /// Whatever the handler leaves unread is drained (small bodies) or the
 /// connection is closed (large ones) after the answer, before the next
 /// request: an unread body is never mistaken for the next request.
+///
+/// Read the body before writing a large response: most clients send all of
+/// it before they read anything, and a response written meanwhile stalls
+/// both sides (see [`Handler`](super::Handler#read-the-request-body-before-you-answer)).
+/// Streaming it back as it arrives (`ResponseBody::from(body)`) is opt-in.
 pub struct Body {
     source: Source,
 }
