@@ -75,7 +75,7 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     if let Some(url) = &o.upstream {
         upstream.set(Some(url.clone()));
     }
-    let mut app = App::new(routes::router(upstream.clone()));
+    let mut app = App::new(routes::router(upstream.clone(), limits.max_body_bytes));
     if !o.quiet {
         app = app.wrap(AccessLog::new().log_body(o.log_bodies));
     }

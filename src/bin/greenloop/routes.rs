@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::admission::{Admission, MAX_BLOCK_MS, MAX_OFFLOAD_MS, OFFLOAD_SLOTS};
+use crate::admission::{
+    Admission, ECHO_SLOTS, ECHO_SMALL_BYTES, ECHO_WAIT, MAX_BLOCK_MS, MAX_OFFLOAD_MS, OFFLOAD_SLOTS,
+};
 use crate::scenarios::{self, Upstream};
 use greenloop::http::{
     IntoResponse, Request, RequestExt, Response, ResponseBody, Router, StatusCode, get, header, post,
@@ -11,13 +13,15 @@ use greenloop::http::{
 /// Longest `/sleep` the demo accepts.
 const MAX_SLEEP_MS: u64 = 60_000;
 
-/// Every demo route; the `/api/` ones call `upstream`.
-pub fn router(upstream: Upstream) -> Router {
+/// Every demo route; the `/api/` ones call `upstream`. `max_body` is the
+/// server's body limit, the most `/echo` holds.
+pub fn router(upstream: Upstream, max_body: u64) -> Router {
     let router = Router::new()
         .route("/", get(index))
         .route("/plaintext", get(plaintext))
         .route("/json", get(json))
-        .route("/echo", post(echo))
+        .route("/echo", post(move |req: Request| echo(req, max_body)))
+        .route("/echo/stream", post(echo_stream))
         .route("/sleep", get(sleep))
         .route("/offload", get(offload))
         .route("/block", get(block))
@@ -37,8 +41,12 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
 <ul>
 <li><a href="/plaintext"><code>GET /plaintext</code></a>: <code>Hello, World!</code></li>
 <li><a href="/json"><code>GET /json</code></a>: <code>{"message":"Hello, World!"}</code></li>
-<li><code>POST /echo</code>: streams the request body back
-    (<code>curl --data-binary @file http://127.0.0.1:8000/echo</code>)</li>
+<li><code>POST /echo</code>: reads the whole request body (parking while it arrives), then sends it back
+    (<code>curl --data-binary @file http://127.0.0.1:8000/echo</code>). Reading first is what every
+    client expects: many send the whole body before they read a byte of the answer.</li>
+<li><code>POST /echo/stream</code>: sends the body back <em>while</em> it arrives (full duplex, nothing held
+    in memory); only for clients that read as they send, such as curl. A client that sends everything
+    first (Python's <code>http.client</code>, <code>requests</code>) stalls on a large body.</li>
 <li><a href="/sleep?ms=1000"><code>GET /sleep?ms=N</code></a>: a green sleep of N ms, then <code>slept</code>.
     Ten at once take one second, not ten.</li>
 <li><a href="/offload?ms=200"><code>GET /offload?ms=N</code></a>: a <em>blocking</em> <code>std::thread::sleep</code>
@@ -97,14 +105,50 @@ fn json(_req: Request) -> Response {
     r
 }
 
-fn echo(req: Request) -> Response {
-    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+/// `POST /echo`: reads the body, up to `max_body`, then answers with it.
+/// The HTTP/1.1 rule for handlers: read the request body before writing a
+/// large response (see `echo_stream` for the opt-in exception).
+fn echo(req: Request, max_body: u64) -> Response {
+    let content_type = content_type(&req);
+    let small = req.body().content_length().is_some_and(|n| n <= ECHO_SMALL_BYTES);
+    let admission = if small { None } else { greenloop::http::worker_state::<Admission>() };
+    let _turn = match admission.as_deref().map(Admission::echo) {
+        Some(None) => {
+            return busy(format!(
+                "{ECHO_SLOTS} large echoes are holding their bodies on this worker and none ended within {ECHO_WAIT:?}"
+            ));
+        }
+        Some(turn) => turn,
+        None => None,
+    };
+    let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
+    match req.into_body().read_to_vec(limit) {
+        Ok(body) => {
+            let mut r = Response::new(ResponseBody::from(body));
+            r.headers_mut().insert(header::CONTENT_TYPE, content_type);
+            r
+        }
+        // 413 past the limit, 408 for a body that stopped coming, 400 for bad framing.
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /echo/stream`: the body sent back as it arrives (full duplex).
+/// Only for clients that read while they send: one that sends a large
+/// body before reading fills both directions' buffers and stalls.
+fn echo_stream(req: Request) -> Response {
+    let content_type = content_type(&req);
     let mut r = Response::new(ResponseBody::from(req.into_body()));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        content_type.unwrap_or(header::HeaderValue::from_static("application/octet-stream")),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, content_type);
     r
+}
+
+/// The request's content type, for an echo (binary when it has none).
+fn content_type(req: &Request) -> header::HeaderValue {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(header::HeaderValue::from_static("application/octet-stream"))
 }
 
 /// The `ms` query parameter, at most `max`, or what is wrong with it.

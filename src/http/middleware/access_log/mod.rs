@@ -69,8 +69,10 @@ const CAPACITY: usize = 16_384;
 /// # The request body
 /// Off by default: request bodies hold passwords, tokens and personal data,
 /// which do not belong in logs. With [`log_body(true)`](AccessLog::log_body),
-/// the middleware reads the body's first 2 KiB (parking the green
-/// thread while it arrives) and puts those bytes back in front of the body,
+/// the middleware reads the body's first 2 KiB (parking the green thread
+/// until the first bytes arrive, then taking only what has arrived, so a
+/// body slow to come never holds up the answer; the log line then says
+/// `truncated=true`) and puts those bytes back in front of the body,
 /// so the handler still reads all of it. This means an `Expect:
 /// 100-continue` client is told to send its body even if the handler would
 /// have refused it. If reading
@@ -240,7 +242,7 @@ enum Peek {
 }
 
 /// Reads up to [`BODY_LIMIT`] bytes (plus one, to know whether there is
-/// more) and puts them back in front of the body.
+/// more), waiting for the first only, and puts them back in front of the body.
 fn peek_body(req: Request) -> (Option<Request>, Peek) {
     let (parts, mut body) = req.into_parts();
     let declared = body.content_length();
@@ -251,10 +253,20 @@ fn peek_body(req: Request) -> (Option<Request>, Peek) {
     let mut buf = vec![0u8; declared.map_or(want, |n| n.min(want as u64) as usize)];
     let mut got = 0;
     let mut error = None;
+    // Stopped before the end of what it wanted, with more of the body to come.
+    let mut more = false;
     while got < buf.len() {
-        match body.read(&mut buf[got..]) {
+        // Waits for the first bytes only, then takes what has arrived: the
+        // log must not hold up the answer (a 404, say) for a body that is
+        // slow to come and that the handler may never read.
+        let read = if got == 0 { body.read(&mut buf[got..]) } else { body.read_arrived(&mut buf[got..]) };
+        match read {
             Ok(0) => break,
             Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                more = true;
+                break;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 error = Some(e);
@@ -263,7 +275,7 @@ fn peek_body(req: Request) -> (Option<Request>, Peek) {
         }
     }
     buf.truncate(got);
-    let truncated = got > BODY_LIMIT;
+    let truncated = got > BODY_LIMIT || more;
     let shown = render_body(&buf[..got.min(BODY_LIMIT)], truncated);
     if let Some(error) = error {
         return (None, Peek::Failed { shown, truncated, error });
