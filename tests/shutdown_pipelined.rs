@@ -10,7 +10,7 @@ mod support;
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -86,7 +86,7 @@ impl Rng {
 /// at a random byte with a short pause between them, until told to stop or
 /// the connection fails.
 fn writer(client: usize, mut w: TcpStream, log: Arc<Mutex<Log>>, stop: Arc<AtomicBool>) {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (client as u64 + 1) * 0x1000_0001);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((client as u64 + 1) * 0x1000_0001));
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
         // Flow control: keep at most WINDOW requests unanswered.
