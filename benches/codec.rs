@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use greenloop::http::codec::{
-    ChunkedDecoder, DateCache, HeadCache, LAST_CHUNK, Limits, OutgoingBody, ResponseOptions, encode_chunk,
+    ChunkedDecoder, CodecLimits, DateCache, HeadCache, LAST_CHUNK, OutgoingBody, ResponseOptions, encode_chunk,
     parse_request, parse_request_reusing, write_response_head,
 };
 use http::{HeaderMap, HeaderValue, StatusCode, Version, header};
@@ -17,7 +17,7 @@ const WRK_GET: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n
 const TFB_GET: &[u8] = b"GET /plaintext HTTP/1.1\r\nHost: server\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20130501 Firefox/30.0 AppleWebKit/600.00 Chrome/30.0.0000.0 Trident/10.0 Safari/600.00\r\nCookie: uid=12345678901234567890; __utma=1.1234567890.1234567890.1234567890.1234567890.12; wd=2560x1600\r\nAccept: text/plain,text/html;q=0.9,application/xhtml+xml;q=0.9,application/xml;q=0.8,*/*;q=0.7\r\nAccept-Language: en-US,en;q=0.5\r\nConnection: keep-alive\r\n\r\n";
 
 fn bench_parse(c: &mut Criterion) {
-    let limits = Limits::default();
+    let limits = CodecLimits::default();
     let mut g = c.benchmark_group("parse_request");
     for (name, req) in [("wrk_get", WRK_GET), ("tfb_get", TFB_GET)] {
         g.throughput(Throughput::Bytes(req.len() as u64));

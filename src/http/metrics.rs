@@ -8,110 +8,13 @@
 //! a path of your choosing (the demo binary uses `GET /metrics`).
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, header};
 
+pub use super::server::counters::LATENCY_BUCKETS;
+use super::server::counters::{Counter, WorkerMetrics};
 use super::server::worker_ctx;
 use super::{Request, Response, ResponseBody};
-
-/// Upper bounds (seconds) of the request-latency histogram buckets.
-pub const LATENCY_BUCKETS: [f64; 14] =
-    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-
-/// A counter one thread writes and any thread reads.
-///
-/// Updated with a relaxed load and a relaxed store instead of a
-/// read-modify-write: on x86 a `lock`ed add costs about 20 cycles and
-/// stalls the pipeline, and a request made five of them. This is exact
-/// only because a worker's counters are written by that worker's thread
-/// alone; readers on other threads see some recent value, as with any
-/// relaxed counter.
-#[derive(Default)]
-pub(crate) struct Counter(AtomicU64);
-
-impl Counter {
-    #[inline]
-    pub(crate) fn add(&self, n: u64) {
-        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
-    }
-
-    #[inline]
-    pub(crate) fn sub(&self, n: u64) {
-        self.0.store(self.0.load(Relaxed).wrapping_sub(n), Relaxed);
-    }
-
-    #[inline]
-    fn set(&self, v: u64) {
-        self.0.store(v, Relaxed);
-    }
-
-    fn get(&self) -> u64 {
-        self.0.load(Relaxed)
-    }
-}
-
-/// One worker's counters: written only on its own loop thread (see [`Counter`]).
-#[derive(Default)]
-pub(crate) struct WorkerMetrics {
-    pub(crate) connections_open: Counter,
-    pub(crate) in_flight: Counter,
-    requests: [Counter; 5],
-    latency: [Counter; LATENCY_BUCKETS.len() + 1],
-    latency_sum_ns: Counter,
-    green_threads: Counter,
-    run_queue: Counter,
-    iterations: Counter,
-    switches: Counter,
-    blocking_incidents: Counter,
-    blocked_ns: Counter,
-}
-
-impl WorkerMetrics {
-    /// Counts one answered request.
-    pub(crate) fn observe(&self, status: StatusCode, elapsed: Duration) {
-        let class = (status.as_u16() / 100).clamp(1, 5) as usize - 1;
-        self.requests[class].add(1);
-        let secs = elapsed.as_secs_f64();
-        let bucket = LATENCY_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LATENCY_BUCKETS.len());
-        self.latency[bucket].add(1);
-        self.latency_sum_ns.add(elapsed.as_nanos() as u64);
-    }
-
-    /// Copies the loop's own counters (called on the worker's loop).
-    pub(crate) fn publish_loop_stats(&self) {
-        if let Some(s) = crate::loop_stats() {
-            self.green_threads.set(s.green_threads);
-            self.run_queue.set(s.run_queue as u64);
-            self.iterations.set(s.iterations);
-            self.switches.set(s.switches);
-        }
-        if let Some(b) = crate::watchdog::blocking_stats() {
-            self.blocking_incidents.set(b.incidents);
-            self.blocked_ns.set(b.blocked.as_nanos() as u64);
-        }
-    }
-}
-
-/// All workers of one server.
-#[derive(Default)]
-pub(crate) struct ServerMetrics {
-    workers: Mutex<Vec<Arc<WorkerMetrics>>>,
-}
-
-impl ServerMetrics {
-    pub(crate) fn add_worker(&self) -> Arc<WorkerMetrics> {
-        let w = Arc::new(WorkerMetrics::default());
-        self.workers.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone());
-        w
-    }
-
-    fn sum(&self, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
-        self.workers.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|w| f(w)).sum()
-    }
-}
 
 /// A per-worker counter summed over workers: name, type, help, field.
 type Sum = (&'static str, &'static str, &'static str, fn(&WorkerMetrics) -> &Counter);

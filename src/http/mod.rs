@@ -21,31 +21,29 @@
 //! and reqwest.
 
 mod body;
+mod body_error;
 pub mod client;
+#[doc(hidden)] // not covered by semver; used by the benchmarks
 pub mod codec;
-mod conn;
-mod ext;
 mod handler;
+mod log_sink;
 pub mod metrics;
 pub mod middleware;
+mod query;
 mod read_buf;
+mod request_ext;
 mod response;
 mod router;
 mod server;
-mod stream;
 
-pub use body::Body;
+pub use body::{Body, Request};
 pub use client::Client;
-pub use ext::{ConnInfo, RequestExt, percent_decode, query_pairs};
 pub use handler::{App, Handler, Middleware, Next};
-pub use response::{IntoResponse, ResponseBody};
+pub use log_sink::LineSink;
+pub use query::{percent_decode, query_pairs};
+pub use request_ext::{ConnInfo, RequestExt};
+pub use response::{IntoResponse, Response, ResponseBody};
 pub use router::{MethodRouter, Params, Router, any, delete, get, head, on, options, patch, post, put};
 pub use server::{Limits, RunningServer, Server, ShutdownHandle, worker_id, worker_state};
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
-
-/// A request as handlers see it: the `http` crate's type with a streaming [`Body`].
-pub type Request = http::Request<Body>;
-
-/// A response as handlers return it: the `http` crate's type with a [`ResponseBody`].
-pub type Response = http::Response<ResponseBody>;

@@ -6,8 +6,11 @@ use std::io::{self, Read, Write};
 
 use http::{HeaderValue, StatusCode, header};
 
-use super::body::BodyError;
-use super::{Body, Response};
+use super::body::Body;
+use super::body_error::BodyError;
+
+/// A response as handlers return it: the `http` crate's type with a [`ResponseBody`].
+pub type Response = http::Response<ResponseBody>;
 
 /// The body of a response: bytes known up front, or a stream.
 ///

@@ -1,29 +1,20 @@
 //! A logger that never blocks the loop: records are formatted on the caller
-//! and written to stderr by a background thread. When the terminal cannot
-//! keep up, records are dropped (and counted) rather than stalling requests.
-//! [`flush`] waits for the queue to drain, for the last lines before exit.
+//! and written to stderr by a background thread (a [`LineSink`]). When the
+//! terminal cannot keep up, records are dropped (and counted) rather than
+//! stalling requests. [`flush`] waits for the queue to drain, for the last
+//! lines before exit.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Sender, SyncSender, TrySendError, channel, sync_channel};
 use std::time::Duration;
 
+use greenloop::http::LineSink;
 use log::{Level, LevelFilter, Log, Metadata, Record};
-
-/// What the writer thread receives.
-enum Msg {
-    /// A formatted line.
-    Line(String),
-    /// Acknowledge once every earlier line is written.
-    Flush(Sender<()>),
-}
 
 /// Longest [`flush`] waits for the writer thread.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct StderrLogger {
-    tx: SyncSender<Msg>,
-    dropped: AtomicU64,
+    sink: LineSink,
     level: LevelFilter,
 }
 
@@ -48,21 +39,13 @@ impl Log for StderrLogger {
             };
             format!("{level} {}\n", record.args())
         };
-        match self.tx.try_send(Msg::Line(line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        self.sink.send(line);
     }
 
     /// Blocks until the lines logged so far are written (at most 2 s):
     /// for the end of the program, never on the loop.
     fn flush(&self) {
-        let (ack, done) = channel();
-        if self.tx.send(Msg::Flush(ack)).is_ok() {
-            let _ = done.recv_timeout(FLUSH_TIMEOUT);
-        }
+        self.sink.flush_within(FLUSH_TIMEOUT);
     }
 }
 
@@ -75,24 +58,17 @@ pub fn flush() {
 /// info, debug, trace, off; default info).
 pub fn init() {
     let level = std::env::var("GREENLOOP_LOG").ok().and_then(|s| s.parse().ok()).unwrap_or(LevelFilter::Info);
-    let (tx, rx) = sync_channel::<Msg>(4096);
-    std::thread::Builder::new()
-        .name("greenloop-log".into())
-        .spawn(move || {
-            let stderr = std::io::stderr();
-            for msg in rx {
-                match msg {
-                    Msg::Line(line) => {
-                        let _ = stderr.lock().write_all(line.as_bytes());
-                    }
-                    Msg::Flush(ack) => {
-                        let _ = ack.send(());
-                    }
-                }
-            }
-        })
-        .expect("start the log thread");
-    let logger = Box::leak(Box::new(StderrLogger { tx, dropped: AtomicU64::new(0), level }));
+    let stderr = std::io::stderr();
+    let sink = LineSink::start(
+        "greenloop-log",
+        4096,
+        move |line| {
+            let _ = stderr.lock().write_all(line.as_bytes());
+        },
+        || {},
+    )
+    .expect("start the log thread");
+    let logger = Box::leak(Box::new(StderrLogger { sink, level }));
     if log::set_logger(logger).is_ok() {
         log::set_max_level(level);
     }

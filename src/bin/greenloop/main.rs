@@ -3,6 +3,7 @@
 //! `cargo run --release` serves on http://127.0.0.1:8000; `--help` lists the options.
 //! `greenloop swarm URL` is a load generator.
 
+mod admission;
 mod cli;
 mod logger;
 mod routes;
@@ -79,7 +80,8 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         Some(path) => (Server::bind_unix(path), format!("unix:{path}")),
         None => (Server::bind(o.bind.clone()), format!("http://{}", o.bind)),
     };
-    let mut server = scenarios::with_client_pool(server.workers(o.workers).limits(limits));
+    let mut server =
+        scenarios::with_client_pool(server.workers(o.workers).limits(limits)).worker_state(admission::Admission::new);
     if let Some(s) = o.stack_size {
         server = server.stack_size(s);
     }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::admission::{Admission, MAX_BLOCK_MS, MAX_OFFLOAD_MS, OFFLOAD_SLOTS};
 use crate::scenarios::{self, Upstream};
 use greenloop::http::{
     IntoResponse, Request, RequestExt, Response, ResponseBody, Router, StatusCode, get, header, post,
@@ -41,10 +42,12 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
 <li><a href="/sleep?ms=1000"><code>GET /sleep?ms=N</code></a>: a green sleep of N ms, then <code>slept</code>.
     Ten at once take one second, not ten.</li>
 <li><a href="/offload?ms=200"><code>GET /offload?ms=N</code></a>: a <em>blocking</em> <code>std::thread::sleep</code>
-    of N ms run through <code>greenloop::offload</code>, on a pool thread: the loop keeps serving.</li>
+    of N ms run through <code>greenloop::offload</code>, on a pool thread: the loop keeps serving
+    (N up to 10 000; 32 at once per worker, more get 503).</li>
 <li><a href="/block?ms=100"><code>GET /block?ms=N</code></a>: the same blocking sleep done directly on the loop,
     <strong>on purpose</strong>: every other request on this worker waits, and the watchdog
-    logs a warning naming this request. This is the bug greenloop is built to catch.</li>
+    logs a warning naming this request. This is the bug greenloop is built to catch
+    (N up to 1000, so nobody can use it to stall the demo).</li>
 <li><a href="/metrics"><code>GET /metrics</code></a>: loop and server metrics (Prometheus text).</li>
 </ul>
 <h2>A Django async app that one synchronous middleware served one request at a time</h2>
@@ -58,7 +61,7 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
 <li><a href="/api/aggregated/?num=10"><code>GET /api/aggregated/?num=N</code></a>: fans out N calls to
     <code>/api/?task_id=i</code> at once (<code>join_all</code>, one pooled client per worker): about 1 s
     for N = 10, as a view that awaits ten upstream calls should take (N: 1 to 100, default 10; the upstream is <code>--upstream</code>,
-    by default this server).</li>
+    by default this server; 4 fan-outs at once per worker, others wait their turn).</li>
 <li><a href="/api/aggregated_sync/?num=3"><code>GET /api/aggregated_sync/?num=N</code></a>: the same calls
     one after another: N seconds, the fan-out that takes 10 s instead of 1 s.</li>
 </ul>
@@ -92,12 +95,12 @@ fn echo(req: Request) -> Response {
     r
 }
 
-/// The `ms` query parameter, or what is wrong with it.
-fn millis(req: &Request) -> Result<Duration, String> {
+/// The `ms` query parameter, at most `max`, or what is wrong with it.
+fn millis(req: &Request, max: u64) -> Result<Duration, String> {
     match req.query("ms").as_deref().map(str::parse::<u64>) {
         None => Err("missing ?ms=N (milliseconds)\n".into()),
         Some(Err(_)) => Err("ms must be a whole number of milliseconds\n".into()),
-        Some(Ok(ms)) if ms > MAX_SLEEP_MS => Err(format!("ms must be at most {MAX_SLEEP_MS}\n")),
+        Some(Ok(ms)) if ms > max => Err(format!("ms must be at most {max} on this route\n")),
         Some(Ok(ms)) => Ok(Duration::from_millis(ms)),
     }
 }
@@ -106,8 +109,15 @@ fn bad_request(reason: String) -> Response {
     (StatusCode::BAD_REQUEST, reason).into_response()
 }
 
+/// 503 with a reason and a hint to come back in a second.
+pub fn busy(reason: String) -> Response {
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}; try again shortly\n")).into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    r
+}
+
 fn sleep(req: Request) -> Response {
-    match millis(&req) {
+    match millis(&req, MAX_SLEEP_MS) {
         Ok(d) => {
             greenloop::sleep(d);
             "slept".into_response()
@@ -117,8 +127,16 @@ fn sleep(req: Request) -> Response {
 }
 
 fn offload(req: Request) -> Response {
-    match millis(&req) {
+    match millis(&req, MAX_OFFLOAD_MS) {
         Ok(d) => {
+            let admission = greenloop::http::worker_state::<Admission>();
+            let _slot = match admission.as_deref().map(Admission::offload) {
+                Some(None) => {
+                    return busy(format!("{OFFLOAD_SLOTS} offloaded sleeps are already running on this worker"));
+                }
+                Some(slot) => slot,
+                None => None,
+            };
             greenloop::offload(move || std::thread::sleep(d));
             format!("slept {} ms on an offload thread; the loop kept serving\n", d.as_millis()).into_response()
         }
@@ -127,7 +145,7 @@ fn offload(req: Request) -> Response {
 }
 
 fn block(req: Request) -> Response {
-    match millis(&req) {
+    match millis(&req, MAX_BLOCK_MS) {
         Ok(d) => {
             // Deliberately wrong: this blocks the whole loop. The watchdog reports it.
             std::thread::sleep(d);

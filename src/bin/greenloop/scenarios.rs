@@ -12,6 +12,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::admission::{Admission, FAN_OUT_SLOTS, FAN_OUT_WAIT};
 use greenloop::http::client::default_client;
 use greenloop::http::{Client, Request, RequestExt, Response, ResponseBody, Router, Server, StatusCode, get, header};
 use serde_json::{Value, json};
@@ -122,6 +123,18 @@ fn aggregated(upstream: &Upstream, req: &Request, how: Fetch) -> Response {
     let base = match upstream.base() {
         Ok(b) => b,
         Err(reason) => return error(StatusCode::SERVICE_UNAVAILABLE, reason.into()),
+    };
+    // A bounded number of fan-outs per worker, so a burst of them queues
+    // instead of opening thousands of sockets.
+    let admission = greenloop::http::worker_state::<Admission>();
+    let _turn = match admission.as_deref().map(Admission::fan_out) {
+        Some(None) => {
+            let reason =
+                format!("{FAN_OUT_SLOTS} fan-outs are running on this worker and none ended within {FAN_OUT_WAIT:?}");
+            return error(StatusCode::SERVICE_UNAVAILABLE, reason);
+        }
+        Some(turn) => turn,
+        None => None,
     };
     let client = greenloop::http::worker_state::<Client>().map_or_else(default_client, |c| Client::clone(&c));
     let urls: Vec<String> = (0..num).map(|i| format!("{base}/api/?task_id={i}")).collect();

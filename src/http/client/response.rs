@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, StatusCode, Version};
 
-use super::Inner;
-use super::pool::{Conn, DIRECT_READ, PoolKey};
+use super::pool::{Conn, DIRECT_READ, Pool, PoolKey};
 use crate::http::codec::ChunkedDecoder;
 
 /// A response from [`RequestBuilder::send`](super::RequestBuilder::send):
@@ -66,7 +65,7 @@ pub(super) struct BodyReader {
     state: BodyState,
     /// The connection may carry another request after this body.
     reusable: bool,
-    client: Rc<Inner>,
+    pool: Rc<Pool>,
     key: PoolKey,
     deadline: Instant,
     timeout: Duration,
@@ -87,7 +86,7 @@ pub(super) struct BodyParts {
     pub(super) conn: Conn,
     pub(super) framing: Framing,
     pub(super) reusable: bool,
-    pub(super) client: Rc<Inner>,
+    pub(super) pool: Rc<Pool>,
     pub(super) key: PoolKey,
     pub(super) deadline: Instant,
     pub(super) timeout: Duration,
@@ -107,7 +106,7 @@ impl ClientResponse {
             conn: Some(body.conn),
             state,
             reusable: body.reusable,
-            client: body.client,
+            pool: body.pool,
             key: body.key,
             deadline: body.deadline,
             timeout: body.timeout,
@@ -214,7 +213,8 @@ impl ClientResponse {
         })
     }
 
-    /// Reads the whole body (at most `limit` bytes) and parses it as JSON.
+    /// Reads the whole body (at most `limit` bytes) and parses it as JSON
+    /// (needs the `json` feature, on by default).
     ///
     /// ```no_run
     /// # greenloop::run(|| {
@@ -222,6 +222,7 @@ impl ClientResponse {
     /// println!("{}", v["message"]);
     /// # });
     /// ```
+    #[cfg(feature = "json")]
     pub fn json(self, limit: usize) -> io::Result<serde_json::Value> {
         let what = self.body.what.clone();
         let bytes = self.bytes(limit)?;
@@ -363,7 +364,7 @@ impl BodyReader {
             && self.reusable
             && conn.buffered().is_empty()
         {
-            self.client.pool.put(self.key.clone(), conn);
+            self.pool.put(self.key.clone(), conn);
         }
     }
 

@@ -3,7 +3,7 @@
 
 use http::StatusCode;
 
-use super::request::ParseError;
+use super::head::ParseError;
 
 /// The last chunk with an empty trailer section: ends a chunked body.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";

@@ -1,22 +1,33 @@
 //! Pure HTTP/1.1 wire codec (RFC 9112) for servers and clients: parsing and
 //! serialising heads, and the chunked transfer coding. Nothing here does
 //! I/O; everything works on byte slices and `Vec<u8>`.
+//!
+//! Not covered by semver: public only for the benchmarks, and may change in
+//! any release.
+//!
+//! Split by role and direction: `server.rs` parses requests and writes
+//! responses, `client.rs` writes requests and parses responses, `head.rs`
+//! holds what both share (errors, framing, field parsing); `limits.rs`,
+//! `chunked.rs`, `date.rs` and `head_cache.rs` one job each.
 
 pub mod chunked;
+mod client;
 pub mod date;
-pub mod request;
-pub mod response;
-mod reuse;
+mod head;
+mod head_cache;
+mod limits;
+mod server;
 
 pub use chunked::{ChunkedDecoder, LAST_CHUNK, encode_chunk, encode_chunk_header};
+pub use client::{ResponseHead, parse_response, write_request_head};
 pub use date::DateCache;
-pub use request::{BodyFraming, Limits, ParseError, RequestHead, parse_request, parse_request_reusing};
-pub use response::{
-    CONTINUE_100, OutgoingBody, ResponseHead, ResponseOptions, WrittenHead, parse_response, write_request_head,
-    write_response_head,
+pub use head::{BodyFraming, OutgoingBody, ParseError};
+pub use head_cache::HeadCache;
+pub use limits::{CodecLimits, STACK_HEADERS};
+pub use server::{
+    CONTINUE_100, RequestHead, ResponseOptions, WrittenHead, parse_request, parse_request_reusing, write_response_head,
 };
-pub(crate) use response::{write_date_server, write_response_head_stamped};
-pub use reuse::HeadCache;
+pub(crate) use server::{write_date_server, write_response_head_stamped};
 
 /// Deterministic pseudo-random byte strings (xorshift) for no-panic tests.
 #[cfg(test)]

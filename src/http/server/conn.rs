@@ -14,18 +14,18 @@ use std::time::Instant;
 
 use http::{Method, StatusCode, Version};
 
-use super::body::{BodyState, Inbound};
-use super::codec::{
+use super::context::{WorkerCtx, panic_text};
+use super::inbound::{BodyState, Inbound};
+use super::stream::Stream;
+use crate::http::codec::{
     BodyFraming, CONTINUE_100, ChunkedDecoder, HeadCache, LAST_CHUNK, OutgoingBody, ParseError, RequestHead,
     ResponseOptions, encode_chunk, parse_request_reusing, write_response_head_stamped,
 };
-use super::ext::ConnInfo;
-use super::handler::App;
-use super::read_buf::ReadBuf;
-use super::response::{IntoResponse, Kind};
-use super::server::{WorkerCtx, panic_text};
-use super::stream::Stream;
-use super::{Body, Request, Response};
+use crate::http::handler::App;
+use crate::http::read_buf::ReadBuf;
+use crate::http::request_ext::ConnInfo;
+use crate::http::response::{IntoResponse, Kind};
+use crate::http::{Body, Request, Response};
 
 /// How long, and how much, a closing connection reads and discards so that
 /// its last response is not destroyed by a reset.
@@ -44,7 +44,7 @@ struct Conn<'a> {
     stream: Rc<Stream>,
     inbound: Rc<RefCell<Inbound>>,
     out: Vec<u8>,
-    codec_limits: super::codec::Limits,
+    codec_limits: crate::http::codec::CodecLimits,
     /// The previous head's target and fields, reused when the next repeats them.
     head_cache: HeadCache,
     /// What the watchdog calls this connection's green thread: the current
@@ -93,7 +93,7 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
     }));
     let _registered = ctx.register_connection(id);
     let info = Rc::new(std::cell::Cell::new(ConnInfo { peer, worker: ctx.id, request_id: 0 }));
-    super::ext::set_connection_info(info.clone());
+    crate::http::request_ext::set_connection_info(info.clone());
     let label = crate::watchdog::Label::new();
     label.attach();
     let mut conn = Conn {
@@ -328,7 +328,7 @@ impl Conn<'_> {
         if has_body && !streams_request_body {
             // Read what the handler left of the body now, so the next request
             // starts where it should; a body too large to skip closes the connection.
-            keep &= super::body::drain(&self.inbound, limits.drain_limit);
+            keep &= super::inbound::drain(&self.inbound, limits.drain_limit);
         }
         keep &= !panicked || !has_body || self.body_done();
         if has_body && streams_request_body {
@@ -355,7 +355,7 @@ impl Conn<'_> {
             }
         };
         if has_body && keep {
-            keep = super::body::drain(&self.inbound, limits.drain_limit);
+            keep = super::inbound::drain(&self.inbound, limits.drain_limit);
         }
         keep &= self.inbound.borrow().broken.is_none();
         Ok(keep)
@@ -389,7 +389,7 @@ impl Conn<'_> {
             };
             write_response_head_stamped(parts.status, &parts.headers, outgoing, &opts, &stamp.fields, &mut self.out)
         };
-        super::response::recycle_headers(parts.headers);
+        crate::http::response::recycle_headers(parts.headers);
         match (written.framing, kind) {
             (BodyFraming::None, _) | (_, Kind::Empty) => {}
             (BodyFraming::Length(_), Kind::Bytes(b)) if b.len() <= COPY_LIMIT => self.out.extend_from_slice(&b),

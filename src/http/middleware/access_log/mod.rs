@@ -1,16 +1,21 @@
-//! One log line per request, written off the event loop.
+//! One log line per request, written off the event loop: the middleware
+//! here, the value quoting in `logfmt.rs`, the timestamps in
+//! `timestamp.rs`, and the queue and thread in [`LineSink`].
+
+mod logfmt;
+mod timestamp;
 
 use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, mpsc};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime};
 
-use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use http::header;
 
-use crate::http::{IntoResponse, Middleware, Next, Request, RequestExt, Response};
+use self::logfmt::push_value;
+use self::timestamp::write_rfc3339;
+use crate::http::{IntoResponse, LineSink, Middleware, Next, Request, RequestExt, Response};
 
 /// The `log` target of access lines.
 const TARGET: &str = "greenloop::access";
@@ -67,7 +72,7 @@ pub struct AccessLog {
     trusted: Vec<IpAddr>,
     log_body: bool,
     /// `None`: the process-wide queue and drain thread.
-    sink: Option<Arc<Sink>>,
+    sink: Option<Arc<LineSink>>,
 }
 
 impl Default for AccessLog {
@@ -109,7 +114,7 @@ impl AccessLog {
 
     /// How many lines were dropped, process-wide, because the queue was full.
     pub fn dropped() -> u64 {
-        GLOBAL.get().map_or(0, |s| s.dropped.load(Ordering::Relaxed))
+        GLOBAL.get().map_or(0, LineSink::dropped)
     }
 
     /// Waits until every line queued so far has been handed to the `log`
@@ -123,10 +128,10 @@ impl AccessLog {
         }
     }
 
-    fn sink(&self) -> &Sink {
+    fn sink(&self) -> &LineSink {
         match &self.sink {
             Some(s) => s,
-            None => GLOBAL.get_or_init(|| Sink::start(CAPACITY)),
+            None => GLOBAL.get_or_init(|| start_sink(CAPACITY)),
         }
     }
 
@@ -286,154 +291,24 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     Some(canonical(ip))
 }
 
+/// The process-wide queue of access lines (started at the first logged request).
+static GLOBAL: OnceLock<LineSink> = OnceLock::new();
+
+/// A queue of `capacity` lines whose thread hands each to the `log` backend.
+/// Should the thread not start, lines are queued, then dropped and counted.
+fn start_sink(capacity: usize) -> LineSink {
+    LineSink::start(
+        "greenloop-access-log",
+        capacity,
+        |line| log::info!(target: TARGET, "{line}"),
+        || log::logger().flush(),
+    )
+    .unwrap_or_else(|_| LineSink::undrained(capacity).0)
+}
+
 fn pid() -> u32 {
     static PID: OnceLock<u32> = OnceLock::new();
     *PID.get_or_init(std::process::id)
-}
-
-/// Appends `v` as a logfmt value, quoting and escaping when needed.
-fn push_value(out: &mut String, v: &str) {
-    let special = |c: char| c == '"' || is_unsafe(c) || c.is_whitespace();
-    if !(v.is_empty() || v == "-" || v.contains(special)) {
-        out.push_str(v);
-        return;
-    }
-    out.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if is_unsafe(c) && (c as u32) < 0x80 => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if is_unsafe(c) => {
-                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Characters that would break a line or fool a terminal.
-fn is_unsafe(c: char) -> bool {
-    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
-}
-
-/// Appends `t` as RFC 3339 UTC with milliseconds: `2026-05-01T10:00:00.123Z`.
-/// Times before 1970 are written as the epoch.
-fn write_rfc3339(out: &mut String, t: SystemTime) {
-    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (year, month, day) = civil_date(secs / 86_400);
-    let rem = secs % 86_400;
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        since.subsec_millis()
-    );
-}
-
-fn is_leap(y: u64) -> bool {
-    y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400))
-}
-
-/// Year, month (1-12) and day (1-31) of the day `days` after 1970-01-01.
-fn civil_date(mut days: u64) -> (u64, u64, u64) {
-    // The Gregorian calendar repeats every 400 years, which are 146 097 days.
-    let mut year = 1970 + 400 * (days / 146_097);
-    days %= 146_097;
-    loop {
-        let len = if is_leap(year) { 366 } else { 365 };
-        if days < len {
-            break;
-        }
-        days -= len;
-        year += 1;
-    }
-    let feb = if is_leap(year) { 29 } else { 28 };
-    let mut month = 1;
-    for len in [31, feb, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] {
-        if days < len {
-            break;
-        }
-        days -= len;
-        month += 1;
-    }
-    (year, month, days + 1)
-}
-
-/// A queue of lines and the thread writing them.
-#[derive(Debug)]
-struct Sink {
-    tx: Sender<Msg>,
-    dropped: AtomicU64,
-    /// Whether a thread drains the queue (else `flush` must not wait).
-    draining: bool,
-    /// Keeps the queue open when no thread drains it.
-    _rx: Option<Receiver<Msg>>,
-}
-
-#[derive(Debug)]
-enum Msg {
-    Line(String),
-    /// Answered once every earlier line has been logged.
-    Flush(mpsc::SyncSender<()>),
-}
-
-static GLOBAL: OnceLock<Sink> = OnceLock::new();
-
-impl Sink {
-    /// A queue of `capacity` lines and its drain thread. Should the thread
-    /// not start, lines are queued, then dropped and counted.
-    fn start(capacity: usize) -> Sink {
-        let (tx, rx) = channel::bounded(capacity);
-        let thread_rx = rx.clone();
-        let spawned = std::thread::Builder::new().name("greenloop-access-log".into()).spawn(move || drain(thread_rx));
-        match spawned {
-            Ok(_) => Sink { tx, dropped: AtomicU64::new(0), draining: true, _rx: None },
-            Err(_) => Sink { tx, dropped: AtomicU64::new(0), draining: false, _rx: Some(rx) },
-        }
-    }
-
-    /// Queues a line, or drops and counts it: never waits.
-    fn send(&self, line: String) {
-        match self.tx.try_send(Msg::Line(line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn flush(&self) {
-        if !self.draining {
-            return;
-        }
-        let (done_tx, done_rx) = mpsc::sync_channel(1);
-        if self.tx.send(Msg::Flush(done_tx)).is_ok() {
-            // An error means the drain thread died (a panicking logger): nothing to wait for.
-            let _ = done_rx.recv();
-        }
-    }
-}
-
-fn drain(rx: Receiver<Msg>) {
-    for msg in rx {
-        match msg {
-            Msg::Line(line) => log::info!(target: TARGET, "{line}"),
-            Msg::Flush(done) => {
-                log::logger().flush();
-                let _ = done.send(());
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -661,24 +536,24 @@ mod tests {
     fn full_queue_drops_and_counts() {
         install_logger();
         // A disconnected queue (receiver gone) drops too.
-        let sink = Arc::new(Sink { tx: channel::bounded(2).0, dropped: AtomicU64::new(0), draining: false, _rx: None });
+        let sink = Arc::new(LineSink::closed());
         let log = AccessLog { sink: Some(sink.clone()), ..AccessLog::new() };
         let app = App::new(|_req: Request| "ok").wrap(log);
         app.call(request("GET", "/t/gone", None).body(Body::empty()).unwrap());
-        assert_eq!(sink.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(sink.dropped(), 1);
 
-        let (tx, rx) = channel::bounded(2);
-        let sink = Arc::new(Sink { tx, dropped: AtomicU64::new(0), draining: false, _rx: Some(rx.clone()) });
+        let (sink, rx) = LineSink::undrained(2);
+        let sink = Arc::new(sink);
         let app = App::new(|_req: Request| "ok").wrap(AccessLog { sink: Some(sink.clone()), ..AccessLog::new() });
         for i in 0..5 {
             let res = app.call(request("GET", &format!("/t/full/{i}"), None).body(Body::empty()).unwrap());
             assert_eq!(res.status(), 200, "a dropped line never fails the request");
         }
-        assert_eq!(sink.dropped.load(Ordering::Relaxed), 3);
+        assert_eq!(sink.dropped(), 3);
         assert_eq!(rx.len(), 2);
         sink.flush(); // no drain thread: returns at once
         let first = match rx.try_recv() {
-            Ok(Msg::Line(l)) => l,
+            Ok(crate::http::log_sink::Msg::Line(l)) => l,
             other => panic!("{other:?}"),
         };
         assert!(first.contains(" uri=/t/full/0 "), "{first}");
@@ -687,14 +562,14 @@ mod tests {
     #[test]
     fn own_sink_with_drain_thread_flushes() {
         install_logger();
-        let sink = Arc::new(Sink::start(4));
+        let sink = Arc::new(start_sink(4));
         let app = App::new(|_req: Request| "ok").wrap(AccessLog { sink: Some(sink.clone()), ..AccessLog::new() });
         for i in 0..20 {
             app.call(request("GET", &format!("/t/own/{i}"), None).body(Body::empty()).unwrap());
         }
         sink.flush();
         let logged = LINES.lock().unwrap().iter().filter(|l| l.contains(" uri=/t/own/")).count() as u64;
-        assert_eq!(logged + sink.dropped.load(Ordering::Relaxed), 20);
+        assert_eq!(logged + sink.dropped(), 20);
         assert!(logged >= 4);
     }
 
@@ -711,43 +586,5 @@ mod tests {
         let line = line_for("/t/slow");
         let ms: f64 = field(&line, "elapsed_ms").parse().unwrap();
         assert!(ms >= 25.0, "{line}");
-    }
-
-    #[test]
-    fn value_quoting() {
-        let q = |v: &str| {
-            let mut s = String::new();
-            push_value(&mut s, v);
-            s
-        };
-        assert_eq!(q("plain/path?x=1&y=a\\b"), "plain/path?x=1&y=a\\b");
-        assert_eq!(q(""), "\"\"");
-        assert_eq!(q("-"), "\"-\"");
-        assert_eq!(q("a b"), "\"a b\"");
-        assert_eq!(q("back\\slash \"q\""), "\"back\\\\slash \\\"q\\\"\"");
-        assert_eq!(q("tab\there\r\n"), "\"tab\\there\\r\\n\"");
-        assert_eq!(q("bell\u{7}del\u{7f}c1\u{85}ls\u{2028}"), "\"bell\\x07del\\x7fc1\\u{0085}ls\\u{2028}\"");
-        assert_eq!(q("héllo✓"), "héllo✓");
-    }
-
-    #[test]
-    fn rfc3339() {
-        let at = |secs: u64, millis: u64| {
-            let mut s = String::new();
-            write_rfc3339(&mut s, UNIX_EPOCH + Duration::from_millis(secs * 1000 + millis));
-            s
-        };
-        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(at(86_399, 999), "1970-01-01T23:59:59.999Z");
-        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
-        assert_eq!(at(951_868_800, 0), "2000-03-01T00:00:00.000Z");
-        assert_eq!(at(1_700_000_000, 120), "2023-11-14T22:13:20.120Z");
-        assert_eq!(at(1_709_164_800, 0), "2024-02-29T00:00:00.000Z");
-        assert_eq!(at(1_735_689_599, 0), "2024-12-31T23:59:59.000Z");
-        assert_eq!(at(4_107_542_400, 0), "2100-03-01T00:00:00.000Z");
-        assert_eq!(at(253_402_300_799, 0), "9999-12-31T23:59:59.000Z");
-        let mut s = String::new();
-        write_rfc3339(&mut s, UNIX_EPOCH - Duration::from_secs(10));
-        assert_eq!(s, "1970-01-01T00:00:00.000Z");
     }
 }

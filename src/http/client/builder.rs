@@ -1,0 +1,161 @@
+//! [`ClientBuilder`]: a client's timeouts, pool sizes and limits.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::pool::{Pool, PoolConfig};
+use super::{Client, Config, Inner};
+
+/// Settings for a [`Client`]; from [`Client::builder`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let client = greenloop::http::Client::builder()
+///     .timeout(Duration::from_secs(3))
+///     .idle_timeout(Duration::from_secs(30))
+///     .max_response_head(32 * 1024)
+///     .build();
+/// # drop(client);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientBuilder {
+    config: Config,
+    pool: PoolConfig,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder::new()
+    }
+}
+
+impl ClientBuilder {
+    /// The defaults: connect timeout 10 s, request timeout 30 s, 32 idle
+    /// connections per host kept for 90 s, response heads up to 64 KiB with
+    /// up to 100 fields, no limit on streamed response bodies.
+    ///
+    /// ```
+    /// let client = greenloop::http::client::ClientBuilder::new().build();
+    /// # drop(client);
+    /// ```
+    pub fn new() -> ClientBuilder {
+        ClientBuilder {
+            config: Config {
+                connect_timeout: Duration::from_secs(10),
+                timeout: Duration::from_secs(30),
+                max_response_head: 64 * 1024,
+                max_response_headers: 100,
+                max_response_body: u64::MAX,
+                nodelay: true,
+            },
+            pool: PoolConfig { max_idle_per_host: 32, idle_timeout: Duration::from_secs(90) },
+        }
+    }
+
+    /// How long establishing a TCP connection may take (default 10 s), per
+    /// address tried. Also bounded by the request's own timeout.
+    ///
+    /// ```
+    /// let b = greenloop::http::Client::builder().connect_timeout(std::time::Duration::from_secs(1));
+    /// # drop(b);
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a whole request may take (default 30 s): from `send` until
+    /// the last byte of the response body is read. Override it per request
+    /// with [`RequestBuilder::timeout`](super::RequestBuilder::timeout).
+    ///
+    /// ```
+    /// let b = greenloop::http::Client::builder().timeout(std::time::Duration::from_secs(5));
+    /// # drop(b);
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.config.timeout = timeout;
+        self
+    }
+
+    /// Most idle keep-alive connections kept per host and port (default
+    /// 32); 0 disables pooling.
+    ///
+    /// ```
+    /// let b = greenloop::http::Client::builder().max_idle_per_host(4);
+    /// # drop(b);
+    /// ```
+    pub fn max_idle_per_host(mut self, n: usize) -> ClientBuilder {
+        self.pool.max_idle_per_host = n;
+        self
+    }
+
+    /// How long an idle connection stays in the pool (default 90 s).
+    ///
+    /// ```
+    /// let b = greenloop::http::Client::builder().idle_timeout(std::time::Duration::from_secs(15));
+    /// # drop(b);
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.pool.idle_timeout = timeout;
+        self
+    }
+
+    /// Largest response head (status line and header fields) accepted, in
+    /// bytes (default 64 KiB). A larger one fails with `InvalidData`.
+    ///
+    /// ```
+    /// let b = greenloop::http::Client::builder().max_response_head(16 * 1024);
+    /// # drop(b);
+    /// ```
+    pub fn max_response_head(mut self, bytes: usize) -> ClientBuilder {
+        self.config.max_response_head = bytes.max(64);
+        self
+    }
+
+    /// Most header fields accepted in a response (default 100).
+    ///
+    /// ```
+    /// let b = greenloop::http::Client::builder().max_response_headers(50);
+    /// # drop(b);
+    /// ```
+    pub fn max_response_headers(mut self, n: usize) -> ClientBuilder {
+        self.config.max_response_headers = n.max(1);
+        self
+    }
+
+    /// Largest response body accepted at all, even when streamed (default:
+    /// no limit). A `Content-Length` over it fails in `send`; chunks adding
+    /// up to more fail the read that crosses it. [`ClientResponse::bytes`](super::ClientResponse::bytes)
+    /// takes its own, usually smaller, limit.
+    ///
+    /// ```
+    /// let b = greenloop::http::Client::builder().max_response_body(100 << 20);
+    /// # drop(b);
+    /// ```
+    pub fn max_response_body(mut self, bytes: u64) -> ClientBuilder {
+        self.config.max_response_body = bytes;
+        self
+    }
+
+    /// Sets `TCP_NODELAY` on new connections (default true).
+    ///
+    /// ```
+    /// let b = greenloop::http::Client::builder().nodelay(false);
+    /// # drop(b);
+    /// ```
+    pub fn nodelay(mut self, on: bool) -> ClientBuilder {
+        self.config.nodelay = on;
+        self
+    }
+
+    /// The client.
+    ///
+    /// ```
+    /// let client = greenloop::http::Client::builder().build();
+    /// # drop(client);
+    /// ```
+    pub fn build(self) -> Client {
+        Client { inner: Rc::new(Inner { config: self.config, pool: Rc::new(Pool::new(self.pool)) }) }
+    }
+}

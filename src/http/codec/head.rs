@@ -1,0 +1,335 @@
+//! What both roles share: [`ParseError`], the body framings
+//! ([`BodyFraming`], [`OutgoingBody`]), start-line checks, header-field
+//! parsing (`build_headers`) and the field writers.
+
+use std::fmt;
+
+use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use super::head_cache::HeadCache;
+
+pub(super) const TOO_MANY_HEADERS: ParseError =
+    ParseError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "too many headers");
+
+/// How the body following a head is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body at all.
+    None,
+    /// Exactly this many bytes follow (`Content-Length`; may be 0).
+    Length(u64),
+    /// A chunked body follows; decode it with
+    /// [`ChunkedDecoder`](super::chunked::ChunkedDecoder).
+    Chunked,
+    /// The body runs until the peer closes the connection (responses only,
+    /// or an HTTP/1.0 response we send with a streamed body). The
+    /// connection cannot be reused afterwards.
+    UntilClose,
+}
+
+/// What the sender intends to send after a head it is writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutgoingBody {
+    /// No body (a response gets `Content-Length: 0` where a body is allowed).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// A body of unknown length, streamed. Sent chunked to HTTP/1.1 peers;
+    /// to an HTTP/1.0 client it is sent raw and ended by closing.
+    Chunked,
+}
+
+/// Why a head or body could not be parsed. After any such error the
+/// connection's framing can no longer be trusted: answer with `status`
+/// (with `Connection: close`) and close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseError {
+    /// The status code a server should respond with.
+    pub status: StatusCode,
+    /// A short, human-readable reason.
+    pub reason: &'static str,
+}
+
+impl ParseError {
+    /// Builds an error from a status and a reason.
+    pub const fn new(status: StatusCode, reason: &'static str) -> Self {
+        ParseError { status, reason }
+    }
+
+    pub(super) const fn bad(reason: &'static str) -> Self {
+        ParseError::new(StatusCode::BAD_REQUEST, reason)
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.reason)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+pub(super) fn uri_too_long(is_request: bool) -> ParseError {
+    if is_request {
+        ParseError::new(StatusCode::URI_TOO_LONG, "request line too long")
+    } else {
+        ParseError::new(StatusCode::BAD_GATEWAY, "status line too long")
+    }
+}
+
+/// Index of the first byte after leading empty lines (CRLF or bare LF).
+pub(super) fn skip_empty_lines(buf: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        match buf.get(i..) {
+            Some([b'\r', b'\n', ..]) => i += 2,
+            Some([b'\n', ..]) => i += 1,
+            _ => return i,
+        }
+    }
+}
+
+/// Rejects a start line longer than `max` (checked on incomplete or
+/// malformed input, where httparse gave us no parsed line).
+pub(super) fn check_start_line_len(buf: &[u8], max: usize, is_request: bool) -> Result<(), ParseError> {
+    let start = skip_empty_lines(buf);
+    let rest = &buf[start..];
+    // Look at most max+2 bytes ahead (line + CRLF).
+    let look = &rest[..rest.len().min(max.saturating_add(2))];
+    let line_len = match memchr::memchr(b'\n', look) {
+        Some(i) if i > 0 && look[i - 1] == b'\r' => i - 1,
+        Some(i) => i,
+        // A trailing CR may be the first half of the line's CRLF.
+        None => rest.len() - usize::from(rest.last() == Some(&b'\r')),
+    };
+    if line_len > max {
+        return Err(uri_too_long(is_request));
+    }
+    Ok(())
+}
+
+/// Translates an httparse error, using the raw buffer to tell a
+/// well-formed but unsupported version (505) from garbage (400).
+pub(super) fn map_httparse_error(e: httparse::Error, buf: &[u8], is_request: bool) -> ParseError {
+    let reason = match e {
+        httparse::Error::TooManyHeaders => {
+            return if is_request {
+                TOO_MANY_HEADERS
+            } else {
+                ParseError::new(StatusCode::BAD_GATEWAY, "too many headers")
+            };
+        }
+        httparse::Error::Version => {
+            if is_request && request_line_has_other_version(buf) {
+                return ParseError::new(StatusCode::HTTP_VERSION_NOT_SUPPORTED, "HTTP version not supported");
+            }
+            "invalid HTTP version"
+        }
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status line",
+        httparse::Error::Token => {
+            if is_request {
+                "invalid request line"
+            } else {
+                "invalid token"
+            }
+        }
+    };
+    if is_request { ParseError::bad(reason) } else { ParseError::new(StatusCode::BAD_GATEWAY, reason) }
+}
+
+/// Does the (possibly incomplete) request line end in `HTTP/<digit>`...?
+pub(super) fn request_line_has_other_version(buf: &[u8]) -> bool {
+    let rest = &buf[skip_empty_lines(buf)..];
+    let line = match memchr::memchr(b'\n', rest) {
+        Some(i) => &rest[..i],
+        None => rest,
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let tail = match memchr::memrchr(b' ', line) {
+        Some(i) => &line[i + 1..],
+        None => return false,
+    };
+    tail.len() >= 6 && tail.starts_with(b"HTTP/") && tail[5].is_ascii_digit()
+}
+
+/// Facts gathered from the header fields in one pass.
+#[derive(Default)]
+pub(super) struct HeaderInfo {
+    pub(super) content_length: Option<u64>,
+    pub(super) has_te: bool,
+    pub(super) te_chunked_seen: bool,
+    pub(super) te_chunked_last: bool,
+    pub(super) te_other: bool,
+    pub(super) host_count: u32,
+    pub(super) conn_close: bool,
+    pub(super) conn_keep_alive: bool,
+    pub(super) expect_continue: bool,
+    pub(super) expect_other: bool,
+}
+
+/// Builds the `HeaderMap` and collects framing-related facts. With a
+/// cache, fields repeating the previous head's are reused from it and the
+/// new ones are remembered.
+pub(super) fn build_headers(
+    raw: &[httparse::Header<'_>],
+    info: &mut HeaderInfo,
+    is_request: bool,
+    mut cache: Option<&mut HeadCache>,
+) -> Result<HeaderMap, ParseError> {
+    let err = |reason| {
+        if is_request { ParseError::bad(reason) } else { ParseError::new(StatusCode::BAD_GATEWAY, reason) }
+    };
+    let mut map = HeaderMap::with_capacity(raw.len());
+    for (i, h) in raw.iter().enumerate() {
+        let (name, value) = match cache.as_deref().and_then(|c| c.field(i, h.name, h.value)) {
+            Some(field) => field,
+            None => {
+                let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| err("invalid header name"))?;
+                let value = HeaderValue::from_bytes(h.value).map_err(|_| err("invalid header value"))?;
+                if let Some(c) = cache.as_deref_mut() {
+                    c.remember_field(i, (h.name, h.value), (&name, &value));
+                }
+                (name, value)
+            }
+        };
+        if name == header::CONTENT_LENGTH {
+            for item in h.value.split(|&b| b == b',') {
+                let v = parse_content_length(trim_ows(item)).ok_or(err("invalid Content-Length"))?;
+                match info.content_length {
+                    Some(prev) if prev != v => return Err(err("conflicting Content-Length")),
+                    _ => info.content_length = Some(v),
+                }
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            info.has_te = true;
+            for item in h.value.split(|&b| b == b',') {
+                let coding = trim_ows(item);
+                if coding.is_empty() {
+                    continue;
+                }
+                if coding.eq_ignore_ascii_case(b"chunked") {
+                    if info.te_chunked_seen {
+                        return Err(err("chunked applied more than once"));
+                    }
+                    info.te_chunked_seen = true;
+                    info.te_chunked_last = true;
+                } else {
+                    info.te_other = true;
+                    info.te_chunked_last = false;
+                }
+            }
+        } else if name == header::HOST {
+            info.host_count += 1;
+        } else if name == header::CONNECTION {
+            for item in h.value.split(|&b| b == b',') {
+                let t = trim_ows(item);
+                if t.eq_ignore_ascii_case(b"close") {
+                    info.conn_close = true;
+                } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                    info.conn_keep_alive = true;
+                }
+            }
+        } else if name == header::EXPECT {
+            let t = trim_ows(h.value);
+            if t.eq_ignore_ascii_case(b"100-continue") {
+                info.expect_continue = true;
+            } else {
+                info.expect_other = true;
+            }
+        }
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+impl HeaderInfo {
+    /// Determines body framing from Content-Length / Transfer-Encoding
+    /// (RFC 9112 §6.3), rejecting ambiguous framing.
+    pub(super) fn framing(&self, is_10: bool, max_body: u64, is_request: bool) -> Result<BodyFraming, ParseError> {
+        let bad = |reason| {
+            if is_request { ParseError::bad(reason) } else { ParseError::new(StatusCode::BAD_GATEWAY, reason) }
+        };
+        if self.has_te {
+            if is_10 {
+                return Err(bad("Transfer-Encoding in HTTP/1.0 message"));
+            }
+            if self.content_length.is_some() {
+                return Err(bad("both Content-Length and Transfer-Encoding"));
+            }
+            if self.te_other {
+                let status = if is_request { StatusCode::NOT_IMPLEMENTED } else { StatusCode::BAD_GATEWAY };
+                return Err(ParseError::new(status, "unsupported transfer-encoding"));
+            }
+            if !self.te_chunked_last {
+                return Err(bad("empty Transfer-Encoding"));
+            }
+            return Ok(BodyFraming::Chunked);
+        }
+        match self.content_length {
+            Some(n) if n > max_body => Err(if is_request {
+                ParseError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+            } else {
+                ParseError::new(StatusCode::BAD_GATEWAY, "response body too large")
+            }),
+            Some(n) => Ok(BodyFraming::Length(n)),
+            None => Ok(BodyFraming::None),
+        }
+    }
+
+    /// Persistence per RFC 9112 §9.3.
+    pub(super) fn keep_alive(&self, is_10: bool) -> bool {
+        if self.conn_close {
+            false
+        } else if is_10 {
+            self.conn_keep_alive
+        } else {
+            true
+        }
+    }
+}
+
+/// Strips optional whitespace (SP / HTAB) from both ends.
+pub(super) fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// `1*DIGIT` to u64; `None` on empty, non-digit, or overflow.
+pub(super) fn parse_content_length(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+#[inline]
+pub(super) fn write_field(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[inline]
+pub(super) fn write_content_length(n: u64, out: &mut Vec<u8>) {
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(b"Content-Length: ");
+    out.extend_from_slice(buf.format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}

@@ -1,0 +1,361 @@
+//! The server's side of the wire: parsing request heads ([`parse_request`])
+//! and writing response heads ([`write_response_head`]).
+//!
+//! No I/O happens here: [`parse_request`] looks at a byte slice and either
+//! returns a complete head and how many bytes it used, asks for more bytes,
+//! or rejects the input with the status code the server should answer with.
+
+use std::mem::MaybeUninit;
+
+use http::header::{self, HeaderMap};
+use http::{Method, StatusCode, Uri, Version};
+
+use super::head::{
+    BodyFraming, HeaderInfo, OutgoingBody, ParseError, TOO_MANY_HEADERS, build_headers, check_start_line_len,
+    map_httparse_error, trim_ows, uri_too_long, write_content_length, write_field,
+};
+use super::head_cache::HeadCache;
+use super::limits::{CodecLimits, STACK_HEADERS};
+
+/// A parsed request head.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// Method, request target, version and header fields.
+    pub parts: http::request::Parts,
+    /// How the request body is delimited.
+    pub framing: BodyFraming,
+    /// Whether the connection may serve another request after this one
+    /// (from the version and the `Connection` header).
+    pub keep_alive: bool,
+    /// The client sent `Expect: 100-continue` (HTTP/1.1 only): send
+    /// `100 Continue` (see [`CONTINUE_100`])
+    /// before reading the body, or answer with a final status and skip or
+    /// close.
+    pub expect_continue: bool,
+}
+
+/// Parses a request head from the start of `buf`.
+///
+/// * `Ok(Some((head, n)))`: a complete head occupies `buf[..n]`; the body (if
+///   any) and any pipelined requests start at `buf[n]`.
+/// * `Ok(None)`: the head is not complete yet; read more bytes and call again
+///   with the whole buffer (nothing is consumed).
+/// * `Err(e)`: reject the request with `e.status` and close the connection.
+///
+/// Leading empty lines (CRLF or LF) before the request line are skipped and
+/// counted in `n`.
+pub fn parse_request(buf: &[u8], limits: &CodecLimits) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    parse_request_reusing(buf, limits, None)
+}
+
+/// [`parse_request`] for the successive heads of one connection: the
+/// request target and header fields that repeat the previous head's byte
+/// for byte are taken from `cache` instead of being built again.
+pub fn parse_request_reusing(
+    buf: &[u8],
+    limits: &CodecLimits,
+    mut cache: Option<&mut HeadCache>,
+) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let on_stack = limits.max_headers.min(STACK_HEADERS);
+    match parse_request_with(buf, limits, &mut slots[..on_stack], cache.as_deref_mut()) {
+        Err(e) if e == TOO_MANY_HEADERS && limits.max_headers > STACK_HEADERS => {
+            let mut slots = Vec::with_capacity(limits.max_headers);
+            slots.resize_with(limits.max_headers, MaybeUninit::uninit);
+            parse_request_with(buf, limits, &mut slots, cache)
+        }
+        r => r,
+    }
+}
+
+fn parse_request_with<'b>(
+    buf: &'b [u8],
+    limits: &CodecLimits,
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
+    mut cache: Option<&mut HeadCache>,
+) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    // Bound the work: never look past `max_head_bytes`.
+    let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    let mut req = httparse::Request::new(&mut []);
+    let n = match req.parse_with_uninit_headers(window, slots) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            check_start_line_len(buf, limits.max_request_line, true)?;
+            if buf.len() > limits.max_head_bytes {
+                return Err(ParseError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "request head too large"));
+            }
+            return Ok(None);
+        }
+        Err(e) => {
+            check_start_line_len(buf, limits.max_request_line, true)?;
+            return Err(map_httparse_error(e, buf, true));
+        }
+    };
+
+    let method_s = req.method.unwrap_or("");
+    let path = req.path.unwrap_or("");
+    // httparse only accepts single SP delimiters (default config), so the
+    // request line length is exact.
+    if method_s.len() + path.len() + 10 > limits.max_request_line {
+        return Err(uri_too_long(true));
+    }
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let method = Method::from_bytes(method_s.as_bytes()).map_err(|_| ParseError::bad("invalid method"))?;
+    if let Some(c) = cache.as_deref_mut() {
+        c.begin_head();
+    }
+    let uri = match cache.as_deref_mut() {
+        _ if path == "/" => Ok(Uri::from_static("/")),
+        Some(c) => c.uri(path.as_bytes()),
+        None => Uri::try_from(path.as_bytes()),
+    };
+    let uri = uri.map_err(|_| ParseError::bad("invalid request target"))?;
+
+    let mut info = HeaderInfo::default();
+    let headers = build_headers(req.headers, &mut info, true, cache)?;
+
+    let is_10 = version == Version::HTTP_10;
+    let framing = info.framing(is_10, limits.max_body_bytes, true)?;
+
+    if !is_10 {
+        match info.host_count {
+            0 => return Err(ParseError::bad("missing Host header")),
+            1 => {}
+            _ => return Err(ParseError::bad("duplicate Host header")),
+        }
+    } else if info.host_count > 1 {
+        return Err(ParseError::bad("duplicate Host header"));
+    }
+    if info.expect_other {
+        return Err(ParseError::new(StatusCode::EXPECTATION_FAILED, "unsupported expectation"));
+    }
+
+    let keep_alive = info.keep_alive(is_10);
+    let expect_continue = info.expect_continue && !is_10;
+
+    let mut r = http::Request::new(());
+    *r.method_mut() = method;
+    *r.uri_mut() = uri;
+    *r.version_mut() = version;
+    *r.headers_mut() = headers;
+    let (parts, ()) = r.into_parts();
+
+    Ok(Some((RequestHead { parts, framing, keep_alive, expect_continue }, n)))
+}
+
+/// A complete `100 Continue` interim response, to send before reading the
+/// body of a request with `Expect: 100-continue`.
+pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Per-response context for [`write_response_head`].
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseOptions<'a> {
+    /// Version of the request being answered (the response itself is always
+    /// labelled HTTP/1.1, as RFC 9110 §6.2 recommends).
+    pub request_version: Version,
+    /// The request method was HEAD: no body is sent.
+    pub is_head: bool,
+    /// The connection may be kept open after this response
+    /// (normally [`RequestHead::keep_alive`]).
+    pub keep_alive: bool,
+    /// The `Date` value, normally from [`DateCache::get`](super::date::DateCache::get).
+    pub date: &'a [u8],
+    /// The `Server` value; empty means no `Server` header. Must be a valid
+    /// header value (no CR, LF or other control bytes): it is written as is.
+    pub server: &'a [u8],
+}
+
+/// What the caller must do after [`write_response_head`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrittenHead {
+    /// How to write the body: `None` (write nothing), `Length(n)` (exactly n
+    /// bytes), `Chunked` (use [`encode_chunk`](super::chunked::encode_chunk)
+    /// and end with [`LAST_CHUNK`](super::chunked::LAST_CHUNK)), or
+    /// `UntilClose` (write raw bytes, then close).
+    pub framing: BodyFraming,
+    /// Whether the connection may be reused after the body. False when the
+    /// options said so, the handler set `Connection: close`, or the body is
+    /// close-delimited.
+    pub keep_alive: bool,
+}
+
+/// Appends a response status line and header section (ending with the empty
+/// line) to `out`.
+///
+/// Header fields from `headers` are written as given, except the framing
+/// fields, which this function owns: `Content-Length` and
+/// `Transfer-Encoding` set by the handler are dropped and replaced by what
+/// `body` says (a handler `Content-Length` is kept only for a HEAD response
+/// with [`OutgoingBody::Empty`] and for 304, where it describes the
+/// representation). `Date` and `Server` are added unless present.
+/// `Connection: close` is added when the connection will close, and
+/// `Connection: keep-alive` for a persistent HTTP/1.0 connection; a handler
+/// `Connection` field is kept (and `close` in it is honoured).
+///
+/// HEAD, 1xx, 204 and 304 responses carry no body: the result's framing is
+/// then `None`. For HEAD, `Content-Length: n` for `Length(n)` is still
+/// written. 1xx heads get no `Date`, `Server` or `Connection` additions.
+pub fn write_response_head(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: OutgoingBody,
+    opts: &ResponseOptions<'_>,
+    out: &mut Vec<u8>,
+) -> WrittenHead {
+    write_head(status, headers, body, opts, None, out)
+}
+
+/// [`write_response_head`] given also `date_server`: the `Date` and
+/// `Server` fields `opts` describes, already formatted (`Date: ...\r\n`,
+/// then `Server: ...\r\n` when `opts.server` is not empty). They are copied
+/// as one piece when the handler set neither: the server formats them once
+/// per 100 ms, not once per response.
+pub(crate) fn write_response_head_stamped(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: OutgoingBody,
+    opts: &ResponseOptions<'_>,
+    date_server: &[u8],
+    out: &mut Vec<u8>,
+) -> WrittenHead {
+    write_head(status, headers, body, opts, Some(date_server), out)
+}
+
+/// Appends the `Date` and `Server` fields as [`write_response_head`] writes
+/// them (no `Server` field for an empty name): the `date_server` argument of
+/// [`write_response_head_stamped`].
+pub(crate) fn write_date_server(date: &[u8], server: &[u8], out: &mut Vec<u8>) {
+    write_field(b"Date", date, out);
+    if !server.is_empty() {
+        write_field(b"Server", server, out);
+    }
+}
+
+fn write_head(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: OutgoingBody,
+    opts: &ResponseOptions<'_>,
+    date_server: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) -> WrittenHead {
+    let code = status.as_u16();
+    let informational = status.is_informational();
+    let bodiless_status = informational || code == 204 || code == 304;
+    let is_10 = opts.request_version <= Version::HTTP_10;
+
+    write_status_line(status, out);
+
+    let keep_handler_cl =
+        !(informational || code == 204) && (code == 304 || (opts.is_head && body == OutgoingBody::Empty));
+    let mut has_date = false;
+    let mut has_server = false;
+    let mut handler_close = false;
+    let mut handler_keep_alive = false;
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH {
+            if !keep_handler_cl {
+                continue;
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            continue;
+        } else if name == header::CONNECTION {
+            for t in value.as_bytes().split(|&b| b == b',') {
+                let t = trim_ows(t);
+                if t.eq_ignore_ascii_case(b"close") {
+                    handler_close = true;
+                } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                    handler_keep_alive = true;
+                }
+            }
+        } else if name == header::DATE {
+            has_date = true;
+        } else if name == header::SERVER {
+            has_server = true;
+        }
+        write_field(name.as_str().as_bytes(), value.as_bytes(), out);
+    }
+
+    let framing = if bodiless_status {
+        BodyFraming::None
+    } else if opts.is_head {
+        if let OutgoingBody::Length(n) = body {
+            write_content_length(n, out);
+        }
+        BodyFraming::None
+    } else {
+        match body {
+            OutgoingBody::Empty => {
+                out.extend_from_slice(b"Content-Length: 0\r\n");
+                BodyFraming::None
+            }
+            OutgoingBody::Length(n) => {
+                write_content_length(n, out);
+                BodyFraming::Length(n)
+            }
+            OutgoingBody::Chunked if is_10 => BodyFraming::UntilClose,
+            OutgoingBody::Chunked => {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+                BodyFraming::Chunked
+            }
+        }
+    };
+
+    let keep_alive = opts.keep_alive && !handler_close && framing != BodyFraming::UntilClose;
+    if !informational {
+        match date_server {
+            Some(fields) if !has_date && !has_server => out.extend_from_slice(fields),
+            _ => {
+                if !has_date {
+                    write_field(b"Date", opts.date, out);
+                }
+                if !has_server && !opts.server.is_empty() {
+                    write_field(b"Server", opts.server, out);
+                }
+            }
+        }
+        if !keep_alive {
+            if !handler_close {
+                out.extend_from_slice(b"Connection: close\r\n");
+            }
+        } else if is_10 && !handler_keep_alive {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    WrittenHead { framing, keep_alive }
+}
+
+/// Appends `HTTP/1.1 <code> <reason>\r\n`, from a constant for common codes.
+fn write_status_line(status: StatusCode, out: &mut Vec<u8>) {
+    let line: &[u8] = match status.as_u16() {
+        200 => b"HTTP/1.1 200 OK\r\n",
+        201 => b"HTTP/1.1 201 Created\r\n",
+        204 => b"HTTP/1.1 204 No Content\r\n",
+        206 => b"HTTP/1.1 206 Partial Content\r\n",
+        301 => b"HTTP/1.1 301 Moved Permanently\r\n",
+        302 => b"HTTP/1.1 302 Found\r\n",
+        304 => b"HTTP/1.1 304 Not Modified\r\n",
+        400 => b"HTTP/1.1 400 Bad Request\r\n",
+        401 => b"HTTP/1.1 401 Unauthorized\r\n",
+        403 => b"HTTP/1.1 403 Forbidden\r\n",
+        404 => b"HTTP/1.1 404 Not Found\r\n",
+        500 => b"HTTP/1.1 500 Internal Server Error\r\n",
+        503 => b"HTTP/1.1 503 Service Unavailable\r\n",
+        _ => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(status.as_str().as_bytes());
+            out.push(b' ');
+            out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
+    };
+    out.extend_from_slice(line);
+}
+
+#[cfg(test)]
+mod tests;

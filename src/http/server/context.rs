@@ -1,0 +1,128 @@
+//! What a worker knows while it serves: the shared [`WorkerConfig`], its
+//! loop-local [`WorkerCtx`] (reached through a thread-local), the response
+//! stamp, and the public accessors [`worker_id`] and [`worker_state`].
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::counters::{ServerMetrics, WorkerMetrics};
+use super::limits::Limits;
+use crate::http::codec::{self, DateCache};
+use crate::park::{self, Unparker};
+
+pub(super) type Hook = Arc<dyn Fn() + Send + Sync>;
+pub(super) type StateFactory = Arc<dyn Fn() -> Rc<dyn Any> + Send + Sync>;
+
+/// What every worker shares (read-only).
+pub(crate) struct WorkerConfig {
+    pub(crate) metrics: Arc<ServerMetrics>,
+    pub(crate) limits: Limits,
+    pub(crate) server_name: String,
+    pub(super) grace: Duration,
+    pub(super) on_start: Vec<Hook>,
+    pub(super) on_stop: Vec<Hook>,
+    pub(super) states: Vec<StateFactory>,
+}
+
+/// One worker's loop-local bookkeeping.
+pub(crate) struct WorkerCtx {
+    pub(crate) id: usize,
+    pub(crate) metrics: Arc<WorkerMetrics>,
+    pub(crate) config: Arc<WorkerConfig>,
+    pub(crate) shutting_down: Cell<bool>,
+    pub(crate) open: Cell<usize>,
+    pub(crate) next_request_id: Cell<u64>,
+    pub(super) next_conn_id: Cell<u64>,
+    /// Every open connection's green thread, woken at shutdown (a wake is
+    /// harmless to one busy with a request: parks may return spuriously).
+    pub(super) connections: RefCell<HashMap<u64, Unparker>>,
+    /// The acceptor (parked at the connection cap or in accept) and the drainer.
+    pub(super) acceptor: RefCell<Option<Unparker>>,
+    pub(super) date: RefCell<DateCache>,
+    pub(super) stamp: RefCell<Stamp>,
+    pub(super) states: RefCell<Vec<Rc<dyn Any>>>,
+}
+
+/// What every response of a worker says of when and who: refreshed every 100 ms.
+pub(crate) struct Stamp {
+    /// The `Date` value.
+    pub(crate) date: [u8; 29],
+    /// `Date: <date>\r\n`, then `Server: <name>\r\n` unless the name is empty.
+    pub(crate) fields: Vec<u8>,
+    /// Until when it may be reused.
+    pub(super) until: Option<Instant>,
+}
+
+impl WorkerCtx {
+    /// The `Date` header value for a response made at `now`, and the
+    /// `Date` and `Server` fields ready to copy: the wall clock is read at
+    /// most every 100 ms (a Date is approximate by definition; nginx
+    /// refreshes its own once per loop iteration).
+    pub(crate) fn stamp_at(&self, now: Instant) -> std::cell::Ref<'_, Stamp> {
+        if self.stamp.borrow().until.is_none_or(|until| now >= until) {
+            let mut stamp = self.stamp.borrow_mut();
+            let date = *self.date.borrow_mut().get(std::time::SystemTime::now());
+            stamp.date = date;
+            stamp.until = now.checked_add(Duration::from_millis(100));
+            stamp.fields.clear();
+            codec::write_date_server(&date, self.config.server_name.as_bytes(), &mut stamp.fields);
+        }
+        self.stamp.borrow()
+    }
+
+    /// Registers the calling connection green thread until the guard drops.
+    pub(crate) fn register_connection(&self, conn: u64) -> ConnectionGuard<'_> {
+        self.connections.borrow_mut().insert(conn, park::unparker());
+        ConnectionGuard { ctx: self, conn }
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        self.open.set(self.open.get() - 1);
+        self.metrics.connections_open.sub(1);
+        if let Some(a) = self.acceptor.borrow().as_ref() {
+            a.unpark();
+        }
+    }
+}
+
+/// Unregisters a connection when dropped, whichever way its green thread ends.
+pub(crate) struct ConnectionGuard<'a> {
+    ctx: &'a WorkerCtx,
+    conn: u64,
+}
+
+impl Drop for ConnectionGuard<'_> {
+    fn drop(&mut self) {
+        self.ctx.connections.borrow_mut().remove(&self.conn);
+    }
+}
+
+thread_local! {
+    /// The context of the worker whose loop runs on this thread.
+    pub(super) static WORKER: RefCell<Option<Rc<WorkerCtx>>> = const { RefCell::new(None) };
+}
+
+/// The context of the worker running the caller, if any.
+pub(crate) fn worker_ctx() -> Option<Rc<WorkerCtx>> {
+    WORKER.with(|w| w.borrow().clone())
+}
+
+/// The id (0-based) of the server worker running the caller, if any.
+pub fn worker_id() -> Option<usize> {
+    worker_ctx().map(|w| w.id)
+}
+
+/// This worker's value of a state registered with [`Server::worker_state`](super::Server::worker_state).
+pub fn worker_state<T: 'static>() -> Option<Rc<T>> {
+    let ctx = worker_ctx()?;
+    let states = ctx.states.borrow();
+    states.iter().find_map(|s| s.clone().downcast::<T>().ok())
+}
+
+pub(crate) fn panic_text(p: &(dyn Any + Send)) -> &str {
+    p.downcast_ref::<&str>().copied().or_else(|| p.downcast_ref::<String>().map(|s| s.as_str())).unwrap_or("panic")
+}

@@ -1,0 +1,242 @@
+//! A server connection's read side ([`Inbound`]): its buffer, the current
+//! request body's framing (`Content-Length` or chunked), `100 Continue`,
+//! and the parking reads a request [`Body`](crate::http::Body) is made of.
+
+use std::cell::RefCell;
+use std::io::{self, Write};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+
+use super::stream::Stream;
+use crate::http::body_error::BodyError;
+use crate::http::codec::{CONTINUE_100, ChunkedDecoder, ParseError};
+use crate::http::read_buf::ReadBuf;
+
+/// Read-side state of one connection, shared by the connection loop and the
+/// body of the request being handled (one at a time).
+pub(crate) struct Inbound {
+    pub(crate) stream: Rc<Stream>,
+    pub(crate) buf: ReadBuf,
+    pub(crate) body: BodyState,
+    /// `Expect: 100-continue` not answered yet.
+    pub(crate) expect_continue: bool,
+    /// The body hit a framing error or the peer vanished: close after the response.
+    pub(crate) broken: Option<ParseError>,
+    /// Number of the request whose body is being read. A `Body` remembers
+    /// its own: one read after its request was answered fails instead of
+    /// consuming the next request's bytes.
+    pub(crate) request_seq: u64,
+    /// Longest wait for the next piece of a body.
+    pub(crate) body_timeout: Duration,
+}
+
+/// Where the current request's body stands.
+pub(crate) enum BodyState {
+    /// Fully read (or there was none).
+    Done,
+    /// `Content-Length` bytes still to come.
+    Length(u64),
+    /// Chunked, mid-way.
+    Chunked(Box<ChunkedDecoder>),
+}
+
+impl Inbound {
+    /// Reads more bytes from the socket into the buffer (compacting or
+    /// growing it first), without parking: `WouldBlock` when nothing is
+    /// there, `Ok(0)` at end of stream.
+    pub(crate) fn try_fill(&mut self) -> io::Result<usize> {
+        let n = self.stream.try_read(self.buf.spare())?;
+        self.buf.filled(n);
+        Ok(n)
+    }
+
+    fn send_continue(&mut self) -> io::Result<()> {
+        if self.expect_continue {
+            self.expect_continue = false;
+            (&*self.stream).write_all(CONTINUE_100)?;
+        }
+        Ok(())
+    }
+
+    /// Reads body bytes into `out` without parking; `Ok(0)` when the body is
+    /// complete, `WouldBlock` when more must arrive first.
+    fn read_body(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.broken {
+            // Keep failing: a clean `Ok(0)` here would pass a truncated body off as complete.
+            return Err(BodyError::io(e.status, e.reason.into()));
+        }
+        let result = self.read_body_inner(out);
+        if let Err(e) = &result
+            && self.broken.is_none()
+            && e.kind() != io::ErrorKind::Interrupted
+            && e.kind() != io::ErrorKind::WouldBlock
+        {
+            // A read timed out (`body_timeout`) or failed: where the body ends
+            // on the wire is now unknown, so the connection must close after
+            // the response. Without this, the drain after the handler retried
+            // the read and the response waited out a second `body_timeout`.
+            let (status, reason) = if e.kind() == io::ErrorKind::TimedOut {
+                (StatusCode::REQUEST_TIMEOUT, "request body not received in time")
+            } else {
+                (StatusCode::BAD_REQUEST, "request body could not be read")
+            };
+            self.body = BodyState::Done;
+            self.broken = Some(ParseError::new(status, reason));
+        }
+        result
+    }
+
+    fn read_body_inner(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match &mut self.body {
+                BodyState::Done => return Ok(0),
+                BodyState::Length(remaining) => {
+                    let remaining_now = *remaining;
+                    if self.buf.is_empty() {
+                        self.send_continue()?;
+                        // Large reads skip the buffer and land in `out` directly.
+                        if out.len() >= 8192 {
+                            let want = (out.len() as u64).min(remaining_now) as usize;
+                            let n = self.stream.try_read(&mut out[..want])?;
+                            if n == 0 {
+                                return Err(self.eof());
+                            }
+                            self.consume_length(n as u64);
+                            return Ok(n);
+                        }
+                        if self.try_fill()? == 0 {
+                            return Err(self.eof());
+                        }
+                        continue;
+                    }
+                    let want = (out.len() as u64).min(remaining_now) as usize;
+                    let n = self.buf.take(&mut out[..want]);
+                    self.consume_length(n as u64);
+                    return Ok(n);
+                }
+                BodyState::Chunked(decoder) => {
+                    let result = decoder.decode(self.buf.unread(), out);
+                    let (consumed, produced) = match result {
+                        Ok(r) => r,
+                        Err(e) => {
+                            self.broken = Some(e);
+                            self.body = BodyState::Done;
+                            // Carry the status (413 for a body over the limit, 400 for
+                            // bad framing) so `IntoResponse for io::Error` answers with it.
+                            return Err(BodyError::io(e.status, e.reason.into()));
+                        }
+                    };
+                    self.buf.consume(consumed);
+                    let done = decoder.is_done();
+                    if done {
+                        self.body = BodyState::Done;
+                    }
+                    if produced > 0 || done {
+                        return Ok(produced);
+                    }
+                    self.send_continue()?;
+                    if self.try_fill()? == 0 {
+                        return Err(self.eof());
+                    }
+                }
+            }
+        }
+    }
+
+    fn consume_length(&mut self, n: u64) {
+        if let BodyState::Length(remaining) = &mut self.body {
+            *remaining -= n;
+            if *remaining == 0 {
+                self.body = BodyState::Done;
+            }
+        }
+    }
+
+    fn eof(&mut self) -> io::Error {
+        self.body = BodyState::Done;
+        self.broken = Some(ParseError::new(http::StatusCode::BAD_REQUEST, "request body ended early"));
+        io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before the request body ended")
+    }
+}
+
+/// Reads body bytes of request `seq` into `out`, parking (without holding
+/// the connection's buffer) while more must arrive.
+pub(crate) fn read_parking(inbound: &RefCell<Inbound>, seq: u64, out: &mut [u8]) -> io::Result<usize> {
+    loop {
+        let (stream, timeout) = {
+            let mut inb = inbound
+                .try_borrow_mut()
+                .map_err(|_| io::Error::other("the request body is being read by two green threads at once"))?;
+            if inb.request_seq != seq {
+                return Err(io::Error::other(
+                    "this request body belongs to a request that was already answered; \
+                     read it before the handler returns (or stream it into the response)",
+                ));
+            }
+            match inb.read_body(out) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => (inb.stream.clone(), inb.body_timeout),
+                r => return r,
+            }
+        };
+        // Parked here, nobody holds the buffer: the connection (or another
+        // reader) may use it, and the sequence check above catches the rest.
+        if let Err(e) = stream.readable_until(Instant::now().checked_add(timeout)) {
+            let mut inb = inbound.borrow_mut();
+            if inb.request_seq == seq && inb.broken.is_none() {
+                // Where the body ends on the wire is now unknown: close after the response.
+                inb.body = BodyState::Done;
+                inb.broken = Some(ParseError::new(StatusCode::REQUEST_TIMEOUT, "request body not received in time"));
+            }
+            return Err(if e.kind() == io::ErrorKind::TimedOut {
+                BodyError::io(StatusCode::REQUEST_TIMEOUT, "request body not received in time".into())
+            } else {
+                e
+            });
+        }
+    }
+}
+
+/// Reads and discards what is left of the current request's body, up to
+/// `limit` bytes. Returns whether the body is now complete.
+///
+/// Kept out of line, with its scratch buffer on the heap: inlined into the
+/// connection loop, a stack array would deepen every request's stack by its
+/// size, and every page touched stays resident per connection.
+#[inline(never)]
+#[cold]
+pub(crate) fn drain(inbound: &RefCell<Inbound>, limit: u64) -> bool {
+    let seq = {
+        let inb = inbound.borrow();
+        if inb.expect_continue {
+            // The client is waiting for our word before sending the body; it
+            // got a final response instead, so the body may never come.
+            return matches!(inb.body, BodyState::Done);
+        }
+        if matches!(inb.body, BodyState::Done) {
+            // Nothing left to read (the usual case): no scratch buffer needed.
+            return inb.broken.is_none();
+        }
+        inb.request_seq
+    };
+    let mut scratch = vec![0u8; 4096];
+    let mut drained = 0u64;
+    loop {
+        if matches!(inbound.borrow().body, BodyState::Done) {
+            break;
+        }
+        if drained >= limit {
+            return false;
+        }
+        match read_parking(inbound, seq, &mut scratch) {
+            Ok(0) => break,
+            Ok(n) => drained += n as u64,
+            Err(_) => return false,
+        }
+    }
+    inbound.borrow().broken.is_none()
+}

@@ -1,0 +1,350 @@
+//! The server: listeners, workers, per-worker state, hooks and graceful shutdown.
+//!
+//! Each worker is one OS thread with its own loop and its own listener
+//! (`SO_REUSEPORT` on TCP, so the kernel spreads connections): workers share
+//! nothing but the app.
+//!
+//! Where each job lives: [`Limits`] in `limits.rs`; the [`ShutdownHandle`]
+//! and signal handling in `shutdown.rs`; a worker's shared and loop-local
+//! context in `context.rs`, its thread, accept loop and drain in
+//! `worker.rs`; one connection's loop in `conn.rs`, its socket in
+//! `stream.rs`, its read side and request-body framing in `inbound.rs`;
+//! the per-worker counters in `counters.rs`.
+
+mod conn;
+mod context;
+pub(crate) mod counters;
+pub(crate) mod inbound;
+mod limits;
+mod shutdown;
+mod stream;
+mod worker;
+
+use std::any::Any;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+pub(crate) use context::worker_ctx;
+pub use context::{worker_id, worker_state};
+pub use limits::Limits;
+pub use shutdown::ShutdownHandle;
+
+use super::handler::App;
+use crate::Handle;
+use context::{Hook, StateFactory, WorkerConfig};
+use shutdown::watch_signals;
+use worker::{Listener, run_worker};
+
+enum Bind {
+    Tcp(String),
+    Unix(PathBuf),
+}
+
+/// An HTTP/1.1 server.
+///
+/// ```no_run
+/// use greenloop::http::Server;
+/// Server::bind("127.0.0.1:8000")
+///     .workers(2)
+///     .serve(|_req: greenloop::http::Request| "hello\n")
+///     .unwrap();
+/// ```
+pub struct Server {
+    bind: Bind,
+    workers: usize,
+    limits: Limits,
+    server_name: String,
+    grace: Duration,
+    stack_size: Option<usize>,
+    signals: bool,
+    on_start: Vec<Hook>,
+    on_stop: Vec<Hook>,
+    states: Vec<StateFactory>,
+    shutdown: ShutdownHandle,
+}
+
+impl Server {
+    /// A server for a TCP address such as `"127.0.0.1:8000"` (port 0 picks a free port).
+    pub fn bind(addr: impl Into<String>) -> Server {
+        Server::new(Bind::Tcp(addr.into()))
+    }
+
+    /// A server on a Unix socket at `path` (for nginx `proxy_pass http://unix:...`).
+    /// A stale socket file left by a dead server is replaced; a live one is an error.
+    pub fn bind_unix(path: impl AsRef<Path>) -> Server {
+        Server::new(Bind::Unix(path.as_ref().to_owned()))
+    }
+
+    fn new(bind: Bind) -> Server {
+        Server {
+            bind,
+            workers: 1,
+            limits: Limits::default(),
+            server_name: "greenloop".into(),
+            grace: Duration::from_secs(30),
+            stack_size: None,
+            signals: true,
+            on_start: Vec::new(),
+            on_stop: Vec::new(),
+            states: Vec::new(),
+            shutdown: ShutdownHandle::new(),
+        }
+    }
+
+    /// Worker OS threads, each with its own loop and listener (default 1).
+    pub fn workers(mut self, n: usize) -> Server {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Limits and timeouts.
+    pub fn limits(mut self, limits: Limits) -> Server {
+        self.limits = limits;
+        self
+    }
+
+    /// The `Server` header value (default `greenloop`; empty: none).
+    pub fn server_name(mut self, name: impl Into<String>) -> Server {
+        let name: String = name.into();
+        self.server_name = name.chars().filter(|c| !c.is_control()).collect();
+        self
+    }
+
+    /// How long a graceful shutdown waits for requests in flight (default 30 s).
+    pub fn grace_period(mut self, grace: Duration) -> Server {
+        self.grace = grace;
+        self
+    }
+
+    /// Green-thread stack size for connections (default: the runtime's).
+    pub fn stack_size(mut self, bytes: usize) -> Server {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Whether [`serve`](Self::serve) stops gracefully on SIGINT/SIGTERM
+    /// (default true; a second signal exits at once).
+    pub fn handle_signals(mut self, on: bool) -> Server {
+        self.signals = on;
+        self
+    }
+
+    /// Runs `hook` on every worker's loop (on a green thread: it may do green
+    /// I/O) before the worker accepts connections.
+    pub fn on_worker_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Server {
+        self.on_start.push(Arc::new(hook));
+        self
+    }
+
+    /// Runs `hook` on every worker's loop after it has drained, at shutdown.
+    pub fn on_worker_stop(mut self, hook: impl Fn() + Send + Sync + 'static) -> Server {
+        self.on_stop.push(Arc::new(hook));
+        self
+    }
+
+    /// Per-worker state: `make` runs on each worker's loop at start (it may do
+    /// green I/O, e.g. open a connection pool); handlers reach the value with
+    /// [`worker_state::<T>()`](worker_state). It is dropped on the worker's
+    /// loop after the stop hooks.
+    pub fn worker_state<T: 'static>(mut self, make: impl Fn() -> T + Send + Sync + 'static) -> Server {
+        self.states.push(Arc::new(move || Rc::new(make()) as Rc<dyn Any>));
+        self
+    }
+
+    /// A handle that stops this server gracefully from anywhere.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Serves `app` until shut down (by a signal or a [`ShutdownHandle`]);
+    /// returns after in-flight requests finished (or the grace period ran
+    /// out) and the stop hooks ran.
+    pub fn serve(self, app: impl Into<App>) -> io::Result<()> {
+        let signals = self.signals;
+        let running = self.start(app)?;
+        if signals { running.serve_until_signal() } else { running.join() }
+    }
+
+    /// Binds and starts the workers in the background; returns once every
+    /// worker is accepting (so tests can connect at once).
+    pub fn start(self, app: impl Into<App>) -> io::Result<RunningServer> {
+        let app = Arc::new(app.into());
+        let (listeners, local_addr) = self.listen()?;
+        reserve_fd_table(self.workers.saturating_mul(self.limits.max_connections).saturating_add(64));
+        let shared = Arc::new(WorkerConfig {
+            metrics: Arc::default(),
+            limits: self.limits,
+            server_name: self.server_name,
+            grace: self.grace,
+            on_start: self.on_start,
+            on_stop: self.on_stop,
+            states: self.states,
+        });
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<Handle>>();
+        let mut threads = Vec::new();
+        for (id, listener) in listeners.into_iter().enumerate() {
+            let (app, shared, ready, stack) = (app.clone(), shared.clone(), ready_tx.clone(), self.stack_size);
+            let shutdown = self.shutdown.clone();
+            let t = thread::Builder::new()
+                .name(format!("greenloop-worker-{id}"))
+                .spawn(move || run_worker(id, listener, app, shared, stack, shutdown, ready))?;
+            threads.push(t);
+        }
+        drop(ready_tx);
+        let mut first_error = None;
+        for _ in 0..threads.len() {
+            match ready_rx.recv() {
+                Ok(Ok(handle)) => self.shutdown.add_worker(handle),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(io::Error::other("a worker exited during start-up"));
+                }
+            }
+        }
+        let running = RunningServer { local_addr, shutdown: self.shutdown, threads };
+        if let Some(e) = first_error {
+            running.shutdown.shutdown();
+            let _ = running.join();
+            return Err(e);
+        }
+        Ok(running)
+    }
+
+    fn listen(&self) -> io::Result<(Vec<Listener>, Option<SocketAddr>)> {
+        match &self.bind {
+            Bind::Tcp(addr) => {
+                let addrs: Vec<SocketAddr> = addr
+                    .to_socket_addrs()
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve {addr:?}: {e}")))?
+                    .collect();
+                let first = *addrs
+                    .first()
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr:?}: no address")))?;
+                let reuse = self.workers > 1;
+                let backlog = self.limits.listen_backlog;
+                let l0 = crate::net::bind_std(first, reuse, backlog)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {first}: {e}")))?;
+                // Port 0 picked a port: the other workers bind that one.
+                let actual = l0.local_addr()?;
+                let mut out = vec![Listener::Tcp(l0)];
+                for _ in 1..self.workers {
+                    out.push(Listener::Tcp(crate::net::bind_std(actual, true, backlog)?));
+                }
+                Ok((out, Some(actual)))
+            }
+            Bind::Unix(path) => {
+                remove_stale_socket(path)?;
+                let l = crate::net::bind_std_unix(path, self.limits.listen_backlog)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))?;
+                let mut out = Vec::new();
+                for _ in 1..self.workers {
+                    out.push(Listener::Unix(l.try_clone()?));
+                }
+                out.push(Listener::Unix(l));
+                Ok((out, None))
+            }
+        }
+    }
+}
+
+/// Grows this process's file-descriptor table once, now, to hold `wanted`
+/// descriptors (capped by `RLIMIT_NOFILE`).
+///
+/// The kernel grows the table by doubling when a new descriptor does not fit,
+/// and in a multi-threaded process each growth waits for an RCU grace period
+/// (tens of milliseconds on an idle machine). Met in the middle of a burst of
+/// connections at 256, 512, ... 8192 descriptors, those waits stalled the
+/// accept loop long enough to overflow the listen backlog. Growing it at
+/// start-up moves the cost where nobody waits. The table never shrinks; it
+/// costs 8 bytes of kernel memory per slot.
+fn reserve_fd_table(wanted: usize) {
+    // SAFETY: getrlimit writes into the struct we pass; fcntl(F_DUPFD) makes a
+    // new descriptor for stdin's open file (or fails), which we close at once.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let target = (wanted as u64).min(lim.rlim_cur).min(1 << 20);
+        if target < 256 {
+            return;
+        }
+        // Any open descriptor will do as the source: the duplicate is closed at once.
+        let probe = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if probe < 0 {
+            return;
+        }
+        let high = libc::fcntl(probe, libc::F_DUPFD_CLOEXEC, (target - 1) as libc::c_int);
+        if high >= 0 {
+            libc::close(high);
+        }
+        libc::close(probe);
+    }
+}
+
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{}: another server is listening there", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)
+        }
+        Ok(_) => {
+            Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{}: exists and is not a socket", path.display())))
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+/// A started server: its address, a way to stop it, and a way to wait for it.
+pub struct RunningServer {
+    local_addr: Option<SocketAddr>,
+    shutdown: ShutdownHandle,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The bound TCP address (`None` on a Unix socket).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Waits until every worker has stopped.
+    pub fn join(self) -> io::Result<()> {
+        let mut panicked = false;
+        for t in self.threads {
+            panicked |= t.join().is_err();
+        }
+        if panicked { Err(io::Error::other("a worker thread panicked")) } else { Ok(()) }
+    }
+
+    /// Stops gracefully on SIGINT/SIGTERM (a second signal exits at once)
+    /// and waits until the workers are done.
+    pub fn serve_until_signal(self) -> io::Result<()> {
+        watch_signals(self.shutdown_handle())?;
+        self.join()
+    }
+
+    /// Stops gracefully and waits.
+    pub fn stop(self) -> io::Result<()> {
+        self.shutdown.shutdown();
+        self.join()
+    }
+}

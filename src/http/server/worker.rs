@@ -1,0 +1,209 @@
+//! One worker thread: its loop, start and stop hooks, the accept loop and
+//! the drain at shutdown.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::conn;
+use super::context::{Stamp, WORKER, WorkerConfig, WorkerCtx, panic_text};
+use super::shutdown::ShutdownHandle;
+use super::stream::Stream;
+use crate::Handle;
+use crate::http::codec::DateCache;
+use crate::http::handler::App;
+use crate::net::{TcpListener, UnixListener};
+use crate::park;
+
+/// A bound listener, handed from [`Server::start`](super::Server::start) to its worker thread.
+pub(super) enum Listener {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// Counts a connection as closed when dropped, even if its green thread
+/// unwinds: a leaked slot would shrink `max_connections` for good.
+struct OpenSlot(Rc<WorkerCtx>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.connection_closed();
+    }
+}
+
+/// The body of worker thread `id`: builds its loop, runs the start hooks,
+/// reports ready (or the error), serves until shutdown, drains, runs the stop hooks.
+pub(super) fn run_worker(
+    id: usize,
+    listener: Listener,
+    app: Arc<App>,
+    config: Arc<WorkerConfig>,
+    stack: Option<usize>,
+    shutdown: ShutdownHandle,
+    ready: std::sync::mpsc::Sender<io::Result<Handle>>,
+) {
+    let mut builder = crate::Builder::new();
+    if let Some(s) = stack {
+        builder = builder.stack_size(s);
+    }
+    let rt = match builder.build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let handle = rt.handle();
+    rt.block_on(move || {
+        let ctx = Rc::new(WorkerCtx {
+            id,
+            metrics: config.metrics.add_worker(),
+            config: config.clone(),
+            shutting_down: Cell::new(shutdown.is_requested()),
+            open: Cell::new(0),
+            next_request_id: Cell::new(1),
+            next_conn_id: Cell::new(1),
+            connections: RefCell::new(HashMap::new()),
+            acceptor: RefCell::new(Some(park::unparker())),
+            date: RefCell::new(DateCache::new()),
+            stamp: RefCell::new(Stamp { date: [0; 29], fields: Vec::new(), until: None }),
+            states: RefCell::new(Vec::new()),
+        });
+        WORKER.with(|w| *w.borrow_mut() = Some(ctx.clone()));
+        let started = crate::catch_unwind(|| {
+            let states: Vec<Rc<dyn Any>> = config.states.iter().map(|make| make()).collect();
+            *ctx.states.borrow_mut() = states;
+            for hook in &config.on_start {
+                hook();
+            }
+        });
+        let accepting = match (started, listener) {
+            (Err(p), _) => Err(io::Error::other(format!("worker {id} start-up failed: {}", panic_text(&*p)))),
+            (Ok(()), Listener::Tcp(l)) => TcpListener::from_std(l).map(Accept::Tcp),
+            (Ok(()), Listener::Unix(l)) => UnixListener::from_std(l).map(Accept::Unix),
+        };
+        let accept = match accepting {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                WORKER.with(|w| w.borrow_mut().take());
+                return;
+            }
+        };
+        let _ = ready.send(Ok(handle));
+        let publisher = ctx.clone();
+        crate::spawn_named("greenloop-metrics", move || {
+            while !publisher.shutting_down.get() {
+                publisher.metrics.publish_loop_stats();
+                crate::sleep(Duration::from_millis(250));
+            }
+        });
+        accept_loop(&ctx, &app, accept);
+        drain(&ctx, config.grace);
+        for hook in &config.on_stop {
+            if let Err(p) = crate::catch_unwind(hook.as_ref()) {
+                log::error!("greenloop: worker {id}: a stop hook panicked: {}", panic_text(&*p));
+            }
+        }
+        let states = std::mem::take(&mut *ctx.states.borrow_mut());
+        drop(states);
+        WORKER.with(|w| w.borrow_mut().take());
+    });
+    drop(rt);
+}
+
+enum Accept {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
+    // Accept ahead of the connections already queued: a burst must be
+    // drained from the backlog before it overflows (which costs the client a
+    // one-second SYN retransmit), not after every new connection ran once.
+    park::set_urgent(true);
+    let mut backoff = Duration::from_millis(5);
+    let mut last_warning: Option<Instant> = None;
+    while !ctx.shutting_down.get() {
+        if ctx.open.get() >= ctx.config.limits.max_connections {
+            // At the cap: leave new connections in the backlog until one closes.
+            park::park();
+            continue;
+        }
+        let accepted = match &accept {
+            Accept::Tcp(l) => l.try_accept().map(|(s, a)| {
+                let _ = s.set_nodelay(true);
+                (Stream::Tcp(s), Some(a))
+            }),
+            Accept::Unix(l) => l.try_accept().map(|(s, _)| (Stream::Unix(s), None)),
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(5);
+                let id = ctx.next_conn_id.get();
+                ctx.next_conn_id.set(id + 1);
+                ctx.open.set(ctx.open.get() + 1);
+                ctx.metrics.connections_open.add(1);
+                // The slot exists before the spawn: if no green thread can be
+                // started (no stack could be mapped), dropping the closure
+                // releases it.
+                let slot = OpenSlot(ctx.clone());
+                // Boxed: the green thread's entry frame, resident for the
+                // connection's whole life, then holds a pointer, not the socket.
+                let accepted = Box::new((slot, app.clone(), stream, peer, id));
+                crate::spawn_detached(move || {
+                    let (slot, app, stream, peer, id) = *accepted;
+                    conn::serve(&slot.0, &app, stream, peer, id);
+                    drop(slot);
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let waited = match &accept {
+                    Accept::Tcp(l) => l.readable(),
+                    Accept::Unix(l) => l.readable(),
+                };
+                if let Err(e) = waited {
+                    log::warn!("greenloop: worker {}: waiting for connections: {e}", ctx.id);
+                }
+            }
+            Err(e) if is_transient_accept_error(&e) => continue,
+            Err(e) => {
+                // EMFILE, ENFILE, ENOBUFS, ENOMEM...: back off instead of spinning.
+                if last_warning.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+                    log::warn!(
+                        "greenloop: worker {}: accept failed: {e} ({} connections open); retrying in {backoff:?}",
+                        ctx.id,
+                        ctx.open.get()
+                    );
+                    last_warning = Some(Instant::now());
+                }
+                crate::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+fn is_transient_accept_error(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
+        || e.raw_os_error() == Some(libc::EPROTO)
+}
+
+/// Waits for open connections to finish, up to `grace`.
+fn drain(ctx: &Rc<WorkerCtx>, grace: Duration) {
+    let deadline = Instant::now() + grace;
+    while ctx.open.get() > 0 {
+        if park::park_deadline(Some(deadline)) == park::Wake::TimedOut {
+            log::warn!(
+                "greenloop: worker {}: grace period over with {} connections still open; closing them",
+                ctx.id,
+                ctx.open.get()
+            );
+            return;
+        }
+    }
+}
