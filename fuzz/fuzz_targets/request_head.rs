@@ -18,23 +18,24 @@
 #![no_main]
 
 use greenloop::http::codec::{
-    BodyFraming, HeadCache, Limits, ParseError, RequestHead, parse_request, parse_request_reusing,
+    BodyFraming, CodecLimits, HeadCache, ParseError, RequestHead, parse_request, parse_request_reusing,
 };
 use http::Version;
 use libfuzzer_sys::fuzz_target;
 
 /// Small limits, so that inputs the fuzzer can reach also hit every limit.
-const SMALL: Limits = Limits { max_head_bytes: 512, max_headers: 6, max_request_line: 96, max_body_bytes: 1000 };
+const SMALL: CodecLimits =
+    CodecLimits { max_head_bytes: 512, max_headers: 6, max_request_line: 96, max_body_bytes: 1000 };
 
 fuzz_target!(|data: &[u8]| {
-    for limits in [Limits::default(), SMALL, Limits { max_headers: 40, ..SMALL }] {
+    for limits in [CodecLimits::default(), SMALL, CodecLimits { max_headers: 40, ..SMALL }] {
         connection(data, &limits);
     }
 });
 
 /// Parses `data` as the bytes of one connection: head after head (skipping
 /// a `Content-Length` body), with and without a `HeadCache`.
-fn connection(data: &[u8], limits: &Limits) {
+fn connection(data: &[u8], limits: &CodecLimits) {
     let mut cache = HeadCache::new();
     let mut pos = 0;
     // A few heads are enough to reach the cache's "came twice in a row" paths.
@@ -94,7 +95,7 @@ fn same_head(a: &RequestHead, b: &RequestHead, what: &str) {
     assert_eq!(a.expect_continue, b.expect_continue, "expect-continue {what}");
 }
 
-fn check_head(head: &RequestHead, limits: &Limits) {
+fn check_head(head: &RequestHead, limits: &CodecLimits) {
     let p = &head.parts;
     assert!(p.version == Version::HTTP_10 || p.version == Version::HTTP_11, "version {:?}", p.version);
     let hosts = p.headers.get_all(http::header::HOST).iter().count();
@@ -118,7 +119,7 @@ fn check_head(head: &RequestHead, limits: &Limits) {
 
 /// No prefix of a complete head is itself complete or rejected: the
 /// decision waits for the head's last byte, whatever the read sizes.
-fn check_prefixes(head: &[u8], limits: &Limits) {
+fn check_prefixes(head: &[u8], limits: &CodecLimits) {
     let n = head.len();
     // Every prefix for short heads; a spread of them for long ones.
     let step = (n / 64).max(1);
@@ -132,7 +133,7 @@ fn check_prefixes(head: &[u8], limits: &Limits) {
 
 /// An incomplete head is only left incomplete while its request line can
 /// still fit the limit.
-fn check_start_line_bound(buf: &[u8], limits: &Limits) {
+fn check_start_line_bound(buf: &[u8], limits: &CodecLimits) {
     assert!(buf.len() <= limits.max_head_bytes, "{} bytes buffered past max_head_bytes", buf.len());
     let mut start = 0;
     loop {
@@ -157,7 +158,7 @@ fn check_error(e: &ParseError) {
 }
 
 /// Writes the parsed head back as a request and parses it again.
-fn check_reencodes(head: &RequestHead, limits: &Limits) {
+fn check_reencodes(head: &RequestHead, limits: &CodecLimits) {
     let p = &head.parts;
     let mut wire = Vec::new();
     wire.extend_from_slice(p.method.as_str().as_bytes());
@@ -173,7 +174,7 @@ fn check_reencodes(head: &RequestHead, limits: &Limits) {
     wire.extend_from_slice(b"\r\n");
     // The canonical form may be longer than the original (": " after each
     // name, "/" added to an empty path): allow for it.
-    let roomy = Limits {
+    let roomy = CodecLimits {
         max_head_bytes: wire.len().max(limits.max_head_bytes),
         max_request_line: wire.len().max(limits.max_request_line),
         ..*limits

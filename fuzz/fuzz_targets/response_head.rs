@@ -16,7 +16,7 @@
 //! (from the repository root; see docs/TESTING.md).
 #![no_main]
 
-use greenloop::http::codec::{BodyFraming, Limits, ResponseHead, parse_response};
+use greenloop::http::codec::{BodyFraming, CodecLimits, ResponseHead, parse_response};
 use http::{Method, StatusCode, Version};
 use libfuzzer_sys::fuzz_target;
 
@@ -24,7 +24,8 @@ use libfuzzer_sys::fuzz_target;
 /// with `--features strict` to hold it to the full invariants.
 const KNOWN_GAPS: bool = cfg!(not(feature = "strict"));
 
-const SMALL: Limits = Limits { max_head_bytes: 512, max_headers: 6, max_request_line: 64, max_body_bytes: 1000 };
+const SMALL: CodecLimits =
+    CodecLimits { max_head_bytes: 512, max_headers: 6, max_request_line: 64, max_body_bytes: 1000 };
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, wire)) = data.split_first() else { return };
@@ -34,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         2 => Method::POST,
         _ => Method::CONNECT,
     };
-    let limits = if ctl & 4 == 0 { Limits::default() } else { SMALL };
+    let limits = if ctl & 4 == 0 { CodecLimits::default() } else { SMALL };
     match parse_response(wire, &method, &limits) {
         Ok(None) => assert!(wire.len() <= limits.max_head_bytes, "{} bytes buffered past the limit", wire.len()),
         Err(e) => assert_eq!(e.status, StatusCode::BAD_GATEWAY, "{e}"),
@@ -79,7 +80,7 @@ fn status_line(wire: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn check_head(head: &ResponseHead, method: &Method, limits: &Limits) {
+fn check_head(head: &ResponseHead, method: &Method, limits: &CodecLimits) {
     let p = &head.parts;
     let code = p.status.as_u16();
     assert!((100..1000).contains(&code));
@@ -109,7 +110,7 @@ fn check_head(head: &ResponseHead, method: &Method, limits: &Limits) {
     }
 }
 
-fn check_reencodes(head: &ResponseHead, method: &Method, limits: &Limits) {
+fn check_reencodes(head: &ResponseHead, method: &Method, limits: &CodecLimits) {
     let p = &head.parts;
     let mut wire = Vec::new();
     wire.extend_from_slice(if p.version == Version::HTTP_10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
@@ -122,7 +123,7 @@ fn check_reencodes(head: &ResponseHead, method: &Method, limits: &Limits) {
         wire.extend_from_slice(b"\r\n");
     }
     wire.extend_from_slice(b"\r\n");
-    let roomy = Limits { max_head_bytes: wire.len().max(limits.max_head_bytes), ..*limits };
+    let roomy = CodecLimits { max_head_bytes: wire.len().max(limits.max_head_bytes), ..*limits };
     match parse_response(&wire, method, &roomy) {
         Ok(Some((again, n))) => {
             assert_eq!(n, wire.len());
