@@ -70,11 +70,8 @@ fuzz_target!(|data: &[u8]| {
 /// The status line (without CRLF) after any leading empty lines.
 fn status_line(wire: &[u8]) -> &[u8] {
     let mut rest = wire;
-    loop {
-        match rest {
-            [b'\r', b'\n', r @ ..] | [b'\n', r @ ..] => rest = r,
-            _ => break,
-        }
+    while let [b'\r', b'\n', r @ ..] | [b'\n', r @ ..] = rest {
+        rest = r;
     }
     let line = &rest[..rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len())];
     line.strip_suffix(b"\r").unwrap_or(line)
