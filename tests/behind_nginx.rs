@@ -1,6 +1,8 @@
 //! Two demo instances behind a real nginx, as one upstream, restarted one
 //! at a time with SIGTERM while keep-alive clients load nginx: no client
-//! request may fail.
+//! request may fail. Once with the instances on TCP ports, once on Unix
+//! sockets (that one is ignored until the demo has `--unix-mode`; run it
+//! with `-- --include-ignored`).
 //!
 //! Needs: nginx (Debian's `nginx-light` is enough). Without it the test
 //! prints why and passes, unless `CI` is set: then it installs
@@ -16,6 +18,7 @@ mod support;
 use std::fs;
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -91,15 +94,18 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn start(bin: &Path, dir: &Path, upstreams: &[SocketAddr]) -> Nginx {
+    /// nginx proxying to `upstreams` (as in its `server` lines); `user`: its
+    /// workers' user and group, when started as root.
+    fn start(bin: &Path, dir: &Path, upstreams: &[String], user: Option<&str>) -> Nginx {
         let port = free_port();
         let servers: String =
             upstreams.iter().map(|a| format!("        server {a} max_fails=1 fail_timeout=1s;\n")).collect();
+        let user = user.map(|u| format!("user {u};\n")).unwrap_or_default();
         let d = dir.display();
         let conf = format!(
             "\
 # Written by tests/behind_nginx.rs; see docs/DEPLOYMENT.md.
-daemon off;
+{user}daemon off;
 worker_processes 1;
 pid {d}/nginx.pid;
 error_log {d}/error.log info;
@@ -237,37 +243,56 @@ fn load(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
     }
 }
 
-/// Requests nginx logged as answered by `upstream` (alone, first try) from line `from` on.
-fn served_by(nginx: &Nginx, upstream: SocketAddr, from: usize) -> usize {
-    let a = upstream.to_string();
-    nginx.access_log().iter().skip(from).filter(|l| l.split(' ').nth(1) == Some(a.as_str())).count()
+/// Where an instance listens.
+#[derive(Clone)]
+enum Place {
+    Tcp(SocketAddr),
+    /// A Unix socket, created with mode 660 so that nginx's workers (in the
+    /// socket's group) can open it.
+    Unix(PathBuf),
 }
 
-/// Starts the demo on `addr` (its port must be free again).
-fn start_demo(addr: SocketAddr) -> Demo {
-    let bind = addr.to_string();
-    // A port just released may still be held for a moment by the exiting process.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpListener::bind(addr) {
-            Ok(l) => {
-                drop(l);
-                break;
-            }
-            Err(e) => assert!(Instant::now() < deadline, "port {addr} still busy: {e}"),
+impl Place {
+    /// The place as nginx writes it in `server` lines and `$upstream_addr`.
+    fn upstream(&self) -> String {
+        match self {
+            Place::Tcp(a) => a.to_string(),
+            Place::Unix(p) => format!("unix:{}", p.display()),
         }
-        thread::sleep(Duration::from_millis(20));
     }
-    Demo::spawn(&["--bind", &bind, "--quiet", "--workers", "2"])
+
+    /// Starts the demo here (a TCP port just released may still be held for
+    /// a moment by the exiting process).
+    fn start(&self) -> Demo {
+        match self {
+            Place::Tcp(addr) => {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while let Err(e) = TcpListener::bind(addr) {
+                    assert!(Instant::now() < deadline, "port {addr} still busy: {e}");
+                    thread::sleep(Duration::from_millis(20));
+                }
+                Demo::spawn(&["--bind", &addr.to_string(), "--quiet", "--workers", "2"])
+            }
+            Place::Unix(path) => {
+                let path = path.to_str().unwrap();
+                Demo::spawn(&["--unix", path, "--unix-mode", "660", "--quiet", "--workers", "2"])
+            }
+        }
+    }
 }
 
-#[test]
-fn rolling_restart_behind_nginx_fails_no_request() {
-    let Some(bin) = nginx() else { return };
-    let dir = TempDir::new("nginx");
-    let addrs: Vec<SocketAddr> = (0..2).map(|_| SocketAddr::from(([127, 0, 0, 1], free_port()))).collect();
-    let mut demos: Vec<Demo> = addrs.iter().map(|&a| start_demo(a)).collect();
-    let nginx = Nginx::start(&bin, &dir.0, &addrs);
+/// Requests nginx logged as answered by `upstream` (alone, first try) from line `from` on.
+fn served_by(nginx: &Nginx, upstream: &str, from: usize) -> usize {
+    nginx.access_log().iter().skip(from).filter(|l| l.split(' ').nth(1) == Some(upstream)).count()
+}
+
+/// Starts an instance at each place and nginx in front of them, loads
+/// nginx, restarts the instances one at a time with SIGTERM, and asserts
+/// that no request failed.
+fn rolling_restart(bin: &Path, dir: &Path, places: &[Place], user: Option<&str>) {
+    let mut demos: Vec<Demo> = places.iter().map(Place::start).collect();
+    let upstreams: Vec<String> = places.iter().map(Place::upstream).collect();
+    let nginx = Nginx::start(bin, dir, &upstreams, user);
 
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(Tally::default());
@@ -280,19 +305,19 @@ fn rolling_restart_behind_nginx_fails_no_request() {
     let began = Instant::now();
 
     // Both instances serve before the first restart.
-    let wait_served = |upstream: SocketAddr, from: usize, what: &str| {
+    let wait_served = |upstream: &str, from: usize, what: &str| {
         let deadline = Instant::now() + Duration::from_secs(20);
         while served_by(&nginx, upstream, from) < 200 {
             assert!(Instant::now() < deadline, "{what}: {upstream} served under 200 requests in 20 s");
             thread::sleep(Duration::from_millis(20));
         }
     };
-    for &a in &addrs {
-        wait_served(a, 0, "before the restarts");
+    for u in &upstreams {
+        wait_served(u, 0, "before the restarts");
     }
 
     let mut drains = Vec::new();
-    for k in 0..addrs.len() {
+    for (k, place) in places.iter().enumerate() {
         let signal = Instant::now();
         // SAFETY: kill(2) on our own child, not yet reaped.
         assert_eq!(unsafe { libc::kill(demos[k].child.id() as libc::pid_t, libc::SIGTERM) }, 0);
@@ -306,10 +331,13 @@ fn rolling_restart_behind_nginx_fails_no_request() {
         };
         assert!(status.success(), "instance {k} exited with {status} after SIGTERM");
         drains.push(signal.elapsed());
+        if let Place::Unix(path) = place {
+            assert!(!path.exists(), "{} left behind after a clean exit", path.display());
+        }
         let from = nginx.access_log().len();
-        demos[k] = start_demo(addrs[k]);
+        demos[k] = place.start();
         // The replacement takes traffic again before the next instance goes.
-        wait_served(addrs[k], from, "after its restart");
+        wait_served(&upstreams[k], from, "after its restart");
     }
     thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
@@ -337,4 +365,42 @@ fn rolling_restart_behind_nginx_fails_no_request() {
     let not_200: Vec<_> = log.iter().filter(|l| !l.starts_with("200 ")).collect();
     assert!(not_200.is_empty(), "nginx answered other than 200:\n{not_200:#?}");
     assert!(ok >= 1000, "only {ok} requests in {elapsed:?}: the load did not run");
+}
+
+#[test]
+fn rolling_restart_behind_nginx_fails_no_request() {
+    let Some(bin) = nginx() else { return };
+    let dir = TempDir::new("nginx-tcp");
+    let places: Vec<Place> = (0..2).map(|_| Place::Tcp(SocketAddr::from(([127, 0, 0, 1], free_port())))).collect();
+    rolling_restart(&bin, &dir.0, &places, None);
+}
+
+#[test]
+#[ignore = "needs the demo's --unix-mode option"]
+fn rolling_restart_behind_nginx_over_unix_sockets_fails_no_request() {
+    let Some(bin) = nginx() else { return };
+    let dir = TempDir::new("nginx-unix");
+    let sockets = dir.0.join("sockets");
+    fs::create_dir(&sockets).unwrap();
+    // As root, nginx's workers run as nobody:nogroup (set explicitly below),
+    // not as the server's user: as in docs/DEPLOYMENT.md, the sockets live in
+    // a setgid directory of the workers' group, and mode 660 lets them in.
+    // As another user, nginx's workers are that user and need nothing more.
+    // SAFETY: geteuid has no preconditions.
+    let user = if unsafe { libc::geteuid() } == 0 {
+        // SAFETY: getgrnam with a NUL-terminated name; the result is read at once.
+        let group = unsafe { libc::getgrnam(c"nogroup".as_ptr()) };
+        assert!(!group.is_null(), "no group nogroup");
+        // SAFETY: non-null result of getgrnam, read before any other call.
+        let gid = unsafe { (*group).gr_gid };
+        std::os::unix::fs::chown(&sockets, None, Some(gid)).unwrap();
+        fs::set_permissions(&sockets, fs::Permissions::from_mode(0o2750)).unwrap();
+        // The workers must reach the directory through its parent too.
+        fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o755)).unwrap();
+        Some("nobody nogroup")
+    } else {
+        None
+    };
+    let places = [Place::Unix(sockets.join("a.sock")), Place::Unix(sockets.join("b.sock"))];
+    rolling_restart(&bin, &dir.0, &places, user);
 }
