@@ -15,6 +15,7 @@ mod overflow;
 mod stack;
 mod stats;
 mod task;
+mod threads;
 mod time;
 mod timers;
 

@@ -61,22 +61,38 @@ impl Core {
         // gives them back). Until they are all gone an idle loop polls
         // without blocking, to find idle turns.
         let excess = self.stacks.borrow().has_excess();
-        let timeout = if !idle || excess {
-            Some(Duration::ZERO)
-        } else {
-            self.timers.borrow().next_deadline().map(|at| at.saturating_duration_since(Instant::now()))
+        // A loop that will wait (nothing to run) reads the clock before and
+        // after, to count its idle time, and tells the watchdog it sleeps;
+        // a busy loop polls without waiting and pays neither.
+        let asleep = (idle && !excess).then(Instant::now);
+        let timeout = match asleep {
+            None => Some(Duration::ZERO),
+            Some(now) => self.timers.borrow().next_deadline().map(|at| at.saturating_duration_since(now)),
         };
         let mut events = self.events.borrow_mut();
-        match self.poll.borrow_mut().poll(&mut events, timeout) {
+        if let (Some(_), Some(w)) = (asleep, &self.watch) {
+            w.idle();
+        }
+        let polled = self.poll.borrow_mut().poll(&mut events, timeout);
+        if let Some(before) = asleep {
+            let now = Instant::now();
+            self.now.set(now);
+            self.counters
+                .idle_ns
+                .set(self.counters.idle_ns.get() + now.saturating_duration_since(before).as_nanos() as u64);
+            if let Some(w) = &self.watch {
+                w.busy();
+            }
+        } else if !events.is_empty() || !self.timers.borrow().is_empty() {
+            // Read only when something will look at it: I/O arrived (its
+            // handlers stamp it) or timers are pending. A loop of pure
+            // computation between green threads pays no clock read per turn.
+            self.now.set(Instant::now());
+        }
+        match polled {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
-        }
-        // Read only when something will look at it: I/O arrived (its
-        // handlers stamp it) or timers are pending. A loop of pure
-        // computation between green threads pays no clock read per turn.
-        if !events.is_empty() || !self.timers.borrow().is_empty() {
-            self.now.set(Instant::now());
         }
         for event in events.iter() {
             if event.token() != WAKER_TOKEN {
