@@ -8,6 +8,7 @@ mod cli;
 mod logger;
 mod routes;
 mod scenarios;
+mod status;
 mod swarm;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
