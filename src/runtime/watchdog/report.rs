@@ -45,15 +45,16 @@ fn describe(job: Job) {
     if line.is_empty() {
         return;
     }
+    // Filed before it is logged: whoever reads the log line finds it filed.
+    let all = symbols::full(&frames);
+    incidents::update(job.seq, |i| {
+        i.stack = Some(line.clone());
+        i.frames = Some(all);
+    });
     log::warn!(
         target: "greenloop::watchdog",
         "green thread {} on '{}' blocked the loop in {line}",
         job.label,
         job.thread
     );
-    let all = symbols::full(&frames);
-    incidents::update(job.seq, |i| {
-        i.stack = Some(line);
-        i.frames = Some(all);
-    });
 }
