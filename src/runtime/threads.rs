@@ -97,7 +97,7 @@ pub struct GreenThread {
     pub waiting_on: Option<WaitReason>,
     /// The descriptor of the socket a `Read`/`Write` wait is for.
     pub fd: Option<i32>,
-    /// How long it has been parked or ready, by its loop's clock (which
+    /// How long a parked one has been parked, by its loop's clock (which
     /// lags the true time by at most one turn of the loop).
     pub since: Option<Duration>,
 }

@@ -38,7 +38,7 @@ impl Core {
                 state,
                 waiting_on,
                 fd,
-                since: (state != ThreadState::Running).then(|| now.saturating_duration_since(task.parked_at.get())),
+                since: parked.then(|| now.saturating_duration_since(task.parked_at.get())),
             });
         }
         out.sort_by_key(|t| t.id);

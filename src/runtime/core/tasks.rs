@@ -297,7 +297,6 @@ impl Core {
                 t.trap = trap;
                 *t.coroutine.get_mut() = Some(coroutine);
                 t.state.set(State::Queued);
-                t.parked_at.set(self.now.get());
                 t.completion = completion;
                 t.set_name_label();
                 t

@@ -79,6 +79,7 @@ impl Core {
     }
 
     /// Puts the current green thread at the back of the run queue and switches away.
+    #[inline]
     pub(crate) fn yield_now(&self) {
         let Some(task) = self.current_task() else {
             std::thread::yield_now();
