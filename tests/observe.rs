@@ -44,7 +44,10 @@ fn debug_threads_lists_ten_sleeping_requests_waiting_on_a_timer() {
     let text = loop {
         let (status, text) = demo.get("/debug/threads");
         assert_eq!(status, 200);
-        let n = text.lines().filter(|l| l.contains("'GET /sleep?ms=4000 (request ") && l.contains("parked on timer for ")).count();
+        let n = text
+            .lines()
+            .filter(|l| l.contains("'GET /sleep?ms=4000 (request ") && l.contains("parked on timer for "))
+            .count();
         if n == 10 {
             break text;
         }
@@ -92,6 +95,8 @@ fn status_json_counts_requests_and_connections_as_they_happen() {
     for h in sleepers {
         assert_eq!(h.join().unwrap().0, 200);
     }
+    let (_, index) = demo.get("/");
+    assert!(index.contains("/status") && index.contains("/debug/threads"), "the index lists the new routes");
     let (status, page) = demo.get("/status");
     assert_eq!(status, 200);
     assert!(page.contains("status.json") && page.contains("<svg"), "the page polls the JSON and draws SVG");

@@ -164,9 +164,7 @@ fn a_loop_that_was_idle_is_still_caught_within_the_threshold() {
         // Long enough for the watchdog to see the loop asleep and park.
         greenloop::sleep(Duration::from_millis(300));
         let start = Instant::now();
-        greenloop::spawn_named("blocker-after-idle", || std::thread::sleep(Duration::from_millis(120)))
-            .join()
-            .unwrap();
+        greenloop::spawn_named("blocker-after-idle", || std::thread::sleep(Duration::from_millis(120))).join().unwrap();
         start
     });
     let (seen, _) = lines_with("'blocker-after-idle' on")

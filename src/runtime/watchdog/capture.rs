@@ -262,17 +262,22 @@ mod tests {
 
     use super::*;
 
+    /// Spins with errno set to a known value; returns errno afterwards.
     #[inline(never)]
-    fn spin_in_a_known_function(stop: &AtomicBool, spinning: &AtomicBool) {
+    fn spin_in_a_known_function(stop: &AtomicBool, spinning: &AtomicBool) -> i32 {
+        // SAFETY: errno is this thread's own.
+        unsafe { *libc::__errno_location() = 4242 };
         spinning.store(true, Ordering::Release);
         while !stop.load(Ordering::Relaxed) {
             std::hint::spin_loop();
         }
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() }
     }
 
     /// Starts a thread that makes its capture buffer, optionally blocks the
     /// signal, and spins until told to stop.
-    fn spinner(block_signal: bool) -> (Arc<Capture>, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+    fn spinner(block_signal: bool) -> (Arc<Capture>, Arc<AtomicBool>, std::thread::JoinHandle<i32>) {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
@@ -291,7 +296,7 @@ mod tests {
             }
             let c = Arc::new(Capture::for_current_thread());
             tx.send(c.clone()).unwrap();
-            spin_in_a_known_function(&stop2, &spinning2);
+            spin_in_a_known_function(&stop2, &spinning2)
         });
         let buf = rx.recv().unwrap();
         while !spinning.load(Ordering::Acquire) {
@@ -306,7 +311,7 @@ mod tests {
         // The spinning thread is alive until `stop`: the invariant `kill` needs.
         let stack = capture(&capture_buf, |kill| kill());
         stop.store(true, Ordering::Relaxed);
-        t.join().unwrap();
+        assert_eq!(t.join().unwrap(), 4242, "the handler leaves errno as it found it");
         let stack = stack.expect("a stack");
         assert!(stack.pc != 0 && stack.ips.contains(&stack.pc), "the interrupted instruction is among the frames");
         let frames = super::super::symbols::frames(&stack);
