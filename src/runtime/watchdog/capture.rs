@@ -30,6 +30,9 @@
 //! program already has a handler for that signal, nothing is installed and
 //! nothing is captured.
 
+// Without the `stacks` feature nothing is captured or symbolised.
+#![cfg_attr(not(feature = "stacks"), allow(dead_code))]
+
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -199,6 +202,9 @@ pub(crate) fn capture(capture: &Capture, send: impl FnOnce(&dyn Fn() -> bool) ->
     if DISABLED.load(Ordering::Relaxed) || !installed() {
         return None;
     }
+    // One request at a time: TARGET names one buffer.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     capture.state.store(REQUESTED, Ordering::Relaxed);
     TARGET.store(std::ptr::from_ref(capture).cast_mut(), Ordering::Release);
     let thread = capture.thread;

@@ -3,6 +3,9 @@
 //! `backtrace` crate), user code picked out from the runtime, std and
 //! dependencies.
 
+// Without the `stacks` feature nothing is captured or symbolised.
+#![cfg_attr(not(feature = "stacks"), allow(dead_code))]
+
 use super::capture::RawStack;
 use super::escape::escape;
 
