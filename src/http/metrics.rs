@@ -3,8 +3,9 @@
 //! Every worker keeps its counters in its own atomics, written only by its
 //! own thread (no lock, no shared cache line, no locked instruction on the
 //! request path: a few plain loads and stores per request);
-//! loop gauges are published by each worker four times a second. [`render`]
-//! sums all workers of the server the caller runs in. Mount [`handler`] at
+//! loop gauges are published by each worker when asked: [`render`] asks
+//! every worker of the server the caller runs in, then sums them (an idle
+//! server publishes nothing, so it sleeps). Mount [`handler`] at
 //! a path of your choosing (the demo binary uses `GET /metrics`).
 
 use std::fmt::Write;
@@ -41,8 +42,8 @@ const HTTP_SUMS: [Sum; 2] = [
 /// in the Prometheus text exposition format. Empty outside a server.
 pub fn render() -> String {
     let Some(ctx) = worker_ctx() else { return String::new() };
-    ctx.metrics.publish_loop_stats();
     let m = &ctx.config.metrics;
+    m.refresh();
     let mut out = String::with_capacity(4096);
     let mut metric = |name: &str, kind: &str, help: &str, value: String| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");

@@ -9,6 +9,7 @@ mod databases;
 mod logger;
 mod routes;
 mod scenarios;
+mod status;
 mod swarm;
 
 use std::net::{Ipv4Addr, Ipv6Addr};

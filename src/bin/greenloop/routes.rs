@@ -25,7 +25,10 @@ pub fn router(upstream: Upstream, max_body: u64) -> Router {
         .route("/sleep", get(sleep))
         .route("/offload", get(offload))
         .route("/block", get(block))
-        .route("/metrics", get(greenloop::http::metrics::handler));
+        .route("/metrics", get(greenloop::http::metrics::handler))
+        .route("/status", get(crate::status::page))
+        .route("/status.json", get(greenloop::http::debug::status_json))
+        .route("/debug/threads", get(greenloop::http::debug::threads));
     crate::databases::routes(scenarios::routes(router, upstream))
 }
 
@@ -57,6 +60,10 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
     logs a warning naming this request. This is the bug greenloop is built to catch
     (N up to 1000, so nobody can use it to stall the demo).</li>
 <li><a href="/metrics"><code>GET /metrics</code></a>: loop and server metrics (Prometheus text).</li>
+<li><a href="/status"><code>GET /status</code></a>: the server, live: requests/s, latency, connections, green threads,
+    loop busy, offload queue and the recent blocking incidents with the line that blocked (from <code>/status.json</code>).</li>
+<li><a href="/debug/threads"><code>GET /debug/threads</code></a>: every green thread, what it waits on and for how long
+    (<code>?format=json</code> for JSON).</li>
 </ul>
 <h2>Databases</h2>
 <p>With <code>--postgres URL</code> and <code>--redis URL</code> (a build with <code>--features postgres,redis</code>),
