@@ -119,8 +119,11 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
 
 impl Conn<'_> {
     fn run(&mut self) -> End {
-        // When the first bytes of the head being received arrived.
-        let mut head_started: Option<Instant> = None;
+        // When the time allowed for the head being received started: when
+        // its first bytes arrived, or, for a connection's first request, at
+        // accept (a client that connects and says nothing gets the header
+        // timeout, not the idle timeout that only a kept-alive one earns).
+        let mut head_started: Option<Instant> = Some(self.clock);
         loop {
             let parsed = {
                 let inb = self.inbound.borrow();
@@ -152,17 +155,17 @@ impl Conn<'_> {
                     // Deadlines count from the last clock reading (the last
                     // response, or the last bytes in): no clock read here.
                     let limits = &self.ctx.config.limits;
-                    let deadline = if buffered {
-                        head_started.unwrap_or(self.clock) + limits.header_timeout
-                    } else {
-                        self.clock + limits.idle_timeout
+                    let deadline = match head_started {
+                        Some(started) => started + limits.header_timeout,
+                        None if buffered => self.clock + limits.header_timeout,
+                        None => self.clock + limits.idle_timeout,
                     };
                     match self.read_more(deadline) {
                         Ok(0) => return End::Closed,
                         Ok(_) => {
                             // When the loop last polled: these bytes were read in that turn.
                             self.clock = crate::loop_time();
-                            if !buffered {
+                            if head_started.is_none() {
                                 // The first bytes of a new head: its clock starts now.
                                 head_started = Some(self.clock);
                             }

@@ -18,9 +18,10 @@ pub struct Limits {
     /// grows). Over it: 413.
     pub max_body_bytes: u64,
     /// Time allowed from the first byte of a request head to its end
-    /// (slowloris defence). Over it: 408 and close.
+    /// (slowloris defence). Over it: 408 and close. A new connection's first
+    /// head is timed from accept: one that sends nothing is closed after it.
     pub header_timeout: Duration,
-    /// How long an idle keep-alive connection is kept open.
+    /// How long an idle keep-alive connection (one that was answered) is kept open.
     pub idle_timeout: Duration,
     /// Longest wait for the next piece of a request body.
     pub body_timeout: Duration,
