@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use greenloop::http::{IntoResponse, Limits, Request, Response, RunningServer, Server};
 
 mod support;
+use support::demo::Demo;
 use support::raw::RawClient;
 
 fn app(req: Request) -> Response {
@@ -55,4 +56,59 @@ fn a_client_that_never_speaks_gets_the_header_timeout_not_the_idle_timeout() {
     kept.send(get("/"));
     assert_eq!(kept.response().text(), "hello", "a kept-alive connection outlived the header timeout");
     server.stop().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Graceful shutdown: what a client has begun to send is still answered.
+// ---------------------------------------------------------------------------
+
+fn sigterm(demo: &Demo) {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(demo.child.id() as i32, libc::SIGTERM) }, 0);
+    demo.wait_for_line("finishing requests in flight", Duration::from_secs(10)).expect("the signal is logged");
+}
+
+fn connect(demo: &Demo) -> RawClient {
+    RawClient::connect(demo.addr())
+}
+
+#[test]
+fn a_head_begun_before_sigterm_is_finished_and_answered_with_close() {
+    let mut demo = Demo::start(&["--quiet"]);
+    let mut c = connect(&demo);
+    c.send("GET /plaintext HTTP/1.1\r\nHo");
+    // Let those bytes reach the server (if they have not, they are in its
+    // socket at shutdown, which must be answered the same).
+    std::thread::sleep(Duration::from_millis(100));
+    sigterm(&demo);
+    std::thread::sleep(Duration::from_millis(300));
+    c.send("st: demo\r\n\r\n");
+    let resp = c.response();
+    assert_eq!((resp.status, resp.text().as_str()), (200, "Hello, World!"));
+    assert!(resp.closes(), "the last answer at shutdown says Connection: close: {resp:?}");
+    c.expect_closed();
+    assert!(demo.child.wait().unwrap().success());
+}
+
+#[test]
+fn pipelined_requests_buffered_at_sigterm_are_all_answered() {
+    let mut demo = Demo::start(&["--quiet"]);
+    let mut c = connect(&demo);
+    let mut burst = get("/sleep?ms=500");
+    for _ in 0..3 {
+        burst.push_str(&get("/plaintext"));
+    }
+    c.send(burst);
+    std::thread::sleep(Duration::from_millis(100));
+    sigterm(&demo);
+    let first = c.response();
+    assert_eq!(first.status, 200, "{first:?}");
+    assert!(!first.closes(), "more requests were buffered behind it: {first:?}");
+    for i in 0..3 {
+        let resp = c.response();
+        assert_eq!((resp.status, resp.text().as_str()), (200, "Hello, World!"), "pipelined request {i}");
+        assert_eq!(resp.closes(), i == 2, "only the last answer closes: {resp:?}");
+    }
+    c.expect_closed();
+    assert!(demo.child.wait().unwrap().success());
 }

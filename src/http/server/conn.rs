@@ -149,9 +149,6 @@ impl Conn<'_> {
                         return End::Error(e);
                     }
                     let buffered = !self.inbound.borrow().buf.is_empty();
-                    if !buffered && self.ctx.shutting_down.get() {
-                        return End::Closed;
-                    }
                     // Deadlines count from the last clock reading (the last
                     // response, or the last bytes in): no clock read here.
                     let limits = &self.ctx.config.limits;
@@ -214,14 +211,15 @@ impl Conn<'_> {
     }
 
     /// Reads at least one byte into the input buffer, parking until then.
-    /// A worker shutdown ends the wait (`Ok(0)`).
+    /// A worker shutdown ends the wait (`Ok(0)`) of a connection between
+    /// requests; a request whose first bytes have arrived is still owed an
+    /// answer, so its head is read on (within `deadline`).
     fn read_more(&mut self, deadline: Instant) -> io::Result<usize> {
         // Wait first: the socket remembers whether data may have arrived
         // since the last short read, so a drained socket costs no syscall.
         loop {
-            if self.ctx.shutting_down.get() {
-                // Between requests (or mid-head: not received, not started).
-                return Ok(0);
+            if self.ctx.shutting_down.get() && self.inbound.borrow().buf.is_empty() {
+                return self.read_at_shutdown();
             }
             self.stream.readable_until(Some(deadline))?;
             match self.inbound.borrow_mut().try_fill() {
@@ -230,6 +228,32 @@ impl Conn<'_> {
                 r => return r,
             }
         }
+    }
+
+    /// Between requests at shutdown: bytes that have already arrived (the
+    /// start of a request the client has begun to send) are read and
+    /// answered; with none, the connection closes (`Ok(0)`).
+    #[cold]
+    #[inline(never)]
+    fn read_at_shutdown(&mut self) -> io::Result<usize> {
+        match self.inbound.borrow_mut().try_fill() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            r => r,
+        }
+    }
+
+    /// At shutdown, whether the connection is kept for one more answer: the
+    /// current request's body is all read and the next request has begun
+    /// to arrive (pipelined behind it, or its first bytes are in the socket).
+    /// The last answer says `Connection: close`.
+    #[cold]
+    #[inline(never)]
+    fn owes_more_at_shutdown(&mut self) -> bool {
+        if !self.body_done() {
+            return false;
+        }
+        let mut inb = self.inbound.borrow_mut();
+        !inb.buf.is_empty() || matches!(inb.try_fill(), Ok(n) if n > 0)
     }
 
     /// Answers one request. `Ok(false)`: close the connection after flushing.
@@ -326,7 +350,7 @@ impl Conn<'_> {
             }
         };
         self.ctx.metrics.observe(response.status(), took);
-        let mut keep = keep_alive && !self.ctx.shutting_down.get();
+        let mut keep = keep_alive;
         let streams_request_body = response.body().as_bytes().is_none();
         if has_body && !streams_request_body {
             // Read what the handler left of the body now, so the next request
@@ -334,6 +358,10 @@ impl Conn<'_> {
             keep &= super::inbound::drain(&self.inbound, limits.drain_limit);
         }
         keep &= !panicked || !has_body || self.body_done();
+        if keep && self.ctx.shutting_down.get() {
+            // Requests that had arrived when the shutdown began are answered too.
+            keep = self.owes_more_at_shutdown();
+        }
         if has_body && streams_request_body {
             // A streamed response body may read the request body (an echo),
             // which would send `100 Continue` in the middle of the response

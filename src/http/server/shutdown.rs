@@ -11,7 +11,10 @@ use crate::Handle;
 use crate::park::Unparker;
 
 /// Stops a server gracefully: no new connections, requests in flight finish
-/// (within the grace period), idle connections close, stop hooks run.
+/// (within the grace period), and so do requests whose bytes had begun to
+/// arrive (a head half received, requests pipelined behind the current one:
+/// the last answer says `Connection: close`); idle connections close, stop
+/// hooks run.
 /// `Send + Sync + Clone`; callable from any thread, any number of times.
 #[derive(Clone)]
 pub struct ShutdownHandle {
