@@ -112,3 +112,64 @@ fn pipelined_requests_buffered_at_sigterm_are_all_answered() {
     c.expect_closed();
     assert!(demo.child.wait().unwrap().success());
 }
+
+// ---------------------------------------------------------------------------
+// At the connection cap: idle keep-alive connections make room.
+// ---------------------------------------------------------------------------
+
+/// `n` keep-alive connections, each answered once and left idle, the first
+/// one idle the longest.
+fn idle_clients(demo: &Demo, n: usize) -> Vec<RawClient> {
+    (0..n)
+        .map(|_| {
+            let mut c = connect(demo);
+            c.send(get("/plaintext"));
+            assert_eq!(c.response().status, 200);
+            c
+        })
+        .collect()
+}
+
+#[test]
+fn at_the_cap_the_longest_idle_keep_alive_connection_makes_room() {
+    let demo = Demo::start(&["--quiet", "--max-connections", "20"]);
+    let mut idle = idle_clients(&demo, 20);
+    for round in 0..3 {
+        let t0 = Instant::now();
+        let mut newcomer = connect(&demo);
+        newcomer.send(get("/plaintext"));
+        let resp = newcomer.response();
+        let took = t0.elapsed();
+        assert_eq!(resp.status, 200);
+        assert!(took < Duration::from_secs(1), "round {round}: a new client waited {took:?} behind idle ones");
+        // The one idle the longest was closed for it; the others still serve.
+        idle.remove(0).expect_closed();
+        idle.push(newcomer);
+    }
+    for c in &mut idle {
+        c.send(get("/plaintext"));
+        assert_eq!(c.response().status, 200);
+    }
+}
+
+#[test]
+fn at_the_cap_busy_connections_are_never_closed_and_the_newcomer_waits_for_one_to_fall_idle() {
+    let demo = Demo::start(&["--quiet", "--max-connections", "4"]);
+    let mut busy = idle_clients(&demo, 4);
+    for c in &mut busy {
+        c.send(get("/sleep?ms=500"));
+    }
+    let t0 = Instant::now();
+    let mut newcomer = connect(&demo);
+    newcomer.send(get("/plaintext"));
+    // Every request in flight is answered, on a connection kept alive.
+    for c in &mut busy {
+        let resp = c.response();
+        assert_eq!(resp.status, 200);
+        assert!(!resp.closes(), "{resp:?}");
+    }
+    let resp = newcomer.response();
+    let took = t0.elapsed();
+    assert_eq!(resp.status, 200);
+    assert!(took < Duration::from_secs(3), "the newcomer waited {took:?} (the sleeps take 0.5 s)");
+}

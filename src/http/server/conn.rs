@@ -16,6 +16,7 @@ use http::{Method, StatusCode, Version};
 
 use super::context::{WorkerCtx, panic_text};
 use super::inbound::{BodyState, Inbound};
+use super::registry::ConnShared;
 use super::stream::Stream;
 use crate::http::codec::{
     BodyFraming, CONTINUE_100, ChunkedDecoder, HeadCache, LAST_CHUNK, OutgoingBody, ParseError, RequestHead,
@@ -58,6 +59,9 @@ struct Conn<'a> {
     clock: Instant,
     /// This connection's facts, seen by `RequestExt::conn_info` on its green thread.
     info: Rc<std::cell::Cell<ConnInfo>>,
+    /// What it shares with its worker: whether it is idle, since when, and
+    /// whether it was told to close to make room for a new connection.
+    shared: Rc<ConnShared>,
 }
 
 /// What `Conn::respond` needs to know of a request the app is answering.
@@ -91,7 +95,7 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         request_seq: 0,
         body_timeout: limits.body_timeout,
     }));
-    let _registered = ctx.register_connection(id);
+    let registered = ctx.register_connection(id);
     let info = Rc::new(std::cell::Cell::new(ConnInfo { peer, worker: ctx.id, request_id: 0 }));
     crate::http::request_ext::set_connection_info(info.clone());
     let label = crate::watchdog::Label::new();
@@ -109,6 +113,7 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         label_text: String::new(),
         clock: Instant::now(),
         info,
+        shared: registered.shared.clone(),
     };
     match conn.run() {
         End::Error(e) => log::debug!("greenloop: connection {id} from {peer:?}: {e}"),
@@ -157,7 +162,23 @@ impl Conn<'_> {
                         None if buffered => self.clock + limits.header_timeout,
                         None => self.clock + limits.idle_timeout,
                     };
-                    match self.read_more(deadline) {
+                    // Between requests with nothing buffered, the connection
+                    // is idle: at the cap, the one idle the longest is closed.
+                    let idle = !buffered;
+                    if idle {
+                        self.shared.idle_since.set(Some(self.clock));
+                        if self.ctx.idle_wanted.get() {
+                            self.ctx.idle_wanted_now();
+                        }
+                    }
+                    let read = self.read_more(deadline);
+                    if idle {
+                        self.shared.idle_since.set(None);
+                        if self.shared.evicted.get() && matches!(read, Ok(n) if n > 0) {
+                            self.ctx.eviction_refused(&self.shared);
+                        }
+                    }
+                    match read {
                         Ok(0) => return End::Closed,
                         Ok(_) => {
                             // When the loop last polled: these bytes were read in that turn.
@@ -214,32 +235,47 @@ impl Conn<'_> {
     /// A worker shutdown ends the wait (`Ok(0)`) of a connection between
     /// requests; a request whose first bytes have arrived is still owed an
     /// answer, so its head is read on (within `deadline`).
+    ///
+    /// Inlined: it is the connection loop's hot path (one call per request).
+    #[inline(always)]
     fn read_more(&mut self, deadline: Instant) -> io::Result<usize> {
         // Wait first: the socket remembers whether data may have arrived
         // since the last short read, so a drained socket costs no syscall.
         loop {
-            if self.ctx.shutting_down.get() && self.inbound.borrow().buf.is_empty() {
-                return self.read_at_shutdown();
+            if self.ctx.shutting_down.get()
+                && let Some(r) = self.read_at_shutdown()
+            {
+                return r;
             }
             self.stream.readable_until(Some(deadline))?;
             match self.inbound.borrow_mut().try_fill() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // Woken with nothing to read: maybe told to make room for a new connection.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.shared.evicted.get() {
+                        return Ok(0);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
         }
     }
 
-    /// Between requests at shutdown: bytes that have already arrived (the
-    /// start of a request the client has begun to send) are read and
-    /// answered; with none, the connection closes (`Ok(0)`).
+    /// At shutdown: `None` while a head is half received (it is read on).
+    /// Between requests, bytes that have already arrived (the start of a
+    /// request the client has begun to send) are read and answered; with
+    /// none, the connection closes (`Ok(0)`).
     #[cold]
     #[inline(never)]
-    fn read_at_shutdown(&mut self) -> io::Result<usize> {
-        match self.inbound.borrow_mut().try_fill() {
+    fn read_at_shutdown(&mut self) -> Option<io::Result<usize>> {
+        let mut inb = self.inbound.borrow_mut();
+        if !inb.buf.is_empty() {
+            return None;
+        }
+        Some(match inb.try_fill() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok(0),
             r => r,
-        }
+        })
     }
 
     /// At shutdown, whether the connection is kept for one more answer: the

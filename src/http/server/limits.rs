@@ -27,8 +27,11 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// Longest wait for a slow client to accept response bytes.
     pub write_timeout: Duration,
-    /// Connections served at once per worker (uWSGI's `--async N`). Beyond
-    /// it, new connections wait in the listen backlog instead of being refused.
+    /// Connections served at once per worker (uWSGI's `--async N`). At it,
+    /// the connection idle the longest between keep-alive requests is
+    /// closed to make room for a new one (nginx does the same); with none
+    /// idle, new connections wait in the listen backlog instead of being
+    /// refused. A request in flight is never cut short for a newcomer.
     pub max_connections: usize,
     /// An unread request body up to this size is read and discarded to keep
     /// the connection; a larger one closes the connection instead.

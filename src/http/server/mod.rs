@@ -9,13 +9,15 @@
 //! context in `context.rs`, its thread, accept loop and drain in
 //! `worker.rs`; one connection's loop in `conn.rs`, its socket in
 //! `stream.rs`, its read side and request-body framing in `inbound.rs`;
-//! the per-worker counters in `counters.rs`.
+//! the worker's open and idle connections in `registry.rs`; the per-worker
+//! counters in `counters.rs`.
 
 mod conn;
 mod context;
 pub(crate) mod counters;
 pub(crate) mod inbound;
 mod limits;
+mod registry;
 mod shutdown;
 mod stream;
 mod worker;

@@ -82,7 +82,7 @@ fn begin_worker_shutdown() {
     if ctx.shutting_down.replace(true) {
         return;
     }
-    let connections: Vec<Unparker> = ctx.connections.borrow().values().cloned().collect();
+    let connections: Vec<Unparker> = ctx.connections.borrow().unparkers();
     for u in connections {
         u.unpark();
     }
