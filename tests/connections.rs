@@ -173,3 +173,42 @@ fn at_the_cap_busy_connections_are_never_closed_and_the_newcomer_waits_for_one_t
     assert_eq!(resp.status, 200);
     assert!(took < Duration::from_secs(3), "the newcomer waited {took:?} (the sleeps take 0.5 s)");
 }
+
+// ---------------------------------------------------------------------------
+// Unix sockets: who may connect, and no file left behind.
+// ---------------------------------------------------------------------------
+
+fn socket_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("greenloop-conns-{name}-{}.sock", std::process::id()))
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path).expect("the socket file exists").permissions().mode() & 0o777
+}
+
+#[test]
+fn the_unix_socket_gets_the_mode_asked_for_and_is_removed_when_the_server_stops() {
+    let path = socket_path("lib");
+    let server = Server::bind_unix(&path).unix_mode(0o660).handle_signals(false).start(app).expect("server starts");
+    assert_eq!(mode_of(&path), 0o660);
+    let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    assert_eq!(support::raw::exchange(s, "/").1, "hello");
+    server.stop().unwrap();
+    assert!(!path.exists(), "{} is left behind after a stop", path.display());
+}
+
+#[test]
+fn the_demo_chmods_its_socket_and_removes_it_on_sigterm() {
+    let path = socket_path("demo");
+    let mut demo = Demo::spawn(&["--quiet", "--unix", path.to_str().unwrap(), "--unix-mode", "660"]);
+    assert_eq!(mode_of(&path), 0o660);
+    let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    assert_eq!(support::raw::exchange(s, "/plaintext"), (200, "Hello, World!".to_owned()));
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(demo.child.id() as i32, libc::SIGTERM) }, 0);
+    assert!(demo.child.wait().unwrap().success());
+    let left = path.exists();
+    let _ = std::fs::remove_file(&path);
+    assert!(!left, "{} is left behind after SIGTERM", path.display());
+}
