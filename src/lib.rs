@@ -27,14 +27,13 @@
 //! The layers: [`runtime`](crate::Runtime) (green threads, timers, sockets,
 //! sync, offload) knows nothing of HTTP; [`http`] is an HTTP/1.1 server built
 //! only on the runtime's public API.
-#![warn(missing_docs)]
 
 pub mod http;
 mod runtime;
 
 pub use runtime::{
-    Builder, CallLater, Elapsed, Handle, JoinError, JoinHandle, LocalKey, LoopStats, OffloadStats, RemoteJoinHandle,
-    Runtime, call_later, catch_unwind, join_all, loop_stats, loop_time, offload, offload_serial, offload_stats, run,
-    sleep, sleep_until, spawn, spawn_detached, spawn_named, stack_used, timeout, timeout_at, yield_now,
+    Builder, CallLater, Elapsed, Handle, JoinError, JoinHandle, LocalKey, RemoteJoinHandle, Runtime, call_later,
+    catch_unwind, join_all, offload, offload_serial, run, sleep, sleep_until, spawn, spawn_detached, spawn_named,
+    timeout, timeout_at, yield_now,
 };
-pub use runtime::{net, park, sync, watchdog};
+pub use runtime::{inspect, net, park, sync, watchdog};

@@ -22,13 +22,13 @@ const SERVER_FRAMES_MAX: usize = 3072;
 
 #[test]
 fn stack_used_is_none_outside_a_green_thread_and_grows_with_depth() {
-    assert_eq!(greenloop::stack_used(), None);
+    assert_eq!(greenloop::inspect::stack_used(), None);
     greenloop::run(|| {
-        let shallow = greenloop::stack_used().expect("inside a green thread");
+        let shallow = greenloop::inspect::stack_used().expect("inside a green thread");
         let deeper = nested(4096);
         assert!(shallow > 0, "some stack is in use at the entry: {shallow}");
         assert!(deeper >= shallow + 4096, "a 4 KiB frame deeper must show: {shallow} -> {deeper}");
-        let spawned = greenloop::spawn(|| greenloop::stack_used().unwrap()).join().unwrap();
+        let spawned = greenloop::spawn(|| greenloop::inspect::stack_used().unwrap()).join().unwrap();
         assert!(spawned < deeper, "each green thread counts from its own stack: {spawned} vs {deeper}");
     });
 }
@@ -36,14 +36,14 @@ fn stack_used_is_none_outside_a_green_thread_and_grows_with_depth() {
 #[inline(never)]
 fn nested(bytes: usize) -> usize {
     let pad = std::hint::black_box([1u8; 4096]);
-    let used = greenloop::stack_used().unwrap();
+    let used = greenloop::inspect::stack_used().unwrap();
     std::hint::black_box(&pad);
     assert!(bytes <= pad.len());
     used
 }
 
 fn measured(_req: Request) -> Response {
-    greenloop::stack_used().expect("handlers run on green threads").to_string().into_response()
+    greenloop::inspect::stack_used().expect("handlers run on green threads").to_string().into_response()
 }
 
 #[test]

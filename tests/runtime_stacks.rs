@@ -14,22 +14,22 @@ fn idle_stacks_beyond_the_pool_bound_are_unmapped_once_the_loop_is_idle() {
         }
         // Kept while the loop was busy ending them (unmapping each as it
         // finished delayed the others), given back once it is idle.
-        let right_after = greenloop::loop_stats().unwrap().pooled_stacks;
+        let right_after = greenloop::inspect::loop_stats().unwrap().pooled_stacks;
         assert!(right_after > 8, "{right_after} pooled: the finished sleepers' stacks are kept at first");
         let give_up = Instant::now() + Duration::from_secs(10);
-        while greenloop::loop_stats().unwrap().pooled_stacks > 8 {
-            assert!(Instant::now() < give_up, "never trimmed: {:?}", greenloop::loop_stats());
+        while greenloop::inspect::loop_stats().unwrap().pooled_stacks > 8 {
+            assert!(Instant::now() < give_up, "never trimmed: {:?}", greenloop::inspect::loop_stats());
             greenloop::sleep(Duration::from_millis(10));
         }
-        assert_eq!(greenloop::loop_stats().unwrap().pooled_stacks, 8, "trimmed to the bound, not below");
+        assert_eq!(greenloop::inspect::loop_stats().unwrap().pooled_stacks, 8, "trimmed to the bound, not below");
         // Once trimmed, an idle loop blocks again instead of polling.
-        let before = greenloop::loop_stats().unwrap().iterations;
+        let before = greenloop::inspect::loop_stats().unwrap().iterations;
         greenloop::sleep(Duration::from_millis(200));
-        let turns = greenloop::loop_stats().unwrap().iterations - before;
+        let turns = greenloop::inspect::loop_stats().unwrap().iterations - before;
         assert!(turns < 20, "{turns} loop turns in an idle 200 ms sleep");
         // And reused: spawning takes from the pool.
         greenloop::spawn(|| ()).join().unwrap();
-        assert_eq!(greenloop::loop_stats().unwrap().pooled_stacks, 8);
+        assert_eq!(greenloop::inspect::loop_stats().unwrap().pooled_stacks, 8);
     });
 }
 
@@ -41,15 +41,15 @@ fn a_loop_that_never_idles_still_gives_excess_stacks_back() {
         for d in done {
             d.join().unwrap();
         }
-        assert!(greenloop::loop_stats().unwrap().pooled_stacks > 8);
+        assert!(greenloop::inspect::loop_stats().unwrap().pooled_stacks > 8);
         // Always ready to run: the loop never has an idle turn.
         let mut yields = 0;
-        while greenloop::loop_stats().unwrap().pooled_stacks > 8 {
+        while greenloop::inspect::loop_stats().unwrap().pooled_stacks > 8 {
             greenloop::yield_now();
             yields += 1;
-            assert!(yields < 5_000_000, "busy loop never trimmed: {:?}", greenloop::loop_stats());
+            assert!(yields < 5_000_000, "busy loop never trimmed: {:?}", greenloop::inspect::loop_stats());
         }
-        assert_eq!(greenloop::loop_stats().unwrap().pooled_stacks, 8);
+        assert_eq!(greenloop::inspect::loop_stats().unwrap().pooled_stacks, 8);
     });
 }
 

@@ -91,7 +91,7 @@ fn repeated_parks_with_later_deadlines_reuse_one_timer_and_still_time_out_on_tim
         for i in 0..1000u32 {
             let deadline = start + Duration::from_secs(60) + Duration::from_millis(i.into());
             assert_eq!(park::park_deadline(Some(deadline)), park::Wake::Unparked);
-            most_timers = most_timers.max(greenloop::loop_stats().unwrap().timers);
+            most_timers = most_timers.max(greenloop::inspect::loop_stats().unwrap().timers);
         }
         partner.join().unwrap();
         assert!(most_timers <= 2, "a park with a later deadline must reuse the pending entry: {most_timers} held");
@@ -168,17 +168,17 @@ fn a_panicking_call_later_callback_does_not_take_down_the_loop() {
 #[test]
 fn loop_time_is_read_once_per_turn_and_never_ahead() {
     let before = std::time::Instant::now();
-    assert!(greenloop::loop_time() >= before, "outside a runtime it is the clock");
+    assert!(greenloop::inspect::loop_time() >= before, "outside a runtime it is the clock");
     greenloop::run(|| {
-        let t0 = greenloop::loop_time();
+        let t0 = greenloop::inspect::loop_time();
         assert!(t0 <= std::time::Instant::now());
         // Busy for 20 ms without yielding: the loop's clock does not move.
         let spin = std::time::Instant::now();
         while spin.elapsed() < Duration::from_millis(20) {}
-        assert_eq!(greenloop::loop_time(), t0, "no turn, no new reading");
+        assert_eq!(greenloop::inspect::loop_time(), t0, "no turn, no new reading");
         // A sleep takes turns of the loop: its clock caught up.
         greenloop::sleep(Duration::from_millis(30));
-        let t1 = greenloop::loop_time();
+        let t1 = greenloop::inspect::loop_time();
         assert!(t1 >= t0 + Duration::from_millis(30), "{:?} after a 30 ms sleep", t1 - t0);
         assert!(t1 <= std::time::Instant::now());
     });

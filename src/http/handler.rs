@@ -92,6 +92,12 @@ pub struct Next<'a> {
     handler: &'a dyn Handler,
 }
 
+impl std::fmt::Debug for Next<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Next").field("middleware_left", &self.rest.len()).finish_non_exhaustive()
+    }
+}
+
 impl Next<'_> {
     /// Runs the remaining middleware and the handler.
     pub fn run(self, req: Request) -> Response {
@@ -107,6 +113,12 @@ impl Next<'_> {
 pub struct App {
     middleware: Vec<Arc<dyn Middleware>>,
     handler: Arc<dyn Handler>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("middleware", &self.middleware.len()).finish_non_exhaustive()
+    }
 }
 
 impl App {

@@ -57,7 +57,7 @@ pub fn render() -> String {
         "Time loops were held by blocking green threads (finished incidents).",
         seconds(m.sum(|w| w.blocked_ns.get())),
     );
-    let offload = crate::offload_stats();
+    let offload = crate::inspect::offload_stats();
     metric("greenloop_offload_threads", "gauge", "Offload pool threads alive.", offload.threads.to_string());
     metric("greenloop_offload_busy_threads", "gauge", "Offload threads running a job.", offload.busy.to_string());
     metric(

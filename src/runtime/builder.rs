@@ -5,40 +5,11 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::config::Config;
 use super::core::Core;
 use super::handle::Handle;
 use super::overflow;
 use super::task::{self, JoinHandle};
-
-/// Default green-thread stack: 256 KiB of address space per green thread.
-///
-/// Only touched pages are resident (a green thread that sleeps uses one or
-/// two 4 KiB pages), so the size bounds how deep code may recurse, not memory
-/// use. 256 KiB fits ordinary handler code, `format!`/`log` machinery, serde
-/// and the panic machinery with room to spare, while 10 000 green threads
-/// reserve 2.5 GiB of address space, which 64-bit Linux gives freely. Code
-/// that recurses deeply (a recursive-descent parser on untrusted input, say)
-/// wants more: `Builder::stack_size` or `GREENLOOP_STACK_SIZE`.
-pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
-
-fn watchdog_from_env() -> Option<Duration> {
-    match std::env::var("GREENLOOP_WATCHDOG_MS").ok().and_then(|s| s.trim().parse::<u64>().ok()) {
-        Some(0) => None,
-        Some(ms) => Some(Duration::from_millis(ms)),
-        None => Some(super::watchdog::DEFAULT_THRESHOLD),
-    }
-}
-
-/// Settings of one loop.
-#[derive(Clone, Debug)]
-pub(crate) struct Config {
-    pub(crate) stack_size: usize,
-    pub(crate) max_pooled_stacks: usize,
-    pub(crate) event_capacity: usize,
-    pub(crate) page_size: usize,
-    pub(crate) abort_on_stack_overflow: bool,
-    pub(crate) watchdog: Option<Duration>,
-}
 
 /// Settings for a [`Runtime`].
 ///
@@ -60,22 +31,7 @@ impl Default for Builder {
 impl Builder {
     /// Default settings; the stack size may come from `GREENLOOP_STACK_SIZE` (bytes).
     pub fn new() -> Builder {
-        let stack_size = std::env::var("GREENLOOP_STACK_SIZE")
-            .ok()
-            .and_then(|s| s.trim().parse::<usize>().ok())
-            .unwrap_or(DEFAULT_STACK_SIZE);
-        // SAFETY: sysconf has no preconditions.
-        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-        Builder {
-            config: Config {
-                stack_size,
-                max_pooled_stacks: 1024,
-                event_capacity: 1024,
-                page_size,
-                abort_on_stack_overflow: false,
-                watchdog: watchdog_from_env(),
-            },
-        }
+        Builder { config: Config::from_env() }
     }
 
     /// Usable stack bytes per green thread (rounded up to whole pages; at least 16 KiB).
@@ -130,6 +86,12 @@ impl Builder {
 pub struct Runtime {
     core: Box<Core>,
     _not_send: PhantomData<Rc<()>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
 }
 
 impl Runtime {

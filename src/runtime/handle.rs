@@ -4,8 +4,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use super::core::{Remote, Shared, core};
+use super::join_error::JoinError;
 use super::sync::oneshot;
-use super::task::JoinError;
 
 /// A `Send + Sync + Clone` handle to a loop, for other OS threads: spawn
 /// green threads onto it, or wake it. Unparking a specific green thread goes

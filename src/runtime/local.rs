@@ -31,6 +31,12 @@ pub struct LocalKey<T: 'static> {
     _marker: PhantomData<fn() -> T>,
 }
 
+impl<T: 'static> std::fmt::Debug for LocalKey<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalKey").field("type", &std::any::type_name::<T>()).finish_non_exhaustive()
+    }
+}
+
 impl<T: 'static> Default for LocalKey<T> {
     fn default() -> Self {
         Self::new()

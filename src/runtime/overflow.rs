@@ -56,7 +56,10 @@ pub(crate) fn install() {
     });
 }
 
+// SAFETY: `sigaction` is a plain C struct of integers, pointers and a
+// signal set, for which all-zero bytes are a valid (empty) value.
 static mut PREV_SEGV: libc::sigaction = unsafe { std::mem::zeroed() };
+// SAFETY: as for PREV_SEGV.
 static mut PREV_BUS: libc::sigaction = unsafe { std::mem::zeroed() };
 
 /// Rust gives the main thread and `std::thread`s an alternate signal stack;

@@ -25,13 +25,20 @@
 //! Outside a green thread the same calls park the OS thread, so primitives
 //! built on them also work between plain threads and the loop.
 
+use std::panic::resume_unwind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::core::{Core, Remote, Shared, TaskRef, try_core};
-use super::time::raise_elapsed;
+use super::core::{Core, Remote, Shared, TaskRef, force_unwinding, try_core};
 
-pub use super::core::Wake;
+/// Why a park returned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Wake {
+    /// Unparked (or spuriously woken): re-check the condition.
+    Unparked,
+    /// The deadline (or an enclosing `timeout` scope's) passed.
+    TimedOut,
+}
 
 /// Wakes one parked green thread (or OS thread). `Send + Sync + Clone`: hand
 /// it to a callback, another green thread, or another OS thread.
@@ -149,4 +156,25 @@ pub(crate) fn wait_infallible(c: &Core) {
     if c.park(None) == Wake::TimedOut {
         raise_elapsed();
     }
+}
+
+/// The payload a wait that cannot fail unwinds with when its scope expired.
+struct ScopeElapsed;
+
+pub(crate) fn is_scope_elapsed(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<ScopeElapsed>()
+}
+
+/// Unwinds to the expired `timeout` scope. (While a green thread unwinds
+/// from a panic, parks ignore `timeout` scopes, so a destructor that waits
+/// never gets here.) A destructor that must wait while the runtime cancels
+/// its green thread at shutdown cannot: that ends in a clear panic.
+pub(crate) fn raise_elapsed() -> ! {
+    if force_unwinding() {
+        panic!(
+            "greenloop: a destructor waited (a lock, a join, a channel) while the runtime was cancelling \
+             its green thread at shutdown; nothing can wake it any more"
+        );
+    }
+    resume_unwind(Box::new(ScopeElapsed))
 }

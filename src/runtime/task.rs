@@ -8,101 +8,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::core::{Completion, TaskRef, core, force_unwinding};
+use super::join_error::JoinError;
 use super::park::wait_infallible;
-
-/// Why a green thread produced no value.
-pub struct JoinError {
-    kind: Kind,
-}
-
-enum Kind {
-    Panic(Box<dyn Any + Send + 'static>),
-    StackOverflow { name: Option<Arc<str>>, stack_size: usize },
-    Cancelled,
-    Spawn(std::io::Error),
-}
-
-impl JoinError {
-    pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { kind: Kind::Panic(payload) }
-    }
-    pub(crate) fn stack_overflow(name: Option<Arc<str>>, stack_size: usize) -> JoinError {
-        JoinError { kind: Kind::StackOverflow { name, stack_size } }
-    }
-    pub(crate) fn cancelled() -> JoinError {
-        JoinError { kind: Kind::Cancelled }
-    }
-    pub(crate) fn spawn(e: std::io::Error) -> JoinError {
-        JoinError { kind: Kind::Spawn(e) }
-    }
-
-    /// The green thread panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self.kind, Kind::Panic(_))
-    }
-
-    /// The green thread overflowed its stack and was stopped.
-    pub fn is_stack_overflow(&self) -> bool {
-        matches!(self.kind, Kind::StackOverflow { .. })
-    }
-
-    /// The green thread was cancelled because its runtime shut down.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self.kind, Kind::Cancelled)
-    }
-
-    /// The green thread never started (no stack could be mapped).
-    pub fn is_spawn_failure(&self) -> bool {
-        matches!(self.kind, Kind::Spawn(_))
-    }
-
-    /// The panic message, when the payload was a string (as `panic!` makes it).
-    pub fn panic_message(&self) -> Option<&str> {
-        match &self.kind {
-            Kind::Panic(p) => {
-                p.downcast_ref::<&'static str>().copied().or_else(|| p.downcast_ref::<String>().map(|s| s.as_str()))
-            }
-            _ => None,
-        }
-    }
-
-    /// The panic payload, to resume with `std::panic::resume_unwind`; the
-    /// error itself when it was not a panic.
-    pub fn into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
-        match self.kind {
-            Kind::Panic(p) => Ok(p),
-            kind => Err(JoinError { kind }),
-        }
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            Kind::Panic(_) => match self.panic_message() {
-                Some(m) => write!(f, "green thread panicked: {m}"),
-                None => f.write_str("green thread panicked"),
-            },
-            Kind::StackOverflow { name, stack_size } => write!(
-                f,
-                "green thread '{}' overflowed its stack of {} KiB; raise it with \
-                 greenloop::Builder::stack_size or GREENLOOP_STACK_SIZE",
-                name.as_deref().unwrap_or("<unnamed>"),
-                stack_size / 1024
-            ),
-            Kind::Cancelled => f.write_str("green thread cancelled: its runtime shut down"),
-            Kind::Spawn(e) => write!(f, "green thread could not start: {e}"),
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JoinError({self})")
-    }
-}
-
-impl std::error::Error for JoinError {}
 
 pub(crate) struct JoinSlot<T> {
     result: RefCell<Option<Result<T, JoinError>>>,
@@ -241,7 +148,7 @@ fn detached_panicked(p: Box<dyn Any + Send + 'static>) {
 /// Use it wherever you would catch panics, so cancellation still works.
 pub fn catch_unwind<T>(f: impl FnOnce() -> T) -> Result<T, Box<dyn Any + Send + 'static>> {
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Err(p) if force_unwinding() || super::time::is_scope_elapsed(&*p) => resume_unwind(p),
+        Err(p) if force_unwinding() || super::park::is_scope_elapsed(&*p) => resume_unwind(p),
         r => r,
     }
 }

@@ -7,7 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::core::{Scope, Wake, core, try_core};
+use super::core::{Scope, core, try_core};
+use super::park::{Wake, is_scope_elapsed};
 
 /// Sleeps for `duration`: parks the green thread (other green threads run);
 /// on a plain OS thread, sleeps it.
@@ -79,7 +80,7 @@ pub fn call_later(delay: Duration, f: impl FnOnce() + 'static) -> CallLater {
     let cancelled = Rc::new(Cell::new(false));
     let at =
         Instant::now().checked_add(delay).unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365 * 30));
-    c.timers.borrow_mut().add_call(at, Box::new(f), cancelled.clone());
+    c.call_at(at, Box::new(f), cancelled.clone());
     CallLater { cancelled }
 }
 
@@ -99,27 +100,6 @@ impl From<Elapsed> for io::Error {
     fn from(_: Elapsed) -> io::Error {
         io::Error::new(io::ErrorKind::TimedOut, "deadline has elapsed")
     }
-}
-
-/// The payload a wait that cannot fail unwinds with when its scope expired.
-struct ScopeElapsed;
-
-pub(crate) fn is_scope_elapsed(payload: &(dyn std::any::Any + Send)) -> bool {
-    payload.is::<ScopeElapsed>()
-}
-
-/// Unwinds to the expired `timeout` scope. (While a green thread unwinds
-/// from a panic, parks ignore `timeout` scopes, so a destructor that waits
-/// never gets here.) A destructor that must wait while the runtime cancels
-/// its green thread at shutdown cannot: that ends in a clear panic.
-pub(crate) fn raise_elapsed() -> ! {
-    if super::core::force_unwinding() {
-        panic!(
-            "greenloop: a destructor waited (a lock, a join, a channel) while the runtime was cancelling \
-             its green thread at shutdown; nothing can wake it any more"
-        );
-    }
-    resume_unwind(Box::new(ScopeElapsed))
 }
 
 /// Runs `f` with a deadline `duration` from now over everything inside it.
@@ -172,7 +152,7 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
     match result {
         Ok(_) if expired => Err(Elapsed(())),
         Ok(v) => Ok(v),
-        Err(p) if p.is::<ScopeElapsed>() && expired && !super::core::force_unwinding() => Err(Elapsed(())),
+        Err(p) if is_scope_elapsed(&*p) && expired && !super::core::force_unwinding() => Err(Elapsed(())),
         Err(p) => resume_unwind(p),
     }
 }

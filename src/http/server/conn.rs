@@ -182,7 +182,7 @@ impl Conn<'_> {
                         Ok(0) => return End::Closed,
                         Ok(_) => {
                             // When the loop last polled: these bytes were read in that turn.
-                            self.clock = crate::loop_time();
+                            self.clock = crate::inspect::loop_time();
                             if head_started.is_none() {
                                 // The first bytes of a new head: its clock starts now.
                                 head_started = Some(self.clock);

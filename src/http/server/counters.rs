@@ -72,7 +72,7 @@ impl WorkerMetrics {
 
     /// Copies the loop's own counters (called on the worker's loop).
     pub(crate) fn publish_loop_stats(&self) {
-        if let Some(s) = crate::loop_stats() {
+        if let Some(s) = crate::inspect::loop_stats() {
             self.green_threads.set(s.green_threads);
             self.run_queue.set(s.run_queue as u64);
             self.iterations.set(s.iterations);

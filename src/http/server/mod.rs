@@ -42,6 +42,7 @@ use context::{Hook, StateFactory, WorkerConfig};
 use shutdown::watch_signals;
 use worker::{Listener, run_worker};
 
+#[derive(Debug)]
 enum Bind {
     Tcp(String),
     Unix(PathBuf),
@@ -69,6 +70,19 @@ pub struct Server {
     on_stop: Vec<Hook>,
     states: Vec<StateFactory>,
     shutdown: ShutdownHandle,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("bind", &self.bind)
+            .field("workers", &self.workers)
+            .field("limits", &self.limits)
+            .field("server_name", &self.server_name)
+            .field("grace", &self.grace)
+            .field("stack_size", &self.stack_size)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -388,6 +402,15 @@ pub struct RunningServer {
     local_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("local_addr", &self.local_addr)
+            .field("workers", &self.threads.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunningServer {

@@ -21,6 +21,13 @@ pub struct ShutdownHandle {
     inner: Arc<ShutdownInner>,
 }
 
+impl std::fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let requested = self.inner.requested.load(std::sync::atomic::Ordering::Relaxed);
+        f.debug_struct("ShutdownHandle").field("requested", &requested).finish_non_exhaustive()
+    }
+}
+
 struct ShutdownInner {
     requested: AtomicBool,
     workers: Mutex<Vec<Handle>>,

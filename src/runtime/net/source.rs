@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use mio::Interest;
 use mio::event::Source;
 
-use crate::runtime::core::{Wake, core, try_core};
+use crate::runtime::core::{core, try_core};
+use crate::runtime::park::Wake;
 
 /// A mio source registered once with the current loop.
 pub(crate) struct Registered<S: Source + std::os::fd::AsRawFd> {

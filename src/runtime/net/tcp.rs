@@ -107,6 +107,7 @@ impl std::os::fd::AsRawFd for TcpListener {
 }
 
 /// Iterator returned by [`TcpListener::incoming`].
+#[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
 }

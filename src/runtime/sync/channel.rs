@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
-use super::lock;
+use super::lock::lock;
 use crate::park::{self, Unparker, Wake};
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
@@ -88,7 +88,7 @@ impl<T> Sender<T> {
                         }
                     }
                     if park::park_deadline(None) == Wake::TimedOut {
-                        crate::runtime::time::raise_elapsed();
+                        crate::runtime::park::raise_elapsed();
                     }
                 }
             }
@@ -142,7 +142,7 @@ impl<T> Receiver<T> {
         match self.recv_deadline(None) {
             Ok(v) => Ok(v),
             Err(RecvTimeoutError::Disconnected) => Err(RecvError),
-            Err(RecvTimeoutError::Timeout) => crate::runtime::time::raise_elapsed(),
+            Err(RecvTimeoutError::Timeout) => crate::runtime::park::raise_elapsed(),
         }
     }
 
@@ -234,6 +234,12 @@ impl<T> Drop for Receiver<T> {
 /// Blocking iterator over a [`Receiver`].
 pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
+}
+
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("rx", self.rx).finish()
+    }
 }
 
 impl<T> Iterator for Iter<'_, T> {

@@ -7,6 +7,7 @@
 //! instructions, never across a park.
 
 pub mod channel;
+mod lock;
 mod mutex;
 pub mod oneshot;
 mod semaphore;
@@ -14,9 +15,3 @@ mod semaphore;
 pub use channel::{Receiver, Sender, bounded, unbounded};
 pub use mutex::{Mutex, MutexGuard};
 pub use semaphore::{Semaphore, SemaphorePermit};
-
-/// Locks a std mutex, ignoring poisoning: our critical sections never panic
-/// half-way through an update.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
-use super::lock;
+use super::lock::lock;
 use crate::park::{self, Unparker, Wake};
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, TryRecvError};
@@ -86,7 +86,7 @@ impl<T> Receiver<T> {
         match self.recv_deadline(None) {
             Ok(v) => Ok(v),
             Err(RecvTimeoutError::Disconnected) => Err(RecvError),
-            Err(RecvTimeoutError::Timeout) => crate::runtime::time::raise_elapsed(),
+            Err(RecvTimeoutError::Timeout) => crate::runtime::park::raise_elapsed(),
         }
     }
 

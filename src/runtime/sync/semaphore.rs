@@ -6,7 +6,7 @@ use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::lock;
+use super::lock::lock;
 use crate::park::{self, Unparker, Wake};
 
 struct Waiter {
@@ -39,6 +39,7 @@ pub struct Semaphore {
 
 /// A permit; released when dropped.
 #[must_use = "the permit is released as soon as it is dropped"]
+#[derive(Debug)]
 pub struct SemaphorePermit<'a> {
     sem: &'a Semaphore,
 }
@@ -146,7 +147,7 @@ impl Semaphore {
                 drop(guard);
                 if infallible {
                     // Only an expired `timeout` scope ends a deadline-less wait.
-                    crate::runtime::time::raise_elapsed();
+                    crate::runtime::park::raise_elapsed();
                 }
                 return None;
             }

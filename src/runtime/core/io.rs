@@ -1,0 +1,183 @@
+//! I/O registrations: one entry per registered source, its cached readiness
+//! and its waiters, and the dispatch of readiness events to them.
+
+use std::io;
+use std::time::Instant;
+
+use super::Core;
+use super::tasks::TaskRef;
+use crate::runtime::park::Wake;
+
+/// Waiters on one registered I/O source. Usually one reader and one writer.
+#[derive(Default)]
+pub(crate) struct IoEntry {
+    pub(crate) readers: Vec<TaskRef>,
+    pub(crate) writers: Vec<TaskRef>,
+    /// Cached readiness: set by an event, cleared when a call finds the
+    /// socket drained (`WouldBlock`, or a short read or write). With
+    /// edge-triggered polling a new event always follows new data, so a clear
+    /// bit means parking is right without trying the syscall first.
+    read_ready: bool,
+    write_ready: bool,
+    /// Registered for writability too. Sockets start read-only: with
+    /// edge-triggered polling, write interest would queue an event for every
+    /// ACK that frees send-buffer space, which nobody waits for. It is added
+    /// the first time a write (or connect) has to wait.
+    write_interest: bool,
+    fd: std::os::fd::RawFd,
+    in_use: bool,
+}
+
+impl Core {
+    pub(crate) fn register<S: mio::event::Source + std::os::fd::AsRawFd>(
+        &self,
+        source: &mut S,
+        interest: mio::Interest,
+    ) -> io::Result<usize> {
+        let index = match self.free_io.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                let mut io = self.io.borrow_mut();
+                io.push(IoEntry::default());
+                io.len() - 1
+            }
+        };
+        {
+            let mut io = self.io.borrow_mut();
+            let e = &mut io[index];
+            e.in_use = true;
+            e.read_ready = true;
+            e.write_ready = true;
+            e.write_interest = interest.is_writable();
+            e.fd = source.as_raw_fd();
+        }
+        let result = self.poll.borrow().registry().register(source, mio::Token(index), interest);
+        if let Err(e) = result {
+            self.release_io(index);
+            return Err(e);
+        }
+        Ok(index)
+    }
+
+    pub(crate) fn deregister(&self, source: &mut impl mio::event::Source, index: usize) {
+        let _ = self.poll.borrow().registry().deregister(source);
+        self.release_io(index);
+    }
+
+    /// Whether this is the loop a registration was made on (by runtime id).
+    pub(crate) fn owns(&self, owner: u64) -> bool {
+        self.shared.id == owner
+    }
+
+    /// Frees a registration whose descriptor is about to be closed (which
+    /// removes it from epoll without a syscall of ours).
+    pub(crate) fn forget_registration(&self, index: usize) {
+        self.release_io(index);
+    }
+
+    fn release_io(&self, index: usize) {
+        let mut io = self.io.borrow_mut();
+        let entry = &mut io[index];
+        // Anyone still waiting (another green thread sharing the socket) must
+        // not sleep forever: wake them to see the error on retry.
+        let waiters: Vec<TaskRef> = entry.readers.drain(..).chain(entry.writers.drain(..)).collect();
+        entry.in_use = false;
+        drop(io);
+        for w in waiters {
+            self.unpark(w);
+        }
+        self.free_io.borrow_mut().push(index);
+    }
+
+    /// Records that a call found the source drained in one direction.
+    #[inline]
+    pub(crate) fn clear_ready(&self, index: usize, write: bool) {
+        let mut io = self.io.borrow_mut();
+        if write {
+            io[index].write_ready = false;
+        } else {
+            io[index].read_ready = false;
+        }
+    }
+
+    /// Parks the current task until `token` is readable (or writable), or the
+    /// deadline. Returns at once if an event arrived since the last clear.
+    pub(crate) fn wait_io(&self, index: usize, write: bool, deadline: Option<Instant>) -> Wake {
+        let me = self.current.get().expect("greenloop: socket used outside a green thread");
+        {
+            let mut io = self.io.borrow_mut();
+            let entry = &mut io[index];
+            if write && !entry.write_interest {
+                let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+                let fd = entry.fd;
+                let r = self.poll.borrow().registry().reregister(
+                    &mut mio::unix::SourceFd(&fd),
+                    mio::Token(index),
+                    interest,
+                );
+                if r.is_ok() {
+                    entry.write_interest = true;
+                    // The new registration reports current writability as an edge.
+                    entry.write_ready = false;
+                } else {
+                    // Could not listen for writability: let the caller retry.
+                    return Wake::Unparked;
+                }
+            }
+            if if write { entry.write_ready } else { entry.read_ready } {
+                return Wake::Unparked;
+            }
+            let list = if write { &mut entry.writers } else { &mut entry.readers };
+            if !list.contains(&me) {
+                list.push(me);
+            }
+        }
+        let wake = self.park(deadline);
+        if wake == Wake::TimedOut {
+            let mut io = self.io.borrow_mut();
+            let list = if write { &mut io[index].writers } else { &mut io[index].readers };
+            list.retain(|t| *t != me);
+        }
+        wake
+    }
+
+    pub(super) fn dispatch_io(&self, event: &mio::event::Event) {
+        let index = event.token().0;
+        let mut io = self.io.borrow_mut();
+        let Some(entry) = io.get_mut(index) else { return };
+        if !entry.in_use {
+            return;
+        }
+        let err = event.is_error();
+        let readable = event.is_readable() || event.is_read_closed() || err;
+        let writable = event.is_writable() || event.is_write_closed() || err;
+        entry.read_ready |= readable;
+        entry.write_ready |= writable;
+        let mut wake = [None, None];
+        if readable && !entry.readers.is_empty() {
+            if entry.readers.len() == 1 {
+                wake[0] = entry.readers.pop();
+            } else {
+                let all = std::mem::take(&mut entry.readers);
+                drop(io);
+                all.into_iter().for_each(|t| self.unpark(t));
+                io = self.io.borrow_mut();
+            }
+        }
+        let entry = &mut io[index];
+        if writable && !entry.writers.is_empty() {
+            if entry.writers.len() == 1 {
+                wake[1] = entry.writers.pop();
+            } else {
+                let all = std::mem::take(&mut entry.writers);
+                drop(io);
+                all.into_iter().for_each(|t| self.unpark(t));
+                io = self.io.borrow_mut();
+            }
+        }
+        drop(io);
+        for t in wake.into_iter().flatten() {
+            self.unpark(t);
+        }
+    }
+}

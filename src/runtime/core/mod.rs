@@ -1,0 +1,225 @@
+//! The loop itself: the run queue, the task table, I/O readiness dispatch and
+//! the one park/unpark primitive that every blocking-looking call rests on.
+//!
+//! Everything here is single-threaded. The only door in from other OS threads
+//! is [`Shared`]: a lock-free queue plus a `mio::Waker`.
+//!
+//! - [`tasks`]: the task record, task references and the table of slots; spawning.
+//! - [`wait`]: park and unpark, deadlines and the timers that enforce them.
+//! - [`io`]: registrations of sockets, their readiness and waiters.
+//! - [`turn`]: one turn of the loop, and the ends of green threads.
+
+mod io;
+mod tasks;
+mod turn;
+mod wait;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crossbeam::queue::SegQueue;
+
+use self::io::IoEntry;
+use self::tasks::TaskTable;
+pub(crate) use self::tasks::{Completion, Exit, Measure, Scope, Task, TaskRef};
+use self::wait::TimerAction;
+use super::config::Config;
+use super::stack::StackPool;
+use super::stats::LoopStats;
+use super::timers::Timers;
+use super::watchdog::monitor::WatchState;
+
+/// Token of the cross-thread waker; I/O tokens are indexes into the I/O table.
+const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
+
+/// Messages from other OS threads.
+pub(crate) enum Remote {
+    Spawn(Box<dyn FnOnce() + Send>),
+    Unpark(TaskRef),
+}
+
+/// The part of a loop that other OS threads may touch.
+pub(crate) struct Shared {
+    queue: SegQueue<Remote>,
+    waker: mio::Waker,
+    /// Set by a producer that has already woken the loop; cleared by the loop
+    /// just before it drains the queue. Coalesces wake-ups into one syscall.
+    notified: AtomicBool,
+    /// False once the runtime is gone: remote messages are dropped.
+    pub(crate) alive: AtomicBool,
+    /// Unique per runtime in this process (never reused, unlike an address).
+    pub(crate) id: u64,
+}
+
+impl Shared {
+    pub(crate) fn push(&self, msg: Remote) -> bool {
+        if !self.alive.load(Ordering::Acquire) {
+            return false;
+        }
+        self.queue.push(msg);
+        if !self.alive.load(Ordering::Acquire) {
+            // The loop shut down between our check and our push, and may have
+            // emptied the queue already: drop what is left here, so that
+            // waiters (a RemoteJoinHandle) see their sender go away.
+            while self.queue.pop().is_some() {}
+            return false;
+        }
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            // A failed wake means the poll is gone; nothing else can be done.
+            let _ = self.waker.wake();
+        }
+        true
+    }
+}
+
+/// Loop-wide counters, read by metrics and the watchdog.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) switches: Cell<u64>,
+    pub(crate) iterations: Cell<u64>,
+    pub(crate) spawned: Cell<u64>,
+    pub(crate) alive: Cell<u64>,
+}
+
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) config: Config,
+    poll: RefCell<mio::Poll>,
+    events: RefCell<mio::Events>,
+    run_queue: RefCell<VecDeque<TaskRef>>,
+    tasks: TaskTable,
+    io: RefCell<Vec<IoEntry>>,
+    free_io: RefCell<Vec<usize>>,
+    timers: RefCell<Timers<TimerAction>>,
+    /// When the last poll for I/O returned: the loop's clock, read once per
+    /// turn that found I/O or has timers pending.
+    now: Cell<Instant>,
+    pub(crate) stacks: RefCell<StackPool>,
+    current: Cell<Option<TaskRef>>,
+    current_task: Cell<*const Task>,
+    next_task_id: Cell<u64>,
+    pub(crate) counters: Counters,
+    pub(crate) watch: Option<Arc<WatchState>>,
+}
+
+thread_local! {
+    static CORE: Cell<*const Core> = const { Cell::new(ptr::null()) };
+    /// Set while the runtime force-unwinds suspended green threads at drop, so
+    /// that `catch_unwind` in a task lets the unwind pass.
+    static FORCE_UNWINDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The core of the runtime entered on this OS thread, if any.
+#[inline]
+pub(crate) fn try_core() -> Option<&'static Core> {
+    let p = CORE.with(|c| c.get());
+    // SAFETY: CORE is set by `Core::enter` to a `Core` boxed inside a `Runtime`
+    // and reset before that box is dropped; callers use the reference only for
+    // the duration of one call on this thread, never across the runtime's end.
+    unsafe { p.as_ref() }
+}
+
+/// The running green thread and its loop's settings, for the SIGSEGV handler.
+///
+/// # Safety
+/// Call only on the thread whose fault is being handled; the returned
+/// references are valid while that green thread has not been resumed past
+/// the fault.
+pub(crate) unsafe fn running_task() -> Option<(&'static Task, &'static Config)> {
+    let core = try_core()?;
+    // SAFETY: see `current_task`.
+    let task = unsafe { core.current_task.get().as_ref()? };
+    Some((task, &core.config))
+}
+
+/// The core of the runtime on this OS thread; panics with a clear message outside one.
+#[inline]
+#[track_caller]
+pub(crate) fn core() -> &'static Core {
+    match try_core() {
+        Some(c) => c,
+        None => panic!(
+            "greenloop: this call needs a running greenloop runtime on this thread \
+             (start one with greenloop::run or Runtime::block_on)"
+        ),
+    }
+}
+
+pub(crate) fn force_unwinding() -> bool {
+    FORCE_UNWINDING.with(|f| f.get())
+}
+
+/// Restores the previously entered core when dropped.
+pub(crate) struct EnterGuard {
+    prev: *const Core,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        CORE.with(|c| c.set(self.prev));
+    }
+}
+
+impl Core {
+    pub(crate) fn new(config: Config) -> std::io::Result<Core> {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let stacks = StackPool::new(config.stack_size, config.max_pooled_stacks);
+        let watch = config.watchdog.map(|threshold| WatchState::new(threshold, tasks::label_of));
+        Ok(Core {
+            watch,
+            shared: Arc::new(Shared {
+                queue: SegQueue::new(),
+                waker,
+                notified: AtomicBool::new(false),
+                alive: AtomicBool::new(true),
+                id: {
+                    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                    NEXT.fetch_add(1, Ordering::Relaxed)
+                },
+            }),
+            events: RefCell::new(mio::Events::with_capacity(config.event_capacity)),
+            config,
+            poll: RefCell::new(poll),
+            run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            tasks: TaskTable::default(),
+            io: RefCell::new(Vec::new()),
+            free_io: RefCell::new(Vec::new()),
+            timers: RefCell::new(Timers::default()),
+            now: Cell::new(Instant::now()),
+            stacks: RefCell::new(stacks),
+            current: Cell::new(None),
+            current_task: Cell::new(ptr::null()),
+            next_task_id: Cell::new(1),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Makes this core the current one on this thread.
+    pub(crate) fn enter(&self) -> EnterGuard {
+        let prev = CORE.with(|c| c.replace(self));
+        EnterGuard { prev }
+    }
+
+    /// When the last poll for I/O returned.
+    pub(crate) fn now(&self) -> Instant {
+        self.now.get()
+    }
+
+    /// A snapshot of this loop's counters.
+    pub(crate) fn stats(&self) -> LoopStats {
+        LoopStats {
+            green_threads: self.counters.alive.get(),
+            spawned: self.counters.spawned.get(),
+            run_queue: self.run_queue.borrow().len(),
+            iterations: self.counters.iterations.get(),
+            switches: self.counters.switches.get(),
+            timers: self.timers.borrow().len(),
+            pooled_stacks: self.stacks.borrow().pooled(),
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The loop's turn: run ready green threads, poll for I/O, take in messages
+//! from other threads, fire due timers; and the ends of green threads
+//! (finish, and cancellation at shutdown).
+
+use std::io;
+use std::ptr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use corosensei::CoroutineResult;
+
+use super::tasks::{Exit, State, Task, TaskRef};
+use super::{Core, FORCE_UNWINDING, Remote, WAKER_TOKEN};
+use crate::runtime::join_error::JoinError;
+
+/// Green-thread switches between two polls for I/O while tasks stay ready
+/// (the figure tokio uses for its event interval).
+const IO_INTERVAL: usize = 61;
+/// Idle stacks beyond the pool's bound unmapped per turn that found nothing
+/// to do: a batch takes about 0.1 ms, so an event arriving meanwhile waits
+/// little.
+const TRIM_BATCH: usize = 16;
+/// A busy loop unmaps one excess stack every this many turns: rarely enough
+/// not to slow the end of a burst (one per closing connection took a tenth of
+/// the loop's time), often enough to give memory back under sustained load.
+const BUSY_TRIM_EVERY: u64 = 64;
+
+impl Core {
+    /// Runs the loop until `done()` is true after a round of tasks.
+    pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) -> io::Result<()> {
+        loop {
+            self.counters.iterations.set(self.counters.iterations.get() + 1);
+            self.run_ready();
+            if done() {
+                return Ok(());
+            }
+            self.turn()?;
+        }
+    }
+
+    /// Runs ready tasks, including ones they make ready, for at most
+    /// `IO_INTERVAL` switches; then the loop polls for I/O (without waiting
+    /// while tasks are still ready), so a busy loop cannot starve I/O, and
+    /// an idle-I/O loop does not pay a syscall per switch.
+    fn run_ready(&self) {
+        for _ in 0..IO_INTERVAL {
+            let next = self.run_queue.borrow_mut().pop_front();
+            match next {
+                Some(r) => self.run_task(r),
+                None => break,
+            }
+        }
+    }
+
+    /// One poll for I/O, then remote messages and due timers.
+    fn turn(&self) -> io::Result<()> {
+        let idle = self.run_queue.borrow().is_empty();
+        // Idle stacks beyond the pool's bound are unmapped at the end of a
+        // turn: a batch when the turn found nothing to do, one every
+        // `BUSY_TRIM_EVERY` busy turns (so a loop that never idles still
+        // gives them back). Until they are all gone an idle loop polls
+        // without blocking, to find idle turns.
+        let excess = self.stacks.borrow().has_excess();
+        let timeout = if !idle || excess {
+            Some(Duration::ZERO)
+        } else {
+            self.timers.borrow().next_deadline().map(|at| at.saturating_duration_since(Instant::now()))
+        };
+        let mut events = self.events.borrow_mut();
+        match self.poll.borrow_mut().poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        // Read only when something will look at it: I/O arrived (its
+        // handlers stamp it) or timers are pending. A loop of pure
+        // computation between green threads pays no clock read per turn.
+        if !events.is_empty() || !self.timers.borrow().is_empty() {
+            self.now.set(Instant::now());
+        }
+        for event in events.iter() {
+            if event.token() != WAKER_TOKEN {
+                self.dispatch_io(event);
+            }
+        }
+        drop(events);
+        self.drain_remote();
+        self.fire_due_timers();
+        if excess {
+            let quiet = idle && self.run_queue.borrow().is_empty();
+            if quiet {
+                self.stacks.borrow_mut().trim(TRIM_BATCH);
+            } else if self.counters.iterations.get().is_multiple_of(BUSY_TRIM_EVERY) {
+                self.stacks.borrow_mut().trim(1);
+            }
+        }
+        Ok(())
+    }
+
+    fn drain_remote(&self) {
+        // A plain load first: the swap is a locked instruction, and most
+        // turns find nothing. A push this load misses found the flag false
+        // in its own swap, so it also wakes the poll: its message is drained
+        // in the turn that wake-up starts.
+        if !self.shared.notified.load(Ordering::Acquire) {
+            return;
+        }
+        // Clear the flag first: anything pushed after this wakes the loop again.
+        if !self.shared.notified.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        while let Some(msg) = self.shared.queue.pop() {
+            match msg {
+                Remote::Unpark(r) => self.unpark(r),
+                Remote::Spawn(f) => {
+                    if let Err(e) = self.spawn_task(None, None, f) {
+                        log::error!("greenloop: could not spawn a remote task: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_task(&self, r: TaskRef) {
+        let Some(task) = self.tasks.get(r) else { return };
+        if task.state.get() != State::Queued {
+            return;
+        }
+        let ptr: *const _ = task;
+        task.state.set(State::Running);
+        self.current.set(Some(r));
+        self.current_task.set(ptr);
+        let n = self.counters.switches.get() + 1;
+        self.counters.switches.set(n);
+        if let Some(w) = &self.watch {
+            w.enter(n, ptr.cast());
+        }
+        // SAFETY: only the scheduler touches the coroutine cell, and it is not
+        // re-entered: a task cannot resume another task's coroutine.
+        let coroutine = unsafe { (*task.coroutine.get()).as_mut() }.expect("task has a coroutine");
+        let result = coroutine.resume(());
+        if let Some(w) = &self.watch {
+            w.leave(n);
+        }
+        self.current.set(None);
+        self.current_task.set(ptr::null());
+        if let CoroutineResult::Return(exit) = result {
+            self.finish(r, exit);
+        }
+    }
+
+    fn finish(&self, r: TaskRef, exit: Exit) {
+        let Some(mut task) = self.tasks.remove(r) else { return };
+        self.counters.alive.set(self.counters.alive.get() - 1);
+        if let Some(co) = task.coroutine.get_mut().take() {
+            self.stacks.borrow_mut().give_back(co.into_stack());
+        }
+        if let Exit::StackOverflow = exit {
+            let error = JoinError::stack_overflow(task.name.clone(), self.config.stack_size);
+            log::error!("{error}");
+            if let Some(c) = task.completion.take() {
+                c.fail(error);
+            }
+        }
+        self.recycle(task);
+    }
+
+    /// Drops every remaining task, unwinding suspended ones. Called at runtime
+    /// shutdown with this core entered.
+    pub(crate) fn shutdown(&self) {
+        self.shared.alive.store(false, Ordering::Release);
+        if let Some(w) = &self.watch {
+            w.close();
+        }
+        loop {
+            let refs = self.tasks.live();
+            if refs.is_empty() {
+                break;
+            }
+            for r in refs {
+                self.cancel(r);
+            }
+        }
+        self.run_queue.borrow_mut().clear();
+        while self.shared.queue.pop().is_some() {}
+    }
+
+    fn cancel(&self, r: TaskRef) {
+        let Some(mut task) = self.tasks.remove(r) else { return };
+        self.counters.alive.set(self.counters.alive.get() - 1);
+        if let Some(mut co) = task.coroutine.get_mut().take() {
+            let ptr: *const Task = &*task;
+            task.state.set(State::Running);
+            self.current.set(Some(r));
+            self.current_task.set(ptr);
+            FORCE_UNWINDING.with(|f| f.set(true));
+            co.force_unwind();
+            FORCE_UNWINDING.with(|f| f.set(false));
+            self.current.set(None);
+            self.current_task.set(ptr::null());
+            if co.done() {
+                self.stacks.borrow_mut().give_back(co.into_stack());
+            }
+        }
+        if let Some(c) = task.completion.take() {
+            c.fail(JoinError::cancelled());
+        }
+    }
+}
