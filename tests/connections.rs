@@ -212,3 +212,89 @@ fn the_demo_chmods_its_socket_and_removes_it_on_sigterm() {
     let _ = std::fs::remove_file(&path);
     assert!(!left, "{} is left behind after SIGTERM", path.display());
 }
+
+// ---------------------------------------------------------------------------
+// A stack overflow on a connection's green thread gives back what it held.
+// ---------------------------------------------------------------------------
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let pad = std::hint::black_box([depth as u8; 512]);
+    if depth == 0 { pad[0] as u64 } else { recurse(depth - 1) + std::hint::black_box(pad[1]) as u64 }
+}
+
+/// The server of `a_stack_overflow_releases_the_connection_slot`, run in a
+/// child process (an overflow that is not contained ends the process): one
+/// connection at a time, a 64 KiB stack, a grace period of a minute.
+#[test]
+#[ignore = "run by a_stack_overflow_releases_the_connection_slot in a child process"]
+fn overflow_server_child() {
+    if std::env::var_os("GREENLOOP_CONNS_OVERFLOW_CHILD").is_none() {
+        return;
+    }
+    let server = Server::bind("127.0.0.1:0")
+        .stack_size(64 * 1024)
+        .limits(Limits { max_connections: 1, ..Default::default() })
+        .grace_period(Duration::from_secs(60))
+        .start(|req: Request| -> Response {
+            match req.uri().path() {
+                "/recurse" => format!("{}", recurse(1_000_000)).into_response(),
+                _ => app(req),
+            }
+        })
+        .expect("server starts");
+    println!("ADDR {}", addr(&server));
+    server.serve_until_signal().unwrap();
+    println!("STOPPED");
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn a_stack_overflow_releases_the_connection_slot() {
+    use std::io::{BufRead, BufReader};
+    /// Kills the child server if the test fails before stopping it.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Child(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "overflow_server_child", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("GREENLOOP_CONNS_OVERFLOW_CHILD", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the child exited before serving");
+        // The test harness may have begun the line ("test ... ").
+        if let Some((_, a)) = line.trim().split_once("ADDR ") {
+            break a.parse().unwrap();
+        }
+    };
+    let mut deep = RawClient::connect(addr);
+    deep.send(get("/recurse"));
+    // The overflow fails this connection only: it is closed, not left hanging.
+    deep.expect_closed();
+    // Its slot was given back: with one connection allowed, the next is served.
+    let mut next = RawClient::connect(addr);
+    next.send(get("/"));
+    assert_eq!(next.response().text(), "hello");
+    drop(next);
+    // Nothing left open for a graceful stop to wait for (its grace is a minute).
+    let t0 = Instant::now();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
+    let status = child.0.wait().unwrap();
+    let took = t0.elapsed();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(status.success() && rest.contains("STOPPED"), "{status:?}: {rest}");
+    assert!(took < Duration::from_secs(10), "the graceful stop waited {took:?} for the overflowed connection");
+}

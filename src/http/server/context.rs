@@ -79,9 +79,9 @@ impl WorkerCtx {
     }
 
     /// Registers the calling connection green thread until the guard drops.
-    pub(crate) fn register_connection(&self, conn: u64) -> ConnectionGuard<'_> {
+    pub(crate) fn register_connection(self: &Rc<Self>, conn: u64) -> ConnectionGuard {
         let shared = self.connections.borrow_mut().insert(conn, park::unparker());
-        ConnectionGuard { ctx: self, conn, shared }
+        ConnectionGuard { ctx: self.clone(), conn, shared }
     }
 
     /// A connection fell idle while the acceptor, at the cap with none
@@ -116,14 +116,14 @@ impl WorkerCtx {
 }
 
 /// Unregisters a connection when dropped, whichever way its green thread ends.
-pub(crate) struct ConnectionGuard<'a> {
-    ctx: &'a WorkerCtx,
+pub(crate) struct ConnectionGuard {
+    ctx: Rc<WorkerCtx>,
     conn: u64,
     /// What the connection shares with the worker: whether it is idle.
     pub(crate) shared: Rc<ConnShared>,
 }
 
-impl Drop for ConnectionGuard<'_> {
+impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.ctx.connections.borrow_mut().remove(self.conn);
     }

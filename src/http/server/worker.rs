@@ -27,8 +27,16 @@ pub(super) enum Listener {
 }
 
 /// Counts a connection as closed when dropped, even if its green thread
-/// unwinds: a leaked slot would shrink `max_connections` for good.
-struct OpenSlot(Rc<WorkerCtx>);
+/// unwinds or overflows its stack: a leaked slot would shrink
+/// `max_connections` for good.
+pub(super) struct OpenSlot(Rc<WorkerCtx>);
+
+impl OpenSlot {
+    /// The worker whose slot this is.
+    pub(super) fn ctx(&self) -> &Rc<WorkerCtx> {
+        &self.0
+    }
+}
 
 impl Drop for OpenSlot {
     fn drop(&mut self) {
@@ -172,8 +180,10 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 let accepted = Box::new((slot, app.clone(), stream, peer, id));
                 crate::spawn_detached(move || {
                     let (slot, app, stream, peer, id) = *accepted;
-                    conn::serve(&slot.0, &app, stream, peer, id);
-                    drop(slot);
+                    // This frame's own handle on the worker (the slot goes to
+                    // the connection's holdings).
+                    let ctx = slot.ctx().clone();
+                    conn::serve(&ctx, slot, &app, stream, peer, id);
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
