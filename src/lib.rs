@@ -29,8 +29,14 @@
 //! only on the runtime's public API.
 
 pub mod http;
+pub mod pool;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod runtime;
 
+pub use runtime::block_on;
 pub use runtime::{
     Builder, CallLater, Elapsed, Handle, JoinError, JoinHandle, LocalKey, RemoteJoinHandle, Runtime, call_later,
     catch_unwind, join_all, offload, offload_serial, run, sleep, sleep_until, spawn, spawn_detached, spawn_named,

@@ -14,9 +14,11 @@ use greenloop::http::{
     App, Body, Client, ConnInfo, Limits, MethodRouter, Next, Params, Request, Response, ResponseBody, Router,
     RunningServer, Server, ShutdownHandle,
 };
+use greenloop::inspect::{GreenThread, ThreadState, WaitReason};
 use greenloop::net::{Incoming, TcpListener, TcpStream, UnixListener, UnixStream};
 use greenloop::park::{Unparker, Wake};
 use greenloop::sync::{Mutex, MutexGuard, Receiver, Semaphore, SemaphorePermit, Sender, oneshot};
+use greenloop::watchdog::Incident;
 use greenloop::{Builder, CallLater, Elapsed, Handle, JoinError, JoinHandle, LocalKey, RemoteJoinHandle, Runtime};
 
 /// Compiles only if every listed type implements the trait.
@@ -56,6 +58,8 @@ assert_impl!(Send: Mutex<u32>, MutexGuard<'static, u32>, Semaphore, SemaphorePer
 assert_impl!(Sync: Mutex<u32>, MutexGuard<'static, u32>, Semaphore, SemaphorePermit<'static>);
 assert_impl!(Send: Server, RunningServer, ShutdownHandle, Limits, Router, MethodRouter, App, Next<'static>);
 assert_impl!(Sync: Server, RunningServer, ShutdownHandle, Limits, Router, MethodRouter, App, Next<'static>);
+assert_impl!(Send: GreenThread, ThreadState, WaitReason, Incident);
+assert_impl!(Sync: GreenThread, ThreadState, WaitReason, Incident);
 assert_impl!(Send: Params, ConnInfo, ClientBuilder, AccessLog, Timing);
 assert_impl!(Sync: Params, ConnInfo, ClientBuilder, AccessLog, Timing);
 

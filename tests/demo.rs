@@ -2,11 +2,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
 use support::demo::Demo;
-use support::raw::request;
+use support::raw::{RawClient, request};
 
 #[test]
 fn the_fixed_routes_answer() {
@@ -25,6 +26,28 @@ fn the_fixed_routes_answer() {
         "POST /echo HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Length: 11\r\n\r\nhello there",
     );
     assert_eq!((status, body.as_str()), (200, "hello there"));
+}
+
+#[test]
+fn echo_is_framed_right_with_and_without_the_access_log() {
+    // The access log is on by default; with --log-bodies it reads the start
+    // of the body and puts it back in front.
+    for args in [&["--quiet"][..], &[], &["--log-bodies"]] {
+        let demo = Demo::start(args);
+        for body in ["hello there".to_owned(), "x".repeat(5000)] {
+            let raw = format!(
+                "POST /echo HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let mut c = RawClient::connect(demo.addr());
+            c.send(raw);
+            let r = c.response();
+            assert_eq!(r.status, 200, "{args:?}");
+            assert_eq!(r.header("content-length"), Some(body.len().to_string().as_str()), "{args:?}");
+            assert!(r.text() == body, "{args:?}: the echo differs");
+            c.expect_closed();
+        }
+    }
 }
 
 #[test]
@@ -153,4 +176,99 @@ fn metrics_parse_and_move() {
     assert!(sample(&after, "greenloop_loop_switches_total") > 0.0);
     assert!(sample(&after, "greenloop_green_threads") >= 1.0);
     assert_eq!(sample(&after, "greenloop_workers"), 1.0);
+}
+
+/// 16 MiB (the default `--max-body`) of bytes that are not all alike.
+fn sixteen_mib() -> Vec<u8> {
+    (0..16u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+}
+
+#[test]
+fn a_client_that_sends_the_whole_body_before_reading_gets_its_echo() {
+    // The demo's defaults (access log on); the client writes all 16 MiB, then reads.
+    let demo = Demo::start(&[]);
+    let data = sixteen_mib();
+    let mut c = RawClient::connect(demo.addr());
+    c.send(format!("POST /echo HTTP/1.1\r\nHost: d\r\nContent-Length: {}\r\n\r\n", data.len()));
+    c.send(&data);
+    let r = c.response();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body.len(), data.len());
+    assert!(r.body == data, "the echo differs");
+    // The connection goes on.
+    c.send("GET /plaintext HTTP/1.1\r\nHost: d\r\n\r\n");
+    assert_eq!(c.response().text(), "Hello, World!");
+}
+
+#[test]
+fn python_http_client_gets_a_sixteen_mib_echo() {
+    // Python's http.client sends the whole body before it reads the answer.
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("python3 not found: skipping the http.client echo");
+        return;
+    }
+    let demo = Demo::start(&[]);
+    let script = r#"
+import http.client, os, sys
+data = os.urandom(16 << 20)
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=60)
+c.request("POST", "/echo", body=data, headers={"Content-Type": "application/x-test"})
+r = c.getresponse()
+body = r.read()
+print(r.status, r.getheader("Content-Type"), len(body), body == data)
+"#;
+    let out =
+        Command::new("python3").args(["-c", script, &demo.addr().port().to_string()]).output().expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "python3 failed: {stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.trim(), format!("200 application/x-test {} True", 16 << 20));
+}
+
+#[test]
+fn echo_refuses_a_body_over_max_body_with_a_reason() {
+    let demo = Demo::start(&["--max-body", "1000"]);
+    let chunk = format!("{:x}\r\n{}\r\n", 600, "x".repeat(600));
+    for (framing, body) in [
+        ("Content-Length: 2000".to_owned(), "y".repeat(2000)),
+        ("Transfer-Encoding: chunked".to_owned(), format!("{chunk}{chunk}0\r\n\r\n")),
+    ] {
+        let mut c = RawClient::connect(demo.addr());
+        c.send(format!("POST /echo HTTP/1.1\r\nHost: d\r\n{framing}\r\n\r\n{body}"));
+        let r = c.response();
+        assert_eq!(r.status, 413, "{framing}: {}", r.text());
+        assert!(r.text().contains("large") || r.text().contains("limit"), "{framing}: reason {:?}", r.text());
+    }
+    // At the limit it is echoed.
+    let (status, echoed) = request(
+        demo.addr(),
+        &format!(
+            "POST /echo HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n{}",
+            "z".repeat(1000)
+        ),
+    );
+    assert_eq!((status, echoed.len()), (200, 1000));
+}
+
+#[test]
+fn echo_stream_sends_the_body_back_while_it_arrives() {
+    let demo = Demo::start(&[]);
+    let data = sixteen_mib();
+    let mut c = RawClient::connect(demo.addr());
+    let mut w = c.w.try_clone().unwrap();
+    let sent = data.clone();
+    // A full-duplex client: one thread writes while the test reads.
+    let writer = std::thread::spawn(move || {
+        w.write_all(b"POST /echo/stream HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        for piece in sent.chunks(1 << 20) {
+            w.write_all(format!("{:x}\r\n", piece.len()).as_bytes()).unwrap();
+            w.write_all(piece).unwrap();
+            w.write_all(b"\r\n").unwrap();
+        }
+        w.write_all(b"0\r\n\r\n").unwrap();
+    });
+    let r = c.response();
+    writer.join().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert!(r.body == data, "the echo differs");
 }

@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use greenloop::http::{
-    ConnInfo, IntoResponse, Limits, Request, Response, ResponseBody, RunningServer, Server, StatusCode,
+    App, ConnInfo, IntoResponse, Limits, Request, Response, ResponseBody, RunningServer, Server, StatusCode,
 };
 
 mod support;
@@ -27,6 +27,25 @@ fn start(app: impl Fn(Request) -> Response + Send + Sync + 'static) -> RunningSe
 
 fn start_with(limits: Limits, app: impl Fn(Request) -> Response + Send + Sync + 'static) -> RunningServer {
     Server::bind("127.0.0.1:0").handle_signals(false).limits(limits).start(app).expect("server starts")
+}
+
+/// The configurations the body tests run in: the app alone, and behind an
+/// access log that peeks at bodies (the demo's default), which hands the
+/// handler a body whose first bytes were read and put back.
+const CONFIGS: [Config; 2] = [Config::Bare, Config::AccessLog];
+
+#[derive(Clone, Copy, Debug)]
+enum Config {
+    Bare,
+    AccessLog,
+}
+
+fn start_in(config: Config, app: impl Fn(Request) -> Response + Send + Sync + 'static) -> RunningServer {
+    let app = match config {
+        Config::Bare => App::new(app),
+        Config::AccessLog => support::access_log::logged(app),
+    };
+    Server::bind("127.0.0.1:0").handle_signals(false).start(app).expect("server starts")
 }
 
 fn addr(server: &RunningServer) -> SocketAddr {
@@ -248,46 +267,65 @@ fn pipelined_requests_are_answered_in_order_in_one_batch() {
 
 #[test]
 fn content_length_body_is_echoed() {
-    let server = start(app);
-    let mut c = RawClient::connect(addr(&server));
-    for path in ["/echo", "/echo-vec"] {
-        c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world"));
+    for config in CONFIGS {
+        let server = start_in(config, app);
+        let mut c = RawClient::connect(addr(&server));
+        for path in ["/echo", "/echo-vec"] {
+            c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world"));
+            let r = c.response();
+            assert_eq!((r.status, r.text().as_str()), (200, "hello world"), "{config:?} {path}");
+            assert_eq!(r.header("content-length"), Some("11"), "{config:?} {path}");
+        }
+        // Longer than the access log's peek: part put back, part still on the wire.
+        let big: String = (0..100_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        c.send(format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{big}", big.len()));
         let r = c.response();
-        assert_eq!((r.status, r.text().as_str()), (200, "hello world"), "{path}");
-        assert_eq!(r.header("content-length"), Some("11"), "{path}");
+        assert_eq!(r.header("content-length"), Some("100000"), "{config:?}");
+        assert!(r.status == 200 && r.text() == big, "{config:?}: the echo differs");
+        // The connection is still in step: the next request parses.
+        c.send(get("/hello"));
+        assert_eq!(c.response().text(), "hello", "{config:?}");
+        // ureq as the client, same connection reused or not.
+        let body = agent()
+            .post(format!("http://{}/echo", addr(&server)))
+            .send(&b"from ureq"[..])
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        assert_eq!(body, "from ureq", "{config:?}");
+        server.stop().unwrap();
     }
-    // ureq as the client, same connection reused or not.
-    let body = agent()
-        .post(format!("http://{}/echo", addr(&server)))
-        .send(&b"from ureq"[..])
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    assert_eq!(body, "from ureq");
-    server.stop().unwrap();
 }
 
 #[test]
 fn chunked_body_with_extensions_and_trailers_is_echoed() {
-    let server = start(app);
-    let mut c = RawClient::connect(addr(&server));
-    let body = "5;name=value\r\nhello\r\n7;q=\"a;b\"\r\n, world\r\n0;last\r\nX-Trailer: yes\r\nOther: 1\r\n\r\n";
-    for path in ["/echo", "/echo-vec"] {
-        c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{body}"));
-        let r = c.response();
-        assert_eq!((r.status, r.text().as_str()), (200, "hello, world"), "{path}");
-        assert!(!r.closes(), "{path}: {r:?}");
+    for config in CONFIGS {
+        let server = start_in(config, app);
+        let mut c = RawClient::connect(addr(&server));
+        let body = "5;name=value\r\nhello\r\n7;q=\"a;b\"\r\n, world\r\n0;last\r\nX-Trailer: yes\r\nOther: 1\r\n\r\n";
+        for path in ["/echo", "/echo-vec"] {
+            c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{body}"));
+            let r = c.response();
+            assert_eq!((r.status, r.text().as_str()), (200, "hello, world"), "{config:?} {path}");
+            assert!(!r.closes(), "{config:?} {path}: {r:?}");
+        }
+        // The trailers were consumed as part of the body: the next request parses.
+        c.send(get("/hello"));
+        assert_eq!(c.response().body, b"hello", "{config:?}");
+        server.stop().unwrap();
     }
-    // The trailers were consumed as part of the body: the next request parses.
-    c.send(get("/hello"));
-    assert_eq!(c.response().body, b"hello");
-    server.stop().unwrap();
 }
 
 #[test]
 fn five_mib_chunked_upload_is_streamed_back_intact() {
-    let server = start(app);
+    for config in CONFIGS {
+        five_mib_chunked_upload_in(config);
+    }
+}
+
+fn five_mib_chunked_upload_in(config: Config) {
+    let server = start_in(config, app);
     let s = TcpStream::connect(addr(&server)).unwrap();
     s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
     let data: Vec<u8> = (0..5u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
@@ -315,6 +353,27 @@ fn five_mib_chunked_upload_is_streamed_back_intact() {
     assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
     assert_eq!(resp.body.len(), data.len());
     assert!(resp.body == data, "echoed bytes differ");
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_megabyte_chunk_extension_is_skipped_by_a_streamed_echo() {
+    let server = start(app);
+    let mut c = RawClient::connect(addr(&server));
+    let mut w = c.w.try_clone().unwrap();
+    let writer = thread::spawn(move || {
+        let mut req =
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;e=".to_vec();
+        req.extend(std::iter::repeat_n(b'x', 1 << 20));
+        req.extend_from_slice(b"\r\n, world\r\n0\r\n\r\n");
+        w.write_all(&req).unwrap();
+    });
+    let r = c.response();
+    writer.join().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "hello, world"), "{r:?}");
+    assert!(!r.closes(), "{r:?}");
+    c.send(get("/hello"));
+    assert_eq!(c.response().text(), "hello");
     server.stop().unwrap();
 }
 
@@ -403,6 +462,47 @@ fn large_unread_body_closes_the_connection_and_is_never_parsed() {
     server.stop().unwrap();
 }
 
+#[test]
+fn an_error_answer_does_not_wait_for_a_body_that_is_slow_to_come() {
+    for config in CONFIGS {
+        // A router's 404 and 405, and a handler that answers without reading.
+        let router = greenloop::http::Router::new()
+            .route("/only-get", greenloop::http::get(|_req: Request| "got"))
+            .route("/ignore", greenloop::http::post(|_req: Request| "ignored"));
+        let app = match config {
+            Config::Bare => App::new(router),
+            Config::AccessLog => support::access_log::logged(router),
+        };
+        let server = Server::bind("127.0.0.1:0").handle_signals(false).start(app).expect("server starts");
+        for (path, status) in [("/nothere", 404), ("/only-get", 405), ("/ignore", 200)] {
+            let what = format!("{config:?} {path}");
+            // Within the drain limit: answered at once, the rest skipped, the connection kept.
+            let mut c = RawClient::connect(addr(&server));
+            let sent = Instant::now();
+            c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n{}", "x".repeat(1000)));
+            let r = c.response();
+            let took = sent.elapsed();
+            assert_eq!(r.status, status, "{what}");
+            assert!(took < Duration::from_secs(2), "{what}: answered after {took:?}, waiting for the body");
+            assert!(!r.closes(), "{what}: {r:?}");
+            c.send("y".repeat(99_000));
+            c.send(get("/only-get"));
+            assert_eq!(c.response().text(), "got", "{what}: the next request after the skipped body");
+
+            // Over the drain limit: answered at once, and the connection closes.
+            let mut c = RawClient::connect(addr(&server));
+            let sent = Instant::now();
+            c.send(format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n\r\n{}", "x".repeat(1000)));
+            let r = c.response();
+            let took = sent.elapsed();
+            assert_eq!(r.status, status, "{what}");
+            assert!(took < Duration::from_secs(2), "{what}: answered after {took:?}, waiting for the body");
+            assert!(r.closes(), "{what}: a body too large to skip closes the connection: {r:?}");
+        }
+        server.stop().unwrap();
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Expect: 100-continue
 // ---------------------------------------------------------------------------
@@ -459,19 +559,26 @@ fn expect_continue_is_sent_only_when_the_handler_reads() {
 
 #[test]
 fn expect_continue_with_a_streamed_echo_precedes_the_final_head() {
-    let server = start(app);
-    for (framing, body) in [("Content-Length: 5", "hello"), ("Transfer-Encoding: chunked", "5\r\nhello\r\n0\r\n\r\n")] {
-        let mut c = RawClient::connect(addr(&server));
-        c.send(format!("POST /echo HTTP/1.1\r\nHost: t\r\n{framing}\r\nExpect: 100-continue\r\n\r\n"));
-        let interim = c.response();
-        assert_eq!(interim.status, 100, "{framing}: the final head came before 100 Continue: {interim:?}");
-        c.send(body);
-        let r = c.response();
-        assert_eq!((r.status, r.text().as_str()), (200, "hello"), "{framing}");
-        c.send(get("/hello"));
-        assert_eq!(c.response().text(), "hello", "{framing}");
+    for config in CONFIGS {
+        let server = start_in(config, app);
+        for (framing, body) in
+            [("Content-Length: 5", "hello"), ("Transfer-Encoding: chunked", "5\r\nhello\r\n0\r\n\r\n")]
+        {
+            let mut c = RawClient::connect(addr(&server));
+            c.send(format!("POST /echo HTTP/1.1\r\nHost: t\r\n{framing}\r\nExpect: 100-continue\r\n\r\n"));
+            let interim = c.response();
+            assert_eq!(
+                interim.status, 100,
+                "{config:?} {framing}: the final head came before 100 Continue: {interim:?}"
+            );
+            c.send(body);
+            let r = c.response();
+            assert_eq!((r.status, r.text().as_str()), (200, "hello"), "{config:?} {framing}");
+            c.send(get("/hello"));
+            assert_eq!(c.response().text(), "hello", "{config:?} {framing}");
+        }
+        server.stop().unwrap();
     }
-    server.stop().unwrap();
 }
 
 // ---------------------------------------------------------------------------
@@ -585,6 +692,22 @@ fn ambiguous_or_invalid_framing_is_rejected_and_closed() {
         assert!(statuses.contains(&r.status), "{what}: expected {statuses:?}, got {r:?} {:?}", r.text());
         assert_error_answer(&mut c, &r, r.status, what);
     }
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_malformed_request_line_is_400_and_only_a_well_formed_other_version_is_505() {
+    let server = start(app);
+    for line in ["GE T / HTTP/1.1", "GET  / HTTP/1.1", "GET / x HTTP/1.1", "GET HTTP/1.1", "GE T / HTTP/2.0"] {
+        let mut c = RawClient::connect(addr(&server));
+        c.send(format!("{line}\r\nHost: t\r\n\r\n"));
+        let r = c.response();
+        assert_error_answer(&mut c, &r, 400, line);
+    }
+    let mut c = RawClient::connect(addr(&server));
+    c.send("GET / HTTP/2.0\r\nHost: t\r\n\r\n");
+    let r = c.response();
+    assert_error_answer(&mut c, &r, 505, "HTTP/2.0");
     server.stop().unwrap();
 }
 

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use http::StatusCode;
 
 use super::body_error::BodyError;
-use super::server::inbound::{Inbound, read_parking};
+use super::server::inbound::{Inbound, read_arrived, read_parking};
 
 /// A request as handlers see it: the `http` crate's type with a streaming [`Body`].
 pub type Request = http::Request<Body>;
@@ -18,8 +18,13 @@ pub type Request = http::Request<Body>;
 /// its own request.
 ///
 /// Whatever the handler leaves unread is drained (small bodies) or the
-/// connection is closed (large ones) before the next request: an unread body
-/// is never mistaken for the next request.
+/// connection is closed (large ones) after the answer, before the next
+/// request: an unread body is never mistaken for the next request.
+///
+/// Read the body before writing a large response: most clients send all of
+/// it before they read anything, and a response written meanwhile stalls
+/// both sides (see [`Handler`](super::Handler#read-the-request-body-before-you-answer)).
+/// Streaming it back as it arrives (`ResponseBody::from(body)`) is opt-in.
 pub struct Body {
     source: Source,
 }
@@ -36,9 +41,11 @@ enum Source {
         data: Vec<u8>,
         pos: usize,
     },
+    /// The rest of the body is still on the connection: how much is left
+    /// is the connection's to say (`Inbound::body_left`), never a length
+    /// remembered here, which reads (a middleware's peek) make stale.
     Conn {
         inbound: Rc<RefCell<Inbound>>,
-        length: Option<u64>,
         /// The request this body belongs to (see `Inbound::request_seq`).
         seq: u64,
     },
@@ -50,8 +57,8 @@ impl Body {
         Body { source: Source::Empty }
     }
 
-    pub(crate) fn from_conn(inbound: Rc<RefCell<Inbound>>, length: Option<u64>, seq: u64) -> Body {
-        Body { source: Source::Conn { inbound, length, seq } }
+    pub(crate) fn from_conn(inbound: Rc<RefCell<Inbound>>, seq: u64) -> Body {
+        Body { source: Source::Conn { inbound, seq } }
     }
 
     /// Puts `prefix` back in front of this body: for middleware that read
@@ -63,13 +70,32 @@ impl Body {
         Body { source: Source::Prefixed { prefix, pos: 0, rest: Box::new(self) } }
     }
 
-    /// The declared length (`Content-Length`), if known; `None` for chunked bodies.
+    /// How many bytes are left to read, if known: the declared length
+    /// (`Content-Length`) before anything is read, less what was read since
+    /// (bytes put back with [`prepend`](Body::prepend) count again). `None`
+    /// for a chunked body still arriving, and for a body that can no longer
+    /// be read (its request was answered, or its framing broke).
+    ///
+    /// A response that streams this body back (`ResponseBody::from(body)`)
+    /// is framed with this length, so it must be what reading will yield.
     pub fn content_length(&self) -> Option<u64> {
         match &self.source {
             Source::Empty => Some(0),
             Source::Prefixed { prefix, pos, rest } => rest.content_length().map(|n| n + (prefix.len() - pos) as u64),
             Source::Bytes { data, pos } => Some((data.len() - pos) as u64),
-            Source::Conn { length, .. } => *length,
+            Source::Conn { inbound, seq } => inbound.try_borrow().ok().and_then(|inb| inb.body_left(*seq)),
+        }
+    }
+
+    /// Reads what has already arrived of the body into `out`, without
+    /// waiting: `WouldBlock` when more must come first, `Ok(0)` at its end.
+    /// For middleware that looks at the start of a body (to log it) and must
+    /// not hold the request up waiting for bytes the handler may never read.
+    pub(crate) fn read_arrived(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match &mut self.source {
+            Source::Prefixed { prefix, pos, rest } if *pos >= prefix.len() => rest.read_arrived(out),
+            Source::Conn { inbound, seq } => read_arrived(inbound, *seq, out),
+            _ => self.read(out),
         }
     }
 

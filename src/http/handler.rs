@@ -9,6 +9,20 @@ use super::{Request, Response};
 ///
 /// Handlers are shared by every worker thread, hence `Send + Sync`; per-request
 /// data belongs in the request's extensions, never in the handler's fields.
+///
+/// # Read the request body before you answer
+/// HTTP/1.1 is half duplex for most clients: Python's `http.client` and
+/// `requests`, and many others, send the whole request body before they read
+/// a byte of the response. A handler that starts writing a large response
+/// while the body is still arriving (an echo that streams the body back)
+/// fills the client's receive buffer, then its own send buffer, and both
+/// sides wait for each other until a timeout cuts the exchange. So read the
+/// body first ([`Body::read_to_vec`](super::Body::read_to_vec), with a
+/// limit), then answer; Go's `net/http` documents the same rule. Full
+/// duplex (returning the [`Body`](super::Body) as the response body with
+/// `ResponseBody::from(body)`) is opt-in, for clients known to read while
+/// they send. A body the handler leaves unread is skipped by the server
+/// after the answer (or the connection is closed), never before it.
 pub trait Handler: Send + Sync + 'static {
     /// Answers one request.
     fn call(&self, req: Request) -> Response;

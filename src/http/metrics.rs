@@ -3,8 +3,9 @@
 //! Every worker keeps its counters in its own atomics, written only by its
 //! own thread (no lock, no shared cache line, no locked instruction on the
 //! request path: a few plain loads and stores per request);
-//! loop gauges are published by each worker four times a second. [`render`]
-//! sums all workers of the server the caller runs in. Mount [`handler`] at
+//! loop gauges are published by each worker when asked: [`render`] asks
+//! every worker of the server the caller runs in, then sums them (an idle
+//! server publishes nothing, so it sleeps). Mount [`handler`] at
 //! a path of your choosing (the demo binary uses `GET /metrics`).
 
 use std::fmt::Write;
@@ -41,8 +42,8 @@ const HTTP_SUMS: [Sum; 2] = [
 /// in the Prometheus text exposition format. Empty outside a server.
 pub fn render() -> String {
     let Some(ctx) = worker_ctx() else { return String::new() };
-    ctx.metrics.publish_loop_stats();
     let m = &ctx.config.metrics;
+    m.refresh();
     let mut out = String::with_capacity(4096);
     let mut metric = |name: &str, kind: &str, help: &str, value: String| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
@@ -65,6 +66,24 @@ pub fn render() -> String {
         "gauge",
         "Offloaded jobs waiting for a thread.",
         offload.queued.to_string(),
+    );
+    metric(
+        "greenloop_offload_queue_capacity",
+        "gauge",
+        "Most offloaded jobs that may wait for a thread; offload parks its caller beyond.",
+        offload.capacity.to_string(),
+    );
+    metric(
+        "greenloop_offload_waiting",
+        "gauge",
+        "Green threads parked in offload for room in its full queue.",
+        offload.waiting.to_string(),
+    );
+    metric(
+        "greenloop_offload_waits_total",
+        "counter",
+        "Times an offload found the queue full and waited.",
+        offload.waits.to_string(),
     );
     for (name, kind, help, field) in HTTP_SUMS {
         metric(name, kind, help, m.sum(|w| field(w).get()).to_string());
@@ -92,6 +111,17 @@ pub fn render() -> String {
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {cumulative}");
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_sum {}", seconds(m.sum(|w| w.latency_sum_ns.get())));
     let _ = writeln!(out, "greenloop_http_request_duration_seconds_count {cumulative}");
+    let _ = writeln!(
+        out,
+        "# HELP greenloop_log_lines_dropped_total Log lines dropped because their writer could not keep up, by sink.\n\
+         # TYPE greenloop_log_lines_dropped_total counter"
+    );
+    for (sink, n) in super::log_sink::dropped_by_sink() {
+        let sink = sink.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let _ = writeln!(out, "greenloop_log_lines_dropped_total{{sink=\"{sink}\"}} {n}");
+    }
+    // Connection pools (greenloop::pool): in use, idle, waiting, per pool name.
+    crate::pool::write_metrics(&mut out);
     out
 }
 

@@ -134,7 +134,10 @@ impl From<Vec<u8>> for ResponseBody {
     }
 }
 impl From<Body> for ResponseBody {
-    /// Streams a request body back (an echo): same length if declared, else chunked.
+    /// Streams a request body back as it arrives (a full-duplex echo): with
+    /// the length left to read when known, else chunked. Opt-in: only for
+    /// clients that read while they send; one that sends a large body before
+    /// reading stalls (see [`Handler`](super::Handler#read-the-request-body-before-you-answer)).
     fn from(b: Body) -> Self {
         let length = b.content_length();
         ResponseBody::from_reader(b, length)

@@ -116,7 +116,12 @@ impl Runtime {
         let _enter = self.core.enter();
         let handle: JoinHandle<T> = task::spawn(f);
         let done = || handle.is_finished();
-        if let Err(e) = self.core.run_until(&done) {
+        // Between two `block_on`s the loop runs nothing: the watchdog may sleep.
+        let watch = self.core.watch.as_deref();
+        watch.inspect(|w| w.busy());
+        let ran = self.core.run_until(&done);
+        watch.inspect(|w| w.idle());
+        if let Err(e) = ran {
             panic!("greenloop: the event loop failed: {e}");
         }
         match handle.try_take() {

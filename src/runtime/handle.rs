@@ -55,6 +55,11 @@ impl Handle {
         RemoteJoinHandle { rx }
     }
 
+    /// Whether `self` and `other` reach the same loop.
+    pub fn same_loop(&self, other: &Handle) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
     /// Whether the loop is still running (accepting remote work).
     pub fn is_alive(&self) -> bool {
         self.shared.alive.load(std::sync::atomic::Ordering::Acquire)

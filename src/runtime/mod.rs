@@ -3,6 +3,7 @@
 //!
 //! Nothing in here knows about HTTP.
 
+mod block_on;
 mod builder;
 mod config;
 mod core;
@@ -10,11 +11,13 @@ mod handle;
 pub mod inspect;
 mod join_error;
 mod local;
+pub(crate) mod log_text;
 mod offload;
 mod overflow;
 mod stack;
 mod stats;
 mod task;
+mod threads;
 mod time;
 mod timers;
 
@@ -23,6 +26,7 @@ pub mod park;
 pub mod sync;
 pub mod watchdog;
 
+pub use block_on::block_on;
 pub use builder::{Builder, Runtime, run};
 pub use handle::{Handle, RemoteJoinHandle};
 pub use join_error::JoinError;

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::core::{Core, Remote, Shared, TaskRef, force_unwinding, try_core};
+use super::threads::WaitReason;
 
 /// Why a park returned.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -118,7 +119,7 @@ pub fn set_urgent(urgent: bool) {
 /// unwinds to that `timeout`, which returns `Err(Elapsed)`.
 pub fn park() {
     match try_core() {
-        Some(c) if c.current().is_some() => wait_infallible(c),
+        Some(c) if c.current().is_some() => wait_infallible(c, WaitReason::Park),
         _ => std::thread::park(),
     }
 }
@@ -126,8 +127,14 @@ pub fn park() {
 /// Parks until unparked or until `deadline` passes (or an enclosing
 /// [`timeout`](crate::timeout) scope's deadline, whichever is first).
 pub fn park_deadline(deadline: Option<Instant>) -> Wake {
+    park_deadline_for(deadline, WaitReason::Park)
+}
+
+/// [`park_deadline`], recording what the green thread waits on (for
+/// [`inspect::threads`](crate::inspect::threads)).
+pub(crate) fn park_deadline_for(deadline: Option<Instant>, why: WaitReason) -> Wake {
     match try_core() {
-        Some(c) if c.current().is_some() => c.park(deadline),
+        Some(c) if c.current().is_some() => c.park_for(deadline, why),
         _ => match deadline {
             None => {
                 std::thread::park();
@@ -152,8 +159,8 @@ pub fn park_timeout(timeout: Duration) -> Wake {
 
 /// A wait that cannot report a timeout (a lock, a join): if an enclosing
 /// `timeout` scope expires, unwind to it.
-pub(crate) fn wait_infallible(c: &Core) {
-    if c.park(None) == Wake::TimedOut {
+pub(crate) fn wait_infallible(c: &Core, why: WaitReason) {
+    if c.park_for(None, why) == Wake::TimedOut {
         raise_elapsed();
     }
 }

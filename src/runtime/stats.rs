@@ -17,4 +17,8 @@ pub struct LoopStats {
     pub timers: usize,
     /// Idle stacks kept for reuse.
     pub pooled_stacks: usize,
+    /// Time spent waiting for I/O with nothing to run, since the loop
+    /// started: the loop's busy share over an interval is one minus this
+    /// one's growth over the interval's length.
+    pub idle: std::time::Duration,
 }

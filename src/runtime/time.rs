@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::core::{Scope, core, try_core};
 use super::park::{Wake, is_scope_elapsed};
+use super::threads::WaitReason;
 
 /// Sleeps for `duration`: parks the green thread (other green threads run);
 /// on a plain OS thread, sleeps it.
@@ -23,7 +24,7 @@ pub fn sleep(duration: Duration) {
 
 fn sleep_forever() {
     match try_core() {
-        Some(c) if c.current().is_some() => while c.park(None) != Wake::TimedOut {},
+        Some(c) if c.current().is_some() => while c.park_for(None, WaitReason::Timer) != Wake::TimedOut {},
         _ => loop {
             std::thread::park();
         },
@@ -34,7 +35,7 @@ fn sleep_forever() {
 pub fn sleep_until(deadline: Instant) {
     match try_core() {
         Some(c) if c.current().is_some() => {
-            while c.park(Some(deadline)) != Wake::TimedOut {
+            while c.park_for(Some(deadline), WaitReason::Timer) != Wake::TimedOut {
                 if Instant::now() >= deadline {
                     return;
                 }

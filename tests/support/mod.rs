@@ -2,6 +2,7 @@
 //! `mod support;` and uses the parts it needs).
 #![allow(dead_code)]
 
+pub mod access_log;
 pub mod demo;
 pub mod raw;
 pub mod raw_server;

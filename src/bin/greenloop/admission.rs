@@ -1,7 +1,7 @@
 //! How much of a worker one client can take through the teaching routes.
 //!
 //! `/block`, `/offload` and `/api/aggregated/` exist to show what blocking,
-//! offloading and fanning out cost. Unbounded, each is also a way to take
+//! offloading and fanning out cost (and `/echo` holds whole bodies). Unbounded, each is also a way to take
 //! the demo down: a 60 s `/block` stalls every request on its worker, a pile
 //! of long `/offload` calls holds every pool thread, and twenty 100-call
 //! fan-outs open thousands of sockets. These bounds keep the lesson and
@@ -25,17 +25,30 @@ pub const FAN_OUT_SLOTS: usize = 4;
 /// How long an aggregated request waits for a turn before it gets 503.
 pub const FAN_OUT_WAIT: Duration = Duration::from_secs(10);
 
+/// `/echo` requests holding a whole body in memory at once on one worker
+/// (each up to `--max-body`); more wait for a turn. Small bodies need none.
+pub const ECHO_SLOTS: usize = 8;
+/// Bodies up to this size are echoed without a turn: their memory is small.
+pub const ECHO_SMALL_BYTES: u64 = 64 * 1024;
+/// How long an `/echo` waits for a turn before it gets 503.
+pub const ECHO_WAIT: Duration = Duration::from_secs(10);
+
 /// One worker's admission counters, created on the worker's loop
 /// (`Server::worker_state`), so nothing here is shared between threads.
 pub struct Admission {
     offload: Semaphore,
     fan_out: Semaphore,
+    echo: Semaphore,
 }
 
 impl Admission {
     /// Fresh counters with every slot free.
     pub fn new() -> Admission {
-        Admission { offload: Semaphore::new(OFFLOAD_SLOTS), fan_out: Semaphore::new(FAN_OUT_SLOTS) }
+        Admission {
+            offload: Semaphore::new(OFFLOAD_SLOTS),
+            fan_out: Semaphore::new(FAN_OUT_SLOTS),
+            echo: Semaphore::new(ECHO_SLOTS),
+        }
     }
 
     /// A slot for one `/offload` call, or `None` when all are taken: the
@@ -47,5 +60,11 @@ impl Admission {
     /// A turn to fan out, waited for (parking) up to `FAN_OUT_WAIT`.
     pub fn fan_out(&self) -> Option<SemaphorePermit<'_>> {
         self.fan_out.acquire_timeout(FAN_OUT_WAIT)
+    }
+
+    /// A turn to hold a large request body in memory, waited for (parking)
+    /// up to `ECHO_WAIT`.
+    pub fn echo(&self) -> Option<SemaphorePermit<'_>> {
+        self.echo.acquire_timeout(ECHO_WAIT)
     }
 }

@@ -17,6 +17,8 @@ OPTIONS:
                              socket's group may connect) [default: from the umask]
     --workers N              worker threads, each with its own loop [default: 1]
     --quiet                  no access log
+    --log-bodies             show the first 2 KiB of each request body in the access
+                             log (off by default: bodies carry passwords and tokens)
     --max-body BYTES         largest request body [default: 16777216]
     --max-connections N      connections served at once per worker [default: 10000]
     --header-timeout SECS    time allowed to send a request head [default: 10]
@@ -24,6 +26,10 @@ OPTIONS:
     --stack-size BYTES       green-thread stack size [default: 262144]
     --upstream URL           base URL the /api/aggregated* routes call (http:// only)
                              [default: this server's own address; none on --unix]
+    --postgres URL           Postgres for /db/* (postgres://user@host:port/db or host=/socket/dir ...)
+    --redis URL              Redis for /cache/* (redis://host:port[/db] or redis+unix:///path)
+    --db-pool N              connections per worker in each database pool [default: 64]
+    --db-timeout SECS        longest wait for a pooled connection before a 503 [default: 2]
     -h, --help               this text
     -V, --version            the version
 
@@ -67,6 +73,8 @@ pub struct Options {
     pub unix_mode: Option<u32>,
     pub workers: usize,
     pub quiet: bool,
+    /// Whether the access log shows request bodies.
+    pub log_bodies: bool,
     pub max_body: Option<u64>,
     pub max_connections: Option<usize>,
     pub header_timeout: Option<Duration>,
@@ -74,6 +82,8 @@ pub struct Options {
     pub stack_size: Option<usize>,
     /// Base URL of the `/api/aggregated*` upstream (`None`: this server).
     pub upstream: Option<String>,
+    /// The databases behind `/db/*` and `/cache/*`.
+    pub db: crate::databases::DbOptions,
 }
 
 /// What `greenloop swarm` was asked to do.
@@ -182,12 +192,14 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         unix_mode: None,
         workers: 1,
         quiet: false,
+        log_bodies: false,
         max_body: None,
         max_connections: None,
         header_timeout: None,
         idle_timeout: None,
         stack_size: None,
         upstream: None,
+        db: crate::databases::DbOptions::default(),
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -201,6 +213,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--unix-mode" => o.unix_mode = Some(octal_mode(&flag, &value(&flag)?)?),
             "--workers" => o.workers = number(&flag, &value(&flag)?, 1, 1024)?,
             "--quiet" | "-q" => o.quiet = true,
+            "--log-bodies" => o.log_bodies = true,
             "--max-body" => o.max_body = Some(number(&flag, &value(&flag)?, 0, u64::MAX as usize)? as u64),
             "--max-connections" => o.max_connections = Some(number(&flag, &value(&flag)?, 1, 10_000_000)?),
             "--header-timeout" => o.header_timeout = Some(seconds(&flag, &value(&flag)?)?),
@@ -213,11 +226,18 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
                 }
                 o.upstream = Some(url.trim_end_matches('/').to_owned());
             }
+            "--postgres" => o.db.postgres = Some(non_empty(&flag, value(&flag)?)?),
+            "--redis" => o.db.redis = Some(non_empty(&flag, value(&flag)?)?),
+            "--db-pool" => o.db.pool_size = number(&flag, &value(&flag)?, 1, 10_000)?,
+            "--db-timeout" => o.db.acquire_timeout = seconds(&flag, &value(&flag)?)?,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
     if o.unix_mode.is_some() && o.unix.is_none() {
         return Err("--unix-mode: only for a Unix socket (give --unix PATH too)".into());
+    }
+    if o.quiet && o.log_bodies {
+        return Err("--log-bodies needs the access log, which --quiet turns off".into());
     }
     Ok(Command::Serve(o))
 }
@@ -231,6 +251,10 @@ fn octal_mode(flag: &str, v: &str) -> Result<u32, String> {
         Ok(m) if octal && m <= 0o777 => Ok(m),
         _ => Err(format!("{flag}: {v:?} is not an octal mode such as 660 (000..=777)")),
     }
+}
+
+fn non_empty(flag: &str, v: String) -> Result<String, String> {
+    if v.trim().is_empty() { Err(format!("{flag} needs a URL")) } else { Ok(v.trim().to_owned()) }
 }
 
 fn number(flag: &str, v: &str, min: usize, max: usize) -> Result<usize, String> {
@@ -265,6 +289,8 @@ mod tests {
         let o = parse_ok(&[]);
         assert_eq!(o.bind, "127.0.0.1:8000");
         assert_eq!(o.workers, 1);
+        assert!(!o.log_bodies, "request bodies stay out of the log unless asked");
+        assert!(parse_ok(&["--log-bodies"]).log_bodies);
         let o = parse_ok(&["--bind", "0.0.0.0:9000", "--workers=2", "--quiet", "--idle-timeout", "1.5"]);
         assert_eq!(o.bind, "0.0.0.0:9000");
         assert_eq!(o.workers, 2);
@@ -282,6 +308,27 @@ mod tests {
         assert!(err(&["--idle-timeout", "-3"]).contains("out of range"));
         assert!(err(&["--upstream", "https://x"]).contains("not an http:// URL"));
         assert!(err(&["--upstream", "http://x/?a=1"]).contains("without a query"));
+        assert!(err(&["--quiet", "--log-bodies"]).contains("--quiet turns off"));
+    }
+
+    #[test]
+    fn database_flags() {
+        let o = parse_ok(&[
+            "--postgres",
+            "postgres://u@h/db",
+            "--redis=redis://h",
+            "--db-pool",
+            "8",
+            "--db-timeout",
+            "0.5",
+        ]);
+        assert_eq!(o.db.postgres.as_deref(), Some("postgres://u@h/db"));
+        assert_eq!(o.db.redis.as_deref(), Some("redis://h"));
+        assert_eq!((o.db.pool_size, o.db.acquire_timeout), (8, Duration::from_millis(500)));
+        let err = |a: &[&str]| parse(a.iter().map(|s| s.to_string())).err().unwrap().message;
+        assert!(err(&["--postgres"]).contains("needs a value"));
+        assert!(err(&["--redis", " "]).contains("needs a URL"));
+        assert!(err(&["--db-pool", "0"]).contains("out of range"));
     }
 
     #[test]

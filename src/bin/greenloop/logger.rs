@@ -1,7 +1,8 @@
 //! A logger that never blocks the loop: records are formatted on the caller
 //! and written to stderr by a background thread (a [`LineSink`]). When the
 //! terminal cannot keep up, records are dropped (and counted) rather than
-//! stalling requests. [`flush`] waits for the queue to drain, for the last
+//! stalling requests; the log thread then says how many, at most once per
+//! 10 s, and `/metrics` counts them. [`flush`] waits for the queue to drain, for the last
 //! lines before exit.
 
 use std::io::Write;
@@ -59,13 +60,18 @@ pub fn flush() {
 pub fn init() {
     let level = std::env::var("GREENLOOP_LOG").ok().and_then(|s| s.parse().ok()).unwrap_or(LevelFilter::Info);
     let stderr = std::io::stderr();
-    let sink = LineSink::start(
+    // Reports of dropped lines are written by the log thread itself, after
+    // the lines still queued, rather than queued behind them.
+    let sink = LineSink::start_with_report(
         "greenloop-log",
         4096,
         move |line| {
             let _ = stderr.lock().write_all(line.as_bytes());
         },
         || {},
+        |summary| {
+            let _ = writeln!(std::io::stderr().lock(), "WARN  {summary}");
+        },
     )
     .expect("start the log thread");
     let logger = Box::leak(Box::new(StderrLogger { sink, level }));

@@ -5,9 +5,11 @@
 
 mod admission;
 mod cli;
+mod databases;
 mod logger;
 mod routes;
 mod scenarios;
+mod status;
 mod swarm;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -68,13 +70,15 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     if let Some(t) = o.idle_timeout {
         limits.idle_timeout = t;
     }
+    databases::check(&o.db).map_err(std::io::Error::other)?;
+    databases::prepare_postgres(&o.db);
     let upstream = scenarios::Upstream::default();
     if let Some(url) = &o.upstream {
         upstream.set(Some(url.clone()));
     }
-    let mut app = App::new(routes::router(upstream.clone()));
+    let mut app = App::new(routes::router(upstream.clone(), limits.max_body_bytes));
     if !o.quiet {
-        app = app.wrap(AccessLog::new());
+        app = app.wrap(AccessLog::new().log_body(o.log_bodies));
     }
     let (server, place) = match &o.unix {
         Some(path) => {
@@ -85,6 +89,7 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     };
     let mut server =
         scenarios::with_client_pool(server.workers(o.workers).limits(limits)).worker_state(admission::Admission::new);
+    server = databases::with_redis(databases::with_postgres(server, &o.db), &o.db);
     if let Some(s) = o.stack_size {
         server = server.stack_size(s);
     }

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::admission::{Admission, MAX_BLOCK_MS, MAX_OFFLOAD_MS, OFFLOAD_SLOTS};
+use crate::admission::{
+    Admission, ECHO_SLOTS, ECHO_SMALL_BYTES, ECHO_WAIT, MAX_BLOCK_MS, MAX_OFFLOAD_MS, OFFLOAD_SLOTS,
+};
 use crate::scenarios::{self, Upstream};
 use greenloop::http::{
     IntoResponse, Request, RequestExt, Response, ResponseBody, Router, StatusCode, get, header, post,
@@ -11,18 +13,23 @@ use greenloop::http::{
 /// Longest `/sleep` the demo accepts.
 const MAX_SLEEP_MS: u64 = 60_000;
 
-/// Every demo route; the `/api/` ones call `upstream`.
-pub fn router(upstream: Upstream) -> Router {
+/// Every demo route; the `/api/` ones call `upstream`. `max_body` is the
+/// server's body limit, the most `/echo` holds.
+pub fn router(upstream: Upstream, max_body: u64) -> Router {
     let router = Router::new()
         .route("/", get(index))
         .route("/plaintext", get(plaintext))
         .route("/json", get(json))
-        .route("/echo", post(echo))
+        .route("/echo", post(move |req: Request| echo(req, max_body)))
+        .route("/echo/stream", post(echo_stream))
         .route("/sleep", get(sleep))
         .route("/offload", get(offload))
         .route("/block", get(block))
-        .route("/metrics", get(greenloop::http::metrics::handler));
-    scenarios::routes(router, upstream)
+        .route("/metrics", get(greenloop::http::metrics::handler))
+        .route("/status", get(crate::status::page))
+        .route("/status.json", get(greenloop::http::debug::status_json))
+        .route("/debug/threads", get(greenloop::http::debug::threads));
+    crate::databases::routes(scenarios::routes(router, upstream))
 }
 
 const INDEX: &str = r#"<!doctype html>
@@ -37,8 +44,12 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
 <ul>
 <li><a href="/plaintext"><code>GET /plaintext</code></a>: <code>Hello, World!</code></li>
 <li><a href="/json"><code>GET /json</code></a>: <code>{"message":"Hello, World!"}</code></li>
-<li><code>POST /echo</code>: streams the request body back
-    (<code>curl --data-binary @file http://127.0.0.1:8000/echo</code>)</li>
+<li><code>POST /echo</code>: reads the whole request body (parking while it arrives), then sends it back
+    (<code>curl --data-binary @file http://127.0.0.1:8000/echo</code>). Reading first is what every
+    client expects: many send the whole body before they read a byte of the answer.</li>
+<li><code>POST /echo/stream</code>: sends the body back <em>while</em> it arrives (full duplex, nothing held
+    in memory); only for clients that read as they send, such as curl. A client that sends everything
+    first (Python's <code>http.client</code>, <code>requests</code>) stalls on a large body.</li>
 <li><a href="/sleep?ms=1000"><code>GET /sleep?ms=N</code></a>: a green sleep of N ms, then <code>slept</code>.
     Ten at once take one second, not ten.</li>
 <li><a href="/offload?ms=200"><code>GET /offload?ms=N</code></a>: a <em>blocking</em> <code>std::thread::sleep</code>
@@ -49,7 +60,23 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
     logs a warning naming this request. This is the bug greenloop is built to catch
     (N up to 1000, so nobody can use it to stall the demo).</li>
 <li><a href="/metrics"><code>GET /metrics</code></a>: loop and server metrics (Prometheus text).</li>
+<li><a href="/status"><code>GET /status</code></a>: the server, live: requests/s, latency, connections, green threads,
+    loop busy, offload queue and the recent blocking incidents with the line that blocked (from <code>/status.json</code>).</li>
+<li><a href="/debug/threads"><code>GET /debug/threads</code></a>: every green thread, what it waits on and for how long
+    (<code>?format=json</code> for JSON).</li>
 </ul>
+<h2>Databases</h2>
+<p>With <code>--postgres URL</code> and <code>--redis URL</code> (a build with <code>--features postgres,redis</code>),
+each worker keeps a pool of green connections: a request waiting on the database parks, and the worker serves
+everyone else meanwhile. Without them these routes answer 503 with the reason.</p>
+<ul>
+<li><a href="/db/sleep?ms=1000"><code>GET /db/sleep?ms=N</code></a>: <code>SELECT pg_sleep(N/1000.0)</code> on a pooled
+    Postgres connection (N up to 5000). Fifty at once on one worker take one second, not fifty.</li>
+<li><a href="/db/items"><code>GET /db/items</code></a>: the rows of a small table the server creates at start, as JSON.</li>
+<li><code>POST /cache/incr?key=K</code>: Redis <code>INCR K</code>, answered with the new value
+    (<code>curl -X POST 'http://127.0.0.1:8000/cache/incr?key=hits'</code>).</li>
+</ul>
+<p>Pool gauges (in use, idle, waiting) are on <a href="/metrics"><code>/metrics</code></a>.</p>
 <h2>A Django async app that one synchronous middleware served one request at a time</h2>
 <ul>
 <li><a href="/api/?task_id=7"><code>GET /api/?task_id=N</code></a>: waits 1 s (green), then
@@ -85,14 +112,50 @@ fn json(_req: Request) -> Response {
     r
 }
 
-fn echo(req: Request) -> Response {
-    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+/// `POST /echo`: reads the body, up to `max_body`, then answers with it.
+/// The HTTP/1.1 rule for handlers: read the request body before writing a
+/// large response (see `echo_stream` for the opt-in exception).
+fn echo(req: Request, max_body: u64) -> Response {
+    let content_type = content_type(&req);
+    let small = req.body().content_length().is_some_and(|n| n <= ECHO_SMALL_BYTES);
+    let admission = if small { None } else { greenloop::http::worker_state::<Admission>() };
+    let _turn = match admission.as_deref().map(Admission::echo) {
+        Some(None) => {
+            return busy(format!(
+                "{ECHO_SLOTS} large echoes are holding their bodies on this worker and none ended within {ECHO_WAIT:?}"
+            ));
+        }
+        Some(turn) => turn,
+        None => None,
+    };
+    let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
+    match req.into_body().read_to_vec(limit) {
+        Ok(body) => {
+            let mut r = Response::new(ResponseBody::from(body));
+            r.headers_mut().insert(header::CONTENT_TYPE, content_type);
+            r
+        }
+        // 413 past the limit, 408 for a body that stopped coming, 400 for bad framing.
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /echo/stream`: the body sent back as it arrives (full duplex).
+/// Only for clients that read while they send: one that sends a large
+/// body before reading fills both directions' buffers and stalls.
+fn echo_stream(req: Request) -> Response {
+    let content_type = content_type(&req);
     let mut r = Response::new(ResponseBody::from(req.into_body()));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        content_type.unwrap_or(header::HeaderValue::from_static("application/octet-stream")),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, content_type);
     r
+}
+
+/// The request's content type, for an echo (binary when it has none).
+fn content_type(req: &Request) -> header::HeaderValue {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(header::HeaderValue::from_static("application/octet-stream"))
 }
 
 /// The `ms` query parameter, at most `max`, or what is wrong with it.

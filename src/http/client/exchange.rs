@@ -116,8 +116,16 @@ impl Exchange<'_> {
         let key = &self.target.key;
         let addrs = match self.target.ip {
             Some(ip) => vec![SocketAddr::new(ip, key.port)],
-            None => crate::net::resolve(&format!("{}:{}", key.host, key.port))
-                .map_err(|e| io::Error::new(e.kind(), format!("{e} ({})", self.what)))?,
+            None => {
+                let left = self.deadline.saturating_duration_since(Instant::now());
+                crate::net::resolve_timeout(&format!("{}:{}", key.host, key.port), left).map_err(|e| {
+                    if e.kind() == io::ErrorKind::TimedOut {
+                        self.request_timed_out(&format!("looking up {}", key.host))
+                    } else {
+                        io::Error::new(e.kind(), format!("{e} ({})", self.what))
+                    }
+                })?
+            }
         };
         let config = &self.client.inner.config;
         let mut last = None;

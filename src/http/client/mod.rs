@@ -23,8 +23,9 @@
 //!
 //! What it does:
 //! - `http://` URLs only (`https://` fails with `InvalidInput`); host names
-//!   resolve through [`net::resolve`](crate::net::resolve) (off the loop),
-//!   IP literals skip it;
+//!   resolve through [`net::resolve_timeout`](crate::net::resolve_timeout)
+//!   (off the loop, on the lookup threads), within the request's timeout; IP
+//!   literals skip it;
 //! - response bodies framed by `Content-Length`, chunked, or the end of the
 //!   connection, parsed by the same codec as the
 //!   server's; `1xx` interim responses are skipped;

@@ -11,10 +11,6 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// Most bytes of trailer section accepted (and dropped) after the last chunk.
 pub const MAX_TRAILER_BYTES: usize = 8 * 1024;
 
-/// Most bytes of chunk extensions accepted over a whole body (they are
-/// ignored, but must not be an unbounded stream of non-body bytes).
-pub const MAX_EXTENSION_BYTES: usize = 16 * 1024;
-
 /// Hex digits in a chunk size; 16 covers every `u64`.
 const MAX_SIZE_DIGITS: u8 = 16;
 
@@ -59,12 +55,19 @@ enum State {
 /// Feed it whatever bytes have arrived; it copies body bytes out and tells
 /// how much input it consumed. Input after the end of the body (the next
 /// pipelined message) is never consumed.
+///
+/// Chunk extensions carry no meaning for us: they are checked byte by byte
+/// (no control bytes, quoted strings closed) and skipped, never buffered,
+/// in constant memory whatever their length. So that they cannot be an
+/// endless stream of non-body bytes, they count toward the body limit.
 #[derive(Debug, Clone)]
 pub struct ChunkedDecoder {
     state: State,
     max_body: u64,
     body_total: u64,
-    ext_bytes: usize,
+    /// Chunk-extension bytes skipped so far (counted with `body_total`
+    /// against `max_body`).
+    ext_bytes: u64,
     trailer_bytes: usize,
 }
 
@@ -110,6 +113,17 @@ impl ChunkedDecoder {
             }
             if self.state == State::Done {
                 break;
+            }
+            if let State::Ext { .. } | State::ExtQuoted { .. } = self.state {
+                // Skip a run of extension bytes that cannot change the state
+                // in one go, rather than byte by byte.
+                let quoted = matches!(self.state, State::ExtQuoted { .. });
+                let run = input[i..].iter().take_while(|&&b| is_plain_ext_byte(b, quoted)).count();
+                if run > 0 {
+                    self.count_ext(run as u64)?;
+                    i += run;
+                    continue;
+                }
             }
             let b = input[i];
             i += 1;
@@ -205,7 +219,7 @@ impl ChunkedDecoder {
     fn after_size(&mut self, size: u64, b: u8) -> Result<State, ParseError> {
         let total = self.body_total.checked_add(size);
         match total {
-            Some(t) if t <= self.max_body => self.body_total = t,
+            Some(t) if t.checked_add(self.ext_bytes).is_some_and(|all| all <= self.max_body) => self.body_total = t,
             _ => {
                 return Err(ParseError::new(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"));
             }
@@ -219,11 +233,20 @@ impl ChunkedDecoder {
     }
 
     fn ext_byte(&mut self, next: State) -> Result<State, ParseError> {
-        self.ext_bytes += 1;
-        if self.ext_bytes > MAX_EXTENSION_BYTES {
-            return Err(ParseError::bad("chunk extensions too long"));
-        }
+        self.count_ext(1)?;
         Ok(next)
+    }
+
+    /// Counts `n` skipped extension bytes toward the body limit.
+    fn count_ext(&mut self, n: u64) -> Result<(), ParseError> {
+        self.ext_bytes += n;
+        if self.body_total.saturating_add(self.ext_bytes) > self.max_body {
+            return Err(ParseError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large (chunk extensions count toward the limit)",
+            ));
+        }
+        Ok(())
     }
 
     fn trailer_byte(&mut self, next: State) -> Result<State, ParseError> {
@@ -253,6 +276,18 @@ fn hex_val(b: u8) -> Option<u8> {
         b'a'..=b'f' => Some(b - b'a' + 10),
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
+    }
+}
+
+/// An extension byte that leaves the state as it is: not a control byte,
+/// and none of `"` (opens or closes a quoted string), `\` (escapes, when
+/// quoted) and CR (ends the line).
+fn is_plain_ext_byte(b: u8, quoted: bool) -> bool {
+    match b {
+        b'"' | b'\r' => false,
+        b'\\' => !quoted,
+        b'\t' | b' '..=b'~' | 0x80..=0xff => true,
+        _ => false,
     }
 }
 
@@ -472,14 +507,61 @@ mod tests {
         t.extend_from_slice(b"\r\n\r\n");
         assert!(decode_all(&t, 100).unwrap().2);
 
-        let mut x = Vec::new();
-        for _ in 0..(MAX_EXTENSION_BYTES / 100 + 1) {
-            x.extend_from_slice(b"1;");
-            x.extend(std::iter::repeat_n(b'e', 99));
-            x.extend_from_slice(b"\r\na\r\n");
+        // Extension bytes count toward the body limit: 10 of body, 1 + 92 of extensions.
+        let mut x = b"5;".to_vec();
+        x.extend(std::iter::repeat_n(b'e', 92));
+        x.extend_from_slice(b"\r\nabcde\r\n5\r\nfghij\r\n0\r\n\r\n");
+        assert_eq!(decode_all(&x, 103).unwrap().0, b"abcdefghij");
+        let e = decode_all(&x, 102).unwrap_err();
+        assert_eq!(e.status.as_u16(), 413, "{e:?}");
+    }
+
+    /// A chunk line with a long extension (quoted strings, escapes, 8-bit
+    /// bytes), then data; the whole body.
+    fn with_extension(ext_len: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut x = b"5 ; name=value;q=\"a;\\\"b\" ;x=".to_vec();
+        x.extend((0..ext_len).map(|i| b"abc \t\xff~"[i % 7]));
+        x.extend_from_slice(b";last=\"\xe9\"\r\nhello\r\n3;e\r\n, w\r\n0;end=\"x\"\r\n\r\n");
+        (x, b"hello, w".to_vec())
+    }
+
+    #[test]
+    fn an_extension_split_at_every_byte_is_skipped() {
+        let (x, body) = with_extension(300);
+        for out_size in [1, 5, 64] {
+            for split in 0..=x.len() {
+                let (got, c, done) = decode_split(&x, split, out_size).unwrap();
+                assert_eq!((got.as_slice(), c, done), (body.as_slice(), x.len(), true), "split {split} out {out_size}");
+            }
         }
-        let e = decode_all(&x, 1 << 20).unwrap_err();
-        assert_eq!(e.reason, "chunk extensions too long");
+    }
+
+    #[test]
+    fn a_megabyte_extension_is_skipped_in_constant_memory() {
+        let (x, body) = with_extension(1 << 20);
+        // Fed in pieces as a socket would deliver them.
+        let mut d = ChunkedDecoder::new(16 << 20);
+        let mut out = [0u8; 16];
+        let mut got = Vec::new();
+        for piece in x.chunks(4093) {
+            let mut rest = piece;
+            // Never more than a piece in hand: nothing is kept between calls.
+            while !rest.is_empty() {
+                let (c, w) = d.decode(rest, &mut out).unwrap();
+                got.extend_from_slice(&out[..w]);
+                rest = &rest[c..];
+                assert!(c > 0 || w > 0 || d.is_done());
+            }
+        }
+        assert!(d.is_done());
+        assert_eq!(got, body);
+        // Still strict inside it: a control byte, a bare LF, an unclosed quote.
+        for bad in [&b"5;a\x01b\r\n"[..], b"5;a\nhello", b"5;a=\"b\r\nhello"] {
+            let mut long = b"5;".to_vec();
+            long.extend(std::iter::repeat_n(b'z', 100_000));
+            long.extend_from_slice(&bad[2..]);
+            assert_eq!(decode_all(&long, 16 << 20).unwrap_err(), INVALID, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

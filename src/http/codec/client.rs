@@ -127,10 +127,10 @@ fn parse_response_with<'b>(
             return Err(map_httparse_error(e, buf, false));
         }
     };
-    // "HTTP/1.x 123 " + reason
-    if 13 + res.reason.map_or(0, str::len) > limits.max_request_line {
-        return Err(bad("status line too long"));
-    }
+    // Measured on the raw bytes: httparse hands a reason phrase that is not
+    // UTF-8 over as "", and a head must be judged the same whether it came
+    // whole or in pieces.
+    check_start_line_len(&buf[..n], limits.max_request_line, false)?;
     let status = StatusCode::from_u16(res.code.unwrap_or(0)).map_err(|_| bad("invalid status code"))?;
     let version = match res.version {
         Some(0) => Version::HTTP_10,
@@ -143,23 +143,24 @@ fn parse_response_with<'b>(
 
     let code = status.as_u16();
     let mut keep_alive = info.keep_alive(is_10);
-    let framing = if status.is_informational() || code == 204 || code == 304 || *request_method == Method::HEAD {
-        if code == 101 {
-            keep_alive = false;
-        }
-        BodyFraming::None
-    } else if *request_method == Method::CONNECT && status.is_success() {
-        keep_alive = false;
-        BodyFraming::None
-    } else {
-        match info.framing(is_10, limits.max_body_bytes, false)? {
-            BodyFraming::None => {
+    // A successful CONNECT (any 2xx, 204 included) and a 101 end HTTP on
+    // this connection: what follows is a tunnel or another protocol.
+    let tunnel = *request_method == Method::CONNECT && status.is_success();
+    let framing =
+        if tunnel || status.is_informational() || code == 204 || code == 304 || *request_method == Method::HEAD {
+            if code == 101 || tunnel {
                 keep_alive = false;
-                BodyFraming::UntilClose
             }
-            f => f,
-        }
-    };
+            BodyFraming::None
+        } else {
+            match info.framing(is_10, limits.max_body_bytes, false)? {
+                BodyFraming::None => {
+                    keep_alive = false;
+                    BodyFraming::UntilClose
+                }
+                f => f,
+            }
+        };
 
     let mut r = http::Response::new(());
     *r.status_mut() = status;
@@ -285,6 +286,32 @@ mod tests {
         assert!(h.keep_alive);
         let (h, _) = rok("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\n", Method::GET);
         assert!(!h.keep_alive);
+    }
+
+    #[test]
+    fn any_2xx_to_connect_starts_a_tunnel() {
+        for code in ["200 OK", "204 No Content", "206 Partial"] {
+            let (h, _) = rok(&format!("HTTP/1.1 {code}\r\n\r\n"), Method::CONNECT);
+            assert_eq!(h.framing, BodyFraming::None, "{code}");
+            assert!(!h.keep_alive, "{code}: the connection is a tunnel now");
+        }
+        let (h, _) = rok("HTTP/1.1 204 No Content\r\n\r\n", Method::GET);
+        assert!(h.keep_alive, "a 204 to anything else keeps the connection");
+    }
+
+    #[test]
+    fn an_overlong_status_line_is_refused_whole_or_in_pieces() {
+        let limits = CodecLimits { max_request_line: 64, ..CodecLimits::default() };
+        // A reason phrase that is not UTF-8, which httparse reports as "".
+        let mut wire = b"HTTP/1.1 200 ".to_vec();
+        wire.extend(std::iter::repeat_n(0xE9u8, 80));
+        wire.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+        let whole = parse_response(&wire, &Method::GET, &limits).unwrap_err();
+        assert_eq!(whole.status, StatusCode::BAD_GATEWAY);
+        let piece = parse_response(&wire[..70], &Method::GET, &limits).unwrap_err();
+        assert_eq!((whole.status, whole.reason), (piece.status, piece.reason));
+        let short = b"HTTP/1.1 200 \xE9\xE9\r\nContent-Length: 0\r\n\r\n";
+        assert!(parse_response(short, &Method::GET, &limits).unwrap().is_some());
     }
 
     #[test]

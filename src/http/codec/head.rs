@@ -141,19 +141,42 @@ pub(super) fn map_httparse_error(e: httparse::Error, buf: &[u8], is_request: boo
     if is_request { ParseError::bad(reason) } else { ParseError::new(StatusCode::BAD_GATEWAY, reason) }
 }
 
-/// Does the (possibly incomplete) request line end in `HTTP/<digit>`...?
+/// Is the (possibly incomplete) request line well formed but for its
+/// version: `method SP request-target SP HTTP/d.d`, one space apart, with a
+/// token for the method? Only such a line is answered 505 when the version
+/// is not 1.x; anything else malformed (`GE T / HTTP/1.1`, two spaces, no
+/// target) is a 400, whatever it ends with.
 pub(super) fn request_line_has_other_version(buf: &[u8]) -> bool {
     let rest = &buf[skip_empty_lines(buf)..];
-    let line = match memchr::memchr(b'\n', rest) {
-        Some(i) => &rest[..i],
-        None => rest,
+    let (line, complete) = match memchr::memchr(b'\n', rest) {
+        Some(i) => (&rest[..i], true),
+        None => (rest, false),
     };
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let tail = match memchr::memrchr(b' ', line) {
-        Some(i) => &line[i + 1..],
-        None => return false,
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
     };
-    tail.len() >= 6 && tail.starts_with(b"HTTP/") && tail[5].is_ascii_digit()
+    let method_ok = !method.is_empty() && method.iter().all(|&b| is_tchar(b));
+    let target_ok = !target.is_empty() && target.iter().all(|&b| b > b' ' && b != 0x7f);
+    let Some([major, minor @ ..]) = version.strip_prefix(b"HTTP/") else {
+        return false;
+    };
+    // `.d` after the major digit; an incomplete line may stop anywhere in it.
+    let minor_ok = match minor {
+        [b'.', d] => d.is_ascii_digit(),
+        [] | [b'.'] => !complete,
+        _ => false,
+    };
+    method_ok && target_ok && major.is_ascii_digit() && minor_ok
+}
+
+/// RFC 9110 `tchar`: the bytes of a method or a field name.
+fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+        | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
 }
 
 /// Facts gathered from the header fields in one pass.

@@ -354,10 +354,10 @@ impl Conn<'_> {
     #[cold]
     #[inline(never)]
     fn owes_more_at_shutdown(&mut self) -> bool {
-        if !self.body_done() {
+        let mut inb = self.inbound.borrow_mut();
+        if !matches!(inb.body, BodyState::Done) || inb.broken.is_some() {
             return false;
         }
-        let mut inb = self.inbound.borrow_mut();
         !inb.buf.is_empty() || matches!(inb.try_fill(), Ok(n) if n > 0)
     }
 
@@ -391,10 +391,10 @@ impl Conn<'_> {
     fn begin(&mut self, head: RequestHead, slot: &mut Option<Request>) -> io::Result<Begun> {
         let RequestHead { parts, framing, keep_alive, expect_continue } = head;
         let limits = &self.ctx.config.limits;
-        let (state, length) = match framing {
-            BodyFraming::None | BodyFraming::Length(0) | BodyFraming::UntilClose => (BodyState::Done, Some(0)),
-            BodyFraming::Length(n) => (BodyState::Length(n), Some(n)),
-            BodyFraming::Chunked => (BodyState::Chunked(Box::new(ChunkedDecoder::new(limits.max_body_bytes))), None),
+        let state = match framing {
+            BodyFraming::None | BodyFraming::Length(0) | BodyFraming::UntilClose => BodyState::Done,
+            BodyFraming::Length(n) => BodyState::Length(n),
+            BodyFraming::Chunked => BodyState::Chunked(Box::new(ChunkedDecoder::new(limits.max_body_bytes))),
         };
         let has_body = !matches!(state, BodyState::Done);
         {
@@ -417,7 +417,7 @@ impl Conn<'_> {
             started: self.clock,
         };
         let seq = self.inbound.borrow().request_seq;
-        let body = if has_body { Body::from_conn(self.inbound.clone(), length, seq) } else { Body::empty() };
+        let body = if has_body { Body::from_conn(self.inbound.clone(), seq) } else { Body::empty() };
         let req = slot.insert(Request::from_parts(parts, body));
         self.ctx.next_request_id.set(begun.request_id + 1);
         self.info.set(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id: begun.request_id });
@@ -447,22 +447,22 @@ impl Conn<'_> {
         self.clock = Instant::now();
         let took = self.clock - started;
         let limits = &self.ctx.config.limits;
-        let (response, panicked) = match outcome {
-            Ok(r) => (r, false),
+        let response = match outcome {
+            Ok(r) => r,
             Err(p) => {
                 log::error!("greenloop: handler panicked (request {request_id}): {}", panic_text(&*p));
-                (error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"), true)
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
             }
         };
         self.ctx.metrics.observe(response.status(), took);
         let mut keep = keep_alive;
         let streams_request_body = response.body().as_bytes().is_none();
         if has_body && !streams_request_body {
-            // Read what the handler left of the body now, so the next request
-            // starts where it should; a body too large to skip closes the connection.
-            keep &= super::inbound::drain(&self.inbound, limits.drain_limit);
+            // What the handler left of the body is skipped after the answer
+            // (never before: a client that sends less than it declared would
+            // wait for it); a body too large to skip closes the connection.
+            keep &= super::inbound::may_skip_rest(&self.inbound, limits.drain_limit);
         }
-        keep &= !panicked || !has_body || self.body_done();
         if keep && self.ctx.shutting_down.get() {
             // Requests that had arrived when the shutdown began are answered too.
             keep = self.owes_more_at_shutdown();
@@ -491,15 +491,13 @@ impl Conn<'_> {
             }
         };
         if has_body && keep {
-            keep = super::inbound::drain(&self.inbound, limits.drain_limit);
+            // So the next request starts where it should. Should the rest of
+            // the body be slow to come, the answer goes out first.
+            let (stream, out) = (&self.stream, &mut self.out);
+            keep = super::inbound::drain(&self.inbound, limits.drain_limit, &mut || flush_to(stream, out));
         }
         keep &= self.inbound.borrow().broken.is_none();
         Ok(keep)
-    }
-
-    fn body_done(&self) -> bool {
-        let inb = self.inbound.borrow();
-        matches!(inb.body, BodyState::Done) && inb.broken.is_none()
     }
 
     /// Serialises `response`; fixed bodies are buffered, streams written now.
@@ -574,12 +572,7 @@ impl Conn<'_> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if !self.out.is_empty() {
-            let r = (&*self.stream).write_all(&self.out);
-            self.out.clear();
-            r?;
-        }
-        Ok(())
+        flush_to(&self.stream, &mut self.out)
     }
 
     /// Answers a malformed request with its status and reason, then closes.
@@ -598,6 +591,16 @@ impl Conn<'_> {
             Err(e) => End::Error(e),
         }
     }
+}
+
+/// Writes the responses collected in `out` and empties it.
+fn flush_to(stream: &Stream, out: &mut Vec<u8>) -> io::Result<()> {
+    if !out.is_empty() {
+        let r = (&*stream).write_all(out);
+        out.clear();
+        r?;
+    }
+    Ok(())
 }
 
 fn error_response(status: StatusCode, reason: &str) -> Response {

@@ -57,6 +57,10 @@ pub(crate) struct WorkerMetrics {
     pub(crate) switches: Counter,
     pub(crate) blocking_incidents: Counter,
     pub(crate) blocked_ns: Counter,
+    pub(crate) idle_ns: Counter,
+    /// The worker's loop, asked to publish its loop counters when someone
+    /// reads them (nothing is published while nobody looks).
+    pub(crate) handle: Option<crate::Handle>,
 }
 
 impl WorkerMetrics {
@@ -77,6 +81,7 @@ impl WorkerMetrics {
             self.run_queue.set(s.run_queue as u64);
             self.iterations.set(s.iterations);
             self.switches.set(s.switches);
+            self.idle_ns.set(s.idle.as_nanos() as u64);
         }
         if let Some(b) = crate::watchdog::blocking_stats() {
             self.blocking_incidents.set(b.incidents);
@@ -92,10 +97,40 @@ pub(crate) struct ServerMetrics {
 }
 
 impl ServerMetrics {
+    /// Called on the new worker's loop.
     pub(crate) fn add_worker(&self) -> Arc<WorkerMetrics> {
-        let w = Arc::new(WorkerMetrics::default());
+        let handle = crate::park::in_green_thread().then(crate::Handle::current);
+        let w = Arc::new(WorkerMetrics { handle, ..WorkerMetrics::default() });
         self.workers.lock().unwrap_or_else(|e| e.into_inner()).push(w.clone());
         w
+    }
+
+    /// Has every worker copy its loop's counters into its metrics now: the
+    /// caller's own worker directly, the others on their loops (a worker that
+    /// does not answer within 200 ms, because something holds its loop,
+    /// keeps the figures it published last).
+    pub(crate) fn refresh(&self) {
+        let workers: Vec<Arc<WorkerMetrics>> = self.workers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let here = crate::park::in_green_thread().then(crate::Handle::current);
+        let mut waits = Vec::new();
+        for w in workers {
+            match &w.handle {
+                Some(h) if !here.as_ref().is_some_and(|me| h.same_loop(me)) => {
+                    let (tx, rx) = crate::sync::oneshot::channel();
+                    let target = w.clone();
+                    drop(h.spawn(move || {
+                        target.publish_loop_stats();
+                        let _ = tx.send(());
+                    }));
+                    waits.push(rx);
+                }
+                _ => w.publish_loop_stats(),
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_millis(200);
+        for rx in waits {
+            let _ = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+        }
     }
 
     pub(crate) fn sum(&self, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {

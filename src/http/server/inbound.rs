@@ -52,6 +52,20 @@ impl Inbound {
         Ok(n)
     }
 
+    /// Body bytes of request `seq` still to be read, when known: `None`
+    /// for a chunked body mid-way, and for a body that cannot be read any
+    /// more (another request's, or one whose framing broke).
+    pub(crate) fn body_left(&self, seq: u64) -> Option<u64> {
+        if seq != self.request_seq || self.broken.is_some() {
+            return None;
+        }
+        match &self.body {
+            BodyState::Done => Some(0),
+            BodyState::Length(n) => Some(*n),
+            BodyState::Chunked(_) => None,
+        }
+    }
+
     fn send_continue(&mut self) -> io::Result<()> {
         if self.expect_continue {
             self.expect_continue = false;
@@ -164,6 +178,18 @@ impl Inbound {
     }
 }
 
+/// Reads body bytes of request `seq` that have already arrived into `out`,
+/// without parking: `WouldBlock` when more must arrive first.
+pub(crate) fn read_arrived(inbound: &RefCell<Inbound>, seq: u64, out: &mut [u8]) -> io::Result<usize> {
+    let mut inb = inbound
+        .try_borrow_mut()
+        .map_err(|_| io::Error::other("the request body is being read by two green threads at once"))?;
+    if inb.request_seq != seq {
+        return Err(io::Error::other("this request body belongs to a request that was already answered"));
+    }
+    inb.read_body(out)
+}
+
 /// Reads body bytes of request `seq` into `out`, parking (without holding
 /// the connection's buffer) while more must arrive.
 pub(crate) fn read_parking(inbound: &RefCell<Inbound>, seq: u64, out: &mut [u8]) -> io::Result<usize> {
@@ -201,15 +227,55 @@ pub(crate) fn read_parking(inbound: &RefCell<Inbound>, seq: u64, out: &mut [u8])
     }
 }
 
+/// Whether the connection can be kept once the current request is answered,
+/// as far as its body can tell before the answer is written (so that the
+/// answer says whether the connection stays open), without waiting: what
+/// has already arrived of the body is skipped now, and what is still to
+/// come must be small enough to skip after the answer (a chunked body is
+/// tried: [`drain`] gives up at `limit`).
+pub(crate) fn may_skip_rest(inbound: &RefCell<Inbound>, limit: u64) -> bool {
+    {
+        let inb = inbound.borrow();
+        if matches!(inb.body, BodyState::Done) {
+            // The usual case: the handler read it all.
+            return inb.broken.is_none();
+        }
+    }
+    if drain(inbound, limit, &mut || Err(io::ErrorKind::WouldBlock.into())) {
+        return true;
+    }
+    let inb = inbound.borrow();
+    if inb.broken.is_some() {
+        return false;
+    }
+    match inb.body {
+        BodyState::Done => true,
+        // The client is waiting for our word before sending the body; it
+        // gets a final response instead, so the body may never come.
+        _ if inb.expect_continue => false,
+        BodyState::Length(left) => left <= limit,
+        BodyState::Chunked(_) => true,
+    }
+}
+
 /// Reads and discards what is left of the current request's body, up to
 /// `limit` bytes. Returns whether the body is now complete.
+///
+/// What has already arrived is skipped at once; `before_waiting` runs before
+/// the first wait for more (the connection writes the answer it holds, so a
+/// client that sends less than it declared is not kept waiting for it), and
+/// if it fails, draining stops there (`false`).
 ///
 /// Kept out of line, with its scratch buffer on the heap: inlined into the
 /// connection loop, a stack array would deepen every request's stack by its
 /// size, and every page touched stays resident per connection.
 #[inline(never)]
 #[cold]
-pub(crate) fn drain(inbound: &RefCell<Inbound>, limit: u64) -> bool {
+pub(crate) fn drain(
+    inbound: &RefCell<Inbound>,
+    limit: u64,
+    before_waiting: &mut dyn FnMut() -> io::Result<()>,
+) -> bool {
     let seq = {
         let inb = inbound.borrow();
         if inb.expect_continue {
@@ -225,6 +291,7 @@ pub(crate) fn drain(inbound: &RefCell<Inbound>, limit: u64) -> bool {
     };
     let mut scratch = vec![0u8; 4096];
     let mut drained = 0u64;
+    let mut waited = false;
     loop {
         if matches!(inbound.borrow().body, BodyState::Done) {
             break;
@@ -232,9 +299,23 @@ pub(crate) fn drain(inbound: &RefCell<Inbound>, limit: u64) -> bool {
         if drained >= limit {
             return false;
         }
-        match read_parking(inbound, seq, &mut scratch) {
+        let read = if waited {
+            read_parking(inbound, seq, &mut scratch)
+        } else {
+            let read = inbound.borrow_mut().read_body(&mut scratch);
+            if read.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock) {
+                if before_waiting().is_err() {
+                    return false;
+                }
+                waited = true;
+                continue;
+            }
+            read
+        };
+        match read {
             Ok(0) => break,
             Ok(n) => drained += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return false,
         }
     }

@@ -105,13 +105,6 @@ pub(super) fn run_worker(
             }
         };
         let _ = ready.send(Ok(handle));
-        let publisher = ctx.clone();
-        crate::spawn_named("greenloop-metrics", move || {
-            while !publisher.shutting_down.get() {
-                publisher.metrics.publish_loop_stats();
-                crate::sleep(Duration::from_millis(250));
-            }
-        });
         accept_loop(&ctx, &app, accept);
         drain(&ctx, config.grace);
         for hook in &config.on_stop {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::Core;
 use super::tasks::TaskRef;
 use crate::runtime::park::Wake;
+use crate::runtime::threads::WaitReason;
 
 /// Waiters on one registered I/O source. Usually one reader and one writer.
 #[derive(Default)]
@@ -132,13 +133,22 @@ impl Core {
                 list.push(me);
             }
         }
-        let wake = self.park(deadline);
+        if let Some(task) = self.current_task() {
+            task.wait_io.set(index as u32);
+        }
+        let why = if write { WaitReason::Write } else { WaitReason::Read };
+        let wake = self.park_for(deadline, why);
         if wake == Wake::TimedOut {
             let mut io = self.io.borrow_mut();
             let list = if write { &mut io[index].writers } else { &mut io[index].readers };
             list.retain(|t| *t != me);
         }
         wake
+    }
+
+    /// The descriptor of registration `index`, if it is in use.
+    pub(super) fn io_fd(&self, index: usize) -> Option<std::os::fd::RawFd> {
+        self.io.borrow().get(index).filter(|e| e.in_use).map(|e| e.fd)
     }
 
     pub(super) fn dispatch_io(&self, event: &mio::event::Event) {

@@ -9,6 +9,7 @@
 //! - [`io`]: registrations of sockets, their readiness and waiters.
 //! - [`turn`]: one turn of the loop, and the ends of green threads.
 
+mod dump;
 mod io;
 mod tasks;
 mod turn;
@@ -83,6 +84,8 @@ pub(crate) struct Counters {
     pub(crate) iterations: Cell<u64>,
     pub(crate) spawned: Cell<u64>,
     pub(crate) alive: Cell<u64>,
+    /// Nanoseconds spent waiting for I/O with nothing to run.
+    pub(crate) idle_ns: Cell<u64>,
 }
 
 pub(crate) struct Core {
@@ -170,18 +173,20 @@ impl Core {
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         let stacks = StackPool::new(config.stack_size, config.max_pooled_stacks);
         let watch = config.watchdog.map(|threshold| WatchState::new(threshold, tasks::label_of));
+        let shared = Arc::new(Shared {
+            queue: SegQueue::new(),
+            waker,
+            notified: AtomicBool::new(false),
+            alive: AtomicBool::new(true),
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
+        });
+        super::threads::register(&shared);
         Ok(Core {
             watch,
-            shared: Arc::new(Shared {
-                queue: SegQueue::new(),
-                waker,
-                notified: AtomicBool::new(false),
-                alive: AtomicBool::new(true),
-                id: {
-                    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-                    NEXT.fetch_add(1, Ordering::Relaxed)
-                },
-            }),
+            shared,
             events: RefCell::new(mio::Events::with_capacity(config.event_capacity)),
             config,
             poll: RefCell::new(poll),
@@ -220,6 +225,7 @@ impl Core {
             switches: self.counters.switches.get(),
             timers: self.timers.borrow().len(),
             pooled_stacks: self.stacks.borrow().pooled(),
+            idle: std::time::Duration::from_nanos(self.counters.idle_ns.get()),
         }
     }
 }

@@ -14,6 +14,7 @@ use corosensei::{Coroutine, Yielder};
 
 use super::{Core, core};
 use crate::runtime::join_error::JoinError;
+use crate::runtime::threads::WaitReason;
 use crate::runtime::watchdog::label::{LabelText, TaskLabel};
 
 /// How a green thread's coroutine ended.
@@ -84,6 +85,12 @@ pub(crate) struct Task {
     pub(crate) urgent: Cell<bool>,
     /// The deadline of the current (or last) park, if it had one.
     pub(super) park_deadline: Cell<Option<Instant>>,
+    /// What the current (or last) park waits on, and since when by the
+    /// loop's clock: for `inspect::threads`. A byte and a copy per park.
+    pub(super) wait: Cell<WaitReason>,
+    pub(super) parked_at: Cell<Instant>,
+    /// The I/O registration a socket wait parks on (its index).
+    pub(super) wait_io: Cell<u32>,
     /// The timer entry this task counts on, `(deadline, order)`: one whose
     /// deadline is at or before the next park's is reused instead of adding
     /// another (see `wait`).
@@ -307,6 +314,9 @@ impl Core {
                 timed_out: Cell::new(false),
                 urgent: Cell::new(false),
                 park_deadline: Cell::new(None),
+                wait: Cell::new(WaitReason::Park),
+                parked_at: Cell::new(self.now.get()),
+                wait_io: Cell::new(0),
                 timer: Cell::new(None),
                 scopes: RefCell::new(Vec::new()),
                 label: std::sync::Mutex::new(None),

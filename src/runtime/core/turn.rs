@@ -61,22 +61,34 @@ impl Core {
         // gives them back). Until they are all gone an idle loop polls
         // without blocking, to find idle turns.
         let excess = self.stacks.borrow().has_excess();
+        let mut asleep = None;
         let timeout = if !idle || excess {
             Some(Duration::ZERO)
         } else {
-            self.timers.borrow().next_deadline().map(|at| at.saturating_duration_since(Instant::now()))
+            // A loop that will wait (nothing to run) tells the watchdog it
+            // sleeps, and reads the clock before and after to count its idle
+            // time; a busy loop polls without waiting and pays neither.
+            let now = Instant::now();
+            asleep = Some(now);
+            if let Some(w) = &self.watch {
+                w.idle();
+            }
+            self.timers.borrow().next_deadline().map(|at| at.saturating_duration_since(now))
         };
         let mut events = self.events.borrow_mut();
-        match self.poll.borrow_mut().poll(&mut events, timeout) {
+        let polled = self.poll.borrow_mut().poll(&mut events, timeout);
+        if let Some(before) = asleep {
+            self.woke(before);
+        } else if !events.is_empty() || !self.timers.borrow().is_empty() {
+            // Read only when something will look at it: I/O arrived (its
+            // handlers stamp it) or timers are pending. A loop of pure
+            // computation between green threads pays no clock read per turn.
+            self.now.set(Instant::now());
+        }
+        match polled {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
-        }
-        // Read only when something will look at it: I/O arrived (its
-        // handlers stamp it) or timers are pending. A loop of pure
-        // computation between green threads pays no clock read per turn.
-        if !events.is_empty() || !self.timers.borrow().is_empty() {
-            self.now.set(Instant::now());
         }
         for event in events.iter() {
             if event.token() != WAKER_TOKEN {
@@ -95,6 +107,19 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// After a poll that waited since `before`: the clock, the idle time,
+    /// and the watchdog told that the loop is awake.
+    #[inline(never)]
+    fn woke(&self, before: Instant) {
+        let now = Instant::now();
+        self.now.set(now);
+        let idle = now.saturating_duration_since(before).as_nanos() as u64;
+        self.counters.idle_ns.set(self.counters.idle_ns.get() + idle);
+        if let Some(w) = &self.watch {
+            w.busy();
+        }
     }
 
     fn drain_remote(&self) {

@@ -21,6 +21,7 @@ use super::tasks::{State, Task, TaskRef};
 use super::{Core, force_unwinding};
 use crate::runtime::join_error::JoinError;
 use crate::runtime::park::Wake;
+use crate::runtime::threads::WaitReason;
 
 /// What a timer entry does when it comes due.
 pub(crate) enum TimerAction {
@@ -36,7 +37,10 @@ impl Core {
     /// `std::thread::park`, it may return spuriously: callers re-check their
     /// condition. An unpark that arrives while the thread runs is remembered
     /// and makes the next park return at once.
-    pub(crate) fn park(&self, deadline: Option<Instant>) -> Wake {
+    ///
+    /// `why` records what the green thread waits on, for
+    /// `inspect::threads` (a byte store).
+    pub(crate) fn park_for(&self, deadline: Option<Instant>, why: WaitReason) -> Wake {
         let task = self.current_task().expect("greenloop: park called outside a green thread");
         if task.notified.replace(false) {
             return Wake::Unparked;
@@ -60,6 +64,8 @@ impl Core {
             self.cover_deadline(task, self.current.get().unwrap(), at);
         }
         task.park_deadline.set(deadline);
+        task.wait.set(why);
+        task.parked_at.set(self.now.get());
         task.state.set(State::Parked);
         self.suspend(task);
         if task.timed_out.replace(false) {
@@ -73,6 +79,7 @@ impl Core {
     }
 
     /// Puts the current green thread at the back of the run queue and switches away.
+    #[inline]
     pub(crate) fn yield_now(&self) {
         let Some(task) = self.current_task() else {
             std::thread::yield_now();

@@ -8,6 +8,9 @@
 //!
 //! Sockets belong to the loop they were created on (they are not `Send`).
 
+#[cfg(feature = "tokio-io")]
+mod async_io;
+mod dns;
 mod source;
 mod tcp;
 mod unix;
@@ -16,7 +19,8 @@ pub use tcp::{Incoming, LISTEN_BACKLOG, TcpListener, TcpStream};
 pub use unix::{UnixListener, UnixStream};
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 /// Binds a plain std listener with `SO_REUSEADDR`, optionally
 /// `SO_REUSEPORT`, and a listen `backlog` (the kernel caps it at
@@ -39,18 +43,25 @@ pub fn bind_std_unix(path: &std::path::Path, backlog: u32) -> io::Result<std::os
 }
 
 /// Resolves `host:port` to addresses. IP literals are parsed on the spot;
-/// host names go through `getaddrinfo` on the [`offload`](crate::offload)
-/// pool, because that call blocks.
+/// host names go through `getaddrinfo` on a small pool of lookup threads of
+/// their own (`GREENLOOP_DNS_THREADS`, default 4), apart from the
+/// [`offload`](crate::offload) pool so that user work there never delays a
+/// lookup. Waits no longer than an enclosing [`timeout`](crate::timeout)
+/// (then fails with `TimedOut`); see [`resolve_timeout`] for a bound of its own.
 ///
 /// ```
 /// let addrs = greenloop::run(|| greenloop::net::resolve("127.0.0.1:80")).unwrap();
 /// assert_eq!(addrs[0].port(), 80);
 /// ```
 pub fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
-    if let Ok(a) = addr.parse::<SocketAddr>() {
-        return Ok(vec![a]);
-    }
-    let owned = addr.to_owned();
-    crate::offload(move || owned.to_socket_addrs().map(|it| it.collect::<Vec<_>>()))
-        .map_err(|e| io::Error::new(e.kind(), format!("could not resolve {addr:?}: {e}")))
+    dns::resolve_until(addr, None)
+}
+
+/// [`resolve`], waiting at most `timeout` for the resolver: one that never
+/// answers makes this fail with `io::ErrorKind::TimedOut` after `timeout`
+/// (the lookup thread is left to finish, and its answer dropped). Fails at
+/// once with `WouldBlock` when hundreds of lookups are already waiting for
+/// the resolver.
+pub fn resolve_timeout(addr: &str, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
+    dns::resolve_until(addr, Instant::now().checked_add(timeout))
 }

@@ -24,6 +24,9 @@ pub(crate) struct Registered<S: Source + std::os::fd::AsRawFd> {
     /// The runtime this was registered with: a socket that outlives its
     /// runtime must not touch another runtime's table.
     owner: u64,
+    /// Async tasks waiting for readiness (`AsyncRead`/`AsyncWrite`), made on first use.
+    #[cfg(feature = "tokio-io")]
+    pub(super) wakers: std::cell::OnceCell<std::rc::Rc<super::async_io::Wakers>>,
     // Registered with one loop: must not move to another OS thread.
     _not_send: PhantomData<*const ()>,
 }
@@ -46,6 +49,8 @@ impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
             write_timeout: None,
             deregister: true,
             owner: c.shared.id,
+            #[cfg(feature = "tokio-io")]
+            wakers: std::cell::OnceCell::new(),
             _not_send: PhantomData,
         })
     }
@@ -60,6 +65,12 @@ impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
 
     pub(crate) fn get(&self) -> &S {
         &self.source
+    }
+
+    /// This registration's index in the loop's table.
+    #[cfg(feature = "tokio-io")]
+    pub(super) fn token(&self) -> usize {
+        self.token
     }
 
     /// Runs `op` until it does not return `WouldBlock`, parking in between.

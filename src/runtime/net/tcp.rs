@@ -20,7 +20,7 @@ pub struct TcpListener {
 
 /// A TCP connection whose reads and writes park the green thread.
 pub struct TcpStream {
-    io: Registered<mio::net::TcpStream>,
+    pub(super) io: Registered<mio::net::TcpStream>,
 }
 
 green_stream!(TcpStream);

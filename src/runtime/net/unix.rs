@@ -14,7 +14,7 @@ pub struct UnixListener {
 
 /// A Unix stream whose reads and writes park the green thread.
 pub struct UnixStream {
-    io: Registered<mio::net::UnixStream>,
+    pub(super) io: Registered<mio::net::UnixStream>,
 }
 
 green_stream!(UnixStream);

@@ -87,7 +87,7 @@ impl<T> Sender<T> {
                             continue;
                         }
                     }
-                    if park::park_deadline(None) == Wake::TimedOut {
+                    if park::park_deadline_for(None, crate::runtime::threads::WaitReason::Channel) == Wake::TimedOut {
                         crate::runtime::park::raise_elapsed();
                     }
                 }
@@ -190,7 +190,7 @@ impl<T> Receiver<T> {
                 }
                 s.receiver = Some(park::unparker());
             }
-            if park::park_deadline(deadline) == Wake::TimedOut {
+            if park::park_deadline_for(deadline, crate::runtime::threads::WaitReason::Channel) == Wake::TimedOut {
                 lock(&self.chan.state).receiver = None;
                 return match self.try_recv() {
                     Ok(v) => Ok(v),

@@ -1,5 +1,6 @@
 //! A mutual-exclusion lock whose waiters park instead of blocking the loop.
 
+use crate::runtime::threads::WaitReason;
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
@@ -75,7 +76,7 @@ impl<T> Mutex<T> {
 impl<T: ?Sized> Mutex<T> {
     /// Waits (parks) for the lock.
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        MutexGuard { _permit: self.sem.acquire(), mutex: self, _value: std::marker::PhantomData }
+        MutexGuard { _permit: self.sem.acquire_for(WaitReason::Lock), mutex: self, _value: std::marker::PhantomData }
     }
 
     /// Takes the lock if it is free.
@@ -85,7 +86,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Waits at most `timeout` for the lock.
     pub fn lock_timeout(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        self.sem.acquire_timeout(timeout).map(|p| MutexGuard {
+        self.sem.acquire_timeout_for(timeout, WaitReason::Lock).map(|p| MutexGuard {
             _permit: p,
             mutex: self,
             _value: std::marker::PhantomData,

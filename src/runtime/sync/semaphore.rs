@@ -1,5 +1,6 @@
 //! A counting semaphore with FIFO hand-off.
 
+use crate::runtime::threads::WaitReason;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
@@ -103,7 +104,13 @@ impl Semaphore {
 
     /// Waits (parks) for a permit.
     pub fn acquire(&self) -> SemaphorePermit<'_> {
-        match self.acquire_deadline(None, true) {
+        self.acquire_for(WaitReason::Semaphore)
+    }
+
+    /// [`acquire`](Self::acquire), shown as waiting on `why` in thread dumps
+    /// (a `Mutex` is a semaphore of one permit, and says `lock`).
+    pub(crate) fn acquire_for(&self, why: WaitReason) -> SemaphorePermit<'_> {
+        match self.acquire_deadline(None, true, why) {
             Some(p) => p,
             None => unreachable!("an acquire without deadline returned empty-handed"),
         }
@@ -111,7 +118,12 @@ impl Semaphore {
 
     /// Waits at most `timeout` for a permit.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
-        self.acquire_deadline(Instant::now().checked_add(timeout), false)
+        self.acquire_timeout_for(timeout, WaitReason::Semaphore)
+    }
+
+    /// [`acquire_timeout`](Self::acquire_timeout), shown as waiting on `why`.
+    pub(crate) fn acquire_timeout_for(&self, timeout: Duration, why: WaitReason) -> Option<SemaphorePermit<'_>> {
+        self.acquire_deadline(Instant::now().checked_add(timeout), false, why)
     }
 
     /// Adds `n` permits (waking waiters).
@@ -119,7 +131,12 @@ impl Semaphore {
         self.release(n);
     }
 
-    fn acquire_deadline(&self, deadline: Option<Instant>, infallible: bool) -> Option<SemaphorePermit<'_>> {
+    fn acquire_deadline(
+        &self,
+        deadline: Option<Instant>,
+        infallible: bool,
+        why: WaitReason,
+    ) -> Option<SemaphorePermit<'_>> {
         let waiter = {
             let mut s = lock(&self.state);
             if s.permits > 0 && s.waiters.is_empty() {
@@ -139,7 +156,7 @@ impl Semaphore {
                 guard.taken = true;
                 return Some(SemaphorePermit { sem: self });
             }
-            if park::park_deadline(deadline) == Wake::TimedOut {
+            if park::park_deadline_for(deadline, why) == Wake::TimedOut {
                 if guard.waiter.granted.load(Ordering::Acquire) {
                     guard.taken = true;
                     return Some(SemaphorePermit { sem: self });

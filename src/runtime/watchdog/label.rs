@@ -15,7 +15,7 @@ pub(crate) enum LabelText {
 }
 
 impl LabelText {
-    pub(super) fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             LabelText::Fixed(s) => s.to_string(),
             LabelText::Shared(l) => l.get(),

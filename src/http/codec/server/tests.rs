@@ -124,6 +124,32 @@ fn versions() {
     assert_eq!(status("GET / HTTP/3").0, 505);
     assert_eq!(status("GET / FOO/1.1\r\n\r\n").0, 400);
     assert_eq!(status("GET / HTTP/x.1\r\n\r\n").0, 400);
+    assert_eq!(status("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").0, 505);
+}
+
+#[test]
+fn a_malformed_request_line_is_400_whatever_version_it_ends_with() {
+    for line in [
+        "GE T / HTTP/1.1",      // a space inside the method
+        "GET  / HTTP/1.1",      // two spaces
+        "GET / extra HTTP/1.1", // a space inside the target
+        "GET HTTP/1.1",         // no target
+        " GET / HTTP/1.1",      // a leading space
+        "GET / HTTP/1.1 ",      // a trailing space
+        "G@T / HTTP/1.1",       // not a token
+        "GET / HTTP/2.0 x",     // more after the version
+        "GE T / HTTP/2.0",      // malformed, and an unsupported version
+        "GET / HTTP/1.10",      // two minor digits
+        "GET / HTTP/2",         // no minor version
+    ] {
+        let (code, reason) = status(&format!("{line}\r\nHost: a\r\n\r\n"));
+        assert_eq!(code, 400, "{line:?} answered {code} {reason:?}");
+        assert!(!reason.contains("version not supported"), "{line:?}: {reason}");
+    }
+    // A well-formed line with another version stays 505, complete or not.
+    for line in ["GET / HTTP/2.0\r\n", "GET / HTTP/0.9\r\n", "GET / HTTP/3.", "OPTIONS * HTTP/9.9\r\n"] {
+        assert_eq!(status(line).0, 505, "{line:?}");
+    }
 }
 
 #[test]

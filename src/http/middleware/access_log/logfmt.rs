@@ -1,9 +1,10 @@
 //! logfmt values: [`push_value`] writes a value bare or quoted and
 //! escaped, so a line cannot be broken or a terminal fooled.
 
-use std::fmt::Write as _;
+use crate::runtime::log_text::{is_unsafe, push_escaped};
 
-/// Appends `v` as a logfmt value, quoting and escaping when needed.
+/// Appends `v` as a logfmt value, quoting and escaping when needed (the
+/// escaping is the runtime's, shared with the watchdog's reports).
 pub(super) fn push_value(out: &mut String, v: &str) {
     let special = |c: char| c == '"' || is_unsafe(c) || c.is_whitespace();
     if !(v.is_empty() || v == "-" || v.contains(special)) {
@@ -11,28 +12,8 @@ pub(super) fn push_value(out: &mut String, v: &str) {
         return;
     }
     out.push('"');
-    for c in v.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if is_unsafe(c) && (c as u32) < 0x80 => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if is_unsafe(c) => {
-                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
+    push_escaped(out, v, '"');
     out.push('"');
-}
-
-/// Characters that would break a line or fool a terminal.
-fn is_unsafe(c: char) -> bool {
-    c.is_control() || c == '\u{2028}' || c == '\u{2029}'
 }
 
 #[cfg(test)]
@@ -54,5 +35,8 @@ mod tests {
         assert_eq!(q("tab\there\r\n"), "\"tab\\there\\r\\n\"");
         assert_eq!(q("bell\u{7}del\u{7f}c1\u{85}ls\u{2028}"), "\"bell\\x07del\\x7fc1\\u{0085}ls\\u{2028}\"");
         assert_eq!(q("héllo✓"), "héllo✓");
+        // Bidirectional formatting characters are invisible: quoted and escaped.
+        assert_eq!(q("/a\u{202e}gpj.exe"), "\"/a\\u{202e}gpj.exe\"");
+        assert_eq!(q("\u{200e}\u{200f}\u{202a}\u{2066}\u{2069}"), "\"\\u{200e}\\u{200f}\\u{202a}\\u{2066}\\u{2069}\"");
     }
 }

@@ -42,29 +42,40 @@ const CAPACITY: usize = 16_384;
 /// - `elapsed_ms`: the time the rest of the chain took to return the response
 ///   (a streamed body's sending is not included), 3 decimals.
 /// - `ua`: the `User-Agent`; `-` when absent.
-/// - `body`: the first 2 KiB of the request body, `-` when empty (or when body
-///   logging is off); followed by `truncated=true` when the body was longer.
+/// - `body`: only with [`log_body(true)`](AccessLog::log_body) (off by default:
+///   bodies carry passwords and tokens), the first 2 KiB of the request body;
+///   `-` when empty or not logged; followed by `truncated=true` when the body
+///   was longer.
 ///
 /// A value is written bare unless it is empty, `-`, or contains whitespace,
-/// `"` or a control character; then it is quoted, with `"` and `\`
-/// backslash-escaped and control characters written `\n`, `\r`, `\t`,
-/// `\xNN` or `\u{NNNN}`. Bytes that are not UTF-8 show as U+FFFD.
+/// `"`, a control character or an invisible bidirectional formatting
+/// character (U+061C, U+200E-F, U+202A-E, U+2066-9; they reorder what a
+/// terminal shows); then it is quoted, with `"` and `\` backslash-escaped and
+/// those characters written `\n`, `\r`, `\t`, `\xNN` or `\u{NNNN}` (the
+/// same escaping as the watchdog's reports). Bytes that are not UTF-8 show
+/// as U+FFFD.
 ///
 /// # Never blocking the loop
 /// The line is formatted on the worker and handed to a bounded queue
 /// (16 384 lines) drained by one background thread per process, started at
 /// the first logged request; that thread calls the `log` macro. When the
 /// queue is full the line is dropped and counted ([`AccessLog::dropped`]),
-/// so a slow log backend costs lines, never latency. Nothing is formatted
-/// when `log` has `greenloop::access` at `info` disabled.
+/// so a slow log backend costs lines, never latency; the drain thread warns
+/// (target `greenloop::log`) at most once per 10 s when lines were dropped,
+/// and [`metrics::render`](crate::http::metrics::render) shows the count
+/// (`greenloop_log_lines_dropped_total{sink="greenloop-access-log"}`).
+/// Nothing is formatted when `log` has `greenloop::access` at `info` disabled.
 ///
 /// # The request body
-/// To log the body, the middleware reads its first 2 KiB (parking the green
-/// thread while it arrives) and puts those bytes back in front of the body,
+/// Off by default: request bodies hold passwords, tokens and personal data,
+/// which do not belong in logs. With [`log_body(true)`](AccessLog::log_body),
+/// the middleware reads the body's first 2 KiB (parking the green thread
+/// until the first bytes arrive, then taking only what has arrived, so a
+/// body slow to come never holds up the answer; the log line then says
+/// `truncated=true`) and puts those bytes back in front of the body,
 /// so the handler still reads all of it. This means an `Expect:
 /// 100-continue` client is told to send its body even if the handler would
-/// have refused it; turn body logging off with
-/// [`log_body(false)`](AccessLog::log_body) if that matters. If reading
+/// have refused it. If reading
 /// that prefix fails (the client vanished, a malformed chunk, a timeout),
 /// the handler is not called: the response is the error's (400 or 408).
 #[derive(Clone, Debug)]
@@ -82,9 +93,9 @@ impl Default for AccessLog {
 }
 
 impl AccessLog {
-    /// An access log trusting no proxy and logging request bodies.
+    /// An access log trusting no proxy and not logging request bodies.
     pub fn new() -> AccessLog {
-        AccessLog { trusted: Vec::new(), log_body: true, sink: None }
+        AccessLog { trusted: Vec::new(), log_body: false, sink: None }
     }
 
     /// Trusts the proxy at `ip`: when the peer is a trusted proxy, the client
@@ -106,7 +117,9 @@ impl AccessLog {
         self
     }
 
-    /// Whether to log the first 2 KiB of request bodies (default: yes).
+    /// Whether to log the first 2 KiB of request bodies (default: no, since
+    /// bodies carry secrets; for debugging, on a server whose logs are as
+    /// private as its requests).
     pub fn log_body(mut self, yes: bool) -> AccessLog {
         self.log_body = yes;
         self
@@ -229,7 +242,7 @@ enum Peek {
 }
 
 /// Reads up to [`BODY_LIMIT`] bytes (plus one, to know whether there is
-/// more) and puts them back in front of the body.
+/// more), waiting for the first only, and puts them back in front of the body.
 fn peek_body(req: Request) -> (Option<Request>, Peek) {
     let (parts, mut body) = req.into_parts();
     let declared = body.content_length();
@@ -240,10 +253,20 @@ fn peek_body(req: Request) -> (Option<Request>, Peek) {
     let mut buf = vec![0u8; declared.map_or(want, |n| n.min(want as u64) as usize)];
     let mut got = 0;
     let mut error = None;
+    // Stopped before the end of what it wanted, with more of the body to come.
+    let mut more = false;
     while got < buf.len() {
-        match body.read(&mut buf[got..]) {
+        // Waits for the first bytes only, then takes what has arrived: the
+        // log must not hold up the answer (a 404, say) for a body that is
+        // slow to come and that the handler may never read.
+        let read = if got == 0 { body.read(&mut buf[got..]) } else { body.read_arrived(&mut buf[got..]) };
+        match read {
             Ok(0) => break,
             Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                more = true;
+                break;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 error = Some(e);
@@ -252,7 +275,7 @@ fn peek_body(req: Request) -> (Option<Request>, Peek) {
         }
     }
     buf.truncate(got);
-    let truncated = got > BODY_LIMIT;
+    let truncated = got > BODY_LIMIT || more;
     let shown = render_body(&buf[..got.min(BODY_LIMIT)], truncated);
     if let Some(error) = error {
         return (None, Peek::Failed { shown, truncated, error });
@@ -388,7 +411,7 @@ mod tests {
     #[test]
     fn line_content() {
         install_logger();
-        let app = App::new(|_req: Request| (http::StatusCode::CREATED, "made")).wrap(AccessLog::new());
+        let app = App::new(|_req: Request| (http::StatusCode::CREATED, "made")).wrap(AccessLog::new().log_body(true));
         let req = request("POST", "/t/content?q=a%20b", Some("192.0.2.9:4000"))
             .header("user-agent", "curl/8.5.0 (x86_64) \"quoted\"")
             .body(Body::from("{\"a\": 1}\nline2\u{1b}"))
@@ -428,7 +451,7 @@ mod tests {
         install_logger();
         let data: Vec<u8> = (0..5 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
         let expected = format!("{} {}", data.len(), data.iter().map(|&b| b as u64).sum::<u64>());
-        let app = App::new(echo_len).wrap(AccessLog::new());
+        let app = App::new(echo_len).wrap(AccessLog::new().log_body(true));
         let res = app.call(request("PUT", "/t/large", Some("192.0.2.1:1")).body(Body::from(data.clone())).unwrap());
         assert_eq!(text(&res), expected, "the handler saw the whole body");
         let line = line_for("/t/large");
@@ -440,7 +463,7 @@ mod tests {
     fn body_of_exactly_the_limit_is_not_truncated() {
         install_logger();
         let data = vec![b'z'; BODY_LIMIT];
-        let app = App::new(echo_len).wrap(AccessLog::new());
+        let app = App::new(echo_len).wrap(AccessLog::new().log_body(true));
         let res = app.call(request("POST", "/t/exact", None).body(Body::from(data)).unwrap());
         assert!(text(&res).starts_with("2048 "));
         let line = line_for("/t/exact");
@@ -451,7 +474,7 @@ mod tests {
     #[test]
     fn body_not_utf8_is_lossy_and_cut_chars_left_out() {
         install_logger();
-        let app = App::new(echo_len).wrap(AccessLog::new());
+        let app = App::new(echo_len).wrap(AccessLog::new().log_body(true));
         app.call(request("POST", "/t/binary", None).body(Body::from(vec![b'o', b'k', 0xff, 0x00])).unwrap());
         assert_eq!(field(&line_for("/t/binary"), "body"), "\"ok\u{fffd}\\x00\"");
 
@@ -466,12 +489,40 @@ mod tests {
     }
 
     #[test]
-    fn body_logging_can_be_turned_off() {
+    fn bodies_are_not_logged_unless_asked() {
         install_logger();
-        let app = App::new(echo_len).wrap(AccessLog::new().log_body(false));
-        let res = app.call(request("POST", "/t/nobody", None).body(Body::from("secret")).unwrap());
-        assert!(text(&res).starts_with("6 "));
-        assert_eq!(field(&line_for("/t/nobody"), "body"), "-");
+        let app = App::new(echo_len).wrap(AccessLog::new());
+        let res = app.call(request("POST", "/t/nobody", None).body(Body::from("password=hunter2")).unwrap());
+        assert!(text(&res).starts_with("16 "));
+        let line = line_for("/t/nobody");
+        assert_eq!(field(&line, "body"), "-");
+        assert!(!line.contains("hunter2"), "{line}");
+
+        let app = App::new(echo_len).wrap(AccessLog::new().log_body(true).log_body(false));
+        app.call(request("POST", "/t/nobody/off", None).body(Body::from("secret")).unwrap());
+        assert_eq!(field(&line_for("/t/nobody/off"), "body"), "-");
+    }
+
+    #[test]
+    fn controls_and_bidi_characters_are_escaped_in_every_field() {
+        install_logger();
+        // Each class: C0 (ESC), C1 (U+009B, CSI), the line separator, the
+        // bidi marks, embeddings, overrides and isolates.
+        let evil = "a\u{1b}[31m\u{9b}2J\u{2028}\u{200e}\u{200f}\u{202a}\u{202e}txt.exe\u{2066}\u{2069}b";
+        let escaped = r#""a\x1b[31m\u{009b}2J\u{2028}\u{200e}\u{200f}\u{202a}\u{202e}txt.exe\u{2066}\u{2069}b""#;
+        let app = App::new(echo_len).wrap(AccessLog::new().log_body(true));
+        let req = request("POST", "/t/evil", None)
+            // A header value cannot hold C0 controls but may hold the others.
+            .header("user-agent", http::HeaderValue::from_bytes(evil.replace('\u{1b}', "").as_bytes()).unwrap())
+            .body(Body::from(evil))
+            .unwrap();
+        app.call(req);
+        let line = line_for("/t/evil");
+        assert_eq!(field(&line, "ua"), escaped.replace("\\x1b", ""));
+        assert_eq!(field(&line, "body"), escaped);
+        let raw: Vec<char> =
+            line.chars().filter(|&c| c.is_control() || ('\u{2000}'..='\u{206f}').contains(&c)).collect();
+        assert!(raw.is_empty(), "raw {raw:?} in {line:?}");
     }
 
     fn client(log: &AccessLog, peer: &str, xff: &[&str]) -> Option<IpAddr> {

@@ -1,0 +1,189 @@
+//! Fuzzes the server's request head parser (`codec::parse_request` and its
+//! head-reusing form) on arbitrary bytes read as one connection's stream of
+//! pipelined requests.
+//!
+//! Besides "no panic", every input checks that:
+//! - a complete head never claims more bytes than it was given, nor more
+//!   than `max_head_bytes`, and every shorter prefix of it is "incomplete"
+//!   (a head is never accepted or rejected before its last byte arrived);
+//! - what it accepts is well formed (HTTP/1.0 or 1.1, one `Host` in 1.1,
+//!   a `Content-Length` within `max_body_bytes`, no 100-continue in 1.0);
+//! - an accepted head written back onto the wire parses to the same head;
+//! - parsing with the connection's `HeadCache` (reuse of repeated targets
+//!   and fields) gives exactly what parsing without it gives, head after head;
+//! - errors carry a status a server may answer with (4xx or 5xx).
+//!
+//! Run: `cargo +nightly fuzz run request_head fuzz/corpus/request_head fuzz/seeds/request_head`
+//! (from the repository root; see docs/TESTING.md).
+#![no_main]
+
+use greenloop::http::codec::{
+    BodyFraming, CodecLimits, HeadCache, ParseError, RequestHead, parse_request, parse_request_reusing,
+};
+use http::Version;
+use libfuzzer_sys::fuzz_target;
+
+/// Small limits, so that inputs the fuzzer can reach also hit every limit.
+const SMALL: CodecLimits =
+    CodecLimits { max_head_bytes: 512, max_headers: 6, max_request_line: 96, max_body_bytes: 1000 };
+
+fuzz_target!(|data: &[u8]| {
+    for limits in [CodecLimits::default(), SMALL, CodecLimits { max_headers: 40, ..SMALL }] {
+        connection(data, &limits);
+    }
+});
+
+/// Parses `data` as the bytes of one connection: head after head (skipping
+/// a `Content-Length` body), with and without a `HeadCache`.
+fn connection(data: &[u8], limits: &CodecLimits) {
+    let mut cache = HeadCache::new();
+    let mut pos = 0;
+    // A few heads are enough to reach the cache's "came twice in a row" paths.
+    for _ in 0..8 {
+        let buf = &data[pos..];
+        let plain = parse_request(buf, limits);
+        let cached = parse_request_reusing(buf, limits, Some(&mut cache));
+        same_result(&plain, &cached);
+        match plain {
+            Ok(None) => {
+                check_start_line_bound(buf, limits);
+                return;
+            }
+            Err(e) => {
+                check_error(&e);
+                return;
+            }
+            Ok(Some((head, n))) => {
+                assert!(n > 0 && n <= buf.len(), "consumed {n} of {}", buf.len());
+                assert!(n <= limits.max_head_bytes, "head of {n} bytes accepted over max_head_bytes");
+                check_head(&head, limits);
+                check_prefixes(&buf[..n], limits);
+                check_reencodes(&head, limits);
+                let body = match head.framing {
+                    BodyFraming::Length(len) => len.min((buf.len() - n) as u64) as usize,
+                    _ => 0,
+                };
+                pos += n + body;
+            }
+        }
+    }
+}
+
+fn same_result(
+    a: &Result<Option<(RequestHead, usize)>, ParseError>,
+    b: &Result<Option<(RequestHead, usize)>, ParseError>,
+) {
+    match (a, b) {
+        (Ok(Some((ha, na))), Ok(Some((hb, nb)))) => {
+            assert_eq!(na, nb, "consumed differs with the head cache");
+            same_head(ha, hb, "with the head cache");
+        }
+        (Ok(None), Ok(None)) => {}
+        (Err(ea), Err(eb)) => assert_eq!(ea, eb, "error differs with the head cache"),
+        _ => panic!("head cache changes the outcome: {a:?} vs {b:?}"),
+    }
+}
+
+fn same_head(a: &RequestHead, b: &RequestHead, what: &str) {
+    assert_eq!(a.parts.method, b.parts.method, "method {what}");
+    assert_eq!(a.parts.uri, b.parts.uri, "target {what}");
+    assert_eq!(a.parts.uri.to_string(), b.parts.uri.to_string(), "target text {what}");
+    assert_eq!(a.parts.version, b.parts.version, "version {what}");
+    assert_eq!(a.parts.headers, b.parts.headers, "header fields {what}");
+    assert_eq!(a.framing, b.framing, "framing {what}");
+    assert_eq!(a.keep_alive, b.keep_alive, "keep-alive {what}");
+    assert_eq!(a.expect_continue, b.expect_continue, "expect-continue {what}");
+}
+
+fn check_head(head: &RequestHead, limits: &CodecLimits) {
+    let p = &head.parts;
+    assert!(p.version == Version::HTTP_10 || p.version == Version::HTTP_11, "version {:?}", p.version);
+    let hosts = p.headers.get_all(http::header::HOST).iter().count();
+    if p.version == Version::HTTP_11 {
+        assert_eq!(hosts, 1, "an HTTP/1.1 head needs exactly one Host");
+    } else {
+        assert!(hosts <= 1, "duplicate Host accepted");
+        assert!(!head.expect_continue, "100-continue promised to an HTTP/1.0 client");
+        assert!(head.framing != BodyFraming::Chunked, "chunked HTTP/1.0 request accepted");
+    }
+    assert!(p.headers.len() <= limits.max_headers, "{} fields over max_headers", p.headers.len());
+    match head.framing {
+        BodyFraming::Length(n) => assert!(n <= limits.max_body_bytes, "Content-Length {n} over max_body_bytes"),
+        BodyFraming::UntilClose => panic!("a request body cannot be close-delimited"),
+        BodyFraming::None | BodyFraming::Chunked => {}
+    }
+    if head.framing == BodyFraming::Chunked {
+        assert!(!p.headers.contains_key(http::header::CONTENT_LENGTH), "both Content-Length and chunked");
+    }
+}
+
+/// No prefix of a complete head is itself complete or rejected: the
+/// decision waits for the head's last byte, whatever the read sizes.
+fn check_prefixes(head: &[u8], limits: &CodecLimits) {
+    let n = head.len();
+    // Every prefix for short heads; a spread of them for long ones.
+    let step = (n / 64).max(1);
+    for k in (0..n).step_by(step).chain([n - 1]) {
+        match parse_request(&head[..k], limits) {
+            Ok(None) => {}
+            other => panic!("prefix of {k} of a {n}-byte head gave {other:?}"),
+        }
+    }
+}
+
+/// An incomplete head is only left incomplete while its request line can
+/// still fit the limit.
+fn check_start_line_bound(buf: &[u8], limits: &CodecLimits) {
+    assert!(buf.len() <= limits.max_head_bytes, "{} bytes buffered past max_head_bytes", buf.len());
+    let mut start = 0;
+    loop {
+        match &buf[start..] {
+            [b'\r', b'\n', ..] => start += 2,
+            [b'\n', ..] => start += 1,
+            _ => break,
+        }
+    }
+    let line = &buf[start..];
+    if !line.contains(&b'\n') {
+        // The whole rest is one unfinished line, maybe ending in the CR of its CRLF.
+        let len = line.len() - usize::from(line.last() == Some(&b'\r'));
+        assert!(len <= limits.max_request_line, "unfinished request line of {len} bytes still waiting");
+    }
+}
+
+fn check_error(e: &ParseError) {
+    let s = e.status.as_u16();
+    assert!((400..600).contains(&s), "error status {s}");
+    assert!(!e.reason.is_empty());
+}
+
+/// Writes the parsed head back as a request and parses it again.
+fn check_reencodes(head: &RequestHead, limits: &CodecLimits) {
+    let p = &head.parts;
+    let mut wire = Vec::new();
+    wire.extend_from_slice(p.method.as_str().as_bytes());
+    wire.push(b' ');
+    wire.extend_from_slice(p.uri.to_string().as_bytes());
+    wire.extend_from_slice(if p.version == Version::HTTP_10 { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" });
+    for (name, value) in &p.headers {
+        wire.extend_from_slice(name.as_str().as_bytes());
+        wire.extend_from_slice(b": ");
+        wire.extend_from_slice(value.as_bytes());
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"\r\n");
+    // The canonical form may be longer than the original (": " after each
+    // name, "/" added to an empty path): allow for it.
+    let roomy = CodecLimits {
+        max_head_bytes: wire.len().max(limits.max_head_bytes),
+        max_request_line: wire.len().max(limits.max_request_line),
+        ..*limits
+    };
+    match parse_request(&wire, &roomy) {
+        Ok(Some((again, n))) => {
+            assert_eq!(n, wire.len(), "re-encoded head not consumed whole");
+            same_head(head, &again, "after re-encoding");
+        }
+        other => panic!("re-encoded head {:?} gave {other:?}", String::from_utf8_lossy(&wire)),
+    }
+}

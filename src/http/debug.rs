@@ -1,0 +1,104 @@
+//! Handlers that show what the server is doing right now: every green
+//! thread ([`threads`]), and the figures a live status page draws
+//! ([`status_json`]). Mount them where you like (the demo binary uses
+//! `GET /debug/threads` and `GET /status.json`); they reveal request
+//! targets, so keep them off a public listener.
+
+use std::fmt::Write;
+use std::time::{Duration, UNIX_EPOCH};
+
+use http::{HeaderValue, header};
+
+use super::server::counters::LATENCY_BUCKETS;
+use super::server::worker_ctx;
+use super::{Request, RequestExt, Response, ResponseBody};
+use crate::inspect;
+
+fn answer(body: String, content_type: &'static str) -> Response {
+    let mut r = Response::new(ResponseBody::from(body));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Every green thread of every loop in the process
+/// ([`inspect::threads_timeout`]): plain text by default, one line per
+/// green thread as Go prints goroutines; JSON with `?format=json`. Safe
+/// under load: each loop lists its own green threads on its own thread.
+pub fn threads(req: Request) -> Response {
+    let (list, silent) = inspect::threads_timeout(Duration::from_secs(1));
+    if req.query("format").as_deref() == Some("json") {
+        answer(inspect::render_threads_json(&list, &silent), "application/json")
+    } else {
+        answer(inspect::render_threads_text(&list, &silent), "text/plain; charset=utf-8")
+    }
+}
+
+/// The server's figures as one JSON object, for a page that polls it: the
+/// counters of [`metrics::render`](super::metrics::render) (summed over
+/// workers, freshly published by each), the loops' idle time (busy share =
+/// 1 - growth of `idle_seconds` / (elapsed × `workers`)), the offload
+/// pool, and the recent blocking incidents with their stacks. Rates and
+/// percentiles are the reader's to compute from two snapshots.
+pub fn status_json(_req: Request) -> Response {
+    answer(status_snapshot(), "application/json")
+}
+
+/// The JSON [`status_json`] answers with (`{}` outside a server).
+pub fn status_snapshot() -> String {
+    let Some(ctx) = worker_ctx() else { return "{}".into() };
+    let m = &ctx.config.metrics;
+    m.refresh();
+    let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut o = String::with_capacity(2048);
+    let _ = write!(o, "{{\"time_ms\":{}", now.as_millis());
+    let _ = write!(o, ",\"workers\":{}", m.sum(|_| 1));
+    let requests: Vec<u64> = (0..5).map(|i| m.sum(|w| w.requests[i].get())).collect();
+    let _ = write!(o, ",\"requests_total\":{}", requests.iter().sum::<u64>());
+    let _ = write!(o, ",\"requests_by_class\":{requests:?}");
+    let _ = write!(o, ",\"latency_bounds_s\":{LATENCY_BUCKETS:?}");
+    let buckets: Vec<u64> = (0..=LATENCY_BUCKETS.len()).map(|i| m.sum(|w| w.latency[i].get())).collect();
+    let _ = write!(o, ",\"latency_counts\":{buckets:?}");
+    let _ = write!(o, ",\"latency_sum_s\":{:.6}", m.sum(|w| w.latency_sum_ns.get()) as f64 / 1e9);
+    let _ = write!(o, ",\"connections_open\":{}", m.sum(|w| w.connections_open.get()));
+    let _ = write!(o, ",\"in_flight\":{}", m.sum(|w| w.in_flight.get()));
+    let _ = write!(o, ",\"green_threads\":{}", m.sum(|w| w.green_threads.get()));
+    let _ = write!(o, ",\"run_queue\":{}", m.sum(|w| w.run_queue.get()));
+    let _ = write!(o, ",\"switches\":{}", m.sum(|w| w.switches.get()));
+    let _ = write!(o, ",\"idle_seconds\":{:.6}", m.sum(|w| w.idle_ns.get()) as f64 / 1e9);
+    let offload = inspect::offload_stats();
+    let _ = write!(
+        o,
+        ",\"offload\":{{\"threads\":{},\"busy\":{},\"queued\":{}}}",
+        offload.threads, offload.busy, offload.queued
+    );
+    let _ = write!(o, ",\"blocking_incidents\":{}", m.sum(|w| w.blocking_incidents.get()));
+    let _ = write!(o, ",\"blocked_seconds\":{:.6}", m.sum(|w| w.blocked_ns.get()) as f64 / 1e9);
+    o.push_str(",\"incidents\":[");
+    for (i, inc) in crate::watchdog::recent_incidents().iter().rev().enumerate() {
+        if i > 0 {
+            o.push(',');
+        }
+        let at = inc.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+        let _ = write!(o, "{{\"seq\":{},\"at_ms\":{at},\"thread\":", inc.seq);
+        inspect::json_string(&mut o, &inc.thread);
+        o.push_str(",\"task\":");
+        inspect::json_string(&mut o, &inc.task);
+        match inc.held {
+            Some(d) => {
+                let _ = write!(o, ",\"held_ms\":{:.1}", d.as_secs_f64() * 1000.0);
+            }
+            None => o.push_str(",\"held_ms\":null"),
+        }
+        for (key, value) in [("stack", &inc.stack), ("frames", &inc.frames)] {
+            let _ = write!(o, ",\"{key}\":");
+            match value {
+                Some(s) => inspect::json_string(&mut o, s),
+                None => o.push_str("null"),
+            }
+        }
+        o.push('}');
+    }
+    o.push_str("]}");
+    o
+}

@@ -1,0 +1,47 @@
+//! The loop's part of [`inspect::threads`](crate::inspect::threads): its
+//! own tasks, listed on its own thread.
+
+use std::time::Instant;
+
+use super::Core;
+use super::tasks::State;
+use crate::runtime::threads::{GreenThread, ThreadState, WaitReason};
+
+impl Core {
+    /// Every task of this loop (`worker` names it), except the caller's
+    /// own green thread if `skip_self` (a collector spawned for the dump).
+    pub(crate) fn green_threads(&self, worker: &str, skip_self: bool) -> Vec<GreenThread> {
+        let now = Instant::now();
+        let me = self.current();
+        let mut out = Vec::new();
+        for r in self.tasks.live() {
+            if skip_self && Some(r) == me {
+                continue;
+            }
+            let Some(task) = self.tasks.get(r) else { continue };
+            let state = match task.state.get() {
+                State::Running => ThreadState::Running,
+                State::Queued => ThreadState::Ready,
+                State::Parked => ThreadState::Parked,
+            };
+            let parked = state == ThreadState::Parked;
+            let waiting_on = parked.then(|| task.wait.get());
+            let fd = match waiting_on {
+                Some(WaitReason::Read | WaitReason::Write) => self.io_fd(task.wait_io.get() as usize),
+                _ => None,
+            };
+            let label = task.label.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|(_, l)| l.text());
+            out.push(GreenThread {
+                worker: worker.to_owned(),
+                id: task.id,
+                label: label.or_else(|| task.name.as_deref().map(str::to_owned)),
+                state,
+                waiting_on,
+                fd,
+                since: parked.then(|| now.saturating_duration_since(task.parked_at.get())),
+            });
+        }
+        out.sort_by_key(|t| t.id);
+        out
+    }
+}
