@@ -858,7 +858,7 @@ fn idle_keep_alive_connections_are_closed_after_idle_timeout() {
 }
 
 #[test]
-fn connections_over_max_connections_wait_in_the_backlog() {
+fn connections_over_max_connections_wait_in_the_backlog_while_all_are_busy() {
     let limits = Limits { max_connections: 2, ..Default::default() };
     let server = start_with(limits, app);
     let a = addr(&server);
@@ -867,6 +867,7 @@ fn connections_over_max_connections_wait_in_the_backlog() {
     for c in [&mut c1, &mut c2] {
         c.send(get("/hello"));
         assert_eq!(c.response().text(), "hello");
+        c.send(get("/sleep/1000"));
     }
     // Not refused: the kernel completes the handshake and queues it.
     let mut c3 = RawClient::connect(a);
@@ -878,13 +879,17 @@ fn connections_over_max_connections_wait_in_the_backlog() {
         other => panic!("a third connection was served over max_connections=2: {other:?}"),
     }
     c3.r.get_ref().set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    // The first two still work.
-    c2.send(get("/hello"));
-    assert_eq!(c2.response().text(), "hello");
-    // Closing one lets the third in.
-    drop(c1);
+    // The requests in flight are answered, and their connections kept.
+    for c in [&mut c1, &mut c2] {
+        let r = c.response();
+        assert_eq!((r.text().as_str(), r.closes()), ("slept 1000", false));
+    }
+    // Once they are idle, the one idle the longest makes room for the third.
     let r = c3.response();
     assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+    c1.expect_closed();
+    c2.send(get("/hello"));
+    assert_eq!(c2.response().text(), "hello");
     server.stop().unwrap();
 }
 

@@ -59,6 +59,17 @@ fn recurse(depth: u64) -> u64 {
     if depth == 0 { pad[0] as u64 } else { recurse(depth - 1) + std::hint::black_box(pad[1]) as u64 }
 }
 
+/// Says when it is dropped.
+struct Held;
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        println!("LOCAL DROPPED");
+    }
+}
+
+static HELD: greenloop::LocalKey<Held> = greenloop::LocalKey::new();
+
 #[test]
 #[ignore = "run by stack_overflow_fails_only_that_green_thread in a child process"]
 fn overflow_child() {
@@ -70,7 +81,12 @@ fn overflow_child() {
             greenloop::sleep(Duration::from_millis(50));
             "survivor done"
         });
-        let deep = greenloop::spawn_named("deep-recursion", || recurse(1_000_000));
+        let deep = greenloop::spawn_named("deep-recursion", || {
+            // Dropped even though the stack is discarded: what the green
+            // thread must give back (a server's connection slot) lives here.
+            HELD.set(Held);
+            recurse(1_000_000)
+        });
         let err = deep.join().unwrap_err();
         assert!(err.is_stack_overflow(), "{err}");
         println!("JOIN_ERROR: {err}");
@@ -99,4 +115,5 @@ fn stack_overflow_fails_only_that_green_thread() {
     assert!(stdout.contains("SURVIVOR: survivor done"), "{stdout}");
     assert!(stdout.contains("JOIN_ERROR: green thread 'deep-recursion' overflowed its stack of 64 KiB"), "{stdout}");
     assert!(stdout.contains("AFTER: "), "{stdout}");
+    assert!(stdout.contains("LOCAL DROPPED"), "green-thread locals are dropped after an overflow: {stdout}");
 }

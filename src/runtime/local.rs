@@ -23,8 +23,12 @@ use super::core::try_core;
 /// });
 /// ```
 ///
-/// Values are dropped when their green thread ends. Outside a green thread
-/// there is no value: `with` sees `None` and `set` panics.
+/// Values are dropped when their green thread ends, whichever way: also
+/// when a stack overflow discards its stack without running the destructors
+/// of its frames. So what a green thread must give back even then (a
+/// server connection's slot, say) belongs here, not in a local variable
+/// (see `overflow`'s module docs). Outside a green thread there is no value:
+/// `with` sees `None` and `set` panics.
 pub struct LocalKey<T: 'static> {
     // Non-zero size: every key static has its own address, which is its identity.
     _unique: u8,

@@ -12,9 +12,15 @@
 //! overflows of OS-thread stacks).
 //!
 //! What recovery cannot do: the overflowed green thread's stack is discarded
-//! without running destructors, so whatever it owned is leaked and any lock it
-//! held stays held. Set `Builder::abort_on_stack_overflow(true)` to abort the
-//! process instead, as Rust does for OS threads.
+//! without running destructors, so whatever its frames owned is leaked and
+//! any lock it held stays held. Its green-thread locals ([`LocalKey`]
+//! values) are dropped, though, as for any green thread that ends: that is
+//! where to keep what must be given back even then (the HTTP server keeps a
+//! connection's slot, registration and a share of its socket there). Set
+//! `Builder::abort_on_stack_overflow(true)` to abort the process instead, as
+//! Rust does for OS threads.
+//!
+//! [`LocalKey`]: crate::LocalKey
 
 use std::cell::Cell;
 use std::sync::Once;

@@ -13,6 +13,8 @@ USAGE:
 OPTIONS:
     --bind ADDR              TCP address to serve on [default: 127.0.0.1:8000]
     --unix PATH              serve on a Unix socket instead (for nginx proxy_pass http://unix:PATH)
+    --unix-mode MODE         the socket file's permissions, octal (660: a proxy in the
+                             socket's group may connect) [default: from the umask]
     --workers N              worker threads, each with its own loop [default: 1]
     --quiet                  no access log
     --log-bodies             show the first 2 KiB of each request body in the access
@@ -67,6 +69,8 @@ EXAMPLE (10 users on a view that waits 1 s give ~10 req/s, not 1):
 pub struct Options {
     pub bind: String,
     pub unix: Option<String>,
+    /// Permission bits of the Unix socket file (`--unix-mode`, octal).
+    pub unix_mode: Option<u32>,
     pub workers: usize,
     pub quiet: bool,
     /// Whether the access log shows request bodies.
@@ -185,6 +189,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut o = Options {
         bind: "127.0.0.1:8000".into(),
         unix: None,
+        unix_mode: None,
         workers: 1,
         quiet: false,
         log_bodies: false,
@@ -205,6 +210,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "-V" | "--version" => return Ok(Command::Version),
             "--bind" => o.bind = value("--bind")?,
             "--unix" => o.unix = Some(value("--unix")?),
+            "--unix-mode" => o.unix_mode = Some(octal_mode(&flag, &value(&flag)?)?),
             "--workers" => o.workers = number(&flag, &value(&flag)?, 1, 1024)?,
             "--quiet" | "-q" => o.quiet = true,
             "--log-bodies" => o.log_bodies = true,
@@ -227,10 +233,24 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             other => return Err(format!("unknown option {other:?}")),
         }
     }
+    if o.unix_mode.is_some() && o.unix.is_none() {
+        return Err("--unix-mode: only for a Unix socket (give --unix PATH too)".into());
+    }
     if o.quiet && o.log_bodies {
         return Err("--log-bodies needs the access log, which --quiet turns off".into());
     }
     Ok(Command::Serve(o))
+}
+
+/// Permission bits written in octal, as chmod takes them (`660`, `0660`, `0o660`).
+fn octal_mode(flag: &str, v: &str) -> Result<u32, String> {
+    let digits = v.trim();
+    let digits = digits.strip_prefix("0o").unwrap_or(digits);
+    let octal = !digits.is_empty() && digits.len() <= 4 && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if octal && m <= 0o777 => Ok(m),
+        _ => Err(format!("{flag}: {v:?} is not an octal mode such as 660 (000..=777)")),
+    }
 }
 
 fn non_empty(flag: &str, v: String) -> Result<String, String> {
@@ -309,6 +329,17 @@ mod tests {
         assert!(err(&["--postgres"]).contains("needs a value"));
         assert!(err(&["--redis", " "]).contains("needs a URL"));
         assert!(err(&["--db-pool", "0"]).contains("out of range"));
+    }
+
+    #[test]
+    fn unix_mode_is_octal_and_needs_a_unix_socket() {
+        assert_eq!(parse_ok(&["--unix", "/tmp/s", "--unix-mode", "660"]).unix_mode, Some(0o660));
+        assert_eq!(parse_ok(&["--unix", "/tmp/s", "--unix-mode=0o600"]).unix_mode, Some(0o600));
+        let err = |a: &[&str]| parse(a.iter().map(|s| s.to_string())).err().unwrap().message;
+        assert!(err(&["--unix", "/tmp/s", "--unix-mode", "rw"]).contains("not an octal mode"));
+        assert!(err(&["--unix", "/tmp/s", "--unix-mode", "1777"]).contains("not an octal mode"));
+        assert!(err(&["--unix", "/tmp/s", "--unix-mode", "+660"]).contains("not an octal mode"));
+        assert!(err(&["--unix-mode", "660"]).contains("only for a Unix socket"));
     }
 
     #[test]

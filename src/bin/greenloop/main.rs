@@ -81,7 +81,10 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         app = app.wrap(AccessLog::new().log_body(o.log_bodies));
     }
     let (server, place) = match &o.unix {
-        Some(path) => (Server::bind_unix(path), format!("unix:{path}")),
+        Some(path) => {
+            let server = Server::bind_unix(path);
+            (if let Some(mode) = o.unix_mode { server.unix_mode(mode) } else { server }, format!("unix:{path}"))
+        }
         None => (Server::bind(o.bind.clone()), format!("http://{}", o.bind)),
     };
     let mut server =

@@ -14,9 +14,11 @@ use std::time::Instant;
 
 use http::{Method, StatusCode, Version};
 
-use super::context::{WorkerCtx, panic_text};
+use super::context::{ConnectionGuard, WorkerCtx, panic_text};
 use super::inbound::{BodyState, Inbound};
+use super::registry::ConnShared;
 use super::stream::Stream;
+use super::worker::OpenSlot;
 use crate::http::codec::{
     BodyFraming, CONTINUE_100, ChunkedDecoder, HeadCache, LAST_CHUNK, OutgoingBody, ParseError, RequestHead,
     ResponseOptions, encode_chunk, parse_request_reusing, write_response_head_stamped,
@@ -58,6 +60,9 @@ struct Conn<'a> {
     clock: Instant,
     /// This connection's facts, seen by `RequestExt::conn_info` on its green thread.
     info: Rc<std::cell::Cell<ConnInfo>>,
+    /// What it shares with its worker: whether it is idle, since when, and
+    /// whether it was told to close to make room for a new connection.
+    shared: Rc<ConnShared>,
 }
 
 /// What `Conn::respond` needs to know of a request the app is answering.
@@ -77,7 +82,73 @@ enum End {
     Error(io::Error),
 }
 
-pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, peer: Option<SocketAddr>, id: u64) {
+/// What a connection holds that must be given back however its green thread
+/// ends: its `max_connections` slot, its registration with the worker, and
+/// (a share of) its socket.
+///
+/// Kept in a green-thread-local, not on the green thread's stack: a stack
+/// overflow discards the stack without running the destructors of its
+/// frames, but green-thread locals are dropped whichever way their green
+/// thread ends. Without this, an overflow leaked the slot for good (a worker
+/// at its cap then never accepted again) and a graceful shutdown waited out
+/// its whole grace period for the connection.
+struct Holdings {
+    /// Released (and the acceptor woken) when dropped.
+    _slot: OpenSlot,
+    /// Unregistered when dropped.
+    _registered: ConnectionGuard,
+    stream: Rc<Stream>,
+    /// The connection's own frames ended (returned or unwound) and dropped
+    /// their shares of the socket; otherwise they were discarded.
+    ended: std::cell::Cell<bool>,
+}
+
+impl Drop for Holdings {
+    fn drop(&mut self) {
+        if !self.ended.get() {
+            // The frames were discarded with their shares of the socket, so
+            // it will never be dropped: shut it down, so the client sees the
+            // connection end now. (Its descriptor stays open.)
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+static HOLDINGS: crate::LocalKey<Holdings> = crate::LocalKey::new();
+
+/// Gives the holdings back at the normal end of [`serve`]. (Not a drop
+/// guard: its landing pad would cost stack under every handler. Frames
+/// that unwind drop their shares of the socket as they go; the holdings,
+/// dropped when the green thread ends, then shut down a socket that is
+/// closing anyway.)
+#[inline(never)]
+fn release() {
+    if let Some(h) = HOLDINGS.take() {
+        h.ended.set(true);
+    }
+}
+
+/// Puts the connection's holdings in their green-thread local; returns what
+/// the connection shares with its worker. Out of line: the holdings pass
+/// through this frame, not through `serve`'s, which stays on the stack
+/// under every handler.
+#[inline(never)]
+fn hold(slot: OpenSlot, registered: ConnectionGuard, stream: &Rc<Stream>) -> Rc<ConnShared> {
+    let shared = registered.shared.clone();
+    HOLDINGS.set(Holdings { _slot: slot, _registered: registered, stream: stream.clone(), ended: Default::default() });
+    shared
+}
+
+/// Serves one connection; `slot` is its place among the worker's
+/// `max_connections` (held by `ctx`'s worker).
+pub(crate) fn serve(
+    ctx: &Rc<WorkerCtx>,
+    slot: OpenSlot,
+    app: &Arc<App>,
+    mut stream: Stream,
+    peer: Option<SocketAddr>,
+    id: u64,
+) {
     let limits = &ctx.config.limits;
     let _ = stream.set_write_timeout(Some(limits.write_timeout));
     let stream = Rc::new(stream);
@@ -91,7 +162,7 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         request_seq: 0,
         body_timeout: limits.body_timeout,
     }));
-    let _registered = ctx.register_connection(id);
+    let shared = hold(slot, ctx.register_connection(id), &stream);
     let info = Rc::new(std::cell::Cell::new(ConnInfo { peer, worker: ctx.id, request_id: 0 }));
     crate::http::request_ext::set_connection_info(info.clone());
     let label = crate::watchdog::Label::new();
@@ -109,18 +180,24 @@ pub(crate) fn serve(ctx: &Rc<WorkerCtx>, app: &Arc<App>, mut stream: Stream, pee
         label_text: String::new(),
         clock: Instant::now(),
         info,
+        shared,
     };
     match conn.run() {
         End::Error(e) => log::debug!("greenloop: connection {id} from {peer:?}: {e}"),
         End::Closed => conn.linger_if_unread(),
     }
-    // Dropping the stream closes it.
+    // The connection closes when `conn` drops its share of the stream, in
+    // this same turn (nothing parks in between).
+    release();
 }
 
 impl Conn<'_> {
     fn run(&mut self) -> End {
-        // When the first bytes of the head being received arrived.
-        let mut head_started: Option<Instant> = None;
+        // When the time allowed for the head being received started: when
+        // its first bytes arrived, or, for a connection's first request, at
+        // accept (a client that connects and says nothing gets the header
+        // timeout, not the idle timeout that only a kept-alive one earns).
+        let mut head_started: Option<Instant> = Some(self.clock);
         loop {
             let parsed = {
                 let inb = self.inbound.borrow();
@@ -146,23 +223,36 @@ impl Conn<'_> {
                         return End::Error(e);
                     }
                     let buffered = !self.inbound.borrow().buf.is_empty();
-                    if !buffered && self.ctx.shutting_down.get() {
-                        return End::Closed;
-                    }
                     // Deadlines count from the last clock reading (the last
                     // response, or the last bytes in): no clock read here.
                     let limits = &self.ctx.config.limits;
-                    let deadline = if buffered {
-                        head_started.unwrap_or(self.clock) + limits.header_timeout
-                    } else {
-                        self.clock + limits.idle_timeout
+                    let deadline = match head_started {
+                        Some(started) => started + limits.header_timeout,
+                        None if buffered => self.clock + limits.header_timeout,
+                        None => self.clock + limits.idle_timeout,
                     };
-                    match self.read_more(deadline) {
+                    // Between requests with nothing buffered, the connection
+                    // is idle: at the cap, the one idle the longest is closed.
+                    let idle = !buffered;
+                    if idle {
+                        self.shared.idle_since.set(Some(self.clock));
+                        if self.ctx.idle_wanted.get() {
+                            self.ctx.idle_wanted_now();
+                        }
+                    }
+                    let read = self.read_more(deadline);
+                    if idle {
+                        self.shared.idle_since.set(None);
+                        if self.shared.evicted.get() && matches!(read, Ok(n) if n > 0) {
+                            self.ctx.eviction_refused(&self.shared);
+                        }
+                    }
+                    match read {
                         Ok(0) => return End::Closed,
                         Ok(_) => {
                             // When the loop last polled: these bytes were read in that turn.
                             self.clock = crate::inspect::loop_time();
-                            if !buffered {
+                            if head_started.is_none() {
                                 // The first bytes of a new head: its clock starts now.
                                 head_started = Some(self.clock);
                             }
@@ -211,22 +301,64 @@ impl Conn<'_> {
     }
 
     /// Reads at least one byte into the input buffer, parking until then.
-    /// A worker shutdown ends the wait (`Ok(0)`).
+    /// A worker shutdown ends the wait (`Ok(0)`) of a connection between
+    /// requests; a request whose first bytes have arrived is still owed an
+    /// answer, so its head is read on (within `deadline`).
+    ///
+    /// Inlined: it is the connection loop's hot path (one call per request).
+    #[inline(always)]
     fn read_more(&mut self, deadline: Instant) -> io::Result<usize> {
         // Wait first: the socket remembers whether data may have arrived
         // since the last short read, so a drained socket costs no syscall.
         loop {
-            if self.ctx.shutting_down.get() {
-                // Between requests (or mid-head: not received, not started).
-                return Ok(0);
+            if self.ctx.shutting_down.get()
+                && let Some(r) = self.read_at_shutdown()
+            {
+                return r;
             }
             self.stream.readable_until(Some(deadline))?;
             match self.inbound.borrow_mut().try_fill() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // Woken with nothing to read: maybe told to make room for a new connection.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.shared.evicted.get() {
+                        return Ok(0);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
         }
+    }
+
+    /// At shutdown: `None` while a head is half received (it is read on).
+    /// Between requests, bytes that have already arrived (the start of a
+    /// request the client has begun to send) are read and answered; with
+    /// none, the connection closes (`Ok(0)`).
+    #[cold]
+    #[inline(never)]
+    fn read_at_shutdown(&mut self) -> Option<io::Result<usize>> {
+        let mut inb = self.inbound.borrow_mut();
+        if !inb.buf.is_empty() {
+            return None;
+        }
+        Some(match inb.try_fill() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => Ok(0),
+            r => r,
+        })
+    }
+
+    /// At shutdown, whether the connection is kept for one more answer: the
+    /// current request's body is all read and the next request has begun
+    /// to arrive (pipelined behind it, or its first bytes are in the socket).
+    /// The last answer says `Connection: close`.
+    #[cold]
+    #[inline(never)]
+    fn owes_more_at_shutdown(&mut self) -> bool {
+        let mut inb = self.inbound.borrow_mut();
+        if !matches!(inb.body, BodyState::Done) || inb.broken.is_some() {
+            return false;
+        }
+        !inb.buf.is_empty() || matches!(inb.try_fill(), Ok(n) if n > 0)
     }
 
     /// Answers one request. `Ok(false)`: close the connection after flushing.
@@ -323,13 +455,17 @@ impl Conn<'_> {
             }
         };
         self.ctx.metrics.observe(response.status(), took);
-        let mut keep = keep_alive && !self.ctx.shutting_down.get();
+        let mut keep = keep_alive;
         let streams_request_body = response.body().as_bytes().is_none();
         if has_body && !streams_request_body {
             // What the handler left of the body is skipped after the answer
             // (never before: a client that sends less than it declared would
             // wait for it); a body too large to skip closes the connection.
             keep &= super::inbound::may_skip_rest(&self.inbound, limits.drain_limit);
+        }
+        if keep && self.ctx.shutting_down.get() {
+            // Requests that had arrived when the shutdown began are answered too.
+            keep = self.owes_more_at_shutdown();
         }
         if has_body && streams_request_body {
             // A streamed response body may read the request body (an echo),

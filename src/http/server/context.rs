@@ -4,13 +4,13 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::counters::{ServerMetrics, WorkerMetrics};
 use super::limits::Limits;
+use super::registry::{ConnShared, Registry};
 use crate::http::codec::{self, DateCache};
 use crate::park::{self, Unparker};
 
@@ -38,8 +38,12 @@ pub(crate) struct WorkerCtx {
     pub(crate) next_request_id: Cell<u64>,
     pub(super) next_conn_id: Cell<u64>,
     /// Every open connection's green thread, woken at shutdown (a wake is
-    /// harmless to one busy with a request: parks may return spuriously).
-    pub(super) connections: RefCell<HashMap<u64, Unparker>>,
+    /// harmless to one busy with a request: parks may return spuriously),
+    /// and the idle ones, the longest idle first, told to close at the cap.
+    pub(super) connections: RefCell<Registry>,
+    /// The acceptor is at the cap with no connection idle: the next one to
+    /// fall idle wakes it.
+    pub(crate) idle_wanted: Cell<bool>,
     /// The acceptor (parked at the connection cap or in accept) and the drainer.
     pub(super) acceptor: RefCell<Option<Unparker>>,
     pub(super) date: RefCell<DateCache>,
@@ -75,29 +79,53 @@ impl WorkerCtx {
     }
 
     /// Registers the calling connection green thread until the guard drops.
-    pub(crate) fn register_connection(&self, conn: u64) -> ConnectionGuard<'_> {
-        self.connections.borrow_mut().insert(conn, park::unparker());
-        ConnectionGuard { ctx: self, conn }
+    pub(crate) fn register_connection(self: &Rc<Self>, conn: u64) -> ConnectionGuard {
+        let shared = self.connections.borrow_mut().insert(conn, park::unparker());
+        ConnectionGuard { ctx: self.clone(), conn, shared }
+    }
+
+    /// A connection fell idle while the acceptor, at the cap with none
+    /// idle, waits for one: it may now make room.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn idle_wanted_now(&self) {
+        self.idle_wanted.set(false);
+        self.wake_acceptor();
+    }
+
+    /// A connection told to close went on serving (a request had arrived
+    /// meanwhile): it frees no slot, so the acceptor looks again.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn eviction_refused(&self, conn: &ConnShared) {
+        self.connections.borrow_mut().eviction_refused(conn);
+        self.wake_acceptor();
+    }
+
+    fn wake_acceptor(&self) {
+        if let Some(a) = self.acceptor.borrow().as_ref() {
+            a.unpark();
+        }
     }
 
     pub(crate) fn connection_closed(&self) {
         self.open.set(self.open.get() - 1);
         self.metrics.connections_open.sub(1);
-        if let Some(a) = self.acceptor.borrow().as_ref() {
-            a.unpark();
-        }
+        self.wake_acceptor();
     }
 }
 
 /// Unregisters a connection when dropped, whichever way its green thread ends.
-pub(crate) struct ConnectionGuard<'a> {
-    ctx: &'a WorkerCtx,
+pub(crate) struct ConnectionGuard {
+    ctx: Rc<WorkerCtx>,
     conn: u64,
+    /// What the connection shares with the worker: whether it is idle.
+    pub(crate) shared: Rc<ConnShared>,
 }
 
-impl Drop for ConnectionGuard<'_> {
+impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.ctx.connections.borrow_mut().remove(&self.conn);
+        self.ctx.connections.borrow_mut().remove(self.conn);
     }
 }
 

@@ -18,16 +18,20 @@ pub struct Limits {
     /// grows). Over it: 413.
     pub max_body_bytes: u64,
     /// Time allowed from the first byte of a request head to its end
-    /// (slowloris defence). Over it: 408 and close.
+    /// (slowloris defence). Over it: 408 and close. A new connection's first
+    /// head is timed from accept: one that sends nothing is closed after it.
     pub header_timeout: Duration,
-    /// How long an idle keep-alive connection is kept open.
+    /// How long an idle keep-alive connection (one that was answered) is kept open.
     pub idle_timeout: Duration,
     /// Longest wait for the next piece of a request body.
     pub body_timeout: Duration,
     /// Longest wait for a slow client to accept response bytes.
     pub write_timeout: Duration,
-    /// Connections served at once per worker (uWSGI's `--async N`). Beyond
-    /// it, new connections wait in the listen backlog instead of being refused.
+    /// Connections served at once per worker (uWSGI's `--async N`). At it,
+    /// the connection idle the longest between keep-alive requests is
+    /// closed to make room for a new one (nginx does the same); with none
+    /// idle, new connections wait in the listen backlog instead of being
+    /// refused. A request in flight is never cut short for a newcomer.
     pub max_connections: usize,
     /// An unread request body up to this size is read and discarded to keep
     /// the connection; a larger one closes the connection instead.

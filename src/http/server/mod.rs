@@ -9,13 +9,15 @@
 //! context in `context.rs`, its thread, accept loop and drain in
 //! `worker.rs`; one connection's loop in `conn.rs`, its socket in
 //! `stream.rs`, its read side and request-body framing in `inbound.rs`;
-//! the per-worker counters in `counters.rs`.
+//! the worker's open and idle connections in `registry.rs`; the per-worker
+//! counters in `counters.rs`.
 
 mod conn;
 mod context;
 pub(crate) mod counters;
 pub(crate) mod inbound;
 mod limits;
+mod registry;
 mod shutdown;
 mod stream;
 mod worker;
@@ -62,6 +64,7 @@ pub struct Server {
     server_name: String,
     grace: Duration,
     stack_size: Option<usize>,
+    unix_mode: Option<u32>,
     signals: bool,
     on_start: Vec<Hook>,
     on_stop: Vec<Hook>,
@@ -89,7 +92,9 @@ impl Server {
     }
 
     /// A server on a Unix socket at `path` (for nginx `proxy_pass http://unix:...`).
-    /// A stale socket file left by a dead server is replaced; a live one is an error.
+    /// A stale socket file left by a dead server is replaced; a live one is an
+    /// error. The file is removed when the server stops. See
+    /// [`unix_mode`](Self::unix_mode) to let a proxy running as another user connect.
     pub fn bind_unix(path: impl AsRef<Path>) -> Server {
         Server::new(Bind::Unix(path.as_ref().to_owned()))
     }
@@ -102,6 +107,7 @@ impl Server {
             server_name: "greenloop".into(),
             grace: Duration::from_secs(30),
             stack_size: None,
+            unix_mode: None,
             signals: true,
             on_start: Vec::new(),
             on_stop: Vec::new(),
@@ -138,6 +144,17 @@ impl Server {
     /// Green-thread stack size for connections (default: the runtime's).
     pub fn stack_size(mut self, bytes: usize) -> Server {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Permission bits of the Unix socket file (e.g. `0o660`, uWSGI's
+    /// `chmod-socket`), so that a reverse proxy running as another user (in
+    /// the socket's group) may connect: without it the file gets the
+    /// process's umask, typically `0o755`, and connecting needs write
+    /// permission. Set before the socket listens, so no connection is ever
+    /// accepted under other permissions. Ignored on TCP.
+    pub fn unix_mode(mut self, mode: u32) -> Server {
+        self.unix_mode = Some(mode & 0o7777);
         self
     }
 
@@ -188,7 +205,7 @@ impl Server {
     /// worker is accepting (so tests can connect at once).
     pub fn start(self, app: impl Into<App>) -> io::Result<RunningServer> {
         let app = Arc::new(app.into());
-        let (listeners, local_addr) = self.listen()?;
+        let Bound { listeners, local_addr, socket_file } = self.listen()?;
         reserve_fd_table(self.workers.saturating_mul(self.limits.max_connections).saturating_add(64));
         let shared = Arc::new(WorkerConfig {
             metrics: Arc::default(),
@@ -204,9 +221,12 @@ impl Server {
         for (id, listener) in listeners.into_iter().enumerate() {
             let (app, shared, ready, stack) = (app.clone(), shared.clone(), ready_tx.clone(), self.stack_size);
             let shutdown = self.shutdown.clone();
-            let t = thread::Builder::new()
-                .name(format!("greenloop-worker-{id}"))
-                .spawn(move || run_worker(id, listener, app, shared, stack, shutdown, ready))?;
+            // Each worker keeps the socket file: the last one to stop removes it.
+            let file = socket_file.clone();
+            let t = thread::Builder::new().name(format!("greenloop-worker-{id}")).spawn(move || {
+                run_worker(id, listener, app, shared, stack, shutdown, ready);
+                drop(file);
+            })?;
             threads.push(t);
         }
         drop(ready_tx);
@@ -231,7 +251,7 @@ impl Server {
         Ok(running)
     }
 
-    fn listen(&self) -> io::Result<(Vec<Listener>, Option<SocketAddr>)> {
+    fn listen(&self) -> io::Result<Bound> {
         match &self.bind {
             Bind::Tcp(addr) => {
                 let addrs: Vec<SocketAddr> = addr
@@ -251,18 +271,18 @@ impl Server {
                 for _ in 1..self.workers {
                     out.push(Listener::Tcp(crate::net::bind_std(actual, true, backlog)?));
                 }
-                Ok((out, Some(actual)))
+                Ok(Bound { listeners: out, local_addr: Some(actual), socket_file: None })
             }
             Bind::Unix(path) => {
                 remove_stale_socket(path)?;
-                let l = crate::net::bind_std_unix(path, self.limits.listen_backlog)
+                let (l, file) = bind_unix(path, self.unix_mode, self.limits.listen_backlog)
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {}: {e}", path.display())))?;
                 let mut out = Vec::new();
                 for _ in 1..self.workers {
                     out.push(Listener::Unix(l.try_clone()?));
                 }
                 out.push(Listener::Unix(l));
-                Ok((out, None))
+                Ok(Bound { listeners: out, local_addr: None, socket_file: Some(Arc::new(file)) })
             }
         }
     }
@@ -300,6 +320,61 @@ fn reserve_fd_table(wanted: usize) {
             libc::close(high);
         }
         libc::close(probe);
+    }
+}
+
+/// What [`Server::listen`] made: a listener per worker, the TCP address,
+/// and the Unix socket file to remove when the server stops.
+struct Bound {
+    listeners: Vec<Listener>,
+    local_addr: Option<SocketAddr>,
+    socket_file: Option<Arc<SocketFile>>,
+}
+
+/// Binds a listening Unix socket at `path`, with permission bits `mode`
+/// set between bind and listen: until listen, nobody can connect, so no
+/// connection is made under the umask's permissions.
+fn bind_unix(
+    path: &Path,
+    mode: Option<u32>,
+    backlog: u32,
+) -> io::Result<(std::os::unix::net::UnixListener, SocketFile)> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.bind(&SockAddr::unix(path)?)?;
+    // From here on the file is ours: dropping this removes it if we fail.
+    let file = SocketFile::new(path)?;
+    if let Some(mode) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+    Ok((socket.into(), file))
+}
+
+/// The socket file a Unix-socket server created: removed when dropped (when
+/// the server has stopped), unless another file has replaced it meanwhile
+/// (a newer server's, which is not ours to remove).
+struct SocketFile {
+    path: PathBuf,
+    /// Device and inode of the file we created.
+    id: (u64, u64),
+}
+
+impl SocketFile {
+    fn new(path: &Path) -> io::Result<SocketFile> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path)?;
+        Ok(SocketFile { path: path.to_owned(), id: (m.dev(), m.ino()) })
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.id) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

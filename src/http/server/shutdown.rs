@@ -11,7 +11,10 @@ use crate::Handle;
 use crate::park::Unparker;
 
 /// Stops a server gracefully: no new connections, requests in flight finish
-/// (within the grace period), idle connections close, stop hooks run.
+/// (within the grace period), and so do requests whose bytes had begun to
+/// arrive (a head half received, requests pipelined behind the current one:
+/// the last answer says `Connection: close`); idle connections close, stop
+/// hooks run.
 /// `Send + Sync + Clone`; callable from any thread, any number of times.
 #[derive(Clone)]
 pub struct ShutdownHandle {
@@ -86,7 +89,7 @@ fn begin_worker_shutdown() {
     if ctx.shutting_down.replace(true) {
         return;
     }
-    let connections: Vec<Unparker> = ctx.connections.borrow().values().cloned().collect();
+    let connections: Vec<Unparker> = ctx.connections.borrow().unparkers();
     for u in connections {
         u.unpark();
     }

@@ -3,14 +3,15 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::conn;
 use super::context::{Stamp, WORKER, WorkerConfig, WorkerCtx, panic_text};
+use super::registry::Registry;
 use super::shutdown::ShutdownHandle;
 use super::stream::Stream;
 use crate::Handle;
@@ -26,8 +27,16 @@ pub(super) enum Listener {
 }
 
 /// Counts a connection as closed when dropped, even if its green thread
-/// unwinds: a leaked slot would shrink `max_connections` for good.
-struct OpenSlot(Rc<WorkerCtx>);
+/// unwinds or overflows its stack: a leaked slot would shrink
+/// `max_connections` for good.
+pub(super) struct OpenSlot(Rc<WorkerCtx>);
+
+impl OpenSlot {
+    /// The worker whose slot this is.
+    pub(super) fn ctx(&self) -> &Rc<WorkerCtx> {
+        &self.0
+    }
+}
 
 impl Drop for OpenSlot {
     fn drop(&mut self) {
@@ -67,7 +76,8 @@ pub(super) fn run_worker(
             open: Cell::new(0),
             next_request_id: Cell::new(1),
             next_conn_id: Cell::new(1),
-            connections: RefCell::new(HashMap::new()),
+            connections: RefCell::new(Registry::new()),
+            idle_wanted: Cell::new(false),
             acceptor: RefCell::new(Some(park::unparker())),
             date: RefCell::new(DateCache::new()),
             stamp: RefCell::new(Stamp { date: [0; 29], fields: Vec::new(), until: None }),
@@ -121,20 +131,33 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
     park::set_urgent(true);
     let mut backoff = Duration::from_millis(5);
     let mut last_warning: Option<Instant> = None;
+    // A connection accepted at the cap, waiting for a slot.
+    let mut held: Option<(Stream, Option<SocketAddr>)> = None;
     while !ctx.shutting_down.get() {
-        if ctx.open.get() >= ctx.config.limits.max_connections {
-            // At the cap: leave new connections in the backlog until one closes.
-            park::park();
-            continue;
-        }
-        let accepted = match &accept {
-            Accept::Tcp(l) => l.try_accept().map(|(s, a)| {
-                let _ = s.set_nodelay(true);
-                (Stream::Tcp(s), Some(a))
-            }),
-            Accept::Unix(l) => l.try_accept().map(|(s, _)| (Stream::Unix(s), None)),
+        let max = ctx.config.limits.max_connections;
+        let at_cap = ctx.open.get() >= max;
+        let accepted = match held.take() {
+            Some(c) if !at_cap => Ok(c),
+            Some(c) => {
+                // Still at the cap: the connection idle the longest is told
+                // to close (once), and its slot goes to this one. With none
+                // idle, this one waits until a connection closes or falls idle.
+                held = Some(c);
+                if !ctx.connections.borrow_mut().evict_longest_idle(ctx.open.get(), max) {
+                    ctx.idle_wanted.set(true);
+                }
+                park::park();
+                continue;
+            }
+            None => try_accept(&accept),
         };
         match accepted {
+            Ok((stream, peer)) if at_cap => {
+                // Someone is waiting: held here (the backlog behind it stays
+                // in the kernel) until a slot is free.
+                backoff = Duration::from_millis(5);
+                held = Some((stream, peer));
+            }
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
                 let id = ctx.next_conn_id.get();
@@ -150,11 +173,14 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 let accepted = Box::new((slot, app.clone(), stream, peer, id));
                 crate::spawn_detached(move || {
                     let (slot, app, stream, peer, id) = *accepted;
-                    conn::serve(&slot.0, &app, stream, peer, id);
-                    drop(slot);
+                    // This frame's own handle on the worker (the slot goes to
+                    // the connection's holdings).
+                    let ctx = slot.ctx().clone();
+                    conn::serve(&ctx, slot, &app, stream, peer, id);
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Wakes for a new connection, or (unparked) when one closes.
                 let waited = match &accept {
                     Accept::Tcp(l) => l.readable(),
                     Accept::Unix(l) => l.readable(),
@@ -178,6 +204,16 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
         }
+    }
+}
+
+fn try_accept(accept: &Accept) -> io::Result<(Stream, Option<SocketAddr>)> {
+    match accept {
+        Accept::Tcp(l) => l.try_accept().map(|(s, a)| {
+            let _ = s.set_nodelay(true);
+            (Stream::Tcp(s), Some(a))
+        }),
+        Accept::Unix(l) => l.try_accept().map(|(s, _)| (Stream::Unix(s), None)),
     }
 }
 

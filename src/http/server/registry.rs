@@ -1,0 +1,151 @@
+//! A worker's open connections: each one's green thread (woken at
+//! shutdown), and which of them are idle since when, so that at the
+//! connection cap the one idle the longest can be told to close and give its
+//! slot to a newcomer (nginx reuses its idle keep-alive connections the same
+//! way). Without that, idle keep-alive clients would hold every slot for the
+//! whole idle timeout and lock everyone else out.
+//!
+//! The hot path pays two stores per request: a connection falling idle
+//! writes when into its own [`ConnShared`], and clears it when a request
+//! arrives. The ordering is paid for only at the cap, and lazily: a scan
+//! sorts the idle connections once, the longest idle first, and later
+//! evictions take from that list, skipping any that have served a request
+//! since (they fell idle again later than every one still listed, so the
+//! list stays in least-recently-used order). A new scan happens only when
+//! the list runs dry.
+
+use std::cell::Cell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::park::Unparker;
+
+/// What a connection shares with its worker.
+pub(crate) struct ConnShared {
+    /// The connection's green thread.
+    pub(crate) unparker: Unparker,
+    /// Since when it has been between requests with nothing buffered;
+    /// `None`: busy (reading or answering a request) or closed.
+    pub(crate) idle_since: Cell<Option<Instant>>,
+    /// It was told to close, to give its slot to a new connection.
+    pub(crate) evicted: Cell<bool>,
+}
+
+/// A worker's open connections, by connection id.
+pub(crate) struct Registry {
+    conns: HashMap<u64, Rc<ConnShared>>,
+    /// Idle connections as the last scan found them, the longest idle
+    /// first, each with when it fell idle then.
+    candidates: VecDeque<(Rc<ConnShared>, Instant)>,
+    /// Connections told to close that have not closed (or gone on) yet:
+    /// the acceptor counts them as gone, so a spurious wake evicts no more.
+    pub(crate) evicting: usize,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Registry {
+        Registry { conns: HashMap::new(), candidates: VecDeque::new(), evicting: 0 }
+    }
+
+    /// Adds connection `id`, whose green thread is `unparker`.
+    pub(crate) fn insert(&mut self, id: u64, unparker: Unparker) -> Rc<ConnShared> {
+        let shared = Rc::new(ConnShared { unparker, idle_since: Cell::new(None), evicted: Cell::new(false) });
+        self.conns.insert(id, shared.clone());
+        shared
+    }
+
+    /// Removes connection `id` (it is closing).
+    pub(crate) fn remove(&mut self, id: u64) {
+        if let Some(c) = self.conns.remove(&id) {
+            c.idle_since.set(None);
+            if c.evicted.replace(false) {
+                self.evicting -= 1;
+            }
+        }
+    }
+
+    /// An evicted connection went on serving instead (a request had arrived).
+    pub(crate) fn eviction_refused(&mut self, c: &ConnShared) {
+        if c.evicted.replace(false) {
+            self.evicting -= 1;
+        }
+    }
+
+    /// At the connection cap with `open` connections: tells the connection
+    /// idle the longest to close, unless enough were told already. Returns
+    /// false when none is idle.
+    pub(crate) fn evict_longest_idle(&mut self, open: usize, max: usize) -> bool {
+        if open.saturating_sub(self.evicting) < max {
+            return true;
+        }
+        let mut scanned = false;
+        loop {
+            let Some((c, since)) = self.candidates.pop_front() else {
+                if scanned {
+                    return false;
+                }
+                self.scan();
+                scanned = true;
+                continue;
+            };
+            if c.idle_since.get() == Some(since) && !c.evicted.get() {
+                c.evicted.set(true);
+                c.unparker.unpark();
+                self.evicting += 1;
+                return true;
+            }
+        }
+    }
+
+    /// Lists the idle connections, the longest idle first.
+    fn scan(&mut self) {
+        let mut idle: Vec<_> = self.conns.values().filter_map(|c| c.idle_since.get().map(|t| (c.clone(), t))).collect();
+        idle.sort_unstable_by_key(|&(_, t)| t);
+        self.candidates = idle.into();
+    }
+
+    /// Every open connection's green thread.
+    pub(crate) fn unparkers(&self) -> Vec<Unparker> {
+        self.conns.values().map(|c| c.unparker.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_longest_idle_goes_first_and_a_connection_that_served_since_waits_its_turn_again() {
+        let mut r = Registry::new();
+        let t = Instant::now();
+        let at = |s| Some(t + Duration::from_secs(s));
+        let a = r.insert(1, crate::park::unparker());
+        let b = r.insert(2, crate::park::unparker());
+        let c = r.insert(3, crate::park::unparker());
+        a.idle_since.set(at(2));
+        b.idle_since.set(at(1));
+        assert!(r.evict_longest_idle(3, 3));
+        assert!(b.evicted.get() && !a.evicted.get() && !c.evicted.get());
+        // Until b has closed, it counts as gone: nobody else is told.
+        assert!(r.evict_longest_idle(3, 3));
+        assert!(!a.evicted.get());
+        r.remove(2);
+        // a served a request and fell idle again, after c did.
+        c.idle_since.set(at(3));
+        a.idle_since.set(at(4));
+        assert!(r.evict_longest_idle(2, 2));
+        assert!(c.evicted.get() && !a.evicted.get());
+        // c went on serving instead (a request had arrived): a is next.
+        c.idle_since.set(None);
+        r.eviction_refused(&c);
+        assert!(r.evict_longest_idle(2, 2));
+        assert!(a.evicted.get());
+        r.remove(1);
+        // Nobody idle: the caller is told.
+        assert!(!r.evict_longest_idle(2, 1));
+        assert!(!c.evicted.get());
+    }
+}
