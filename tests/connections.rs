@@ -243,6 +243,7 @@ fn overflow_server_child() {
             }
         })
         .expect("server starts");
+    server.watch_signals().unwrap();
     println!("ADDR {}", addr(&server));
     server.serve_until_signal().unwrap();
     println!("STOPPED");

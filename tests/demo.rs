@@ -272,3 +272,16 @@ fn echo_stream_sends_the_body_back_while_it_arrives() {
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
     assert!(r.body == data, "the echo differs");
 }
+
+#[test]
+fn a_sigterm_right_after_the_banner_drains_instead_of_killing() {
+    // A process manager may stop the server the moment it says it is
+    // serving; the signal must already be the graceful stop by then.
+    for _ in 0..10 {
+        let mut demo = Demo::start(&["--quiet"]);
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(demo.child.id() as i32, libc::SIGTERM) }, 0);
+        let status = demo.child.wait().unwrap();
+        assert!(status.success(), "killed by the signal instead of stopping: {status:?}");
+    }
+}

@@ -94,6 +94,9 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         server = server.stack_size(s);
     }
     let running = server.start(app)?;
+    // Before the banner: a SIGTERM sent as soon as the server says it is
+    // serving must drain it, not kill it.
+    running.watch_signals()?;
     // By default the aggregated routes call this server itself (port 0 is
     // known only now); a wildcard address is reached over loopback.
     upstream.set(running.local_addr().map(|mut a| {

@@ -433,10 +433,24 @@ impl RunningServer {
         if panicked { Err(io::Error::other("a worker thread panicked")) } else { Ok(()) }
     }
 
+    /// From now on, SIGINT/SIGTERM stop this server gracefully (a second
+    /// signal exits at once); returns at once.
+    ///
+    /// Call it before announcing that the server is ready (a banner, a
+    /// readiness file, a supervisor's notification): until it is called, a
+    /// SIGTERM has its default effect and kills the process, and a process
+    /// manager that stops the server right after it said it was ready would
+    /// cut off the requests in flight.
+    pub fn watch_signals(&self) -> io::Result<()> {
+        watch_signals(self.shutdown_handle())
+    }
+
     /// Stops gracefully on SIGINT/SIGTERM (a second signal exits at once)
-    /// and waits until the workers are done.
+    /// and waits until the workers are done. Signals are watched from this
+    /// call on; see [`watch_signals`](Self::watch_signals) to watch them
+    /// before announcing readiness.
     pub fn serve_until_signal(self) -> io::Result<()> {
-        watch_signals(self.shutdown_handle())?;
+        self.watch_signals()?;
         self.join()
     }
 

@@ -30,13 +30,19 @@ impl std::fmt::Debug for ShutdownHandle {
 
 struct ShutdownInner {
     requested: AtomicBool,
+    /// Signals are watched for this server (at most one watcher).
+    signals_watched: AtomicBool,
     workers: Mutex<Vec<Handle>>,
 }
 
 impl ShutdownHandle {
     pub(super) fn new() -> ShutdownHandle {
         ShutdownHandle {
-            inner: Arc::new(ShutdownInner { requested: AtomicBool::new(false), workers: Mutex::new(Vec::new()) }),
+            inner: Arc::new(ShutdownInner {
+                requested: AtomicBool::new(false),
+                signals_watched: AtomicBool::new(false),
+                workers: Mutex::new(Vec::new()),
+            }),
         }
     }
 
@@ -63,9 +69,13 @@ impl ShutdownHandle {
     }
 }
 
-/// Stops `handle` gracefully on the first SIGINT/SIGTERM; exits the process on the second.
+/// Stops `handle` gracefully on the first SIGINT/SIGTERM; exits the process
+/// on the second. Once per server: a second call does nothing.
 pub(super) fn watch_signals(handle: ShutdownHandle) -> io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
+    if handle.inner.signals_watched.swap(true, Ordering::AcqRel) {
+        return Ok(());
+    }
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     thread::Builder::new().name("greenloop-signals".into()).spawn(move || {
         let mut seen = 0;
