@@ -15,6 +15,7 @@
 mod conn;
 mod context;
 pub(crate) mod counters;
+mod holdings;
 pub(crate) mod inbound;
 mod limits;
 mod registry;

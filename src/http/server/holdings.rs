@@ -1,0 +1,69 @@
+//! What a connection holds that must outlive its stack: its
+//! `max_connections` slot, its registration with the worker, a share of its
+//! socket. A stack overflow discards a green thread's stack without running
+//! its frames' destructors, so these live in a green-thread local instead,
+//! which is dropped however the green thread ends.
+
+use std::rc::Rc;
+
+use super::context::ConnectionGuard;
+use super::registry::ConnShared;
+use super::stream::Stream;
+use super::worker::OpenSlot;
+
+/// What a connection holds that must be given back however its green thread
+/// ends: its `max_connections` slot, its registration with the worker, and
+/// (a share of) its socket.
+///
+/// Kept in a green-thread-local, not on the green thread's stack: a stack
+/// overflow discards the stack without running the destructors of its
+/// frames, but green-thread locals are dropped whichever way their green
+/// thread ends. Without this, an overflow leaked the slot for good (a worker
+/// at its cap then never accepted again) and a graceful shutdown waited out
+/// its whole grace period for the connection.
+struct Holdings {
+    /// Released (and the acceptor woken) when dropped.
+    _slot: OpenSlot,
+    /// Unregistered when dropped.
+    _registered: ConnectionGuard,
+    stream: Rc<Stream>,
+    /// The connection's own frames ended (returned or unwound) and dropped
+    /// their shares of the socket; otherwise they were discarded.
+    ended: std::cell::Cell<bool>,
+}
+
+impl Drop for Holdings {
+    fn drop(&mut self) {
+        if !self.ended.get() {
+            // The frames were discarded with their shares of the socket, so
+            // it will never be dropped: shut it down, so the client sees the
+            // connection end now. (Its descriptor stays open.)
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+static HOLDINGS: crate::LocalKey<Holdings> = crate::LocalKey::new();
+
+/// Gives the holdings back at the normal end of [`serve`]. (Not a drop
+/// guard: its landing pad would cost stack under every handler. Frames
+/// that unwind drop their shares of the socket as they go; the holdings,
+/// dropped when the green thread ends, then shut down a socket that is
+/// closing anyway.)
+#[inline(never)]
+pub(super) fn release() {
+    if let Some(h) = HOLDINGS.take() {
+        h.ended.set(true);
+    }
+}
+
+/// Puts the connection's holdings in their green-thread local; returns what
+/// the connection shares with its worker. Out of line: the holdings pass
+/// through this frame, not through `serve`'s, which stays on the stack
+/// under every handler.
+#[inline(never)]
+pub(super) fn hold(slot: OpenSlot, registered: ConnectionGuard, stream: &Rc<Stream>) -> Rc<ConnShared> {
+    let shared = registered.shared.clone();
+    HOLDINGS.set(Holdings { _slot: slot, _registered: registered, stream: stream.clone(), ended: Default::default() });
+    shared
+}
