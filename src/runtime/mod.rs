@@ -17,6 +17,7 @@ mod overflow;
 mod stack;
 mod stats;
 mod task;
+mod thread_info;
 mod threads;
 mod time;
 mod timers;

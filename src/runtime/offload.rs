@@ -275,6 +275,6 @@ where
         if let Some(r) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return r.unwrap_or_else(|p| resume_unwind(p));
         }
-        wait_infallible(c, crate::runtime::threads::WaitReason::Offload);
+        wait_infallible(c, crate::runtime::thread_info::WaitReason::Offload);
     }
 }

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::core::{Core, Remote, Shared, TaskRef, force_unwinding, try_core};
-use super::threads::WaitReason;
+use super::thread_info::WaitReason;
 
 /// Why a park returned.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -57,7 +57,7 @@ impl<T> JoinHandle<T> {
             }
             let c = core();
             self.slot.waiter.set(c.current());
-            wait_infallible(c, crate::runtime::threads::WaitReason::Join);
+            wait_infallible(c, crate::runtime::thread_info::WaitReason::Join);
         }
     }
 

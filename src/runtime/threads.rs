@@ -10,116 +10,12 @@
 //! it copies to say since when.
 
 use std::fmt::{self, Write as _};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{Shared, try_core};
+use super::core::{Shared, known_loops, try_core};
 use super::handle::Handle;
-
-/// What a parked green thread waits on: recorded by each park site (one
-/// byte), shown by [`threads`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-#[non_exhaustive]
-pub enum WaitReason {
-    /// A plain [`park`](crate::park::park) (code built on the park primitive directly).
-    Park,
-    /// A [`sleep`](crate::sleep) or other timer.
-    Timer,
-    /// A socket to become readable (or a listener to have a connection).
-    Read,
-    /// A socket to become writable (or a connect to complete).
-    Write,
-    /// A channel or oneshot message, or room in a bounded channel.
-    Channel,
-    /// A [`sync::Mutex`](crate::sync::Mutex).
-    Lock,
-    /// A [`sync::Semaphore`](crate::sync::Semaphore) permit.
-    Semaphore,
-    /// An [`offload`](crate::offload)ed call to finish.
-    Offload,
-    /// Another green thread to finish ([`JoinHandle::join`](crate::JoinHandle::join)).
-    Join,
-}
-
-impl WaitReason {
-    /// The word the text dump shows: `timer`, `read`, `channel`...
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WaitReason::Park => "park",
-            WaitReason::Timer => "timer",
-            WaitReason::Read => "read",
-            WaitReason::Write => "write",
-            WaitReason::Channel => "channel",
-            WaitReason::Lock => "lock",
-            WaitReason::Semaphore => "semaphore",
-            WaitReason::Offload => "offload",
-            WaitReason::Join => "join",
-        }
-    }
-}
-
-/// Where a green thread is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ThreadState {
-    /// On the CPU: the one asking for the dump, or one holding its loop.
-    Running,
-    /// In its loop's run queue, ready to run.
-    Ready,
-    /// Suspended until something wakes it (see [`GreenThread::waiting_on`]).
-    Parked,
-}
-
-impl ThreadState {
-    /// `running`, `ready` or `parked`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ThreadState::Running => "running",
-            ThreadState::Ready => "ready",
-            ThreadState::Parked => "parked",
-        }
-    }
-}
-
-/// One green thread in a [`threads`] dump.
-#[derive(Clone, Debug)]
-pub struct GreenThread {
-    /// The OS thread of its loop (a server worker: `greenloop-worker-N`).
-    pub worker: String,
-    /// Its id, unique per loop.
-    pub id: u64,
-    /// What it is called: its name (`spawn_named`) or watchdog label (the
-    /// HTTP server's is the request being answered), if any.
-    pub label: Option<String>,
-    /// Running, ready or parked.
-    pub state: ThreadState,
-    /// What a parked one waits on.
-    pub waiting_on: Option<WaitReason>,
-    /// The descriptor of the socket a `Read`/`Write` wait is for.
-    pub fd: Option<i32>,
-    /// How long a parked one has been parked, by its loop's clock (which
-    /// lags the true time by at most one turn of the loop).
-    pub since: Option<Duration>,
-}
-
-/// A loop known to [`threads`]: its remote door and its thread's name.
-struct Known {
-    shared: Weak<Shared>,
-    thread: String,
-}
-
-fn known() -> &'static Mutex<Vec<Known>> {
-    static LOOPS: Mutex<Vec<Known>> = Mutex::new(Vec::new());
-    &LOOPS
-}
-
-/// Records a new loop (called on its own thread when it is built).
-pub(crate) fn register(shared: &Arc<Shared>) {
-    let thread = std::thread::current().name().unwrap_or("<unnamed>").to_owned();
-    let mut loops = known().lock().unwrap_or_else(|e| e.into_inner());
-    loops.retain(|k| k.shared.strong_count() > 0);
-    loops.push(Known { shared: Arc::downgrade(shared), thread });
-}
+pub use super::thread_info::{GreenThread, ThreadState, WaitReason};
 
 /// A snapshot of every green thread on every loop of this process: id,
 /// label, state, what it waits on and for how long.
@@ -131,10 +27,7 @@ pub(crate) fn register(shared: &Arc<Shared>) {
 /// The green threads that collect the lists are left out of them.
 pub fn threads_timeout(timeout: Duration) -> (Vec<GreenThread>, Vec<String>) {
     let here = try_core().map(|c| c.shared.id);
-    let loops: Vec<(Arc<Shared>, String)> = {
-        let loops = known().lock().unwrap_or_else(|e| e.into_inner());
-        loops.iter().filter_map(|k| Some((k.shared.upgrade()?, k.thread.clone()))).collect()
-    };
+    let loops: Vec<(Arc<Shared>, String)> = known_loops();
     let mut out = Vec::new();
     let mut silent = Vec::new();
     let mut pending = Vec::new();

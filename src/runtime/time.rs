@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::core::{Scope, core, try_core};
 use super::park::{Wake, is_scope_elapsed};
-use super::threads::WaitReason;
+use super::thread_info::WaitReason;
 
 /// Sleeps for `duration`: parks the green thread (other green threads run);
 /// on a plain OS thread, sleeps it.

@@ -15,11 +15,10 @@ use std::time::Instant;
 use http::{Method, StatusCode, Version};
 
 use super::context::{WorkerCtx, panic_text};
-use super::holdings::{hold, release};
+use super::holdings::{OpenSlot, hold, release};
 use super::inbound::{BodyState, Inbound};
 use super::registry::ConnShared;
 use super::stream::Stream;
-use super::worker::OpenSlot;
 use crate::http::codec::{
     BodyFraming, CONTINUE_100, ChunkedDecoder, HeadCache, LAST_CHUNK, OutgoingBody, ParseError, RequestHead,
     ResponseOptions, encode_chunk, parse_request_reusing, write_response_head_stamped,

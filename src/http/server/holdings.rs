@@ -6,10 +6,9 @@
 
 use std::rc::Rc;
 
-use super::context::ConnectionGuard;
+use super::context::{ConnectionGuard, WorkerCtx};
 use super::registry::ConnShared;
 use super::stream::Stream;
-use super::worker::OpenSlot;
 
 /// What a connection holds that must be given back however its green thread
 /// ends: its `max_connections` slot, its registration with the worker, and
@@ -66,4 +65,27 @@ pub(super) fn hold(slot: OpenSlot, registered: ConnectionGuard, stream: &Rc<Stre
     let shared = registered.shared.clone();
     HOLDINGS.set(Holdings { _slot: slot, _registered: registered, stream: stream.clone(), ended: Default::default() });
     shared
+}
+
+/// Counts a connection as closed when dropped, even if its green thread
+/// unwinds or overflows its stack: a leaked slot would shrink
+/// `max_connections` for good.
+pub(super) struct OpenSlot(Rc<WorkerCtx>);
+
+impl OpenSlot {
+    /// Takes one of `ctx`'s slots (the caller checked there is one).
+    pub(super) fn new(ctx: Rc<WorkerCtx>) -> OpenSlot {
+        OpenSlot(ctx)
+    }
+
+    /// The worker whose slot this is.
+    pub(super) fn ctx(&self) -> &Rc<WorkerCtx> {
+        &self.0
+    }
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.connection_closed();
+    }
 }

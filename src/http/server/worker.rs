@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::conn;
 use super::context::{Stamp, WORKER, WorkerConfig, WorkerCtx, panic_text};
+use super::holdings::OpenSlot;
 use super::registry::Registry;
 use super::shutdown::ShutdownHandle;
 use super::stream::Stream;
@@ -24,24 +25,6 @@ use crate::park;
 pub(super) enum Listener {
     Tcp(std::net::TcpListener),
     Unix(std::os::unix::net::UnixListener),
-}
-
-/// Counts a connection as closed when dropped, even if its green thread
-/// unwinds or overflows its stack: a leaked slot would shrink
-/// `max_connections` for good.
-pub(super) struct OpenSlot(Rc<WorkerCtx>);
-
-impl OpenSlot {
-    /// The worker whose slot this is.
-    pub(super) fn ctx(&self) -> &Rc<WorkerCtx> {
-        &self.0
-    }
-}
-
-impl Drop for OpenSlot {
-    fn drop(&mut self) {
-        self.0.connection_closed();
-    }
 }
 
 /// The body of worker thread `id`: builds its loop, runs the start hooks,
@@ -167,7 +150,7 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 // The slot exists before the spawn: if no green thread can be
                 // started (no stack could be mapped), dropping the closure
                 // releases it.
-                let slot = OpenSlot(ctx.clone());
+                let slot = OpenSlot::new(ctx.clone());
                 // Boxed: the green thread's entry frame, resident for the
                 // connection's whole life, then holds a pointer, not the socket.
                 let accepted = Box::new((slot, app.clone(), stream, peer, id));

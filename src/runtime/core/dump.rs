@@ -1,11 +1,12 @@
 //! The loop's part of [`inspect::threads`](crate::inspect::threads): its
 //! own tasks, listed on its own thread.
 
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
-use super::Core;
 use super::tasks::State;
-use crate::runtime::threads::{GreenThread, ThreadState, WaitReason};
+use super::{Core, Shared};
+use crate::runtime::thread_info::{GreenThread, ThreadState, WaitReason};
 
 impl Core {
     /// Every task of this loop (`worker` names it), except the caller's
@@ -44,4 +45,30 @@ impl Core {
         out.sort_by_key(|t| t.id);
         out
     }
+}
+
+/// A loop known to [`threads`](crate::inspect::threads): its remote door
+/// and its thread's name.
+struct Known {
+    shared: Weak<Shared>,
+    thread: String,
+}
+
+fn known() -> &'static Mutex<Vec<Known>> {
+    static LOOPS: Mutex<Vec<Known>> = Mutex::new(Vec::new());
+    &LOOPS
+}
+
+/// Records a new loop (called on its own thread when it is built).
+pub(super) fn register(shared: &Arc<Shared>) {
+    let thread = std::thread::current().name().unwrap_or("<unnamed>").to_owned();
+    let mut loops = known().lock().unwrap_or_else(|e| e.into_inner());
+    loops.retain(|k| k.shared.strong_count() > 0);
+    loops.push(Known { shared: Arc::downgrade(shared), thread });
+}
+
+/// Every loop still alive, with its thread's name: the loops a dump asks.
+pub(crate) fn known_loops() -> Vec<(Arc<Shared>, String)> {
+    let loops = known().lock().unwrap_or_else(|e| e.into_inner());
+    loops.iter().filter_map(|k| Some((k.shared.upgrade()?, k.thread.clone()))).collect()
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::Core;
 use super::tasks::TaskRef;
 use crate::runtime::park::Wake;
-use crate::runtime::threads::WaitReason;
+use crate::runtime::thread_info::WaitReason;
 
 /// Waiters on one registered I/O source. Usually one reader and one writer.
 #[derive(Default)]

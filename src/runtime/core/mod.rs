@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use crossbeam::queue::SegQueue;
 
+pub(crate) use self::dump::known_loops;
 use self::io::IoEntry;
 use self::tasks::TaskTable;
 pub(crate) use self::tasks::{Completion, Exit, Measure, Scope, Task, TaskRef};
@@ -183,7 +184,7 @@ impl Core {
                 NEXT.fetch_add(1, Ordering::Relaxed)
             },
         });
-        super::threads::register(&shared);
+        dump::register(&shared);
         Ok(Core {
             watch,
             shared,

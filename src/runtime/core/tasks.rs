@@ -14,7 +14,7 @@ use corosensei::{Coroutine, Yielder};
 
 use super::{Core, core};
 use crate::runtime::join_error::JoinError;
-use crate::runtime::threads::WaitReason;
+use crate::runtime::thread_info::WaitReason;
 use crate::runtime::watchdog::label::{LabelText, TaskLabel};
 
 /// How a green thread's coroutine ended.

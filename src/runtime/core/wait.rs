@@ -21,7 +21,7 @@ use super::tasks::{State, Task, TaskRef};
 use super::{Core, force_unwinding};
 use crate::runtime::join_error::JoinError;
 use crate::runtime::park::Wake;
-use crate::runtime::threads::WaitReason;
+use crate::runtime::thread_info::WaitReason;
 
 /// What a timer entry does when it comes due.
 pub(crate) enum TimerAction {

@@ -87,7 +87,8 @@ impl<T> Sender<T> {
                             continue;
                         }
                     }
-                    if park::park_deadline_for(None, crate::runtime::threads::WaitReason::Channel) == Wake::TimedOut {
+                    if park::park_deadline_for(None, crate::runtime::thread_info::WaitReason::Channel) == Wake::TimedOut
+                    {
                         crate::runtime::park::raise_elapsed();
                     }
                 }
@@ -190,7 +191,7 @@ impl<T> Receiver<T> {
                 }
                 s.receiver = Some(park::unparker());
             }
-            if park::park_deadline_for(deadline, crate::runtime::threads::WaitReason::Channel) == Wake::TimedOut {
+            if park::park_deadline_for(deadline, crate::runtime::thread_info::WaitReason::Channel) == Wake::TimedOut {
                 lock(&self.chan.state).receiver = None;
                 return match self.try_recv() {
                     Ok(v) => Ok(v),

@@ -1,6 +1,6 @@
 //! A mutual-exclusion lock whose waiters park instead of blocking the loop.
 
-use crate::runtime::threads::WaitReason;
+use crate::runtime::thread_info::WaitReason;
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;

@@ -117,7 +117,7 @@ impl<T> Receiver<T> {
                 }
                 s.waiter = Some(park::unparker());
             }
-            if park::park_deadline_for(deadline, crate::runtime::threads::WaitReason::Channel) == Wake::TimedOut {
+            if park::park_deadline_for(deadline, crate::runtime::thread_info::WaitReason::Channel) == Wake::TimedOut {
                 let mut s = lock(&self.state);
                 s.waiter = None;
                 return match s.value.take() {

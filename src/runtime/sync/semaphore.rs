@@ -1,6 +1,6 @@
 //! A counting semaphore with FIFO hand-off.
 
-use crate::runtime::threads::WaitReason;
+use crate::runtime::thread_info::WaitReason;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;

@@ -268,7 +268,7 @@ fn check(w: &mut Watched, state: &WatchState, now: Instant) {
                 target: "greenloop::watchdog",
                 "green thread {} on '{}' released the loop after blocking it for {:.1} ms",
                 w.label.as_deref().unwrap_or("<unnamed>"),
-                super::escape(&state.thread_name),
+                crate::runtime::log_text::escape(&state.thread_name),
                 held.as_secs_f64() * 1000.0
             );
         }
@@ -298,7 +298,7 @@ fn check(w: &mut Watched, state: &WatchState, now: Instant) {
     if report {
         w.reported = true;
         let label = state.label_of(epoch).unwrap_or_else(|| "<unnamed>".into());
-        let thread = super::escape(&state.thread_name).into_owned();
+        let thread = crate::runtime::log_text::escape(&state.thread_name).into_owned();
         state.incidents.fetch_add(1, Ordering::Relaxed);
         w.seq = super::incidents::record(&thread, &label);
         log::warn!(

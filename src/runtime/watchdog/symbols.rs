@@ -7,7 +7,7 @@
 #![cfg_attr(not(feature = "stacks"), allow(dead_code))]
 
 use super::capture::RawStack;
-use super::escape;
+use crate::runtime::log_text::escape;
 
 /// Where a frame's code comes from, which decides whether a report shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
