@@ -36,6 +36,34 @@ fn block_is_reported_with_the_demos_function_and_file_and_line() {
     assert!(incidents[0]["held_ms"].as_f64().unwrap() >= 80.0, "{status}");
 }
 
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_debug_information_read_for_a_report_is_given_back() {
+    // Symbolising reads the binary's debug information: tens of MiB that
+    // must not stay resident for good because the loop blocked once.
+    let demo = Demo::start(&["--quiet"]);
+    let pid = demo.child.id();
+    let before = rss_kib(pid);
+    assert_eq!(demo.get("/block?ms=100").0, 200);
+    demo.wait_for_line("blocked the loop in", Duration::from_secs(60)).expect("a stack line");
+    let peak = rss_kib(pid);
+    // Forgotten 30 s after the last report; allow as long again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = rss_kib(pid);
+        if now < before + 16 * 1024 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "RSS {before} KiB before, {peak} KiB after the report, still {now} KiB");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 #[test]
 fn debug_threads_lists_ten_sleeping_requests_waiting_on_a_timer() {
     let demo = Demo::start(&["--quiet", "--workers", "2"]);

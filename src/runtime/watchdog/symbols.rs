@@ -65,6 +65,22 @@ pub(crate) fn frames(stack: &RawStack) -> Vec<Frame> {
     out
 }
 
+/// Drops the debug information read to symbolise: tens of MiB for an
+/// optimised binary with line tables, which would otherwise stay resident
+/// for the life of a process that blocked its loop once.
+pub(crate) fn forget() {
+    #[cfg(feature = "stacks")]
+    backtrace::clear_symbol_cache();
+    // glibc keeps freed memory in the symbolising thread's arena; hand it
+    // back to the system, or half of it stays resident.
+    // SAFETY: malloc_trim only releases free memory; it may be called from
+    // any thread at any time.
+    #[cfg(all(feature = "stacks", target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(not(feature = "stacks"))]
 pub(crate) fn frames(_stack: &RawStack) -> Vec<Frame> {
     Vec::new()
