@@ -33,107 +33,29 @@
 //! Each pool publishes its in-use, idle and waiting counts; the
 //! [`metrics`](crate::http::metrics) page sums them per pool name.
 
+mod builder;
+mod error;
+mod manager;
+mod metrics;
+
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+pub use builder::{Builder, builder};
+pub use error::PoolError;
+pub use manager::Manager;
+pub(crate) use metrics::write_metrics;
 
 use crate::park::{self, Unparker, Wake};
-
-/// What a [`Pool`] pools: how to open a connection and how to tell a good
-/// one from a broken one.
-pub trait Manager: 'static {
-    /// The pooled thing.
-    type Connection: 'static;
-    /// Why opening or checking one failed.
-    type Error: fmt::Display;
-
-    /// Opens a new connection. Runs on the green thread that needs it, so
-    /// it parks while connecting; the pool bounds it with the acquire timeout.
-    fn connect(&self) -> Result<Self::Connection, Self::Error>;
-
-    /// Checks with a round trip that a connection that sat idle still
-    /// works (`SELECT 1`, `PING`). Called on checkout of a connection idle
-    /// longer than [`Builder::check_after_idle`]; a failure discards it.
-    fn check(&self, conn: &mut Self::Connection) -> Result<(), Self::Error>;
-
-    /// Whether the connection is known to be broken, without any I/O (the
-    /// server hung up, a reply was left half read). Asked on checkout and on
-    /// return; a broken connection is closed instead of pooled.
-    fn is_broken(&self, _conn: &mut Self::Connection) -> bool {
-        false
-    }
-}
-
-/// How a pool is sized and how long it waits. See [`builder`].
-#[derive(Clone, Debug)]
-pub struct Builder {
-    name: Arc<str>,
-    max_size: usize,
-    min_idle: usize,
-    acquire_timeout: Duration,
-    check_after_idle: Duration,
-}
-
-impl Default for Builder {
-    fn default() -> Builder {
-        Builder {
-            name: "pool".into(),
-            max_size: 16,
-            min_idle: 0,
-            acquire_timeout: Duration::from_secs(5),
-            check_after_idle: Duration::from_secs(2),
-        }
-    }
-}
-
-/// A [`Builder`] with the defaults: `pool::builder().max_size(64).build(manager)`.
-pub fn builder() -> Builder {
-    Builder::default()
-}
+use metrics::{Gauges, registry};
 
 impl Builder {
-    /// The pool's name in errors and metrics (`postgres`, `redis`, ...).
-    pub fn name(mut self, name: &str) -> Builder {
-        self.name = name.into();
-        self
-    }
-
-    /// Most connections open at once, in use or idle (default 16; at least 1).
-    pub fn max_size(mut self, n: usize) -> Builder {
-        self.max_size = n.max(1);
-        self
-    }
-
-    /// Connections opened in the background when the pool is built and
-    /// kept open after discards, so the first requests find one ready
-    /// (default 0; at most `max_size`).
-    pub fn min_idle(mut self, n: usize) -> Builder {
-        self.min_idle = n;
-        self
-    }
-
-    /// How long [`Pool::get`] may wait for a connection (opening one
-    /// included) before it fails with [`PoolError::Timeout`] (default 5 s).
-    pub fn acquire_timeout(mut self, t: Duration) -> Builder {
-        self.acquire_timeout = t;
-        self
-    }
-
-    /// A connection idle longer than this is checked with
-    /// [`Manager::check`] before it is handed out (default 2 s; zero checks
-    /// every checkout). A connection used moments ago is almost surely
-    /// alive, and checking it would cost a round trip per request; one that
-    /// broke in between fails one call, and is then discarded.
-    pub fn check_after_idle(mut self, t: Duration) -> Builder {
-        self.check_after_idle = t;
-        self
-    }
-
     /// Makes the pool; opens `min_idle` connections in the background when
     /// called on a runtime.
     pub fn build<M: Manager>(self, manager: M) -> Pool<M> {
@@ -222,60 +144,6 @@ enum Handoff<C> {
     Conn(Idle<C>),
     /// Room to open a connection (one was discarded); `open` already counts it.
     Room,
-}
-
-/// Why [`Pool::get`] gave no connection.
-#[derive(Debug)]
-pub enum PoolError<E> {
-    /// Every connection stayed in use (or opening one took) longer than the acquire timeout.
-    Timeout {
-        /// The pool's name.
-        pool: Arc<str>,
-        /// How long the caller waited.
-        waited: Duration,
-        /// The pool's maximum size.
-        max_size: usize,
-    },
-    /// Opening a connection failed.
-    Connect {
-        /// The pool's name.
-        pool: Arc<str>,
-        /// The manager's error.
-        error: E,
-    },
-}
-
-impl<E: fmt::Display> fmt::Display for PoolError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PoolError::Timeout { pool, waited, max_size } => write!(
-                f,
-                "{pool} pool: no connection free after {} ms ({max_size} of {max_size} in use or opening)",
-                waited.as_millis()
-            ),
-            PoolError::Connect { pool, error } => write!(f, "{pool} pool: {error}"),
-        }
-    }
-}
-
-impl<E: fmt::Display + fmt::Debug> std::error::Error for PoolError<E> {}
-
-/// So a handler returning `Result<_, (StatusCode, String)>` can use `?` on
-/// [`Pool::get`]: a `503 Service Unavailable`.
-/// The body says the pool was exhausted, or only that no connection could
-/// be opened (the manager's error, which may name internal hosts, goes to
-/// the log instead).
-impl<E: fmt::Display> From<PoolError<E>> for (crate::http::StatusCode, String) {
-    fn from(e: PoolError<E>) -> (crate::http::StatusCode, String) {
-        let body = match &e {
-            PoolError::Timeout { .. } => format!("{e}\n"),
-            PoolError::Connect { pool, .. } => {
-                log::warn!("{e}");
-                format!("{pool} pool: cannot open a connection\n")
-            }
-        };
-        (crate::http::StatusCode::SERVICE_UNAVAILABLE, body)
-    }
 }
 
 impl<M: Manager> Pool<M> {
@@ -575,76 +443,6 @@ impl<M: Manager> Drop for Pooled<M> {
             self.pool.free_slot();
         } else {
             self.pool.put_back(conn);
-        }
-    }
-}
-
-/// One pool's published counts, read by the metrics page from any thread.
-struct Gauges {
-    name: Arc<str>,
-    max: u64,
-    in_use: AtomicU64,
-    idle: AtomicU64,
-    waiting: AtomicU64,
-    opened: AtomicU64,
-    discarded: AtomicU64,
-    timeouts: AtomicU64,
-}
-
-/// Every live pool's gauges in the process (locked only to add a pool or
-/// to render the metrics page; never on a connection's path).
-fn registry() -> &'static Mutex<Vec<Weak<Gauges>>> {
-    static REGISTRY: Mutex<Vec<Weak<Gauges>>> = Mutex::new(Vec::new());
-    &REGISTRY
-}
-
-/// Appends every pool's counts, summed per pool name over the workers, in
-/// the Prometheus text format (nothing when no pool exists).
-pub(crate) fn write_metrics(out: &mut String) {
-    use std::fmt::Write;
-    let mut sums: Vec<(Arc<str>, [u64; 7])> = Vec::new();
-    {
-        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-        reg.retain(|w| w.strong_count() > 0);
-        for g in reg.iter().filter_map(Weak::upgrade) {
-            let v = [
-                g.in_use.load(Relaxed),
-                g.idle.load(Relaxed),
-                g.waiting.load(Relaxed),
-                g.max,
-                g.opened.load(Relaxed),
-                g.discarded.load(Relaxed),
-                g.timeouts.load(Relaxed),
-            ];
-            match sums.iter_mut().find(|(n, _)| *n == g.name) {
-                Some((_, s)) => s.iter_mut().zip(v).for_each(|(a, b)| *a += b),
-                None => sums.push((g.name.clone(), v)),
-            }
-        }
-    }
-    if sums.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "# HELP greenloop_pool_connections Pooled connections by state (in_use, idle), summed over workers.\n\
-         # TYPE greenloop_pool_connections gauge"
-    );
-    for (name, v) in &sums {
-        let _ = writeln!(out, "greenloop_pool_connections{{pool=\"{name}\",state=\"in_use\"}} {}", v[0]);
-        let _ = writeln!(out, "greenloop_pool_connections{{pool=\"{name}\",state=\"idle\"}} {}", v[1]);
-    }
-    let series: [(&str, &str, &str, usize); 5] = [
-        ("greenloop_pool_waiting", "gauge", "Green threads waiting for a pooled connection.", 2),
-        ("greenloop_pool_max_connections", "gauge", "Pool size limit, summed over workers.", 3),
-        ("greenloop_pool_opened_total", "counter", "Connections the pool opened.", 4),
-        ("greenloop_pool_discarded_total", "counter", "Broken connections the pool closed.", 5),
-        ("greenloop_pool_timeouts_total", "counter", "Checkouts that gave up after the acquire timeout.", 6),
-    ];
-    for (metric, kind, help, i) in series {
-        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} {kind}");
-        for (name, v) in &sums {
-            let _ = writeln!(out, "{metric}{{pool=\"{name}\"}} {}", v[i]);
         }
     }
 }
