@@ -1,8 +1,7 @@
 //! Two demo instances behind a real nginx, as one upstream, restarted one
 //! at a time with SIGTERM while keep-alive clients load nginx: no client
 //! request may fail. Once with the instances on TCP ports, once on Unix
-//! sockets (that one is ignored until the demo has `--unix-mode`; run it
-//! with `-- --include-ignored`).
+//! sockets (`--unix-mode 660`).
 //!
 //! Needs: nginx (Debian's `nginx-light` is enough). Without it the test
 //! prints why and passes, unless `CI` is set: then it installs
@@ -376,7 +375,6 @@ fn rolling_restart_behind_nginx_fails_no_request() {
 }
 
 #[test]
-#[ignore = "needs the demo's --unix-mode option"]
 fn rolling_restart_behind_nginx_over_unix_sockets_fails_no_request() {
     let Some(bin) = nginx() else { return };
     let dir = TempDir::new("nginx-unix");
