@@ -36,6 +36,8 @@ mod request_ext;
 mod response;
 mod router;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use body::{Body, Request};
 pub use client::Client;

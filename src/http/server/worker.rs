@@ -128,9 +128,9 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
             continue;
         }
         let accepted = match &accept {
-            Accept::Tcp(l) => l.try_accept().map(|(s, a)| {
+            Accept::Tcp(l) => l.try_accept().and_then(|(s, a)| {
                 let _ = s.set_nodelay(true);
-                (Stream::Tcp(s), Some(a))
+                Ok((Stream::accepted_tcp(s, &ctx.config)?, Some(a)))
             }),
             Accept::Unix(l) => l.try_accept().map(|(s, _)| (Stream::Unix(s), None)),
         };
