@@ -38,6 +38,9 @@ mod router;
 mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod upgrade;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use body::{Body, Request};
 pub use client::Client;

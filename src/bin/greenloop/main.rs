@@ -6,6 +6,8 @@
 mod admission;
 mod cli;
 mod databases;
+#[cfg(feature = "ws")]
+mod live;
 mod logger;
 mod routes;
 mod scenarios;

@@ -17,7 +17,7 @@ pub(crate) mod counters;
 pub(crate) mod inbound;
 mod limits;
 mod shutdown;
-mod stream;
+pub(crate) mod stream;
 mod worker;
 
 use std::any::Any;

@@ -68,6 +68,37 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// Writes what the socket takes now, without parking (`WouldBlock` otherwise).
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.try_write(buf),
+            Stream::Unix(s) => s.try_write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.try_write(buf),
+        }
+    }
+
+    /// Sends queued TLS records without parking (`WouldBlock` while some are left).
+    pub(crate) fn try_flush(&self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.try_flush(),
+        }
+    }
+
+    /// Parks until writable, unparked, or `deadline`.
+    pub(crate) fn writable_until(&self, deadline: Option<std::time::Instant>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.writable_until(deadline),
+            Stream::Unix(s) => s.writable_until(deadline),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.writable_until(deadline),
+        }
+    }
+}
+
 impl Read for &Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

@@ -1,0 +1,81 @@
+//! WebSockets on the demo, against an independent peer (Python's
+//! `websockets` package, installed with pip when missing, and raw sockets
+//! for frames no well-behaved client sends): echo of text, binary and
+//! fragmented messages, the frame limit (1009), bad masking and opcodes
+//! (1002), a chat member that vanishes, and the same over TLS.
+
+mod support;
+
+use std::process::Command;
+use std::sync::Once;
+
+use support::certs::TestCerts;
+use support::demo::Demo;
+
+fn python_has_websockets() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let ok = Command::new("python3").args(["-c", "import websockets"]).status().is_ok_and(|s| s.success());
+        if !ok {
+            let s = Command::new("python3").args(["-m", "pip", "install", "-q", "websockets"]).status().unwrap();
+            assert!(s.success(), "pip install websockets failed");
+        }
+    });
+}
+
+fn peer(check: &str, base: &str, ca: Option<&str>) {
+    python_has_websockets();
+    let peer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ws_peer.py");
+    let mut cmd = Command::new("python3");
+    cmd.args([peer, check, base]);
+    if let Some(ca) = ca {
+        cmd.arg(ca);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.trim() == "ok", "{check}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn echo_text_binary_fragmented_and_large() {
+    let demo = Demo::start(&["--quiet"]);
+    peer("echo", &format!("ws://{}", demo.addr()), None);
+}
+
+#[test]
+fn oversize_frames_close_with_1009() {
+    let demo = Demo::start(&["--quiet"]);
+    peer("oversize", &format!("ws://{}", demo.addr()), None);
+}
+
+#[test]
+fn bad_masking_and_opcodes_close_with_1002() {
+    let demo = Demo::start(&["--quiet"]);
+    peer("bad_masking", &format!("ws://{}", demo.addr()), None);
+    peer("bad_opcode", &format!("ws://{}", demo.addr()), None);
+}
+
+#[test]
+fn the_chat_room_forgets_a_member_that_vanishes() {
+    let demo = Demo::start(&["--quiet"]);
+    peer("chat_forgets", &format!("ws://{}", demo.addr()), None);
+}
+
+#[test]
+fn websockets_over_tls() {
+    let certs = TestCerts::new();
+    let (cert, key, ca) =
+        (certs.cert_path.to_str().unwrap(), certs.key_path.to_str().unwrap(), certs.ca_path.to_str().unwrap());
+    let demo = Demo::start(&["--tls-cert", cert, "--tls-key", key, "--quiet"]);
+    let base = format!("wss://localhost:{}", demo.addr().port());
+    peer("echo", &base, Some(ca));
+    peer("chat_forgets", &base, Some(ca));
+}
+
+#[test]
+fn a_plain_get_to_a_websocket_route_is_a_400() {
+    let demo = Demo::start(&["--quiet"]);
+    let (status, body) = demo.get("/ws/echo");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("WebSocket handshake"), "{body}");
+}
