@@ -79,3 +79,20 @@ fn a_plain_get_to_a_websocket_route_is_a_400() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("WebSocket handshake"), "{body}");
 }
+
+#[test]
+fn the_demo_streams_metrics_as_server_sent_events() {
+    use std::io::{BufRead, BufReader, Write};
+    let demo = Demo::start(&["--quiet"]);
+    let mut s = std::net::TcpStream::connect(demo.addr()).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut r = BufReader::new(s);
+    let mut text = String::new();
+    while text.matches("event: metrics").count() < 2 {
+        let mut line = String::new();
+        assert!(r.read_line(&mut line).unwrap() > 0, "{text}");
+        text.push_str(&line);
+    }
+    assert!(text.contains("text/event-stream") && text.contains("\"requests_total\""), "{text}");
+}

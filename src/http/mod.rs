@@ -36,6 +36,7 @@ mod request_ext;
 mod response;
 mod router;
 mod server;
+pub mod sse;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod upgrade;

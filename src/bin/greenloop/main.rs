@@ -6,6 +6,7 @@
 mod admission;
 mod cli;
 mod databases;
+mod events;
 #[cfg(feature = "ws")]
 mod live;
 mod logger;

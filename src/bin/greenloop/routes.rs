@@ -31,6 +31,7 @@ pub fn router(upstream: Upstream, max_body: u64) -> Router {
         .route("/debug/threads", get(greenloop::http::debug::threads));
     #[cfg(feature = "ws")]
     let router = crate::live::routes(router);
+    let router = router.route("/events", get(crate::events::events));
     crate::databases::routes(scenarios::routes(router, upstream))
 }
 
