@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// `text` safe to print on a terminal or in a log line: every unsafe
-/// character ([`is_unsafe`]: controls, line separators, bidirectional
+/// character (`is_unsafe`: controls, line separators, bidirectional
 /// formatting) and the backslash written as an escape (`\n`, `\x1b`,
 /// `\u{202e}`, `\\`), so a label taken from a request cannot move the
 /// cursor, recolour the terminal, forge a line or reorder what a reader

@@ -61,7 +61,9 @@ fn chat(req: Request) -> Response {
                 }
             })
         };
-        broadcast(&Message::text(format!("* member {id} joined ({online} online)")));
+        // Only to the newcomer: announcing every join to everyone would cost
+        // n² messages as a crowd arrives.
+        let _ = ws.send(Message::text(format!("* you are member {id} ({online} online)")));
         while let Ok(Some(msg)) = ws.recv() {
             if let Message::Text(t) = msg {
                 broadcast(&Message::text(format!("{id}: {}", t.as_str())));
@@ -74,7 +76,7 @@ fn chat(req: Request) -> Response {
             room.len()
         };
         let _ = writer.join();
-        broadcast(&Message::text(format!("* member {id} left ({online} online)")));
+        log::debug!("chat: member {id} left ({online} online)");
     })
 }
 

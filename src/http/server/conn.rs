@@ -382,7 +382,9 @@ impl Conn<'_> {
         let early = {
             let mut inb = self.inbound.borrow_mut();
             let early = inb.buf.unread().to_vec();
-            inb.buf.clear();
+            // HTTP reads no more here: the buffer's memory goes back now,
+            // not when the (long-lived) upgraded connection ends.
+            inb.buf = ReadBuf::new(0, 0);
             early
         };
         then(crate::http::upgrade::Upgraded::new(self.stream.clone(), early));

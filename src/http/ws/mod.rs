@@ -159,7 +159,7 @@ impl WebSocket {
         let early = io.take_early_bytes();
         let ws_config = WebSocketConfig::default()
             // Small buffers: an idle connection should cost a few KiB.
-            .read_buffer_size(4096)
+            .read_buffer_size(1024)
             .write_buffer_size(0)
             .max_message_size(Some(config.max_message_size))
             .max_frame_size(Some(config.max_frame_size));
