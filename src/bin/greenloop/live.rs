@@ -94,6 +94,12 @@ const CHAT_HTML: &str = r#"<!doctype html>
 <body>
 <h1>chat</h1>
 <p>Every message goes to everyone connected to <code>/ws/chat</code> (one green thread reads each member, one writes to it).</p>
+<script>
+// ?hold=MS: the page's load event waits MS (an image from /sleep), so that a
+// headless browser dumping the page after it loads has stayed that long.
+const hold = parseInt(new URLSearchParams(location.search).get("hold") || "0", 10);
+if (hold > 0) document.write('<img alt="" width="1" height="1" src="/sleep?ms=' + hold + '">');
+</script>
 <div id="log"></div>
 <form id="f"><input id="msg" autocomplete="off" placeholder="say something"> <button>send</button></form>
 <p id="state">connecting...</p>
@@ -101,7 +107,12 @@ const CHAT_HTML: &str = r#"<!doctype html>
 const log = document.getElementById("log");
 const scheme = location.protocol === "https:" ? "wss://" : "ws://";
 const ws = new WebSocket(scheme + location.host + "/ws/chat");
-ws.onopen = () => { document.getElementById("state").textContent = "connected"; };
+// ?say=TEXT: say TEXT a few times once connected (how the headless browser test talks).
+const say = new URLSearchParams(location.search).get("say");
+ws.onopen = () => {
+  document.getElementById("state").textContent = "connected";
+  if (say) { let n = 0; const t = setInterval(() => { ws.send(say); if (++n >= 20) clearInterval(t); }, 250); }
+};
 ws.onclose = () => { document.getElementById("state").textContent = "disconnected"; };
 ws.onmessage = (e) => { const line = document.createElement("div"); line.className = "line"; line.textContent = e.data; log.appendChild(line); log.scrollTop = log.scrollHeight; };
 document.getElementById("f").onsubmit = (e) => { e.preventDefault(); const m = document.getElementById("msg"); if (m.value) { ws.send(m.value); m.value = ""; } };
