@@ -377,7 +377,7 @@ mod tests {
             e.message
         };
         assert!(err(&[]).contains("missing URL"));
-        assert!(err(&["ftp://h/"]).contains("not an http:// URL"));
+        assert!(err(&["ftp://h/"]).contains("not an http:// or https:// URL"));
         assert!(err(&["http:///x"]).contains("no host"));
         assert!(err(&["http://h/", "--users", "0"]).contains("out of range"));
         assert!(err(&["http://h/", "--users", "100001"]).contains("out of range"));
