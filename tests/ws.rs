@@ -143,3 +143,32 @@ fn two_browsers_chat_through_the_chat_page() {
     assert!(a.contains(": from-b</div>"), "a never saw b: {a}");
     assert!(b.contains(": from-a</div>"), "b never saw a: {b}");
 }
+
+/// SIGTERM: open WebSockets are closed with 1001 (going away) at once, and
+/// the server exits without waiting out its 30 s grace period for them.
+#[test]
+fn shutdown_closes_websockets_with_1001() {
+    use std::io::BufRead;
+    python_has_websockets();
+    let mut demo = Demo::start(&["--quiet"]);
+    let peer = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ws_peer.py");
+    let mut child = Command::new("python3")
+        .args([peer, "shutdown", &format!("ws://{}", demo.addr())])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "connected");
+    let t = std::time::Instant::now();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(demo.child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = demo.child.wait().unwrap();
+    assert!(t.elapsed() < std::time::Duration::from_secs(10), "exit took {:?}", t.elapsed());
+    assert!(status.success(), "{status:?}");
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ok");
+    assert!(child.wait().unwrap().success());
+}

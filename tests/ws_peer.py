@@ -107,7 +107,19 @@ async def chat_forgets():
     print("ok")
 
 
+async def shutdown():
+    async with websockets.connect(base + "/ws/echo", **kw) as ws:
+        print("connected", flush=True)
+        try:
+            await asyncio.wait_for(ws.recv(), 20)
+            raise SystemExit("no close")
+        except websockets.ConnectionClosed as e:
+            assert e.rcvd is not None and e.rcvd.code == 1001, e
+    print("ok")
+
+
 {
+    "shutdown": lambda: asyncio.run(shutdown()),
     "echo": lambda: asyncio.run(echo()),
     "oversize": lambda: asyncio.run(oversize()),
     "bad_masking": bad_masking,

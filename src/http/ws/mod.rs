@@ -226,14 +226,17 @@ impl WebSocket {
     /// been silent for the ping interval.
     fn wait_readable(&self) -> io::Result<()> {
         let inner = &*self.inner;
+        self.unless_shutting_down()?;
         let Some(every) = inner.config.ping_interval else {
-            return inner.io.readable_until(None);
+            inner.io.readable_until(None)?;
+            return self.unless_shutting_down();
         };
         let deadline = match inner.pinged.get() {
             Some(at) => at + every,
             None => inner.heard.get() + every,
         };
         match inner.io.readable_until(Some(deadline)) {
+            Ok(()) => self.unless_shutting_down(),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 if inner.pinged.get().is_some() {
                     return Err(self.fail(CloseCode::Away, "ping not answered"));
@@ -243,6 +246,16 @@ impl WebSocket {
             }
             r => r,
         }
+    }
+
+    /// A server shutting down wakes its connections' green threads: a
+    /// WebSocket then closes with 1001 (going away) instead of holding the
+    /// drain until the grace period ends.
+    fn unless_shutting_down(&self) -> io::Result<()> {
+        if crate::http::server::worker_ctx().is_some_and(|c| c.shutting_down.get()) {
+            return Err(self.fail(CloseCode::Away, "server shutting down"));
+        }
+        Ok(())
     }
 
     /// Sends `msg`, parking while the peer does not read (up to the write
