@@ -80,6 +80,27 @@ assert_not_impl!(Send: Request, Response, Body, ResponseBody);
 assert_not_impl!(Sync: Request, Response, Body, ResponseBody);
 assert_not_impl!(Send: Client, RequestBuilder, ClientResponse);
 assert_not_impl!(Sync: Client, RequestBuilder, ClientResponse);
+// A green TLS stream, an upgraded connection and a WebSocket are bound to their loop.
+assert_not_impl!(Send: greenloop::http::upgrade::Upgraded, greenloop::http::sse::EventWriter<'static>);
+assert_not_impl!(Sync: greenloop::http::upgrade::Upgraded, greenloop::http::sse::EventWriter<'static>);
+assert_impl!(Send: greenloop::http::sse::Event);
+assert_impl!(Sync: greenloop::http::sse::Event);
+#[cfg(feature = "tls")]
+mod tls_types {
+    use greenloop::http::tls::{ServerTls, TlsStream};
+    assert_impl!(Send: ServerTls);
+    assert_impl!(Sync: ServerTls);
+    assert_not_impl!(Send: TlsStream);
+    assert_not_impl!(Sync: TlsStream);
+}
+#[cfg(feature = "ws")]
+mod ws_types {
+    use greenloop::http::ws::{WebSocket, WsConfig};
+    assert_impl!(Send: WsConfig);
+    assert_impl!(Sync: WsConfig);
+    assert_not_impl!(Send: WebSocket);
+    assert_not_impl!(Sync: WebSocket);
+}
 
 /// The assertions above are checked by the compiler; this test only makes
 /// the file show up in `cargo test`'s list.

@@ -174,7 +174,7 @@ fn swarm_shows_ten_users_make_ten_requests_a_second() {
 fn swarm_argument_errors_exit_2_with_the_reason() {
     for (args, reason) in [
         (&[][..], "missing URL"),
-        (&["https://127.0.0.1:1/"][..], "not an http:// URL"),
+        (&["ftp://127.0.0.1:1/"][..], "not an http:// or https:// URL"),
         (&["http://127.0.0.1:1/", "--users", "0"][..], "out of range"),
         (&["http://127.0.0.1:1/", "--users", "100001"][..], "out of range"),
         (&["http://127.0.0.1:1/", "--users", "many"][..], "not a whole number"),

@@ -36,6 +36,12 @@ mod request_ext;
 mod response;
 mod router;
 mod server;
+pub mod sse;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod upgrade;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use body::{Body, Request};
 pub use client::Client;

@@ -59,7 +59,10 @@ impl Demo {
             }
             seen.push(line);
         };
-        let addr = banner.split_whitespace().find_map(|w| w.strip_prefix("http://")).and_then(|a| a.parse().ok());
+        let addr = banner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://").or_else(|| w.strip_prefix("https://")))
+            .and_then(|a| a.parse().ok());
         Demo { child: child.0.take().unwrap(), addr, before_banner: seen, stderr: rx }
     }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod access_log;
+pub mod certs;
 pub mod demo;
 pub mod raw;
 pub mod raw_server;

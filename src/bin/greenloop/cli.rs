@@ -24,8 +24,12 @@ OPTIONS:
     --header-timeout SECS    time allowed to send a request head [default: 10]
     --idle-timeout SECS      keep-alive idle time [default: 60]
     --stack-size BYTES       green-thread stack size [default: 262144]
-    --upstream URL           base URL the /api/aggregated* routes call (http:// only)
+    --tls-cert PATH          serve HTTPS with this PEM certificate chain (with --tls-key)
+    --tls-key PATH           the PEM private key of --tls-cert
+    --upstream URL           base URL the /api/aggregated* routes call (http:// or https://)
                              [default: this server's own address; none on --unix]
+    --upstream-ca PATH       also trust this PEM CA certificate for https:// upstreams
+                             (besides the built-in Mozilla roots; verification is never off)
     --postgres URL           Postgres for /db/* (postgres://user@host:port/db or host=/socket/dir ...)
     --redis URL              Redis for /cache/* (redis://host:port[/db] or redis+unix:///path)
     --db-pool N              connections per worker in each database pool [default: 64]
@@ -82,6 +86,11 @@ pub struct Options {
     pub stack_size: Option<usize>,
     /// Base URL of the `/api/aggregated*` upstream (`None`: this server).
     pub upstream: Option<String>,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS.
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    /// A CA certificate the upstream client trusts besides the built-in roots.
+    pub upstream_ca: Option<String>,
     /// The databases behind `/db/*` and `/cache/*`.
     pub db: crate::databases::DbOptions,
 }
@@ -100,6 +109,7 @@ pub struct SwarmOptions {
 }
 
 /// What to do.
+#[allow(clippy::large_enum_variant)] // made once per process
 pub enum Command {
     /// Serve the demo.
     Serve(Options),
@@ -171,8 +181,11 @@ fn parse_swarm(args: impl Iterator<Item = String>) -> Result<Command, String> {
 /// Checks that `v` is an absolute `http://` URL with a host.
 fn http_url(what: &str, v: &str) -> Result<String, String> {
     let v = v.trim();
-    let Some(rest) = v.strip_prefix("http://") else {
-        return Err(format!("{what}: {v:?} is not an http:// URL (https is not supported)"));
+    let rest = match (v.strip_prefix("http://"), v.strip_prefix("https://")) {
+        (Some(rest), _) => rest,
+        (None, Some(rest)) if cfg!(feature = "tls") => rest,
+        (None, Some(_)) => return Err(format!("{what}: {v:?}: https:// needs a build with the `tls` cargo feature")),
+        _ => return Err(format!("{what}: {v:?} is not an http:// or https:// URL")),
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() {
@@ -199,6 +212,9 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         idle_timeout: None,
         stack_size: None,
         upstream: None,
+        tls_cert: None,
+        tls_key: None,
+        upstream_ca: None,
         db: crate::databases::DbOptions::default(),
     };
     let mut args = args.into_iter();
@@ -226,6 +242,9 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
                 }
                 o.upstream = Some(url.trim_end_matches('/').to_owned());
             }
+            "--tls-cert" => o.tls_cert = Some(non_empty_path(&flag, value(&flag)?)?),
+            "--tls-key" => o.tls_key = Some(non_empty_path(&flag, value(&flag)?)?),
+            "--upstream-ca" => o.upstream_ca = Some(non_empty_path(&flag, value(&flag)?)?),
             "--postgres" => o.db.postgres = Some(non_empty(&flag, value(&flag)?)?),
             "--redis" => o.db.redis = Some(non_empty(&flag, value(&flag)?)?),
             "--db-pool" => o.db.pool_size = number(&flag, &value(&flag)?, 1, 10_000)?,
@@ -235,6 +254,15 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
     }
     if o.unix_mode.is_some() && o.unix.is_none() {
         return Err("--unix-mode: only for a Unix socket (give --unix PATH too)".into());
+    }
+    if o.tls_cert.is_some() != o.tls_key.is_some() {
+        return Err("--tls-cert and --tls-key go together".into());
+    }
+    if o.tls_cert.is_some() && o.unix.is_some() {
+        return Err("--tls-cert serves HTTPS over TCP; not with --unix".into());
+    }
+    if (o.tls_cert.is_some() || o.upstream_ca.is_some()) && !cfg!(feature = "tls") {
+        return Err("this build has no TLS (build with the `tls` cargo feature)".into());
     }
     if o.quiet && o.log_bodies {
         return Err("--log-bodies needs the access log, which --quiet turns off".into());
@@ -251,6 +279,10 @@ fn octal_mode(flag: &str, v: &str) -> Result<u32, String> {
         Ok(m) if octal && m <= 0o777 => Ok(m),
         _ => Err(format!("{flag}: {v:?} is not an octal mode such as 660 (000..=777)")),
     }
+}
+
+fn non_empty_path(flag: &str, v: String) -> Result<String, String> {
+    if v.trim().is_empty() { Err(format!("{flag} needs a file path")) } else { Ok(v) }
 }
 
 fn non_empty(flag: &str, v: String) -> Result<String, String> {
@@ -306,7 +338,8 @@ mod tests {
         assert!(err(&["--bind"]).contains("needs a value"));
         assert!(err(&["--frobnicate"]).contains("unknown option"));
         assert!(err(&["--idle-timeout", "-3"]).contains("out of range"));
-        assert!(err(&["--upstream", "https://x"]).contains("not an http:// URL"));
+        assert!(err(&["--upstream", "ftp://x"]).contains("not an http:// or https:// URL"));
+        assert!(err(&["--tls-cert", "c.pem"]).contains("go together"));
         assert!(err(&["--upstream", "http://x/?a=1"]).contains("without a query"));
         assert!(err(&["--quiet", "--log-bodies"]).contains("--quiet turns off"));
     }
@@ -375,7 +408,7 @@ mod tests {
             e.message
         };
         assert!(err(&[]).contains("missing URL"));
-        assert!(err(&["ftp://h/"]).contains("not an http:// URL"));
+        assert!(err(&["ftp://h/"]).contains("not an http:// or https:// URL"));
         assert!(err(&["http:///x"]).contains("no host"));
         assert!(err(&["http://h/", "--users", "0"]).contains("out of range"));
         assert!(err(&["http://h/", "--users", "100001"]).contains("out of range"));

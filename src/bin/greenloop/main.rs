@@ -6,6 +6,9 @@
 mod admission;
 mod cli;
 mod databases;
+mod events;
+#[cfg(feature = "ws")]
+mod live;
 mod logger;
 mod routes;
 mod scenarios;
@@ -80,15 +83,17 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     if !o.quiet {
         app = app.wrap(AccessLog::new().log_body(o.log_bodies));
     }
+    let scheme = if o.tls_cert.is_some() { "https" } else { "http" };
     let (server, place) = match &o.unix {
         Some(path) => {
             let server = Server::bind_unix(path);
             (if let Some(mode) = o.unix_mode { server.unix_mode(mode) } else { server }, format!("unix:{path}"))
         }
-        None => (Server::bind(o.bind.clone()), format!("http://{}", o.bind)),
+        None => (Server::bind(o.bind.clone()), format!("{scheme}://{}", o.bind)),
     };
-    let mut server =
-        scenarios::with_client_pool(server.workers(o.workers).limits(limits)).worker_state(admission::Admission::new);
+    let (server, upstream_ca) = tls_setup(server, &o)?;
+    let mut server = scenarios::with_client_pool(server.workers(o.workers).limits(limits), upstream_ca)
+        .worker_state(admission::Admission::new);
     server = databases::with_redis(databases::with_postgres(server, &o.db), &o.db);
     if let Some(s) = o.stack_size {
         server = server.stack_size(s);
@@ -103,11 +108,16 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         if a.ip().is_unspecified() {
             a.set_ip(if a.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
         }
-        format!("http://{a}")
+        // Over TLS, by the name certificates carry for loopback.
+        if o.tls_cert.is_some() && a.ip().is_loopback() {
+            format!("https://localhost:{}", a.port())
+        } else {
+            format!("{scheme}://{a}")
+        }
     }));
     // The workers' start-up lines go first, so the banner is the last one.
     logger::flush();
-    let shown = running.local_addr().map(|a| format!("http://{a}")).unwrap_or(place);
+    let shown = running.local_addr().map(|a| format!("{scheme}://{a}")).unwrap_or(place);
     eprintln!(
         "greenloop {} serving on {shown} with {} worker{} (Ctrl-C to stop)",
         env!("CARGO_PKG_VERSION"),
@@ -115,4 +125,38 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         if o.workers == 1 { "" } else { "s" }
     );
     running.serve_until_signal()
+}
+
+/// `--tls-cert`/`--tls-key`: the server speaks TLS. Returns the CA
+/// certificates the upstream client trusts besides the built-in roots:
+/// `--upstream-ca`, and, when the aggregated routes call this server itself
+/// over TLS, its own certificate file (enough for a self-signed one).
+fn tls_setup(server: Server, o: &cli::Options) -> std::io::Result<(Server, Option<Vec<u8>>)> {
+    let mut ca = None;
+    if let Some(path) = &o.upstream_ca {
+        let pem =
+            std::fs::read(path).map_err(|e| std::io::Error::new(e.kind(), format!("--upstream-ca {path}: {e}")))?;
+        ca = Some(pem);
+    }
+    #[cfg(feature = "tls")]
+    {
+        let mut server = server;
+        if let (Some(cert), Some(key)) = (&o.tls_cert, &o.tls_key) {
+            server = server.tls(greenloop::http::tls::ServerTls::from_pem_files(cert, key)?);
+            if o.upstream.is_none() && ca.is_none() {
+                ca = std::fs::read(cert).ok();
+            }
+        }
+        if let Some(pem) = &ca {
+            // A bad file is an error now, not in every worker later.
+            let checked = greenloop::http::Client::builder().add_root_certificate(pem);
+            if let Err(e) = checked {
+                let what = o.upstream_ca.as_deref().unwrap_or("--tls-cert");
+                return Err(std::io::Error::new(e.kind(), format!("{what}: {e}")));
+            }
+        }
+        Ok((server, ca))
+    }
+    #[cfg(not(feature = "tls"))]
+    Ok((server, ca))
 }

@@ -29,6 +29,9 @@ pub fn router(upstream: Upstream, max_body: u64) -> Router {
         .route("/status", get(crate::status::page))
         .route("/status.json", get(greenloop::http::debug::status_json))
         .route("/debug/threads", get(greenloop::http::debug::threads));
+    #[cfg(feature = "ws")]
+    let router = crate::live::routes(router);
+    let router = router.route("/events", get(crate::events::events));
     crate::databases::routes(scenarios::routes(router, upstream))
 }
 

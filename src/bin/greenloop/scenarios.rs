@@ -67,11 +67,21 @@ pub fn routes(router: Router, upstream: Upstream) -> Router {
 /// Gives every worker its own pooled upstream client, created on the
 /// worker's loop at start and closed after it drained at shutdown: one
 /// client session per event loop, with no lifespan plumbing.
-pub fn with_client_pool(server: Server) -> Server {
+/// `ca`: PEM CA certificates trusted for `https://` upstreams besides the built-in roots.
+pub fn with_client_pool(server: Server, ca: Option<Vec<u8>>) -> Server {
     server
-        .worker_state(|| {
+        .worker_state(move || {
             log::info!("worker {}: upstream client pool created", worker());
-            Client::builder().max_idle_per_host(MAX_FAN_OUT).timeout(UPSTREAM_TIMEOUT).build()
+            let builder = Client::builder().max_idle_per_host(MAX_FAN_OUT).timeout(UPSTREAM_TIMEOUT);
+            #[cfg(feature = "tls")]
+            let builder = match &ca {
+                // Checked at start-up (`main`): it parses.
+                Some(pem) => builder.add_root_certificate(pem).expect("the upstream CA was checked at start-up"),
+                None => builder,
+            };
+            #[cfg(not(feature = "tls"))]
+            let _ = &ca;
+            builder.build()
         })
         .on_worker_stop(|| {
             // The pool itself is dropped right after the stop hooks, closing

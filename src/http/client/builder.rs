@@ -22,6 +22,8 @@ use super::{Client, Config, Inner};
 pub struct ClientBuilder {
     config: Config,
     pool: PoolConfig,
+    #[cfg(feature = "tls")]
+    extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl Default for ClientBuilder {
@@ -50,6 +52,8 @@ impl ClientBuilder {
                 nodelay: true,
             },
             pool: PoolConfig { max_idle_per_host: 32, idle_timeout: Duration::from_secs(90) },
+            #[cfg(feature = "tls")]
+            extra_roots: Vec::new(),
         }
     }
 
@@ -156,6 +160,40 @@ impl ClientBuilder {
     /// # drop(client);
     /// ```
     pub fn build(self) -> Client {
-        Client { inner: Rc::new(Inner { config: self.config, pool: Rc::new(Pool::new(self.pool)) }) }
+        Client {
+            inner: Rc::new(Inner {
+                config: self.config,
+                pool: Rc::new(Pool::new(self.pool)),
+                #[cfg(feature = "tls")]
+                extra_roots: self.extra_roots,
+                #[cfg(feature = "tls")]
+                tls: std::cell::OnceCell::new(),
+            }),
+        }
+    }
+
+    /// Trusts the CA certificates in `pem` (PEM text, one or more
+    /// `-----BEGIN CERTIFICATE-----` blocks) for `https://`, besides the
+    /// built-in Mozilla roots: for services with certificates from a private
+    /// CA. An error if `pem` holds no usable certificate. (There is no way to
+    /// turn verification off: trust the CA that signed the server's
+    /// certificate instead.)
+    ///
+    /// ```no_run
+    /// let pem = std::fs::read("ca.pem").unwrap();
+    /// let client = greenloop::http::Client::builder().add_root_certificate(&pem).unwrap().build();
+    /// # drop(client);
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn add_root_certificate(mut self, pem: &[u8]) -> std::io::Result<ClientBuilder> {
+        let certs = crate::http::tls::parse_certs(pem)?;
+        let mut check = rustls::RootCertStore::empty();
+        for cert in &certs {
+            check.add(cert.clone()).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("unusable root certificate: {e}"))
+            })?;
+        }
+        self.extra_roots.extend(certs);
+        Ok(self)
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use http::Method;
 use http::header::{self, HeaderMap, HeaderValue};
 
-use super::pool::Conn;
+use super::pool::{ClientStream, Conn};
 use super::response::{BodyParts, Framing};
 use super::target::Target;
 use super::{Client, ClientResponse};
@@ -140,7 +140,7 @@ impl Exchange<'_> {
                     if config.nodelay {
                         let _ = stream.set_nodelay(true);
                     }
-                    return Ok(Conn::new(stream));
+                    return Ok(Conn::new(self.secure(stream, addr)?));
                 }
                 Err(e) => last = Some(self.connect_error(e, addr, limit)),
             }
@@ -148,6 +148,39 @@ impl Exchange<'_> {
         Err(last.unwrap_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("{} resolved to no addresses ({})", key.host, self.what))
         }))
+    }
+
+    /// The stream an exchange runs on: TLS for `https://` (the handshake
+    /// done, the certificate verified for the URL's host), the socket itself otherwise.
+    fn secure(&self, stream: TcpStream, _addr: SocketAddr) -> io::Result<ClientStream> {
+        #[cfg(feature = "tls")]
+        if self.target.key.tls {
+            let inner = &self.client.inner;
+            let config = match inner.tls.get() {
+                Some(c) => c.clone(),
+                None => {
+                    let c = crate::http::tls::client_config(&inner.extra_roots)
+                        .map_err(|e| io::Error::new(e.kind(), format!("{e} ({})", self.what)))?;
+                    inner.tls.get_or_init(|| c).clone()
+                }
+            };
+            let host = &self.target.key.host;
+            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{host:?} is not a valid TLS server name: {e} ({})", self.what),
+                )
+            })?;
+            return match crate::http::tls::TlsStream::connect(stream, config, name, Some(self.deadline)) {
+                Ok(s) => Ok(ClientStream::Tls(Box::new(s))),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(self.request_timed_out("in the TLS handshake")),
+                Err(e) => Err(io::Error::new(
+                    e.kind(),
+                    format!("TLS handshake with {host} ({_addr}) failed: {e} ({})", self.what),
+                )),
+            };
+        }
+        Ok(ClientStream::Plain(stream))
     }
 
     fn connect_error(&self, e: io::Error, addr: SocketAddr, limit: Duration) -> io::Error {

@@ -112,6 +112,12 @@ pub struct Client {
 /// What clones of one `Client` share.
 struct Inner {
     config: Config,
+    /// Root certificates added to Mozilla's for `https://`.
+    #[cfg(feature = "tls")]
+    extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The TLS configuration, made at the first `https://` request.
+    #[cfg(feature = "tls")]
+    tls: std::cell::OnceCell<std::sync::Arc<rustls::ClientConfig>>,
     /// Shared with the responses whose connections go back to it.
     pool: Rc<Pool>,
 }

@@ -1,6 +1,6 @@
 //! Client connections and the per-`Client` keep-alive pool.
 //!
-//! A [`Conn`] is a green [`TcpStream`] plus its read buffer. Every wait on it
+//! A [`Conn`] is a green [`TcpStream`] (or TLS over one) plus its read buffer. Every wait on it
 //! is bounded by an absolute deadline (the request's), so a slow server can
 //! never hold a caller longer than its timeout.
 //!
@@ -30,11 +30,62 @@ pub(super) const DIRECT_READ: usize = 8 * 1024;
 pub(super) struct PoolKey {
     pub(super) host: String,
     pub(super) port: u16,
+    /// `https://`: connections to the same host and port over TLS are not
+    /// interchangeable with plain ones.
+    pub(super) tls: bool,
+}
+
+/// A client connection's socket: plain TCP, or TLS over it.
+pub(super) enum ClientStream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::http::tls::TlsStream>),
+}
+
+impl ClientStream {
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ClientStream::Plain(s) => s.try_read(buf),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => s.try_read(buf),
+        }
+    }
+
+    fn readable_until(&self, deadline: Option<Instant>) -> io::Result<()> {
+        match self {
+            ClientStream::Plain(s) => s.readable_until(deadline),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => s.readable_until(deadline),
+        }
+    }
+
+    /// One `write`, waiting at most `left`.
+    fn write_within(&mut self, data: &[u8], left: Duration) -> io::Result<usize> {
+        match self {
+            ClientStream::Plain(s) => {
+                s.set_write_timeout(Some(left))?;
+                (&*s).write(data)
+            }
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => {
+                s.set_write_timeout(Some(left));
+                (&**s).write(data)
+            }
+        }
+    }
+
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            ClientStream::Plain(s) => s.as_raw_fd(),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => s.get_ref().as_raw_fd(),
+        }
+    }
 }
 
 /// One client connection: the socket and the bytes read but not consumed.
 pub(super) struct Conn {
-    stream: TcpStream,
+    stream: ClientStream,
     buf: ReadBuf,
     /// When the connection went back to the pool.
     idle_since: Instant,
@@ -43,7 +94,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(stream: TcpStream) -> Conn {
+    pub(super) fn new(stream: ClientStream) -> Conn {
         Conn { stream, buf: ReadBuf::new(0, BUF_INITIAL), idle_since: Instant::now(), requests: 0 }
     }
 
@@ -84,8 +135,7 @@ impl Conn {
             if left.is_zero() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"));
             }
-            self.stream.set_write_timeout(Some(left))?;
-            match (&self.stream).write(data) {
+            match self.stream.write_within(data, left) {
                 Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "the socket accepted no bytes")),
                 Ok(n) => data = &data[n..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -115,7 +165,7 @@ impl Conn {
 }
 
 /// Reads into `out`, parking until data arrives, EOF or `deadline`.
-fn read_until(stream: &TcpStream, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
+fn read_until(stream: &ClientStream, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
     loop {
         match stream.try_read(out) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

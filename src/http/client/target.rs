@@ -1,4 +1,4 @@
-//! [`Target`]: an `http://` URL parsed into what a request needs.
+//! [`Target`]: an `http://` (or, with the `tls` feature, `https://`) URL parsed into what a request needs.
 
 use std::io;
 use std::net::IpAddr;
@@ -8,7 +8,7 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 
 use super::pool::PoolKey;
 
-/// A parsed `http://` URL.
+/// A parsed `http://` or `https://` URL.
 pub(super) struct Target {
     pub(super) key: PoolKey,
     /// For the `Host` field: host, and port if the URL gave one.
@@ -25,20 +25,30 @@ impl Target {
         let url = url.trim();
         let url = url.split_once('#').map_or(url, |(u, _)| u);
         let uri: Uri = url.parse().map_err(|e| invalid_input(format!("invalid URL: {e}")))?;
-        match uri.scheme() {
-            Some(s) if *s == Scheme::HTTP => {}
+        let tls = match uri.scheme() {
+            Some(s) if *s == Scheme::HTTP => false,
+            #[cfg(feature = "tls")]
+            Some(s) if *s == Scheme::HTTPS => true,
+            #[cfg(not(feature = "tls"))]
             Some(s) if *s == Scheme::HTTPS => {
-                return Err(invalid_input("https is not supported by greenloop's client".to_owned()));
+                return Err(invalid_input(
+                    "https:// needs greenloop's `tls` cargo feature (this build has it off)".to_owned(),
+                ));
             }
-            Some(s) => return Err(invalid_input(format!("unsupported URL scheme {:?} (only http://)", s.as_str()))),
+            Some(s) => {
+                return Err(invalid_input(format!(
+                    "unsupported URL scheme {:?} (only http:// and https://)",
+                    s.as_str()
+                )));
+            }
             None => return Err(invalid_input("URL has no scheme (expected http://host/...)".to_owned())),
-        }
+        };
         let auth = uri.authority().ok_or_else(|| invalid_input("URL has no host".to_owned()))?;
         let host = auth.host();
         if host.is_empty() {
             return Err(invalid_input("URL has no host".to_owned()));
         }
-        let port = auth.port_u16().unwrap_or(80);
+        let port = auth.port_u16().unwrap_or(if tls { 443 } else { 80 });
         // Without any user-info (never sent in `Host`).
         let authority: Authority = match auth.port() {
             Some(p) => format!("{host}:{}", p.as_str()).parse(),
@@ -49,7 +59,7 @@ impl Target {
         let ip = bare.parse::<IpAddr>().ok();
         let path = uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         Ok(Target {
-            key: PoolKey { host: bare.to_ascii_lowercase(), port },
+            key: PoolKey { host: bare.to_ascii_lowercase(), port, tls },
             authority,
             path,
             ip,

@@ -398,6 +398,9 @@ impl Conn<'_> {
             }
         };
         self.ctx.metrics.observe(response.status(), took);
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            return self.switch_protocols(response, version);
+        }
         let mut keep = keep_alive;
         let streams_request_body = response.body().as_bytes().is_none();
         if has_body && !streams_request_body {
@@ -441,6 +444,30 @@ impl Conn<'_> {
         }
         keep &= self.inbound.borrow().broken.is_none();
         Ok(keep)
+    }
+
+    /// Writes a `101` head and hands the connection to the callback
+    /// `upgrade::switch` left (on this green thread); the connection closes
+    /// when it returns. A `101` without one is answered with a 500.
+    #[inline(never)]
+    fn switch_protocols(&mut self, response: Response, version: Version) -> io::Result<bool> {
+        let Some(then) = crate::http::upgrade::take_pending() else {
+            log::error!("greenloop: a handler answered 101 without upgrade::switch; sending 500");
+            let res = error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+            return self.write_response(res, version, false, false);
+        };
+        self.write_response(response, version, false, true)?;
+        self.flush()?;
+        let early = {
+            let mut inb = self.inbound.borrow_mut();
+            let early = inb.buf.unread().to_vec();
+            // HTTP reads no more here: the buffer's memory goes back now,
+            // not when the (long-lived) upgraded connection ends.
+            inb.buf = ReadBuf::new(0, 0);
+            early
+        };
+        then(crate::http::upgrade::Upgraded::new(self.stream.clone(), early));
+        Ok(false)
     }
 
     /// Serialises `response`; fixed bodies are buffered, streams written now.

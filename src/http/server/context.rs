@@ -26,6 +26,9 @@ pub(crate) struct WorkerConfig {
     pub(super) on_start: Vec<Hook>,
     pub(super) on_stop: Vec<Hook>,
     pub(super) states: Vec<StateFactory>,
+    /// Set when the server speaks TLS (`Server::tls`).
+    #[cfg(feature = "tls")]
+    pub(super) tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// One worker's loop-local bookkeeping.

@@ -20,7 +20,7 @@ pub(crate) mod inbound;
 mod limits;
 mod registry;
 mod shutdown;
-mod stream;
+pub(crate) mod stream;
 mod worker;
 
 use std::any::Any;
@@ -71,6 +71,9 @@ pub struct Server {
     on_stop: Vec<Hook>,
     states: Vec<StateFactory>,
     shutdown: ShutdownHandle,
+    /// Set by [`Server::tls`] (`http/tls`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::http::tls::ServerTls>,
 }
 
 impl std::fmt::Debug for Server {
@@ -114,6 +117,8 @@ impl Server {
             on_stop: Vec::new(),
             states: Vec::new(),
             shutdown: ShutdownHandle::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -216,6 +221,8 @@ impl Server {
             on_start: self.on_start,
             on_stop: self.on_stop,
             states: self.states,
+            #[cfg(feature = "tls")]
+            tls: self.tls.map(|t| t.config),
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<Handle>>();
         let mut threads = Vec::new();

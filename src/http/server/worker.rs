@@ -132,7 +132,7 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 park::park();
                 continue;
             }
-            None => try_accept(&accept),
+            None => try_accept(&accept, &ctx.config),
         };
         match accepted {
             Ok((stream, peer)) if at_cap => {
@@ -190,11 +190,13 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
     }
 }
 
-fn try_accept(accept: &Accept) -> io::Result<(Stream, Option<SocketAddr>)> {
+fn try_accept(accept: &Accept, config: &WorkerConfig) -> io::Result<(Stream, Option<SocketAddr>)> {
     match accept {
-        Accept::Tcp(l) => l.try_accept().map(|(s, a)| {
+        Accept::Tcp(l) => l.try_accept().and_then(|(s, a)| {
             let _ = s.set_nodelay(true);
-            (Stream::Tcp(s), Some(a))
+            // On a TLS server the handshake runs on the connection's own
+            // green thread, as its first reads: nothing here waits.
+            Ok((Stream::accepted_tcp(s, config)?, Some(a)))
         }),
         Accept::Unix(l) => l.try_accept().map(|(s, _)| (Stream::Unix(s), None)),
     }

@@ -246,6 +246,20 @@ macro_rules! green_stream {
                 let asked = buf.len();
                 self.io.transfer(Dir::Read, asked, std::io::Read::read(&mut s, buf))
             }
+            /// Writes what the socket takes now (never parks): `WouldBlock`
+            /// when its send buffer is full. With [`writable_until`](Self::writable_until),
+            /// the building block of protocol layers (TLS) that must not park
+            /// while they hold their own state.
+            pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                let mut s = self.io.get();
+                let asked = buf.len();
+                self.io.transfer(Dir::Write, asked, std::io::Write::write(&mut s, buf))
+            }
+            /// Parks until the socket may be writable, the green thread is
+            /// unparked (`Ok`: re-check), or `deadline` passes (`TimedOut`).
+            pub fn writable_until(&self, deadline: Option<std::time::Instant>) -> std::io::Result<()> {
+                self.io.wait(Dir::Write, deadline, "write")
+            }
             /// Parks until the socket may be readable (or the read timeout passes).
             pub fn readable(&self) -> std::io::Result<()> {
                 let deadline = self.io.timeout(Dir::Read).and_then(|t| std::time::Instant::now().checked_add(t));

@@ -1,0 +1,327 @@
+//! WebSockets on green threads (the `ws` feature): tungstenite's protocol
+//! code over an [`Upgraded`] connection, plain or TLS.
+//!
+//! A [`WebSocket`] is a cheap handle (`Clone`): one green thread may
+//! [`recv`](WebSocket::recv) while others [`send`](WebSocket::send).
+//! tungstenite's `WebSocket` needs `&mut` for both, so it sits in a
+//! `RefCell` borrowed only for CPU work: its I/O never parks (the stream
+//! underneath answers `WouldBlock`), and the green thread parks on
+//! readability or writability with the borrow released, like the TLS
+//! stream does.
+//!
+//! The receiving side keeps the connection alive: with a
+//! [`ping_interval`](WsConfig::ping_interval), a connection silent for that
+//! long is pinged, and one that stays silent as long again is closed. No
+//! other timeout applies. Oversize frames or messages are closed with 1009,
+//! protocol violations (unmasked frames, bad opcodes) with 1002, bad UTF-8
+//! with 1007.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, StatusCode, header};
+pub use tungstenite::Message;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+
+use super::upgrade::Upgraded;
+use super::{IntoResponse, Request, Response};
+
+/// Limits and keep-alive of a WebSocket.
+#[derive(Clone, Copy, Debug)]
+pub struct WsConfig {
+    /// Ping a peer silent this long; close if it stays silent as long again
+    /// (default 30 s; `None`: never, and no deadline at all).
+    pub ping_interval: Option<Duration>,
+    /// Largest message, after reassembling fragments (default 1 MiB).
+    pub max_message_size: usize,
+    /// Largest single frame (default 256 KiB).
+    pub max_frame_size: usize,
+    /// Longest a `send` waits for a peer that does not read (default 30 s).
+    pub write_timeout: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            ping_interval: Some(Duration::from_secs(30)),
+            max_message_size: 1 << 20,
+            max_frame_size: 256 << 10,
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Answers a WebSocket handshake: a `101` that hands the connection to
+/// `then` as a [`WebSocket`], or a `400`/`426` saying what is wrong with
+/// the request.
+///
+/// ```no_run
+/// use greenloop::http::{Request, Response, ws};
+/// fn echo(req: Request) -> Response {
+///     ws::upgrade(&req, ws::WsConfig::default(), |ws| {
+///         while let Ok(Some(msg)) = ws.recv() {
+///             if ws.send(msg).is_err() { break; }
+///         }
+///     })
+/// }
+/// ```
+pub fn upgrade(req: &Request, config: WsConfig, then: impl FnOnce(WebSocket) + 'static) -> Response {
+    let key = match check_handshake(req) {
+        Ok(key) => key,
+        Err(res) => return *res,
+    };
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let mut res = Response::new(Default::default());
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&accept).expect("base64 is a valid field value"));
+    super::upgrade::switch(res, move |conn| then(WebSocket::new(conn, config)))
+}
+
+/// The client's key, or the response refusing the handshake.
+fn check_handshake(req: &Request) -> Result<HeaderValue, Box<Response>> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))))
+    };
+    let bad = |why: &str| Box::new((StatusCode::BAD_REQUEST, format!("{why}\n")).into_response());
+    if req.method() != http::Method::GET {
+        return Err(bad("a WebSocket handshake is a GET"));
+    }
+    if !has_token(header::UPGRADE, "websocket") || !has_token(header::CONNECTION, "upgrade") {
+        return Err(bad("expected a WebSocket handshake (Upgrade: websocket, Connection: Upgrade)"));
+    }
+    if req.headers().get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        let mut res = (StatusCode::UPGRADE_REQUIRED, "only WebSocket version 13 is spoken here\n").into_response();
+        res.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return Err(Box::new(res));
+    }
+    match req.headers().get(header::SEC_WEBSOCKET_KEY) {
+        Some(k) if k.len() == 24 => Ok(k.clone()),
+        _ => Err(bad("missing or malformed Sec-WebSocket-Key")),
+    }
+}
+
+/// The connection as tungstenite sees it: never parks (`WouldBlock` instead).
+struct NoPark(Rc<Upgraded>);
+
+impl Read for NoPark {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
+    }
+}
+
+impl Write for NoPark {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.try_write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.try_flush()
+    }
+}
+
+/// One WebSocket connection (server side). Clones share it.
+#[derive(Clone)]
+pub struct WebSocket {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    io: Rc<Upgraded>,
+    /// Borrowed for CPU work and non-parking I/O only; never across a park.
+    ws: RefCell<tungstenite::WebSocket<NoPark>>,
+    config: WsConfig,
+    /// When the peer was last heard from.
+    heard: Cell<Instant>,
+    /// When the ping that is still unanswered went out.
+    pinged: Cell<Option<Instant>>,
+}
+
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+fn is_would_block(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+impl WebSocket {
+    fn new(conn: Upgraded, config: WsConfig) -> WebSocket {
+        let io = Rc::new(conn);
+        let early = io.take_early_bytes();
+        let ws_config = WebSocketConfig::default()
+            // Small buffers: an idle connection should cost a few KiB.
+            .read_buffer_size(1024)
+            .write_buffer_size(0)
+            .max_message_size(Some(config.max_message_size))
+            .max_frame_size(Some(config.max_frame_size));
+        let ws = tungstenite::WebSocket::from_partially_read(NoPark(io.clone()), early, Role::Server, Some(ws_config));
+        WebSocket {
+            inner: Rc::new(Inner {
+                io,
+                ws: RefCell::new(ws),
+                config,
+                heard: Cell::new(Instant::now()),
+                pinged: Cell::new(None),
+            }),
+        }
+    }
+
+    /// The next text or binary message (fragments reassembled; pings
+    /// answered; the peer pinged when silent). `Ok(None)` once the peer
+    /// closed (the close handshake is answered) or the connection ended;
+    /// `Err` for a protocol error (the peer is sent the close code first),
+    /// a peer that stopped answering pings (`TimedOut`), or a broken connection.
+    pub fn recv(&self) -> io::Result<Option<Message>> {
+        let inner = &*self.inner;
+        loop {
+            let r = inner.ws.borrow_mut().read();
+            match r {
+                Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
+                    self.heard();
+                    return Ok(Some(m));
+                }
+                Ok(Message::Close(_)) => {
+                    // tungstenite queued the reply: send it, then we are done.
+                    let _ = self.flush_until(Instant::now() + Duration::from_secs(2));
+                    let _ = inner.io.shutdown(std::net::Shutdown::Write);
+                    return Ok(None);
+                }
+                Ok(_) => self.heard(), // ping (answered), pong, raw frame
+                Err(e) if is_would_block(&e) => self.wait_readable()?,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Ok(None),
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset) =>
+                {
+                    return Ok(None);
+                }
+                Err(tungstenite::Error::Io(e)) => return Err(e),
+                Err(tungstenite::Error::Capacity(e)) => return Err(self.fail(CloseCode::Size, &e.to_string())),
+                Err(tungstenite::Error::Utf8(_)) => return Err(self.fail(CloseCode::Invalid, "invalid UTF-8")),
+                Err(tungstenite::Error::Protocol(e)) => {
+                    if matches!(e, tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) {
+                        return Ok(None);
+                    }
+                    return Err(self.fail(CloseCode::Protocol, &e.to_string()));
+                }
+                Err(e) => return Err(io::Error::other(e.to_string())),
+            }
+        }
+    }
+
+    fn heard(&self) {
+        self.inner.heard.set(crate::inspect::loop_time());
+        self.inner.pinged.set(None);
+    }
+
+    /// Parks until the peer may have sent more, pinging it when it has
+    /// been silent for the ping interval.
+    fn wait_readable(&self) -> io::Result<()> {
+        let inner = &*self.inner;
+        self.unless_shutting_down()?;
+        let Some(every) = inner.config.ping_interval else {
+            inner.io.readable_until(None)?;
+            return self.unless_shutting_down();
+        };
+        let deadline = match inner.pinged.get() {
+            Some(at) => at + every,
+            None => inner.heard.get() + every,
+        };
+        match inner.io.readable_until(Some(deadline)) {
+            Ok(()) => self.unless_shutting_down(),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                if inner.pinged.get().is_some() {
+                    return Err(self.fail(CloseCode::Away, "ping not answered"));
+                }
+                inner.pinged.set(Some(Instant::now()));
+                self.send(Message::Ping(Default::default()))
+            }
+            r => r,
+        }
+    }
+
+    /// A server shutting down wakes its connections' green threads: a
+    /// WebSocket then closes with 1001 (going away) instead of holding the
+    /// drain until the grace period ends.
+    fn unless_shutting_down(&self) -> io::Result<()> {
+        if crate::http::server::worker_ctx().is_some_and(|c| c.shutting_down.get()) {
+            return Err(self.fail(CloseCode::Away, "server shutting down"));
+        }
+        Ok(())
+    }
+
+    /// Sends `msg`, parking while the peer does not read (up to the write
+    /// timeout). Fails once the connection is closed.
+    pub fn send(&self, msg: impl Into<Message>) -> io::Result<()> {
+        let inner = &*self.inner;
+        let deadline = Instant::now() + inner.config.write_timeout;
+        let mut msg = Some(msg.into());
+        loop {
+            let r = {
+                let mut ws = inner.ws.borrow_mut();
+                match msg.take() {
+                    Some(m) => ws.send(m),
+                    None => ws.flush(),
+                }
+            };
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if is_would_block(&e) => {}
+                Err(tungstenite::Error::WriteBufferFull(m)) => msg = Some(*m),
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Err(io::Error::new(io::ErrorKind::BrokenPipe, "the WebSocket is closed"));
+                }
+                Err(tungstenite::Error::Io(e)) => return Err(e),
+                Err(e) => return Err(io::Error::other(e.to_string())),
+            }
+            inner.io.writable_until(Some(deadline))?;
+        }
+    }
+
+    /// Starts the close handshake with `code` and `reason`; the peer's
+    /// answer ends [`recv`](Self::recv) with `Ok(None)`.
+    pub fn close(&self, code: u16, reason: &str) -> io::Result<()> {
+        let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
+        let r = self.inner.ws.borrow_mut().close(Some(frame));
+        match r {
+            Ok(()) => {}
+            Err(e) if is_would_block(&e) => {}
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Ok(()),
+            Err(e) => return Err(io::Error::other(e.to_string())),
+        }
+        self.flush_until(Instant::now() + self.inner.config.write_timeout)
+    }
+
+    /// Writes what tungstenite queued, parking on back-pressure, until `deadline`.
+    fn flush_until(&self, deadline: Instant) -> io::Result<()> {
+        loop {
+            let r = self.inner.ws.borrow_mut().flush();
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if is_would_block(&e) => self.inner.io.writable_until(Some(deadline))?,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Ok(()),
+                Err(tungstenite::Error::Io(e)) => return Err(e),
+                Err(e) => return Err(io::Error::other(e.to_string())),
+            }
+        }
+    }
+
+    /// Closes with `code` after a protocol error (for at most a second),
+    /// and returns the error for the caller.
+    fn fail(&self, code: CloseCode, why: &str) -> io::Error {
+        let reason: String = why.chars().take(100).collect();
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = self.inner.ws.borrow_mut().close(Some(frame));
+        let _ = self.flush_until(Instant::now() + Duration::from_secs(1));
+        let _ = self.inner.io.shutdown(std::net::Shutdown::Write);
+        io::Error::new(io::ErrorKind::InvalidData, format!("WebSocket closed ({}): {why}", u16::from(code)))
+    }
+}
