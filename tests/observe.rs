@@ -3,8 +3,6 @@
 //! (rendered in headless Chromium when there is one), and an idle server
 //! that sleeps.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod support;
@@ -162,38 +160,6 @@ fn an_idle_server_wakes_at_most_four_times_a_second() {
     assert!(woke <= 20, "an idle server woke {woke} times in 5 s (at most 4/s wanted)");
 }
 
-/// Chromium, if installed (Debian's `chromium`).
-fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
-        let out = Command::new("which").arg(name).output().ok()?;
-        out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-    })
-}
-
-/// The page's DOM after it has polled for `budget_ms` of virtual time.
-fn dump_dom(browser: &PathBuf, url: &str, budget_ms: u32) -> String {
-    let profile = std::env::temp_dir().join(format!("greenloop-chromium-{}-{budget_ms}", std::process::id()));
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            &format!("--user-data-dir={}", profile.display()),
-            &format!("--virtual-time-budget={budget_ms}"),
-            "--dump-dom",
-            url,
-        ])
-        .output()
-        .expect("run chromium");
-    let _ = std::fs::remove_dir_all(&profile);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The text of the element with id `id` in a dumped DOM.
 fn text_of(dom: &str, id: &str) -> String {
     let at = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in {dom}"));
@@ -203,12 +169,7 @@ fn text_of(dom: &str, id: &str) -> String {
 
 #[test]
 fn the_status_page_renders_numbers_that_move_under_load_in_headless_chromium() {
-    let Some(browser) = chromium() else {
-        // .ci/run installs chromium under CI and runs this test again with this set.
-        assert!(std::env::var_os("GREENLOOP_REQUIRE_CHROMIUM").is_none(), "chromium is required but missing");
-        eprintln!("skipped: no chromium (apt-get install -y chromium)");
-        return;
-    };
+    let Some(browser) = support::chromium::browser() else { return };
     let demo = Demo::start(&["--quiet"]);
     // Load: a stream of requests for as long as the browser looks.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -224,8 +185,8 @@ fn the_status_page_renders_numbers_that_move_under_load_in_headless_chromium() {
         })
         .collect();
     let url = demo.url("/status");
-    let first = dump_dom(&browser, &url, 3000);
-    let second = dump_dom(&browser, &url, 3000);
+    let first = support::chromium::dump_dom(&browser, &url, Some(3000), "status-1");
+    let second = support::chromium::dump_dom(&browser, &url, Some(3000), "status-2");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for l in load {
         l.join().unwrap();

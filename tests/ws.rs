@@ -102,39 +102,11 @@ fn the_demo_streams_metrics_as_server_sent_events() {
 /// their load event with `?hold=MS` so that the dump comes after the talk.
 #[test]
 fn two_browsers_chat_through_the_chat_page() {
-    let Some(browser) = ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
-        let out = Command::new("which").arg(name).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    }) else {
-        // .ci/run installs chromium under CI and runs this test again with this set.
-        assert!(std::env::var_os("GREENLOOP_REQUIRE_CHROMIUM").is_none(), "chromium is required but missing");
-        eprintln!("skipped: no chromium (apt-get install -y chromium)");
-        return;
-    };
+    let Some(browser) = support::chromium::browser() else { return };
     let demo = Demo::start(&["--quiet"]);
     let session = |who: &'static str, hold: u32| {
         let (browser, url) = (browser.clone(), demo.url(&format!("/chat?say=from-{who}&hold={hold}")));
-        std::thread::spawn(move || {
-            let profile = std::env::temp_dir().join(format!("greenloop-chat-{}-{who}", std::process::id()));
-            let out = Command::new(browser)
-                .args([
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    &format!("--user-data-dir={}", profile.display()),
-                    "--dump-dom",
-                    &url,
-                ])
-                .output()
-                .expect("run chromium");
-            let _ = std::fs::remove_dir_all(&profile);
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        })
+        std::thread::spawn(move || support::chromium::dump_dom(&browser, &url, None, &format!("chat-{who}")))
     };
     let a = session("a", 7000);
     std::thread::sleep(std::time::Duration::from_millis(1000));

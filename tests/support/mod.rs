@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod certs;
+pub mod chromium;
 pub mod demo;
 pub mod raw;
 pub mod raw_server;
