@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 /// What a parked green thread waits on: recorded by each park site (one
-/// byte), shown by [`threads`].
+/// byte), shown by [`threads`](crate::inspect::threads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 #[non_exhaustive]
@@ -70,7 +70,7 @@ impl ThreadState {
     }
 }
 
-/// One green thread in a [`threads`] dump.
+/// One green thread in a [`threads`](crate::inspect::threads) dump.
 #[derive(Clone, Debug)]
 pub struct GreenThread {
     /// The OS thread of its loop (a server worker: `greenloop-worker-N`).
