@@ -59,32 +59,32 @@ pub fn render() -> String {
         seconds(m.sum(|w| w.blocked_ns.get())),
     );
     let offload = crate::inspect::offload_stats();
-    metric("greenloop_offload_threads", "gauge", "Offload pool threads alive.", offload.threads.to_string());
-    metric("greenloop_offload_busy_threads", "gauge", "Offload threads running a job.", offload.busy.to_string());
-    metric(
-        "greenloop_offload_queue_depth",
-        "gauge",
-        "Offloaded jobs waiting for a thread.",
-        offload.queued.to_string(),
-    );
-    metric(
-        "greenloop_offload_queue_capacity",
-        "gauge",
-        "Most offloaded jobs that may wait for a thread; offload parks its caller beyond.",
-        offload.capacity.to_string(),
-    );
-    metric(
-        "greenloop_offload_waiting",
-        "gauge",
-        "Green threads parked in offload for room in its full queue.",
-        offload.waiting.to_string(),
-    );
-    metric(
-        "greenloop_offload_waits_total",
-        "counter",
-        "Times an offload found the queue full and waited.",
-        offload.waits.to_string(),
-    );
+    let offload_rows: [(&str, &str, &str, u64); 6] = [
+        ("greenloop_offload_threads", "gauge", "Offload pool threads alive.", offload.threads as u64),
+        ("greenloop_offload_busy_threads", "gauge", "Offload threads running a job.", offload.busy as u64),
+        ("greenloop_offload_queue_depth", "gauge", "Offloaded jobs waiting for a thread.", offload.queued as u64),
+        (
+            "greenloop_offload_queue_capacity",
+            "gauge",
+            "Most offloaded jobs that may wait for a thread; offload parks its caller beyond.",
+            offload.capacity as u64,
+        ),
+        (
+            "greenloop_offload_waiting",
+            "gauge",
+            "Green threads parked in offload for room in its full queue.",
+            offload.waiting as u64,
+        ),
+        (
+            "greenloop_offload_waits_total",
+            "counter",
+            "Times an offload found the queue full and waited.",
+            offload.waits,
+        ),
+    ];
+    for (name, kind, help, value) in offload_rows {
+        metric(name, kind, help, value.to_string());
+    }
     for (name, kind, help, field) in HTTP_SUMS {
         metric(name, kind, help, m.sum(|w| field(w).get()).to_string());
     }
