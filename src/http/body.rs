@@ -8,7 +8,7 @@ use std::rc::Rc;
 use http::StatusCode;
 
 use super::body_error::BodyError;
-use super::server::inbound::{Inbound, read_arrived, read_parking};
+use super::conn::inbound::{Inbound, read_arrived, read_parking};
 
 /// A request as handlers see it: the `http` crate's type with a streaming [`Body`].
 pub type Request = http::Request<Body>;

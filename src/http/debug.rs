@@ -9,8 +9,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderValue, header};
 
-use super::server::counters::LATENCY_BUCKETS;
-use super::server::worker_ctx;
+use super::conn::counters::LATENCY_BUCKETS;
+use super::conn::serving;
 use super::{Request, RequestExt, Response, ResponseBody};
 use crate::inspect;
 
@@ -46,8 +46,7 @@ pub fn status_json(_req: Request) -> Response {
 
 /// The JSON [`status_json`] answers with (`{}` outside a server).
 pub fn status_snapshot() -> String {
-    let Some(ctx) = worker_ctx() else { return "{}".into() };
-    let m = &ctx.config.metrics;
+    let Some(m) = serving::server_metrics() else { return "{}".into() };
     m.refresh();
     let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut o = String::with_capacity(2048);

@@ -12,9 +12,9 @@ use std::fmt::Write;
 
 use http::{HeaderValue, header};
 
-pub use super::server::counters::LATENCY_BUCKETS;
-use super::server::counters::{Counter, WorkerMetrics};
-use super::server::worker_ctx;
+pub use super::conn::counters::LATENCY_BUCKETS;
+use super::conn::counters::{Counter, WorkerMetrics};
+use super::conn::serving;
 use super::{Request, Response, ResponseBody};
 
 /// A per-worker counter summed over workers: name, type, help, field.
@@ -41,8 +41,7 @@ const HTTP_SUMS: [Sum; 2] = [
 /// The metrics of the server the caller runs in, summed over its workers,
 /// in the Prometheus text exposition format. Empty outside a server.
 pub fn render() -> String {
-    let Some(ctx) = worker_ctx() else { return String::new() };
-    let m = &ctx.config.metrics;
+    let Some(m) = serving::server_metrics() else { return String::new() };
     m.refresh();
     let mut out = String::with_capacity(4096);
     let mut metric = |name: &str, kind: &str, help: &str, value: String| {

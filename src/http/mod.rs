@@ -25,6 +25,7 @@ mod body_error;
 pub mod client;
 #[doc(hidden)] // not covered by semver; used by the benchmarks
 pub mod codec;
+mod conn;
 pub mod debug;
 mod handler;
 mod log_sink;

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use http::StatusCode;
 
+use super::conn::stream::Stream;
 use super::response::Response;
-use super::server::stream::Stream;
 
 type Pending = Box<dyn FnOnce(Upgraded)>;
 

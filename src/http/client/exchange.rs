@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use http::Method;
 use http::header::{self, HeaderMap, HeaderValue};
 
-use super::pool::{ClientStream, Conn};
+use super::pool::Conn;
 use super::response::{BodyParts, Framing};
 use super::target::Target;
 use super::{Client, ClientResponse};
 use crate::http::codec::{self, BodyFraming, OutgoingBody};
+use crate::http::conn::stream::Stream;
 use crate::net::TcpStream;
 
 /// The `User-Agent` sent unless the request sets one.
@@ -152,7 +153,7 @@ impl Exchange<'_> {
 
     /// The stream an exchange runs on: TLS for `https://` (the handshake
     /// done, the certificate verified for the URL's host), the socket itself otherwise.
-    fn secure(&self, stream: TcpStream, _addr: SocketAddr) -> io::Result<ClientStream> {
+    fn secure(&self, stream: TcpStream, _addr: SocketAddr) -> io::Result<Stream> {
         #[cfg(feature = "tls")]
         if self.target.key.tls {
             let inner = &self.client.inner;
@@ -172,7 +173,7 @@ impl Exchange<'_> {
                 )
             })?;
             return match crate::http::tls::TlsStream::connect(stream, config, name, Some(self.deadline)) {
-                Ok(s) => Ok(ClientStream::Tls(Box::new(s))),
+                Ok(s) => Ok(Stream::Tls(Box::new(s))),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(self.request_timed_out("in the TLS handshake")),
                 Err(e) => Err(io::Error::new(
                     e.kind(),
@@ -180,7 +181,7 @@ impl Exchange<'_> {
                 )),
             };
         }
-        Ok(ClientStream::Plain(stream))
+        Ok(Stream::Tcp(stream))
     }
 
     fn connect_error(&self, e: io::Error, addr: SocketAddr, limit: Duration) -> io::Error {

@@ -1,6 +1,6 @@
 //! Client connections and the per-`Client` keep-alive pool.
 //!
-//! A [`Conn`] is a green [`TcpStream`] (or TLS over one) plus its read buffer. Every wait on it
+//! A [`Conn`] is a green [`TcpStream`](crate::net::TcpStream) (or TLS over one) plus its read buffer. Every wait on it
 //! is bounded by an absolute deadline (the request's), so a slow server can
 //! never hold a caller longer than its timeout.
 //!
@@ -10,13 +10,12 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+use std::io;
 use std::time::{Duration, Instant};
 
 use crate::Handle;
+use crate::http::conn::stream::Stream;
 use crate::http::read_buf::ReadBuf;
-use crate::net::TcpStream;
 
 /// Initial size of a connection's read buffer.
 const BUF_INITIAL: usize = 8 * 1024;
@@ -35,57 +34,9 @@ pub(super) struct PoolKey {
     pub(super) tls: bool,
 }
 
-/// A client connection's socket: plain TCP, or TLS over it.
-pub(super) enum ClientStream {
-    Plain(TcpStream),
-    #[cfg(feature = "tls")]
-    Tls(Box<crate::http::tls::TlsStream>),
-}
-
-impl ClientStream {
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            ClientStream::Plain(s) => s.try_read(buf),
-            #[cfg(feature = "tls")]
-            ClientStream::Tls(s) => s.try_read(buf),
-        }
-    }
-
-    fn readable_until(&self, deadline: Option<Instant>) -> io::Result<()> {
-        match self {
-            ClientStream::Plain(s) => s.readable_until(deadline),
-            #[cfg(feature = "tls")]
-            ClientStream::Tls(s) => s.readable_until(deadline),
-        }
-    }
-
-    /// One `write`, waiting at most `left`.
-    fn write_within(&mut self, data: &[u8], left: Duration) -> io::Result<usize> {
-        match self {
-            ClientStream::Plain(s) => {
-                s.set_write_timeout(Some(left))?;
-                (&*s).write(data)
-            }
-            #[cfg(feature = "tls")]
-            ClientStream::Tls(s) => {
-                s.set_write_timeout(Some(left));
-                (&**s).write(data)
-            }
-        }
-    }
-
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        match self {
-            ClientStream::Plain(s) => s.as_raw_fd(),
-            #[cfg(feature = "tls")]
-            ClientStream::Tls(s) => s.get_ref().as_raw_fd(),
-        }
-    }
-}
-
 /// One client connection: the socket and the bytes read but not consumed.
 pub(super) struct Conn {
-    stream: ClientStream,
+    stream: Stream,
     buf: ReadBuf,
     /// When the connection went back to the pool.
     idle_since: Instant,
@@ -94,7 +45,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(stream: ClientStream) -> Conn {
+    pub(super) fn new(stream: Stream) -> Conn {
         Conn { stream, buf: ReadBuf::new(0, BUF_INITIAL), idle_since: Instant::now(), requests: 0 }
     }
 
@@ -165,7 +116,7 @@ impl Conn {
 }
 
 /// Reads into `out`, parking until data arrives, EOF or `deadline`.
-fn read_until(stream: &ClientStream, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
+fn read_until(stream: &Stream, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
     loop {
         match stream.try_read(out) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}

@@ -1,4 +1,6 @@
-//! The two kinds of connection a server accepts, behind one type.
+//! The one socket type of the server's and the client's connections: TCP,
+//! Unix or TLS over TCP. Every `cfg(feature = "tls")` the connection paths
+//! need is here, so the code above matches on nothing.
 
 use std::io::{self, Read, Write};
 
@@ -14,18 +16,6 @@ pub(crate) enum Stream {
 }
 
 impl Stream {
-    /// A TCP connection just accepted: TLS if the server speaks it (its
-    /// handshake due within the header timeout), plain otherwise.
-    #[inline]
-    pub(crate) fn accepted_tcp(s: TcpStream, _config: &super::context::WorkerConfig) -> io::Result<Stream> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &_config.tls {
-            let deadline = std::time::Instant::now().checked_add(_config.limits.header_timeout);
-            return Ok(Stream::Tls(Box::new(crate::http::tls::TlsStream::accept(s, tls.clone(), deadline)?)));
-        }
-        Ok(Stream::Tcp(s))
-    }
-
     pub(crate) fn set_write_timeout(&mut self, t: Option<std::time::Duration>) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(t),
@@ -85,6 +75,23 @@ impl Stream {
             Stream::Tcp(_) | Stream::Unix(_) => Ok(()),
             #[cfg(feature = "tls")]
             Stream::Tls(s) => s.try_flush(),
+        }
+    }
+
+    /// One `write`, waiting at most `left` (the client's request writes).
+    pub(crate) fn write_within(&mut self, data: &[u8], left: std::time::Duration) -> io::Result<usize> {
+        self.set_write_timeout(Some(left))?;
+        (&*self).write(data)
+    }
+
+    /// The socket's file descriptor (under TLS, the TCP socket's).
+    pub(crate) fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.get_ref().as_raw_fd(),
         }
     }
 

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use super::counters::{ServerMetrics, WorkerMetrics};
 use super::limits::Limits;
 use super::registry::{ConnShared, Registry};
+use super::stream::Stream;
 use crate::http::codec::{self, DateCache};
+use crate::http::conn::serving;
 use crate::park::{self, Unparker};
 
 pub(super) type Hook = Arc<dyn Fn() + Send + Sync>;
@@ -135,6 +137,27 @@ impl Drop for ConnectionGuard {
 thread_local! {
     /// The context of the worker whose loop runs on this thread.
     pub(super) static WORKER: RefCell<Option<Rc<WorkerCtx>>> = const { RefCell::new(None) };
+}
+
+/// What the connection layer below asks of the worker running the caller
+/// (`metrics`, `debug` and WebSockets use it without importing the server).
+pub(super) const SERVING: serving::Hooks = serving::Hooks {
+    metrics: || worker_ctx().map(|c| c.config.metrics.clone()),
+    shutting_down: || worker_ctx().is_some_and(|c| c.shutting_down.get()),
+};
+
+impl Stream {
+    /// A TCP connection just accepted: TLS if the server speaks it (its
+    /// handshake due within the header timeout), plain otherwise.
+    #[inline]
+    pub(super) fn accepted_tcp(s: crate::net::TcpStream, _config: &WorkerConfig) -> std::io::Result<Stream> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &_config.tls {
+            let deadline = Instant::now().checked_add(_config.limits.header_timeout);
+            return Ok(Stream::Tls(Box::new(crate::http::tls::TlsStream::accept(s, tls.clone(), deadline)?)));
+        }
+        Ok(Stream::Tcp(s))
+    }
 }
 
 /// The context of the worker running the caller, if any.

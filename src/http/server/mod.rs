@@ -14,14 +14,14 @@
 
 mod conn;
 mod context;
-pub(crate) mod counters;
 mod holdings;
-pub(crate) mod inbound;
 mod limits;
 mod registry;
 mod shutdown;
-pub(crate) mod stream;
 mod worker;
+
+// The connection layer below, under the names the server's files use.
+use crate::http::conn::{counters, inbound, stream};
 
 use std::any::Any;
 use std::io;
@@ -32,7 +32,6 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-pub(crate) use context::worker_ctx;
 pub use context::{worker_id, worker_state};
 pub use limits::Limits;
 pub use shutdown::ShutdownHandle;
@@ -73,7 +72,7 @@ pub struct Server {
     shutdown: ShutdownHandle,
     /// Set by [`Server::tls`] (`http/tls`).
     #[cfg(feature = "tls")]
-    pub(crate) tls: Option<crate::http::tls::ServerTls>,
+    tls: Option<crate::http::tls::ServerTls>,
 }
 
 impl std::fmt::Debug for Server {
@@ -211,6 +210,7 @@ impl Server {
     /// worker is accepting (so tests can connect at once).
     pub fn start(self, app: impl Into<App>) -> io::Result<RunningServer> {
         let app = Arc::new(app.into());
+        crate::http::conn::serving::register(context::SERVING);
         let Bound { listeners, local_addr, socket_file } = self.listen()?;
         reserve_fd_table(self.workers.saturating_mul(self.limits.max_connections).saturating_add(64));
         let shared = Arc::new(WorkerConfig {
@@ -293,6 +293,26 @@ impl Server {
                 Ok(Bound { listeners: out, local_addr: None, socket_file: Some(Arc::new(file)) })
             }
         }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl Server {
+    /// Serves HTTPS: every TCP connection is TLS with `tls` (a
+    /// [`ServerTls`](crate::http::tls::ServerTls) from PEM files, or a rustls `ServerConfig`), ALPN
+    /// `http/1.1`. The handshake counts against the header timeout
+    /// ([`Limits::header_timeout`](crate::http::Limits)); a peer that sends
+    /// plain HTTP or garbage is closed at its first record. Ignored on a
+    /// Unix socket.
+    ///
+    /// ```no_run
+    /// use greenloop::http::{Server, tls::ServerTls};
+    /// let tls = ServerTls::from_pem_files("cert.pem", "key.pem").unwrap();
+    /// Server::bind("127.0.0.1:8443").tls(tls).serve(|_req: greenloop::http::Request| "hello\n").unwrap();
+    /// ```
+    pub fn tls(mut self, tls: impl Into<crate::http::tls::ServerTls>) -> Server {
+        self.tls = Some(tls.into());
+        self
     }
 }
 

@@ -120,22 +120,3 @@ pub(crate) fn client_config(extra: &[CertificateDer<'static>]) -> io::Result<Arc
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
-
-impl crate::http::Server {
-    /// Serves HTTPS: every TCP connection is TLS with `tls` (a
-    /// [`ServerTls`] from PEM files, or a rustls `ServerConfig`), ALPN
-    /// `http/1.1`. The handshake counts against the header timeout
-    /// ([`Limits::header_timeout`](crate::http::Limits)); a peer that sends
-    /// plain HTTP or garbage is closed at its first record. Ignored on a
-    /// Unix socket.
-    ///
-    /// ```no_run
-    /// use greenloop::http::{Server, tls::ServerTls};
-    /// let tls = ServerTls::from_pem_files("cert.pem", "key.pem").unwrap();
-    /// Server::bind("127.0.0.1:8443").tls(tls).serve(|_req: greenloop::http::Request| "hello\n").unwrap();
-    /// ```
-    pub fn tls(mut self, tls: impl Into<ServerTls>) -> crate::http::Server {
-        self.tls = Some(tls.into());
-        self
-    }
-}

@@ -252,7 +252,7 @@ impl WebSocket {
     /// WebSocket then closes with 1001 (going away) instead of holding the
     /// drain until the grace period ends.
     fn unless_shutting_down(&self) -> io::Result<()> {
-        if crate::http::server::worker_ctx().is_some_and(|c| c.shutting_down.get()) {
+        if crate::http::conn::serving::shutting_down() {
             return Err(self.fail(CloseCode::Away, "server shutting down"));
         }
         Ok(())
