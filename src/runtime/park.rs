@@ -32,14 +32,9 @@ use std::time::{Duration, Instant};
 use super::core::{Core, Remote, Shared, TaskRef, force_unwinding, try_core};
 use super::thread_info::WaitReason;
 
-/// Why a park returned.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Wake {
-    /// Unparked (or spuriously woken): re-check the condition.
-    Unparked,
-    /// The deadline (or an enclosing `timeout` scope's) passed.
-    TimedOut,
-}
+// Defined beside the loop's park, which returns it; `park` re-exports it, so
+// the loop never imports this module.
+pub use super::core::Wake;
 
 /// Wakes one parked green thread (or OS thread). `Send + Sync + Clone`: hand
 /// it to a callback, another green thread, or another OS thread.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::Core;
 use super::tasks::TaskRef;
-use crate::runtime::park::Wake;
+use super::wait::Wake;
 use crate::runtime::thread_info::WaitReason;
 
 /// Waiters on one registered I/O source. Usually one reader and one writer.

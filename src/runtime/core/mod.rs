@@ -29,6 +29,7 @@ use self::io::IoEntry;
 use self::tasks::TaskTable;
 pub(crate) use self::tasks::{Completion, Exit, Measure, Scope, Task, TaskRef};
 use self::wait::TimerAction;
+pub use self::wait::Wake;
 use super::config::Config;
 use super::stack::StackPool;
 use super::stats::LoopStats;

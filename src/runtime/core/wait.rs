@@ -20,8 +20,16 @@ use std::time::Instant;
 use super::tasks::{State, Task, TaskRef};
 use super::{Core, force_unwinding};
 use crate::runtime::join_error::JoinError;
-use crate::runtime::park::Wake;
 use crate::runtime::thread_info::WaitReason;
+
+/// Why a park returned.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Wake {
+    /// Unparked (or spuriously woken): re-check the condition.
+    Unparked,
+    /// The deadline (or an enclosing `timeout` scope's) passed.
+    TimedOut,
+}
 
 /// What a timer entry does when it comes due.
 pub(crate) enum TimerAction {
