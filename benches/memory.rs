@@ -22,7 +22,7 @@ fn main() {
         // Warm the allocator and the loop once so the baseline is fair.
         greenloop::spawn(|| greenloop::sleep(Duration::from_millis(1))).join().unwrap();
         let before = vm_rss_kib();
-        let (ready_tx, ready_rx) = greenloop::sync::unbounded::<()>();
+        let (ready_tx, ready_rx) = greenloop::sync::channel::unbounded::<()>();
         let handles: Vec<_> = (0..n)
             .map(|_| {
                 let ready = ready_tx.clone();

@@ -12,7 +12,7 @@ use greenloop::Runtime;
 mod ops;
 
 fn timed(rt: &Runtime, iters: u64, body: fn(u64)) -> Duration {
-    rt.block_on(move || {
+    rt.run(move || {
         let start = Instant::now();
         body(iters);
         start.elapsed()

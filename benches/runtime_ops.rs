@@ -26,5 +26,5 @@ fn main() {
             std::process::exit(2);
         }
     };
-    Runtime::new().expect("runtime").block_on(move || run(n));
+    Runtime::new().expect("runtime").run(move || run(n));
 }

@@ -4,7 +4,7 @@
 //! calls of one second each and should take about one second in all, not ten. The
 //! handler here makes its N calls with [`greenloop::join_all`], each on its
 //! own green thread, through the worker's pooled [`Client`] (created once per
-//! worker with `Server::worker_state`, so connections are kept alive and
+//! worker with `Server::with_worker_state`, so connections are kept alive and
 //! reused between requests).
 //!
 //! Run: `cargo run --example fan_out`, then
@@ -52,5 +52,5 @@ fn aggregate(req: Request) -> Response {
 fn main() -> std::io::Result<()> {
     let router = Router::new().route("/item/{id}", get(item)).route("/aggregate", get(aggregate));
     println!("fan-out on {BASE}: curl '{BASE}/aggregate?n=10'  (ten 1 s calls, about 1 s in all)");
-    Server::bind("127.0.0.1:8080").worker_state(Client::new).serve(router)
+    Server::bind("127.0.0.1:8080").with_worker_state(Client::new).serve(router)
 }

@@ -55,7 +55,7 @@ fn main() -> std::io::Result<()> {
     let app = Router::new().route("/user", get(user)).route("/slow", get(slow));
     eprintln!("serving on http://127.0.0.1:8080 with Postgres at {url}");
     Server::bind("127.0.0.1:8080")
-        .worker_state(move || {
+        .with_worker_state(move || {
             greenloop::pool::builder().name("postgres").max_size(32).build(PostgresManager::new(&url))
         })
         .serve(app)

@@ -56,6 +56,6 @@ fn main() -> std::io::Result<()> {
     let app = Router::new().route("/hit", post(hit)).route("/next", get(next));
     eprintln!("serving on http://127.0.0.1:8080 with Redis at {url}");
     Server::bind("127.0.0.1:8080")
-        .worker_state(move || greenloop::pool::builder().name("redis").max_size(32).build(RedisManager::new(&url)))
+        .with_worker_state(move || greenloop::pool::builder().name("redis").max_size(32).build(RedisManager::new(&url)))
         .serve(app)
 }

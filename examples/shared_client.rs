@@ -2,7 +2,7 @@
 //!
 //! Scenario: an ASGI app needs one HTTP client session (a connection pool)
 //! created *inside* the running event loop and closed at shutdown, and has
-//! to hand-roll lifespan events to get it. Here `Server::worker_state`
+//! to hand-roll lifespan events to get it. Here `Server::with_worker_state`
 //! builds the pool on each worker's loop before it accepts connections,
 //! every handler on that worker reaches it with `worker_state::<T>()`, and
 //! it is dropped on that loop after the worker drained and its stop hooks
@@ -58,7 +58,7 @@ fn main() -> std::io::Result<()> {
     println!("shared client on {BASE}: curl {BASE}/  (Ctrl-C to stop gracefully)");
     Server::bind("127.0.0.1:8080")
         .workers(2)
-        .worker_state(|| {
+        .with_worker_state(|| {
             // Runs on the worker's own loop, so it could do green I/O (a
             // warm-up request, an auth handshake) before serving.
             eprintln!("worker {}: pool created", worker_id().unwrap_or(0));

@@ -8,7 +8,7 @@
 //! stay `Send + Sync`. A change to either list is an API change: this file
 //! stops compiling, and whoever changed it says why here.
 
-use greenloop::http::client::{ClientBuilder, ClientResponse, RequestBuilder};
+use greenloop::http::client::{Builder as ClientBuilder, ClientResponse, RequestBuilder};
 use greenloop::http::middleware::{AccessLog, Timing};
 use greenloop::http::{
     App, Body, Client, ConnInfo, Limits, MethodRouter, Next, Params, Request, Response, ResponseBody, Router,
@@ -17,7 +17,8 @@ use greenloop::http::{
 use greenloop::inspect::{GreenThread, ThreadState, WaitReason};
 use greenloop::net::{Incoming, TcpListener, TcpStream, UnixListener, UnixStream};
 use greenloop::park::{Unparker, Wake};
-use greenloop::sync::{Mutex, MutexGuard, Receiver, Semaphore, SemaphorePermit, Sender, oneshot};
+use greenloop::sync::channel::{Receiver, Sender};
+use greenloop::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit, oneshot};
 use greenloop::watchdog::Incident;
 use greenloop::{Builder, CallLater, Elapsed, Handle, JoinError, JoinHandle, LocalKey, RemoteJoinHandle, Runtime};
 

@@ -956,7 +956,7 @@ fn graceful_shutdown_finishes_requests_in_flight() {
         .on_worker_stop(move || {
             s2.fetch_add(1, Ordering::SeqCst);
         })
-        .worker_state(|| WorkerTag("per-worker"))
+        .with_worker_state(|| WorkerTag("per-worker"))
         .start(move |_req: Request| -> Response {
             en.fetch_add(1, Ordering::SeqCst);
             greenloop::sleep(Duration::from_millis(500));

@@ -15,7 +15,7 @@ fn find<'a>(list: &'a [GreenThread], label: &str) -> &'a GreenThread {
 fn each_park_site_says_what_it_waits_on() {
     greenloop::run(|| {
         let sleeper = greenloop::spawn_named("sleeper", || greenloop::sleep(Duration::from_secs(30)));
-        let (tx, rx) = greenloop::sync::bounded::<u8>(1);
+        let (tx, rx) = greenloop::sync::channel::bounded::<u8>(1);
         let receiver = greenloop::spawn_named("receiver", move || rx.recv().ok());
         let mutex = Arc::new(Mutex::new(()));
         let held = mutex.lock();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 #[test]
 fn idle_stacks_beyond_the_pool_bound_are_unmapped_once_the_loop_is_idle() {
     let rt = greenloop::Builder::new().max_pooled_stacks(8).build().unwrap();
-    rt.block_on(|| {
+    rt.run(|| {
         let sleepers: Vec<_> =
             (0..100).map(|_| greenloop::spawn(|| greenloop::sleep(Duration::from_millis(10)))).collect();
         for s in sleepers {
@@ -36,7 +36,7 @@ fn idle_stacks_beyond_the_pool_bound_are_unmapped_once_the_loop_is_idle() {
 #[test]
 fn a_loop_that_never_idles_still_gives_excess_stacks_back() {
     let rt = greenloop::Builder::new().max_pooled_stacks(8).build().unwrap();
-    rt.block_on(|| {
+    rt.run(|| {
         let done: Vec<_> = (0..100).map(|_| greenloop::spawn(|| ())).collect();
         for d in done {
             d.join().unwrap();

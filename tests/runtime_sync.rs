@@ -11,8 +11,8 @@ use greenloop::sync::{self, Mutex, Semaphore};
 #[test]
 fn channel_ping_pong() {
     let rounds = greenloop::run(|| {
-        let (ping_tx, ping_rx) = sync::bounded::<u32>(1);
-        let (pong_tx, pong_rx) = sync::unbounded::<u32>();
+        let (ping_tx, ping_rx) = sync::channel::bounded::<u32>(1);
+        let (pong_tx, pong_rx) = sync::channel::unbounded::<u32>();
         let echo = greenloop::spawn(move || {
             let mut n = 0;
             for v in &ping_rx {
@@ -34,7 +34,7 @@ fn channel_ping_pong() {
 #[test]
 fn bounded_channel_applies_back_pressure() {
     greenloop::run(|| {
-        let (tx, rx) = sync::bounded::<u32>(2);
+        let (tx, rx) = sync::channel::bounded::<u32>(2);
         let sent = Arc::new(AtomicUsize::new(0));
         let s = sent.clone();
         let producer = greenloop::spawn(move || {
@@ -54,7 +54,7 @@ fn bounded_channel_applies_back_pressure() {
 #[test]
 fn channel_senders_from_os_threads_wake_the_loop() {
     let total = greenloop::run(|| {
-        let (tx, rx) = sync::unbounded::<u64>();
+        let (tx, rx) = sync::channel::unbounded::<u64>();
         for t in 0..4 {
             let tx = tx.clone();
             std::thread::spawn(move || {
@@ -108,7 +108,7 @@ fn green_mutex_and_semaphore_park_instead_of_blocking() {
 
 #[test]
 fn sync_primitives_also_work_between_plain_threads() {
-    let (tx, rx) = sync::bounded::<u32>(1);
+    let (tx, rx) = sync::channel::bounded::<u32>(1);
     let t = std::thread::spawn(move || (0..100).map(|_| rx.recv().unwrap()).sum::<u32>());
     for i in 0..100 {
         tx.send(i).unwrap();
@@ -124,7 +124,7 @@ fn a_sender_that_timed_out_does_not_strand_the_next_one() {
     // Reviewer's repro: bounded(1) full; sender A gives up (timeout), sender B
     // parks; a receive must wake B, not only A's stale entry.
     greenloop::run(|| {
-        let (tx, rx) = sync::bounded::<u32>(1);
+        let (tx, rx) = sync::channel::bounded::<u32>(1);
         tx.send(0).unwrap();
         let a = tx.clone();
         let gave_up = greenloop::spawn(move || greenloop::timeout(Duration::from_millis(10), || a.send(1)).is_err());

@@ -55,7 +55,7 @@ fn run_resumes_the_main_panic() {
 fn cross_thread_spawn_and_wake() {
     let rt = greenloop::Runtime::new().unwrap();
     let handle = rt.handle();
-    let got = rt.block_on(move || {
+    let got = rt.run(move || {
         // Another OS thread spawns onto this loop and waits for the result.
         let h = handle.clone();
         let os = std::thread::spawn(move || {

@@ -34,7 +34,7 @@ fn lines_with(needle: &str) -> Vec<(Instant, String)> {
 fn a_blocking_green_thread_is_named_and_timed() {
     install();
     let rt = greenloop::Builder::new().watchdog(Some(Duration::from_millis(20))).build().unwrap();
-    let started = rt.block_on(|| {
+    let started = rt.run(|| {
         let start = Instant::now();
         greenloop::spawn_named("blocker-one", || std::thread::sleep(Duration::from_millis(150))).join().unwrap();
         greenloop::sleep(Duration::from_millis(30)); // let the watchdog see the release
@@ -56,7 +56,7 @@ fn a_blocking_green_thread_is_named_and_timed() {
 fn green_threads_that_park_often_are_never_reported() {
     install();
     let rt = greenloop::Builder::new().watchdog(Some(Duration::from_millis(20))).build().unwrap();
-    rt.block_on(|| {
+    rt.run(|| {
         greenloop::join_all((0..20).map(|i| {
             move || {
                 greenloop::park::current_name();
@@ -104,7 +104,7 @@ fn a_label_cannot_reach_the_terminal_raw() {
     // own quote and a backslash.
     let label = "GET /x?\u{9b}31m\u{1b}[2J\n\u{2028}\u{200f}\u{202b}\u{202e}gpj.exe\u{2067}'\\ (request 1)";
     let rt = greenloop::Builder::new().watchdog(Some(Duration::from_millis(20))).build().unwrap();
-    rt.block_on(move || {
+    rt.run(move || {
         greenloop::spawn(move || {
             greenloop::watchdog::set_label(label);
             std::thread::sleep(Duration::from_millis(100));
@@ -149,7 +149,7 @@ fn sleeps_on_the_loop() {
 fn the_report_names_the_blocking_call_and_the_users_function_with_file_and_line() {
     install();
     let rt = greenloop::Builder::new().watchdog(Some(Duration::from_millis(20))).build().unwrap();
-    rt.block_on(|| greenloop::spawn_named("blocker-stack", sleeps_on_the_loop).join().unwrap());
+    rt.run(|| greenloop::spawn_named("blocker-stack", sleeps_on_the_loop).join().unwrap());
     let line = wait_for_line_with("'blocker-stack'", "blocked the loop in");
     let at = SLEEP_LINE.load(std::sync::atomic::Ordering::Relaxed);
     let user = format!("sleeps_on_the_loop (tests/watchdog.rs:{at})");
@@ -168,7 +168,7 @@ fn the_report_names_the_blocking_call_and_the_users_function_with_file_and_line(
 fn labels_are_escaped_before_they_reach_a_terminal() {
     install();
     let rt = greenloop::Builder::new().watchdog(Some(Duration::from_millis(20))).build().unwrap();
-    rt.block_on(|| {
+    rt.run(|| {
         greenloop::spawn(|| {
             greenloop::watchdog::set_label("evil\u{1b}[2J\u{202e}label");
             std::thread::sleep(Duration::from_millis(80));
@@ -189,7 +189,7 @@ fn labels_are_escaped_before_they_reach_a_terminal() {
 fn a_loop_that_was_idle_is_still_caught_within_the_threshold() {
     install();
     let rt = greenloop::Builder::new().watchdog(Some(Duration::from_millis(20))).build().unwrap();
-    let started = rt.block_on(|| {
+    let started = rt.run(|| {
         // Long enough for the watchdog to see the loop asleep and park.
         greenloop::sleep(Duration::from_millis(300));
         let start = Instant::now();
@@ -215,7 +215,7 @@ fn sleeps_in_an_assertion() {
 #[test]
 fn assert_no_blocking_failures_carry_the_stack() {
     let rt = greenloop::Builder::new().watchdog(Some(Duration::from_millis(20))).build().unwrap();
-    rt.block_on(|| {
+    rt.run(|| {
         let caught = std::panic::catch_unwind(|| {
             greenloop::watchdog::assert_no_blocking(Duration::from_millis(40), sleeps_in_an_assertion)
         });

@@ -43,8 +43,8 @@ pub fn spawn_joins(n: u64) {
 
 /// A message there and back between two green threads over two channels.
 pub fn channel_ping_pongs(n: u64) {
-    let (ping, ping_rx) = sync::bounded::<u64>(1);
-    let (pong, pong_rx) = sync::bounded::<u64>(1);
+    let (ping, ping_rx) = sync::channel::bounded::<u64>(1);
+    let (pong, pong_rx) = sync::channel::bounded::<u64>(1);
     let echo = greenloop::spawn(move || {
         for v in &ping_rx {
             pong.send(v).unwrap();

@@ -8,7 +8,7 @@
 //! stuck behind the stopped loop.
 //!
 //! A pool belongs to one loop (it is not `Send`): make one per worker with
-//! [`Server::worker_state`](crate::http::Server::worker_state), as the
+//! [`Server::with_worker_state`](crate::http::Server::with_worker_state), as the
 //! workers share nothing.
 //!
 //! ```no_run
@@ -24,7 +24,7 @@
 //! }
 //!
 //! Server::bind("127.0.0.1:8000")
-//!     .worker_state(|| greenloop::pool::builder().max_size(64).build(PostgresManager::new("postgres://postgres@127.0.0.1/test")))
+//!     .with_worker_state(|| greenloop::pool::builder().max_size(64).build(PostgresManager::new("postgres://postgres@127.0.0.1/test")))
 //!     .serve(Router::new().route("/count", get(count)))
 //!     .unwrap();
 //! # }

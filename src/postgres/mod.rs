@@ -31,7 +31,7 @@
 //!
 //! A client belongs to the loop it was made on (it is not `Send`); give
 //! each worker its own, usually through a [`Pool`](crate::pool::Pool) made
-//! in [`Server::worker_state`](crate::http::Server::worker_state).
+//! in [`Server::with_worker_state`](crate::http::Server::with_worker_state).
 
 mod error;
 mod manager;

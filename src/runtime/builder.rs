@@ -15,7 +15,7 @@ use super::task::{self, JoinHandle};
 ///
 /// ```
 /// let rt = greenloop::Builder::new().stack_size(512 * 1024).build().unwrap();
-/// assert_eq!(rt.block_on(|| 6 * 7), 42);
+/// assert_eq!(rt.run(|| 6 * 7), 42);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Builder {
@@ -101,7 +101,7 @@ impl Runtime {
     }
 
     /// Runs `f` on a green thread and drives the loop until it returns. Other
-    /// green threads still alive then stay parked until the next `block_on`,
+    /// green threads still alive then stay parked until the next `run`,
     /// or are cancelled (unwound) when the runtime is dropped.
     ///
     /// A panic in `f` is resumed on the caller.
@@ -109,14 +109,18 @@ impl Runtime {
     /// # Panics
     /// When called from inside a green thread (a runtime is already running on
     /// this OS thread), or if the OS refuses the poll syscall.
-    pub fn block_on<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> T {
+    ///
+    /// Named like [`greenloop::run`](crate::run), which does the same on a
+    /// runtime of its own; [`greenloop::block_on`](crate::block_on) is the
+    /// other thing (a future, on the calling green thread).
+    pub fn run<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> T {
         if super::core::try_core().is_some_and(|c| c.current().is_some()) {
-            panic!("greenloop: block_on called from inside a green thread; use spawn or join_all");
+            panic!("greenloop: Runtime::run called from inside a green thread; use spawn or join_all");
         }
         let _enter = self.core.enter();
         let handle: JoinHandle<T> = task::spawn(f);
         let done = || handle.is_finished();
-        // Between two `block_on`s the loop runs nothing: the watchdog may sleep.
+        // Between two `run`s the loop runs nothing: the watchdog may sleep.
         let watch = self.core.watch.as_deref();
         watch.inspect(|w| w.busy());
         let ran = self.core.run_until(&done);
@@ -130,8 +134,15 @@ impl Runtime {
                 Ok(payload) => std::panic::resume_unwind(payload),
                 Err(e) => panic!("{e}"),
             },
-            None => unreachable!("block_on returned before its green thread finished"),
+            None => unreachable!("Runtime::run returned before its green thread finished"),
         }
+    }
+
+    /// The former name of [`Runtime::run`]: it takes a closure, not a future,
+    /// and read like [`greenloop::block_on`](crate::block_on), which does.
+    #[deprecated(since = "0.2.0", note = "renamed to `Runtime::run`")]
+    pub fn block_on<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> T {
+        self.run(f)
     }
 
     /// A handle other OS threads can use to spawn onto, or wake, this loop.
@@ -163,5 +174,5 @@ impl Drop for Runtime {
 /// called from inside a green thread, or if `f` panics (the panic is resumed).
 pub fn run<T: 'static>(f: impl FnOnce() -> T + 'static) -> T {
     let rt = Runtime::new().unwrap_or_else(|e| panic!("greenloop: cannot start a runtime: {e}"));
-    rt.block_on(f)
+    rt.run(f)
 }

@@ -34,7 +34,7 @@ pub const ECHO_SMALL_BYTES: u64 = 64 * 1024;
 pub const ECHO_WAIT: Duration = Duration::from_secs(10);
 
 /// One worker's admission counters, created on the worker's loop
-/// (`Server::worker_state`), so nothing here is shared between threads.
+/// (`Server::with_worker_state`), so nothing here is shared between threads.
 pub struct Admission {
     offload: Semaphore,
     fan_out: Semaphore,

@@ -115,7 +115,7 @@ mod pg {
     pub fn with_postgres(server: Server, o: &DbOptions) -> Server {
         let Some(url) = o.postgres.clone() else { return server };
         let (size, timeout) = (o.pool_size, o.acquire_timeout);
-        server.worker_state(move || {
+        server.with_worker_state(move || {
             greenloop::pool::builder()
                 .name("postgres")
                 .max_size(size)
@@ -216,7 +216,7 @@ mod rd {
     pub fn with_redis(server: Server, o: &DbOptions) -> Server {
         let Some(url) = o.redis.clone() else { return server };
         let (size, timeout) = (o.pool_size, o.acquire_timeout);
-        server.worker_state(move || {
+        server.with_worker_state(move || {
             greenloop::pool::builder()
                 .name("redis")
                 .max_size(size)

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use greenloop::http::ws::{Message, WebSocket, WsConfig};
 use greenloop::http::{Request, Response, Router, get, header};
-use greenloop::sync::{Sender, unbounded};
+use greenloop::sync::channel::{Sender, unbounded};
 
 /// Adds the WebSocket routes.
 pub fn routes(router: Router) -> Router {

@@ -93,7 +93,7 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     };
     let (server, upstream_ca) = tls_setup(server, &o)?;
     let mut server = scenarios::with_client_pool(server.workers(o.workers).limits(limits), upstream_ca)
-        .worker_state(admission::Admission::new);
+        .with_worker_state(admission::Admission::new);
     server = databases::with_redis(databases::with_postgres(server, &o.db), &o.db);
     if let Some(s) = o.stack_size {
         server = server.stack_size(s);

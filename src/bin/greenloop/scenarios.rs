@@ -70,7 +70,7 @@ pub fn routes(router: Router, upstream: Upstream) -> Router {
 /// `ca`: PEM CA certificates trusted for `https://` upstreams besides the built-in roots.
 pub fn with_client_pool(server: Server, ca: Option<Vec<u8>>) -> Server {
     server
-        .worker_state(move || {
+        .with_worker_state(move || {
             log::info!("worker {}: upstream client pool created", worker());
             let builder = Client::builder().max_idle_per_host(MAX_FAN_OUT).timeout(UPSTREAM_TIMEOUT);
             #[cfg(feature = "tls")]

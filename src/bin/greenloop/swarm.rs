@@ -80,7 +80,7 @@ pub fn run(o: &SwarmOptions) -> ExitCode {
         }
     };
     let (url, users, duration, timeout) = (o.url.clone(), o.users, o.duration, o.timeout);
-    let summary = rt.block_on(move || swarm(url, users, duration, timeout));
+    let summary = rt.run(move || swarm(url, users, duration, timeout));
     print!("{}", report(&summary));
     for (message, count) in &summary.error_kinds {
         eprintln!("greenloop swarm: {count} x {message}");

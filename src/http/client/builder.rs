@@ -1,4 +1,4 @@
-//! [`ClientBuilder`]: a client's timeouts, pool sizes and limits.
+//! [`Builder`]: a client's timeouts, pool sizes and limits.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -19,30 +19,30 @@ use super::{Client, Config, Inner};
 /// # drop(client);
 /// ```
 #[derive(Clone, Debug)]
-pub struct ClientBuilder {
+pub struct Builder {
     config: Config,
     pool: PoolConfig,
     #[cfg(feature = "tls")]
     extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
-impl Default for ClientBuilder {
+impl Default for Builder {
     fn default() -> Self {
-        ClientBuilder::new()
+        Builder::new()
     }
 }
 
-impl ClientBuilder {
+impl Builder {
     /// The defaults: connect timeout 10 s, request timeout 30 s, 32 idle
     /// connections per host kept for 90 s, response heads up to 64 KiB with
     /// up to 100 fields, no limit on streamed response bodies.
     ///
     /// ```
-    /// let client = greenloop::http::client::ClientBuilder::new().build();
+    /// let client = greenloop::http::client::Builder::new().build();
     /// # drop(client);
     /// ```
-    pub fn new() -> ClientBuilder {
-        ClientBuilder {
+    pub fn new() -> Builder {
+        Builder {
             config: Config {
                 connect_timeout: Duration::from_secs(10),
                 timeout: Duration::from_secs(30),
@@ -64,7 +64,7 @@ impl ClientBuilder {
     /// let b = greenloop::http::Client::builder().connect_timeout(std::time::Duration::from_secs(1));
     /// # drop(b);
     /// ```
-    pub fn connect_timeout(mut self, timeout: Duration) -> ClientBuilder {
+    pub fn connect_timeout(mut self, timeout: Duration) -> Builder {
         self.config.connect_timeout = timeout;
         self
     }
@@ -77,7 +77,7 @@ impl ClientBuilder {
     /// let b = greenloop::http::Client::builder().timeout(std::time::Duration::from_secs(5));
     /// # drop(b);
     /// ```
-    pub fn timeout(mut self, timeout: Duration) -> ClientBuilder {
+    pub fn timeout(mut self, timeout: Duration) -> Builder {
         self.config.timeout = timeout;
         self
     }
@@ -89,7 +89,7 @@ impl ClientBuilder {
     /// let b = greenloop::http::Client::builder().max_idle_per_host(4);
     /// # drop(b);
     /// ```
-    pub fn max_idle_per_host(mut self, n: usize) -> ClientBuilder {
+    pub fn max_idle_per_host(mut self, n: usize) -> Builder {
         self.pool.max_idle_per_host = n;
         self
     }
@@ -100,7 +100,7 @@ impl ClientBuilder {
     /// let b = greenloop::http::Client::builder().idle_timeout(std::time::Duration::from_secs(15));
     /// # drop(b);
     /// ```
-    pub fn idle_timeout(mut self, timeout: Duration) -> ClientBuilder {
+    pub fn idle_timeout(mut self, timeout: Duration) -> Builder {
         self.pool.idle_timeout = timeout;
         self
     }
@@ -112,7 +112,7 @@ impl ClientBuilder {
     /// let b = greenloop::http::Client::builder().max_response_head(16 * 1024);
     /// # drop(b);
     /// ```
-    pub fn max_response_head(mut self, bytes: usize) -> ClientBuilder {
+    pub fn max_response_head(mut self, bytes: usize) -> Builder {
         self.config.max_response_head = bytes.max(64);
         self
     }
@@ -123,7 +123,7 @@ impl ClientBuilder {
     /// let b = greenloop::http::Client::builder().max_response_headers(50);
     /// # drop(b);
     /// ```
-    pub fn max_response_headers(mut self, n: usize) -> ClientBuilder {
+    pub fn max_response_headers(mut self, n: usize) -> Builder {
         self.config.max_response_headers = n.max(1);
         self
     }
@@ -137,7 +137,7 @@ impl ClientBuilder {
     /// let b = greenloop::http::Client::builder().max_response_body(100 << 20);
     /// # drop(b);
     /// ```
-    pub fn max_response_body(mut self, bytes: u64) -> ClientBuilder {
+    pub fn max_response_body(mut self, bytes: u64) -> Builder {
         self.config.max_response_body = bytes;
         self
     }
@@ -148,7 +148,7 @@ impl ClientBuilder {
     /// let b = greenloop::http::Client::builder().nodelay(false);
     /// # drop(b);
     /// ```
-    pub fn nodelay(mut self, on: bool) -> ClientBuilder {
+    pub fn nodelay(mut self, on: bool) -> Builder {
         self.config.nodelay = on;
         self
     }
@@ -185,7 +185,7 @@ impl ClientBuilder {
     /// # drop(client);
     /// ```
     #[cfg(feature = "tls")]
-    pub fn add_root_certificate(mut self, pem: &[u8]) -> std::io::Result<ClientBuilder> {
+    pub fn add_root_certificate(mut self, pem: &[u8]) -> std::io::Result<Builder> {
         let certs = crate::http::tls::parse_certs(pem)?;
         let mut check = rustls::RootCertStore::empty();
         for cert in &certs {

@@ -39,7 +39,7 @@
 //!
 //! A `Client` is loop-local (`Rc` inside; cheap to clone, not `Send`):
 //! create one per worker, e.g. with
-//! [`Server::worker_state`](crate::http::Server::worker_state), or use
+//! [`Server::with_worker_state`](crate::http::Server::with_worker_state), or use
 //! [`default_client`], one per OS thread (= per loop).
 //!
 //! Requests must be sent from a green thread (inside [`run`](crate::run), a
@@ -48,7 +48,7 @@
 
 //!
 //! Where each job lives: [`Client`] and its shared state here;
-//! [`ClientBuilder`] in `builder.rs`; [`RequestBuilder`] in `request.rs`;
+//! [`Builder`] in `builder.rs`; [`RequestBuilder`] in `request.rs`;
 //! URL parsing in `target.rs`; connecting, one request-response exchange and
 //! the retry in `exchange.rs`; the keep-alive pool in `pool.rs`;
 //! [`ClientResponse`] and its body reader in `response.rs`.
@@ -60,7 +60,12 @@ mod request;
 mod response;
 mod target;
 
-pub use builder::ClientBuilder;
+pub use builder::Builder;
+
+/// The former name of [`Builder`] (each module's builder is its `Builder`:
+/// `greenloop::Builder`, `greenloop::pool::Builder`, `http::client::Builder`).
+#[deprecated(since = "0.2.0", note = "renamed to `greenloop::http::client::Builder`")]
+pub type ClientBuilder = Builder;
 pub use request::RequestBuilder;
 pub use response::ClientResponse;
 
@@ -100,7 +105,7 @@ use self::pool::Pool;
 /// }
 ///
 /// Server::bind("127.0.0.1:8000")
-///     .worker_state(Client::new)
+///     .with_worker_state(Client::new)
 ///     .serve(Router::new().route("/", get(call_upstream)))
 ///     .unwrap();
 /// ```
@@ -122,7 +127,7 @@ struct Inner {
     pool: Rc<Pool>,
 }
 
-/// Settings from [`ClientBuilder`].
+/// Settings from [`Builder`].
 #[derive(Clone, Copy, Debug)]
 struct Config {
     connect_timeout: Duration,
@@ -149,7 +154,7 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    /// A client with default settings (see [`ClientBuilder`]).
+    /// A client with default settings (see [`Builder`]).
     ///
     /// ```
     /// let client = greenloop::http::Client::new();
@@ -171,8 +176,8 @@ impl Client {
     ///     .build();
     /// # drop(client);
     /// ```
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
+    pub fn builder() -> Builder {
+        Builder::new()
     }
 
     /// A `GET` request to `url`.

@@ -170,7 +170,7 @@ pub fn worker_id() -> Option<usize> {
     worker_ctx().map(|w| w.id)
 }
 
-/// This worker's value of a state registered with [`Server::worker_state`](super::Server::worker_state).
+/// This worker's value of a state registered with [`Server::with_worker_state`](super::Server::with_worker_state).
 pub fn worker_state<T: 'static>() -> Option<Rc<T>> {
     let ctx = worker_ctx()?;
     let states = ctx.states.borrow();

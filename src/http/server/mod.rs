@@ -189,9 +189,18 @@ impl Server {
     /// green I/O, e.g. open a connection pool); handlers reach the value with
     /// [`worker_state::<T>()`](worker_state). It is dropped on the worker's
     /// loop after the stop hooks.
-    pub fn worker_state<T: 'static>(mut self, make: impl Fn() -> T + Send + Sync + 'static) -> Server {
+    ///
+    /// Named `with_` because [`worker_state`] is the getter.
+    pub fn with_worker_state<T: 'static>(mut self, make: impl Fn() -> T + Send + Sync + 'static) -> Server {
         self.states.push(Arc::new(move || Rc::new(make()) as Rc<dyn Any>));
         self
+    }
+
+    /// The former name of [`Server::with_worker_state`], which read like the
+    /// getter [`worker_state`].
+    #[deprecated(since = "0.2.0", note = "renamed to `Server::with_worker_state`")]
+    pub fn worker_state<T: 'static>(self, make: impl Fn() -> T + Send + Sync + 'static) -> Server {
+        self.with_worker_state(make)
     }
 
     /// A handle that stops this server gracefully from anywhere.

@@ -50,7 +50,7 @@ pub(super) fn run_worker(
         }
     };
     let handle = rt.handle();
-    rt.block_on(move || {
+    rt.run(move || {
         let ctx = Rc::new(WorkerCtx {
             id,
             metrics: config.metrics.add_worker(),

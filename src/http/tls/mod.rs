@@ -6,7 +6,7 @@
 //! with a [`ServerTls`]; the [`Client`](crate::http::Client) speaks
 //! `https://`, verifying certificates against Mozilla's roots (the
 //! `webpki-roots` crate) plus any added with
-//! [`ClientBuilder::add_root_certificate`](crate::http::client::ClientBuilder::add_root_certificate).
+//! [`client::Builder::add_root_certificate`](crate::http::client::Builder::add_root_certificate).
 //! There is no switch that turns verification off.
 //!
 //! rustls is re-exported so that a `ServerConfig` built by hand uses the

@@ -58,7 +58,7 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 ///
 /// ```
 /// let got = greenloop::run(|| {
-///     let (tx, rx) = greenloop::sync::bounded(1);
+///     let (tx, rx) = greenloop::sync::channel::bounded(1);
 ///     greenloop::spawn(move || for i in 0..3 { tx.send(i).unwrap(); });
 ///     rx.iter().collect::<Vec<_>>()
 /// });
