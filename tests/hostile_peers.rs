@@ -41,8 +41,19 @@ fn ws_connect(addr: SocketAddr, path: &str) -> TcpStream {
 
 /// One masked client frame (the mask is zero, so the payload goes as is).
 fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    assert!(payload.len() < 126);
-    let mut f = vec![0x80 | opcode, 0x80 | payload.len() as u8, 0, 0, 0, 0];
+    let mut f = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n if n < 65536 => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&[0, 0, 0, 0]);
     f.extend_from_slice(payload);
     f
 }
@@ -113,4 +124,46 @@ fn a_never_reading_ping_flood_neither_holds_the_worker_nor_grows_memory() {
     let ws = ws_connect(demo.addr(), "/ws/echo");
     let batch: Vec<u8> = (0..64).flat_map(|_| frame(0x9, &[b'p'; 125])).collect();
     measure_under(&demo, |stop| flood(ws, batch, stop));
+}
+
+#[test]
+fn a_chat_flood_from_a_member_that_never_reads_neither_holds_the_worker_nor_grows_memory() {
+    let demo = Demo::start(&["--quiet"]);
+    let ws = ws_connect(demo.addr(), "/ws/chat");
+    let batch: Vec<u8> = (0..256).flat_map(|_| frame(0x1, b"twenty bytes of chat")).collect();
+    measure_under(&demo, |stop| flood(ws, batch, stop));
+}
+
+#[test]
+fn the_chat_room_drops_a_member_whose_outbox_is_full_and_keeps_serving_the_others() {
+    let demo = Demo::start(&[]);
+    // A member that never reads: once the socket buffers between it and
+    // the server are full, its outbox fills with what the room says.
+    let silent = ws_connect(demo.addr(), "/ws/chat");
+    let mut talker = ws_connect(demo.addr(), "/ws/chat");
+    let filler = "x".repeat(60_000);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut tail = Vec::new();
+    // The talker says 600 messages one at a time, each read back before
+    // the next: the silent member's full outbox does not hold the room.
+    for i in 0..600 {
+        talker.write_all(&frame(0x1, format!("message {i:03} {filler}").as_bytes())).unwrap();
+        let want = format!("message {i:03} ");
+        loop {
+            let n = talker.read(&mut buf).unwrap_or_else(|e| panic!("message {i} did not come back: {e}"));
+            assert!(n > 0, "the room closed the talker");
+            tail.extend_from_slice(&buf[..n]);
+            let found = String::from_utf8_lossy(&tail).contains(&want);
+            let keep = tail.len().saturating_sub(100);
+            tail.drain(..keep);
+            if found {
+                break;
+            }
+        }
+    }
+    assert!(
+        demo.wait_for_line("messages unread", Duration::from_secs(10)).is_some(),
+        "the room never dropped the member that does not read"
+    );
+    drop(silent);
 }
