@@ -167,3 +167,35 @@ fn the_chat_room_drops_a_member_whose_outbox_is_full_and_keeps_serving_the_other
     );
     drop(silent);
 }
+
+#[test]
+fn a_hundred_open_event_streams_do_not_delay_a_graceful_stop() {
+    let mut demo = Demo::start(&[]);
+    let streams: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut s = TcpStream::connect(demo.addr()).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            s
+        })
+        .collect();
+    // Each stream is open: its head and first bytes have arrived.
+    for mut s in &streams {
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    }
+    let start = Instant::now();
+    // SAFETY: kill(2) on the pid of a child we started and have not reaped.
+    assert_eq!(unsafe { libc::kill(demo.child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    loop {
+        if demo.child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the server did not exit within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = start.elapsed();
+    eprintln!("100 event streams: the server exited {took:?} after SIGTERM");
+    assert!(took < Duration::from_secs(3), "the server took {took:?} to stop with 100 event streams open");
+}

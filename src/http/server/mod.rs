@@ -33,7 +33,7 @@ use std::thread;
 use std::time::Duration;
 
 pub(crate) use context::worker_ctx;
-pub use context::{worker_id, worker_state};
+pub use context::{shutting_down, worker_id, worker_state};
 pub use limits::Limits;
 pub use shutdown::ShutdownHandle;
 
