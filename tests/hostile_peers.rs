@@ -199,3 +199,42 @@ fn a_hundred_open_event_streams_do_not_delay_a_graceful_stop() {
     eprintln!("100 event streams: the server exited {took:?} after SIGTERM");
     assert!(took < Duration::from_secs(3), "the server took {took:?} to stop with 100 event streams open");
 }
+
+#[test]
+fn a_cap_full_of_websockets_answers_a_newcomer_503_at_once_and_counts_it() {
+    let demo = Demo::start(&["--max-connections", "50"]);
+    let sockets: Vec<TcpStream> = (0..50).map(|_| ws_connect(demo.addr(), "/ws/echo")).collect();
+    for attempt in 0..3 {
+        let start = Instant::now();
+        let mut s = TcpStream::connect(demo.addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let resp = support::raw::read_response(&mut std::io::BufReader::new(&s), false)
+            .unwrap_or_else(|e| panic!("newcomer {attempt} got no answer: {e}"));
+        let took = start.elapsed();
+        assert_eq!(resp.status, 503, "{resp:?}");
+        assert_eq!(resp.header("retry-after"), Some("1"), "{resp:?}");
+        assert!(took < Duration::from_secs(2), "newcomer {attempt} answered after {took:?}");
+    }
+    assert!(
+        demo.wait_for_line("connection slots are in use", Duration::from_secs(5)).is_some(),
+        "the full cap was not logged"
+    );
+    drop(sockets);
+    // Slots free again: the refusals are counted.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let (status, text) = demo.get("/metrics");
+        if status == 200 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "/metrics still refused after the WebSockets closed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("greenloop_http_connections_refused_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("greenloop_http_connections_refused_total in /metrics");
+    assert!(refused >= 3.0, "{refused} refusals counted");
+}

@@ -18,6 +18,7 @@ pub(crate) mod counters;
 mod holdings;
 pub(crate) mod inbound;
 mod limits;
+mod refuse;
 mod registry;
 mod shutdown;
 pub(crate) mod stream;
