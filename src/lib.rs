@@ -39,7 +39,7 @@ mod runtime;
 pub use runtime::block_on;
 pub use runtime::{
     Builder, CallLater, Elapsed, Handle, JoinError, JoinHandle, LocalKey, RemoteJoinHandle, Runtime, call_later,
-    catch_unwind, join_all, offload, offload_serial, run, sleep, sleep_until, spawn, spawn_detached, spawn_named,
-    timeout, timeout_at, yield_now,
+    catch_unwind, consume_budget, join_all, offload, offload_serial, run, sleep, sleep_until, spawn, spawn_detached,
+    spawn_named, timeout, timeout_at, yield_now,
 };
 pub use runtime::{inspect, net, park, sync, watchdog};

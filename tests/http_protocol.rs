@@ -867,7 +867,7 @@ fn connections_over_max_connections_wait_in_the_backlog_while_all_are_busy() {
     for c in [&mut c1, &mut c2] {
         c.send(get("/hello"));
         assert_eq!(c.response().text(), "hello");
-        c.send(get("/sleep/1000"));
+        c.send(get("/sleep/500")); // under the second a newcomer waits for a slot
     }
     // Not refused: the kernel completes the handshake and queues it.
     let mut c3 = RawClient::connect(a);
@@ -882,7 +882,7 @@ fn connections_over_max_connections_wait_in_the_backlog_while_all_are_busy() {
     // The requests in flight are answered, and their connections kept.
     for c in [&mut c1, &mut c2] {
         let r = c.response();
-        assert_eq!((r.text().as_str(), r.closes()), ("slept 1000", false));
+        assert_eq!((r.text().as_str(), r.closes()), ("slept 500", false));
     }
     // Once they are idle, the one idle the longest makes room for the third.
     let r = c3.response();

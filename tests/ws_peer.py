@@ -38,12 +38,17 @@ async def echo():
 
 async def oversize():
     async with websockets.connect(base + "/ws/echo", max_size=None, **kw) as ws:
-        await ws.send(b"x" * 300_000)  # one frame over the 256 KiB frame limit
+        # One frame under the 1 MiB message limit: the frame limit follows it.
+        big = b"x" * 300_000
+        await ws.send(big)
+        assert await ws.recv() == big
+        await ws.send(b"x" * 1_100_000)  # one frame over the message limit
         try:
             await ws.recv()
             raise SystemExit("no close")
         except websockets.ConnectionClosed as e:
             assert e.rcvd is not None and e.rcvd.code == 1009, e
+            assert "message limit" in e.rcvd.reason, e.rcvd.reason
     print("ok")
 
 

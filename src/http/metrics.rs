@@ -33,8 +33,14 @@ const LOOP_SUMS: [Sum; 5] = [
     ),
 ];
 
-const HTTP_SUMS: [Sum; 2] = [
+const HTTP_SUMS: [Sum; 3] = [
     ("greenloop_http_connections_open", "gauge", "Open HTTP connections.", |w| &w.connections_open),
+    (
+        "greenloop_http_connections_refused_total",
+        "counter",
+        "Connections answered 503 because every slot was in use with none idle.",
+        |w| &w.connections_refused,
+    ),
     ("greenloop_http_requests_in_flight", "gauge", "Requests being handled now.", |w| &w.in_flight),
 ];
 

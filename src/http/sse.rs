@@ -7,7 +7,9 @@
 //! has for the heartbeat interval (proxies close silent connections), also
 //! while the closure waits in [`EventWriter::sleep`]. When the client goes
 //! away, the next write fails and the closure's `?` ends it: no green thread
-//! is left writing into a dead socket.
+//! is left writing into a dead socket. So does a server shutdown: `sleep`
+//! returns at once and every write fails (`ConnectionAborted`), so open
+//! streams do not hold a graceful stop for its grace period.
 
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
@@ -80,8 +82,10 @@ impl std::fmt::Debug for EventWriter<'_> {
 }
 
 impl EventWriter<'_> {
-    /// Sends `event` now. Fails once the client has gone away.
+    /// Sends `event` now. Fails once the client has gone away, or the
+    /// server is shutting down.
     pub fn send(&mut self, event: &Event) -> io::Result<()> {
+        unless_shutting_down()?;
         self.buf.clear();
         event.encode(&mut self.buf);
         self.out.write_all(&self.buf)?;
@@ -91,23 +95,43 @@ impl EventWriter<'_> {
 
     /// Sends a comment line (`: text`), which clients ignore.
     pub fn comment(&mut self, text: &str) -> io::Result<()> {
+        unless_shutting_down()?;
         self.out.write_all(format!(": {}\n\n", text.replace(['\r', '\n'], " ")).as_bytes())?;
         self.last = Instant::now();
         Ok(())
     }
 
     /// Sleeps `dur` (parking), sending heartbeats when due; fails as soon
-    /// as a heartbeat finds the client gone.
+    /// as a heartbeat finds the client gone, or at once when the server
+    /// begins to shut down.
     pub fn sleep(&mut self, dur: Duration) -> io::Result<()> {
         let until = Instant::now() + dur;
         loop {
             let beat = self.last + self.heartbeat;
             if beat >= until {
-                crate::sleep_until(until);
-                return Ok(());
+                return sleep_unless_shutting_down(until);
             }
-            crate::sleep_until(beat);
+            sleep_unless_shutting_down(beat)?;
             self.comment("heartbeat")?;
+        }
+    }
+}
+
+/// Fails with `ConnectionAborted` once the server is shutting down.
+fn unless_shutting_down() -> io::Result<()> {
+    if crate::http::server::shutting_down() {
+        return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "server shutting down"));
+    }
+    Ok(())
+}
+
+/// Parks until `until`, or until the server begins to shut down (it wakes
+/// every connection's green thread): then fails.
+fn sleep_unless_shutting_down(until: Instant) -> io::Result<()> {
+    loop {
+        unless_shutting_down()?;
+        if crate::park::park_deadline(Some(until)) == crate::park::Wake::TimedOut || Instant::now() >= until {
+            return Ok(());
         }
     }
 }

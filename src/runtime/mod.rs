@@ -34,4 +34,4 @@ pub use join_error::JoinError;
 pub use local::LocalKey;
 pub use offload::{offload, offload_serial};
 pub use task::{JoinHandle, catch_unwind, join_all, spawn, spawn_detached, spawn_named};
-pub use time::{CallLater, Elapsed, call_later, sleep, sleep_until, timeout, timeout_at, yield_now};
+pub use time::{CallLater, Elapsed, call_later, consume_budget, sleep, sleep_until, timeout, timeout_at, yield_now};

@@ -58,6 +58,22 @@ pub fn yield_now() {
     }
 }
 
+/// Counts one unit of work against the running green thread's cooperative
+/// budget, yielding when it is spent.
+///
+/// Green sockets and channels already count every operation that completes
+/// without parking; a loop that works from its own buffer (frames parsed
+/// from data read earlier, a queue of its own) calls this once per item so
+/// that it yields now and then, like the I/O it stands in for. Cheap: a few
+/// instructions until the budget is spent. Outside a green thread it does
+/// nothing.
+#[inline]
+pub fn consume_budget() {
+    if let Some(c) = try_core() {
+        c.spend();
+    }
+}
+
 /// A pending [`call_later`]; dropping it does not cancel the call.
 #[derive(Debug)]
 pub struct CallLater {

@@ -1,12 +1,12 @@
 //! The demo's long-lived connections: `GET /ws/echo`, `GET /ws/chat` (a
 //! broadcast room) and the page `GET /chat` that uses it.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use greenloop::http::ws::{Message, WebSocket, WsConfig};
 use greenloop::http::{Request, Response, Router, get, header};
-use greenloop::sync::channel::{Sender, unbounded};
+use greenloop::sync::channel::{Sender, TrySendError, bounded};
 
 /// Adds the WebSocket routes.
 pub fn routes(router: Router) -> Router {
@@ -24,18 +24,37 @@ fn echo(req: Request) -> Response {
     })
 }
 
-/// The chat room: every member's outbox, on every worker. A std `Mutex`
-/// is fine here: it is never held across a park (sending on an unbounded
-/// channel never waits).
-static ROOM: Mutex<Vec<(u64, Sender<Message>)>> = Mutex::new(Vec::new());
+/// Messages a member's outbox holds: a member whose outbox is full reads
+/// too slowly for the room and is dropped (as in gorilla/websocket's chat
+/// example), so a slow or silent reader costs at most this much memory.
+const OUTBOX: usize = 256;
+
+/// One member of the room: its outbox, and the flag that tells its
+/// reader it was dropped.
+struct Member {
+    id: u64,
+    outbox: Sender<Message>,
+    dropped: Arc<AtomicBool>,
+}
+
+/// The chat room: every member, on every worker. A std `Mutex` is fine
+/// here: it is never held across a park (`try_send` never waits).
+static ROOM: Mutex<Vec<Member>> = Mutex::new(Vec::new());
 static NEXT_MEMBER: AtomicU64 = AtomicU64::new(1);
 
-/// Sends `msg` to every member; returns how many there are.
+/// Sends `msg` to every member, dropping those whose outbox is full or
+/// gone; returns how many remain.
 fn broadcast(msg: &Message) -> usize {
-    let room = ROOM.lock().unwrap_or_else(|e| e.into_inner());
-    for (_, outbox) in room.iter() {
-        let _ = outbox.send(msg.clone());
-    }
+    let mut room = ROOM.lock().unwrap_or_else(|e| e.into_inner());
+    room.retain(|m| match m.outbox.try_send(msg.clone()) {
+        Ok(()) => true,
+        Err(TrySendError::Full(_)) => {
+            log::info!("chat: member {} dropped: {OUTBOX} messages unread", m.id);
+            m.dropped.store(true, Ordering::Relaxed);
+            false
+        }
+        Err(TrySendError::Disconnected(_)) => false,
+    });
     room.len()
 }
 
@@ -44,18 +63,20 @@ fn broadcast(msg: &Message) -> usize {
 fn chat(req: Request) -> Response {
     greenloop::http::ws::upgrade(&req, WsConfig::default(), |ws| {
         let id = NEXT_MEMBER.fetch_add(1, Ordering::Relaxed);
-        let (outbox, inbox) = unbounded::<Message>();
+        let (outbox, inbox) = bounded::<Message>(OUTBOX);
+        let dropped = Arc::new(AtomicBool::new(false));
         let online = {
             let mut room = ROOM.lock().unwrap_or_else(|e| e.into_inner());
-            room.push((id, outbox));
+            room.push(Member { id, outbox, dropped: dropped.clone() });
             room.len()
         };
         let writer = {
             let ws: WebSocket = ws.clone();
+            let dropped = dropped.clone();
             greenloop::spawn(move || {
-                // Ends when the room drops this member's outbox.
+                // Ends when the member leaves, or at once when the room drops it.
                 while let Ok(msg) = inbox.recv() {
-                    if ws.send(msg).is_err() {
+                    if dropped.load(Ordering::Relaxed) || ws.send(msg).is_err() {
                         break;
                     }
                 }
@@ -65,6 +86,9 @@ fn chat(req: Request) -> Response {
         // n² messages as a crowd arrives.
         let _ = ws.send(Message::text(format!("* you are member {id} ({online} online)")));
         while let Ok(Some(msg)) = ws.recv() {
+            if dropped.load(Ordering::Relaxed) {
+                break;
+            }
             if let Message::Text(t) = msg {
                 broadcast(&Message::text(format!("{id}: {}", t.as_str())));
             }
@@ -72,7 +96,7 @@ fn chat(req: Request) -> Response {
         // Closed, reset or gone silent: forget the member.
         let online = {
             let mut room = ROOM.lock().unwrap_or_else(|e| e.into_inner());
-            room.retain(|(m, _)| *m != id);
+            room.retain(|m| m.id != id);
             room.len()
         };
         let _ = writer.join();

@@ -47,6 +47,8 @@ impl Counter {
 #[derive(Default)]
 pub(crate) struct WorkerMetrics {
     pub(crate) connections_open: Counter,
+    /// Connections answered 503 at a full cap (`refuse.rs`).
+    pub(crate) connections_refused: Counter,
     pub(crate) in_flight: Counter,
     pub(crate) requests: [Counter; 5],
     pub(crate) latency: [Counter; LATENCY_BUCKETS.len() + 1],

@@ -29,9 +29,12 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// Connections served at once per worker (uWSGI's `--async N`). At it,
     /// the connection idle the longest between keep-alive requests is
-    /// closed to make room for a new one (nginx does the same); with none
-    /// idle, new connections wait in the listen backlog instead of being
-    /// refused. A request in flight is never cut short for a newcomer.
+    /// closed to make room for a new one (nginx does the same). With none
+    /// idle (every slot holds a request in flight, a WebSocket or an event
+    /// stream), a newcomer waits a second for a slot; while the cap
+    /// stays full after that, newcomers are answered `503` with
+    /// `Retry-After: 1` at once (logged once per 10 s, counted in
+    /// `/metrics`). A request in flight is never cut short for a newcomer.
     pub max_connections: usize,
     /// An unread request body up to this size is read and discarded to keep
     /// the connection; a larger one closes the connection instead.

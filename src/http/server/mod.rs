@@ -17,6 +17,7 @@ mod conn;
 mod context;
 mod holdings;
 mod limits;
+mod refuse;
 mod registry;
 mod shutdown;
 mod worker;
@@ -33,7 +34,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-pub use context::{worker_id, worker_state};
+pub(crate) use context::worker_ctx;
+pub use context::{shutting_down, worker_id, worker_state};
 pub use limits::Limits;
 pub use shutdown::ShutdownHandle;
 

@@ -116,6 +116,8 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
     let mut last_warning: Option<Instant> = None;
     // A connection accepted at the cap, waiting for a slot.
     let mut held: Option<(Stream, Option<SocketAddr>)> = None;
+    // Since when the cap has been full with no idle connection to close.
+    let mut full_since: Option<Instant> = None;
     while !ctx.shutting_down.get() {
         let max = ctx.config.limits.max_connections;
         let at_cap = ctx.open.get() >= max;
@@ -128,7 +130,18 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 held = Some(c);
                 if !ctx.connections.borrow_mut().evict_longest_idle(ctx.open.get(), max) {
                     ctx.idle_wanted.set(true);
+                    // None idle: after a short wait for a slot, newcomers
+                    // are answered 503 (refuse.rs) rather than left hanging.
+                    let since = *full_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= super::refuse::PATIENCE {
+                        let (stream, _) = held.take().expect("held above");
+                        super::refuse::refuse(ctx, stream);
+                    } else {
+                        park::park_deadline(Some(since + super::refuse::PATIENCE));
+                    }
+                    continue;
                 }
+                full_since = None;
                 park::park();
                 continue;
             }
@@ -143,6 +156,7 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
             }
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
+                full_since = None;
                 let id = ctx.next_conn_id.get();
                 ctx.next_conn_id.set(id + 1);
                 ctx.open.set(ctx.open.get() + 1);

@@ -87,6 +87,14 @@ impl From<Arc<rustls::ServerConfig>> for ServerTls {
 
 /// The crypto in use: `ring`, whatever another crate in the build may have
 /// installed as the process default.
+///
+/// rustls 0.23.48 deprecates `crypto::ring::default_provider` for one
+/// reason: ring has no post-quantum key exchange (its provider moves to the
+/// `rustls-ring` crate in rustls 0.24, with no other 0.23 entry point).
+/// ring stays the choice here because it builds with a C compiler alone;
+/// the allowance keeps the deprecation from warning in every build that
+/// depends on greenloop.
+#[allow(deprecated)]
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

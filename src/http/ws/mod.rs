@@ -37,10 +37,24 @@ pub struct WsConfig {
     pub ping_interval: Option<Duration>,
     /// Largest message, after reassembling fragments (default 1 MiB).
     pub max_message_size: usize,
-    /// Largest single frame (default 256 KiB).
-    pub max_frame_size: usize,
-    /// Longest a `send` waits for a peer that does not read (default 30 s).
+    /// Largest single frame (default `None`: the message limit). Browsers
+    /// send a message as one frame up to their own fragmentation size, so
+    /// a frame limit below the message limit refuses messages the message
+    /// limit allows.
+    pub max_frame_size: Option<usize>,
+    /// Longest a `send` waits for a peer that does not read (default 30 s);
+    /// also how long a peer may leave our output unread (pong replies, say)
+    /// before it is closed. While output is waiting for the peer to read,
+    /// `recv` reads nothing more from it, so a peer that sends without
+    /// reading cannot make its replies pile up.
     pub write_timeout: Duration,
+}
+
+impl WsConfig {
+    /// The frame limit in force: `max_frame_size`, or the message limit.
+    fn frame_limit(&self) -> usize {
+        self.max_frame_size.unwrap_or(self.max_message_size)
+    }
 }
 
 impl Default for WsConfig {
@@ -48,7 +62,7 @@ impl Default for WsConfig {
         WsConfig {
             ping_interval: Some(Duration::from_secs(30)),
             max_message_size: 1 << 20,
-            max_frame_size: 256 << 10,
+            max_frame_size: None,
             write_timeout: Duration::from_secs(30),
         }
     }
@@ -109,7 +123,9 @@ fn check_handshake(req: &Request) -> Result<HeaderValue, Box<Response>> {
 }
 
 /// The connection as tungstenite sees it: never parks (`WouldBlock` instead).
-struct NoPark(Rc<Upgraded>);
+/// `blocked` says whether output is waiting for the peer to read: set when
+/// a write is refused, cleared when a write takes all it was given.
+struct NoPark(Rc<Upgraded>, Rc<Cell<bool>>);
 
 impl Read for NoPark {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -119,10 +135,20 @@ impl Read for NoPark {
 
 impl Write for NoPark {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
+        let r = self.0.try_write(buf);
+        match &r {
+            Ok(n) => self.1.set(*n < buf.len()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.1.set(true),
+            Err(_) => {}
+        }
+        r
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.0.try_flush()
+        let r = self.0.try_flush();
+        if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            self.1.set(true);
+        }
+        r
     }
 }
 
@@ -141,6 +167,8 @@ struct Inner {
     heard: Cell<Instant>,
     /// When the ping that is still unanswered went out.
     pinged: Cell<Option<Instant>>,
+    /// Output is waiting for the peer to read (shared with `NoPark`).
+    blocked: Rc<Cell<bool>>,
 }
 
 impl std::fmt::Debug for WebSocket {
@@ -162,8 +190,10 @@ impl WebSocket {
             .read_buffer_size(1024)
             .write_buffer_size(0)
             .max_message_size(Some(config.max_message_size))
-            .max_frame_size(Some(config.max_frame_size));
-        let ws = tungstenite::WebSocket::from_partially_read(NoPark(io.clone()), early, Role::Server, Some(ws_config));
+            .max_frame_size(Some(config.frame_limit()));
+        let blocked = Rc::new(Cell::new(false));
+        let no_park = NoPark(io.clone(), blocked.clone());
+        let ws = tungstenite::WebSocket::from_partially_read(no_park, early, Role::Server, Some(ws_config));
         WebSocket {
             inner: Rc::new(Inner {
                 io,
@@ -171,6 +201,7 @@ impl WebSocket {
                 config,
                 heard: Cell::new(Instant::now()),
                 pinged: Cell::new(None),
+                blocked,
             }),
         }
     }
@@ -183,6 +214,15 @@ impl WebSocket {
     pub fn recv(&self) -> io::Result<Option<Message>> {
         let inner = &*self.inner;
         loop {
+            // Every message counts against the cooperative budget: frames
+            // parsed from bytes read earlier cost no socket operation, and
+            // a peer that never stops sending must not hold the loop.
+            crate::consume_budget();
+            if inner.blocked.get() {
+                // Our output waits for the peer to read: read nothing more
+                // until it does (its pings would queue pongs without end).
+                self.drain_output()?;
+            }
             let r = inner.ws.borrow_mut().read();
             match r {
                 Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
@@ -204,7 +244,7 @@ impl WebSocket {
                     return Ok(None);
                 }
                 Err(tungstenite::Error::Io(e)) => return Err(e),
-                Err(tungstenite::Error::Capacity(e)) => return Err(self.fail(CloseCode::Size, &e.to_string())),
+                Err(tungstenite::Error::Capacity(e)) => return Err(self.fail(CloseCode::Size, &self.too_large(&e))),
                 Err(tungstenite::Error::Utf8(_)) => return Err(self.fail(CloseCode::Invalid, "invalid UTF-8")),
                 Err(tungstenite::Error::Protocol(e)) => {
                     if matches!(e, tungstenite::error::ProtocolError::ResetWithoutClosingHandshake) {
@@ -214,6 +254,58 @@ impl WebSocket {
                 }
                 Err(e) => return Err(io::Error::other(e.to_string())),
             }
+        }
+    }
+
+    /// Waits until the output queued for the peer is written, for at most
+    /// the write timeout; a peer that does not read by then is closed.
+    fn drain_output(&self) -> io::Result<()> {
+        let inner = &*self.inner;
+        let deadline = Instant::now() + inner.config.write_timeout;
+        loop {
+            let r = inner.ws.borrow_mut().flush();
+            match r {
+                Ok(()) => {
+                    inner.blocked.set(false);
+                    return Ok(());
+                }
+                Err(e) if is_would_block(&e) => {}
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Ok(()),
+                Err(tungstenite::Error::Io(e)) => return Err(e),
+                Err(e) => return Err(io::Error::other(e.to_string())),
+            }
+            if let Some(ctx) = crate::http::server::worker_ctx()
+                && ctx.shutting_down.get()
+            {
+                // No close frame can pass output the peer does not read.
+                let _ = inner.io.shutdown(std::net::Shutdown::Both);
+                return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "server shutting down"));
+            }
+            match inner.io.writable_until(Some(deadline)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    // Nothing more can reach a peer that does not read: no close frame.
+                    let _ = inner.io.shutdown(std::net::Shutdown::Both);
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "WebSocket peer stopped reading our output"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The close reason for an oversized frame or message, naming the limit it broke.
+    fn too_large(&self, e: &tungstenite::error::CapacityError) -> String {
+        let config = &self.inner.config;
+        match e {
+            tungstenite::error::CapacityError::MessageTooLong { size, max_size }
+                if *max_size == config.frame_limit() && config.frame_limit() < config.max_message_size =>
+            {
+                format!("frame of {size} bytes over the {max_size}-byte frame limit")
+            }
+            tungstenite::error::CapacityError::MessageTooLong { size, max_size } => {
+                format!("message of {size} bytes over the {max_size}-byte message limit")
+            }
+            e => e.to_string(),
         }
     }
 

@@ -126,6 +126,8 @@ impl Core {
                 }
             }
             if if write { entry.write_ready } else { entry.read_ready } {
+                drop(io);
+                self.spend();
                 return Wake::Unparked;
             }
             let list = if write { &mut entry.writers } else { &mut entry.readers };

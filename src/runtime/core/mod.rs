@@ -9,6 +9,7 @@
 //! - [`io`]: registrations of sockets, their readiness and waiters.
 //! - [`turn`]: one turn of the loop, and the ends of green threads.
 
+mod budget;
 mod dump;
 mod io;
 mod tasks;
@@ -109,6 +110,9 @@ pub(crate) struct Core {
     next_task_id: Cell<u64>,
     pub(crate) counters: Counters,
     pub(crate) watch: Option<Arc<WatchState>>,
+    /// Operations the running green thread completed without parking since
+    /// it was resumed (`budget.rs`).
+    budget: Cell<u32>,
 }
 
 thread_local! {
@@ -203,6 +207,7 @@ impl Core {
             current_task: Cell::new(ptr::null()),
             next_task_id: Cell::new(1),
             counters: Counters::default(),
+            budget: Cell::new(0),
         })
     }
 

@@ -155,6 +155,7 @@ impl Core {
         task.state.set(State::Running);
         self.current.set(Some(r));
         self.current_task.set(ptr);
+        self.refill();
         let n = self.counters.switches.get() + 1;
         self.counters.switches.set(n);
         if let Some(w) = &self.watch {

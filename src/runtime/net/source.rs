@@ -75,6 +75,8 @@ impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
 
     /// Runs `op` until it does not return `WouldBlock`, parking in between.
     /// `what` names the operation in a timeout error ("read", "accept", ...).
+    /// Success spends the cooperative budget: a peer that always has data
+    /// (or room) makes the caller yield now and then instead of holding the loop.
     pub(crate) fn io<R>(&self, dir: Dir, what: &str, mut op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
         let timeout = match dir {
             Dir::Read => self.read_timeout,
@@ -85,6 +87,10 @@ impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
             match op(&self.source) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained(dir),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(v) => {
+                    core().spend();
+                    return Ok(v);
+                }
                 r => return r,
             }
             if deadline.is_none() {
@@ -101,12 +107,16 @@ impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
         core().clear_ready(self.token, dir == Dir::Write);
     }
 
-    /// Runs `op` once without parking; a `WouldBlock` marks the socket drained.
+    /// Runs `op` once without parking; a `WouldBlock` marks the socket
+    /// drained, a success spends the cooperative budget (an accept loop
+    /// under a storm of connections yields now and then).
     #[inline]
     pub(crate) fn try_io<R>(&self, dir: Dir, op: impl FnOnce(&S) -> io::Result<R>) -> io::Result<R> {
         let r = op(&self.source);
-        if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            self.drained(dir);
+        match &r {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drained(dir),
+            Ok(_) => core().spend(),
+            Err(_) => {}
         }
         r
     }

@@ -180,7 +180,14 @@ impl<T> Receiver<T> {
     fn recv_deadline(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         loop {
             match self.try_recv() {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    // A channel that is never empty must not let its
+                    // receiver hold the loop: spend the cooperative budget.
+                    if let Some(c) = crate::runtime::core::try_core() {
+                        c.spend();
+                    }
+                    return Ok(v);
+                }
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
