@@ -27,8 +27,8 @@ use super::thread_info::WaitReason;
 /// while that runtime's own threads drive tokio's I/O and timer drivers and
 /// run the tasks the library spawns. The future itself is still polled here,
 /// on the green thread, so it needs neither `Send` nor `'static`. The runtime
-/// is the loop's own ([`Builder::tokio_handle`](crate::Builder::tokio_handle),
-/// [`Server::tokio_handle`](crate::http::Server::tokio_handle)) or one shared
+/// is the loop's own (`Builder::tokio_handle`,
+/// `Server::tokio_handle`) or one shared
 /// by the process, created on first use. See `docs/ECOSYSTEM.md`.
 ///
 /// The context is there while the future is *polled*: a constructor that
