@@ -27,6 +27,7 @@ fn runtime(c: &mut Criterion) {
     g.bench_function("park+unpark round trip", |b| b.iter_custom(|iters| timed(&rt, iters, ops::park_unparks)));
     g.bench_function("spawn+join (pooled stack)", |b| b.iter_custom(|iters| timed(&rt, iters, ops::spawn_joins)));
     g.bench_function("channel ping-pong", |b| b.iter_custom(|iters| timed(&rt, iters, ops::channel_ping_pongs)));
+    g.bench_function("block_on of a ready future", |b| b.iter_custom(|iters| timed(&rt, iters, ops::ready_block_ons)));
 
     // Hand an empty closure to the offload pool and park until it is done.
     g.bench_function("offload round trip", |b| {

@@ -3,7 +3,7 @@
 //! to count their instructions (a figure a noisy VM does not move).
 //!
 //! `cargo bench --bench runtime_ops -- OP N` with OP one of `yield`,
-//! `park`, `spawn`, `channel`; N = 0 measures the fixed start-up cost.
+//! `park`, `spawn`, `channel`, `block_on`; N = 0 measures the fixed start-up cost.
 
 use greenloop::Runtime;
 
@@ -13,7 +13,7 @@ fn main() {
     // `cargo bench` adds `--bench`: keep only our own arguments.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let (Some(op), Some(n)) = (args.first(), args.get(1).and_then(|n| n.parse::<u64>().ok())) else {
-        eprintln!("usage: runtime_ops yield|park|spawn|channel N");
+        eprintln!("usage: runtime_ops yield|park|spawn|channel|block_on N");
         std::process::exit(2);
     };
     let run: fn(u64) = match op.as_str() {
@@ -21,6 +21,7 @@ fn main() {
         "park" => ops::park_unparks,
         "spawn" => ops::spawn_joins,
         "channel" => ops::channel_ping_pongs,
+        "block_on" => ops::ready_block_ons,
         other => {
             eprintln!("unknown operation {other:?}");
             std::process::exit(2);

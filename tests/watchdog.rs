@@ -225,3 +225,33 @@ fn assert_no_blocking_failures_carry_the_stack() {
         assert!(msg.contains(&format!("sleeps_in_an_assertion (tests/watchdog.rs:{at})")), "{msg}");
     });
 }
+
+/// A sync HTTP client (ureq) waiting for a slow answer on the loop's thread.
+#[inline(never)]
+fn calls_a_sync_http_client(url: &str) {
+    let _ = ureq::get(url).call();
+}
+
+#[test]
+fn a_known_blocking_crate_gets_a_hint_naming_the_green_alternative() {
+    install();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    });
+    let rt = greenloop::Builder::new().watchdog(Some(Duration::from_millis(20))).build().unwrap();
+    rt.block_on(move || greenloop::spawn_named("blocker-ureq", move || calls_a_sync_http_client(&url)).join().unwrap());
+    let line = wait_for_line_with("'blocker-ureq'", "hint:");
+    assert!(line.contains("greenloop::http::Client"), "{line}");
+    let incident = greenloop::watchdog::recent_incidents()
+        .into_iter()
+        .find(|i| i.task.contains("'blocker-ureq'") && i.stack.is_some())
+        .expect("the incident is kept");
+    assert!(incident.hint.is_some_and(|h| h.starts_with("ureq blocks")), "{incident:?}");
+}

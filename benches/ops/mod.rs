@@ -57,3 +57,13 @@ pub fn channel_ping_pongs(n: u64) {
     drop(ping);
     echo.join().unwrap();
 }
+
+/// `n` `block_on`s of a future that is ready at once, after one untimed
+/// call (with the `tokio` feature it creates the shared tokio runtime, a
+/// fixed cost that `n = 0` then also pays).
+pub fn ready_block_ons(n: u64) {
+    greenloop::block_on(async {});
+    for i in 0..n {
+        std::hint::black_box(greenloop::block_on(async move { std::hint::black_box(i) }));
+    }
+}

@@ -8,11 +8,13 @@
 # Run (from the repository root):
 #   benches/scripts/callgrind_runtime.sh            # N = 100000 of each
 #   N=20000 benches/scripts/callgrind_runtime.sh
+#   FEATURES=tokio benches/scripts/callgrind_runtime.sh   # block_on entering tokio's context
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N="${N:-100000}"
 command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install -y valgrind)" >&2; exit 1; }
-BIN="$(cargo bench --bench runtime_ops --no-run --message-format=json |
+# FEATURES=tokio measures `block_on` with the tokio bridge.
+BIN="$(cargo bench --bench runtime_ops ${FEATURES:+--features "$FEATURES"} --no-run --message-format=json |
   sed -n 's/.*"executable":"\([^"]*runtime_ops[^"]*\)".*/\1/p' | tail -1)" || true
 [ -x "${BIN:-}" ] || { echo "could not build benches/runtime_ops.rs (cargo's errors above)" >&2; exit 1; }
 
@@ -23,7 +25,7 @@ instructions() {
 }
 
 printf '%-9s %12s   (N = %s, %s)\n' op "instr/op" "$N" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-for op in yield park spawn channel; do
+for op in yield park spawn channel block_on; do
   base="$(instructions "$op" 0)"
   total="$(instructions "$op" "$N")"
   printf '%-9s %12s\n' "$op" "$(((total - base) / N))"

@@ -71,6 +71,36 @@ impl Builder {
         self
     }
 
+    /// The tokio runtime whose context [`block_on`](crate::block_on) enters
+    /// on this loop (feature `tokio`), instead of the one greenloop creates
+    /// on first use and shares across the process: for an application that
+    /// already runs tokio and wants one set of tokio threads, or to size
+    /// and name them itself.
+    ///
+    /// The runtime must drive itself: a multi-thread runtime, or a
+    /// current-thread runtime running `block_on` on a thread of its own.
+    /// The future is polled on the green thread; only tokio's drivers and
+    /// the tasks the library spawns run on that runtime's threads. When that
+    /// runtime is shut down, bridged calls fail (tokio's "being shutdown"
+    /// panic, or the library's error) instead of waiting forever.
+    ///
+    /// ```
+    /// let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    /// let rt = greenloop::Builder::new().tokio_handle(tokio.handle().clone()).build().unwrap();
+    /// let n = rt.block_on(|| {
+    ///     greenloop::block_on(async {
+    ///         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    ///         42
+    ///     })
+    /// });
+    /// assert_eq!(n, 42);
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Builder {
+        self.config.tokio_handle = Some(handle);
+        self
+    }
+
     /// Creates the runtime on the current OS thread.
     pub fn build(self) -> io::Result<Runtime> {
         overflow::install();

@@ -30,6 +30,10 @@ pub(crate) struct Config {
     pub(crate) page_size: usize,
     pub(crate) abort_on_stack_overflow: bool,
     pub(crate) watchdog: Option<Duration>,
+    /// The tokio runtime `block_on` enters on this loop (feature `tokio`);
+    /// `None`: the process's shared one.
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio_handle: Option<tokio::runtime::Handle>,
 }
 
 impl Config {
@@ -49,6 +53,8 @@ impl Config {
             page_size,
             abort_on_stack_overflow: false,
             watchdog: watchdog_from_env(),
+            #[cfg(feature = "tokio")]
+            tokio_handle: None,
         }
     }
 }

@@ -21,6 +21,8 @@ mod thread_info;
 mod threads;
 mod time;
 mod timers;
+#[cfg(feature = "tokio")]
+mod tokio_bridge;
 
 pub mod net;
 pub mod park;

@@ -119,6 +119,15 @@ pub fn park() {
     }
 }
 
+/// [`park`], recording what the green thread waits on (for
+/// [`inspect::threads`](crate::inspect::threads)).
+pub(crate) fn park_as(why: WaitReason) {
+    match try_core() {
+        Some(c) if c.current().is_some() => wait_infallible(c, why),
+        _ => std::thread::park(),
+    }
+}
+
 /// Parks until unparked or until `deadline` passes (or an enclosing
 /// [`timeout`](crate::timeout) scope's deadline, whichever is first).
 pub fn park_deadline(deadline: Option<Instant>) -> Wake {

@@ -29,6 +29,10 @@ pub enum WaitReason {
     Offload,
     /// Another green thread to finish ([`JoinHandle::join`](crate::JoinHandle::join)).
     Join,
+    /// A future run by [`block_on`](crate::block_on) to be woken: a call
+    /// into an async library (with the `tokio` feature, often one waiting on
+    /// tokio's reactor or timers, driven on tokio's own threads).
+    Future,
 }
 
 impl WaitReason {
@@ -44,6 +48,7 @@ impl WaitReason {
             WaitReason::Semaphore => "semaphore",
             WaitReason::Offload => "offload",
             WaitReason::Join => "join",
+            WaitReason::Future => "future",
         }
     }
 }

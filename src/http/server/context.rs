@@ -31,6 +31,9 @@ pub(crate) struct WorkerConfig {
     /// Set when the server speaks TLS (`Server::tls`).
     #[cfg(feature = "tls")]
     pub(super) tls: Option<Arc<rustls::ServerConfig>>,
+    /// The tokio runtime `block_on` enters on the workers (`Server::tokio_handle`).
+    #[cfg(feature = "tokio")]
+    pub(super) tokio_handle: Option<tokio::runtime::Handle>,
 }
 
 /// One worker's loop-local bookkeeping.

@@ -77,6 +77,8 @@ pub struct Server {
     /// Set by [`Server::tls`] (`http/tls`).
     #[cfg(feature = "tls")]
     tls: Option<crate::http::tls::ServerTls>,
+    #[cfg(feature = "tokio")]
+    tokio_handle: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for Server {
@@ -122,6 +124,8 @@ impl Server {
             shutdown: ShutdownHandle::new(),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tokio")]
+            tokio_handle: None,
         }
     }
 
@@ -153,6 +157,16 @@ impl Server {
     /// Green-thread stack size for connections (default: the runtime's).
     pub fn stack_size(mut self, bytes: usize) -> Server {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// The tokio runtime whose context [`block_on`](crate::block_on) enters
+    /// in handlers (feature `tokio`): see
+    /// [`Builder::tokio_handle`](crate::Builder::tokio_handle). Without it,
+    /// handlers share the runtime greenloop creates on first use.
+    #[cfg(feature = "tokio")]
+    pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Server {
+        self.tokio_handle = Some(handle);
         self
     }
 
@@ -236,6 +250,8 @@ impl Server {
             states: self.states,
             #[cfg(feature = "tls")]
             tls: self.tls.map(|t| t.config),
+            #[cfg(feature = "tokio")]
+            tokio_handle: self.tokio_handle,
         });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<Handle>>();
         let mut threads = Vec::new();

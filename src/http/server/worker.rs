@@ -42,6 +42,10 @@ pub(super) fn run_worker(
     if let Some(s) = stack {
         builder = builder.stack_size(s);
     }
+    #[cfg(feature = "tokio")]
+    if let Some(h) = &config.tokio_handle {
+        builder = builder.tokio_handle(h.clone());
+    }
     let rt = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -26,6 +26,9 @@ pub struct Incident {
     pub stack: Option<String>,
     /// Every frame of that stack, one per line.
     pub frames: Option<String>,
+    /// What to use instead, when the stack runs through a crate known to
+    /// block (`reqwest::blocking`, the sync `postgres` or `redis` client...).
+    pub hint: Option<&'static str>,
 }
 
 static RECENT: Mutex<VecDeque<Incident>> = Mutex::new(VecDeque::new());
@@ -51,6 +54,7 @@ pub(crate) fn record(thread: &str, task: &str) -> u64 {
         held: None,
         stack: None,
         frames: None,
+        hint: None,
     });
     seq
 }

@@ -27,13 +27,17 @@
 //! 'greenloop-worker-0' blocked the loop in std::thread::sleep <-
 //! app::routes::block (src/routes.rs:140) <- ...`. Nothing is captured
 //! while nothing blocks. [`recent_incidents`] keeps the last few, stacks
-//! included, for status pages.
+//! included, for status pages. When a frame of that stack belongs to a
+//! crate known to block (`reqwest::blocking`, the sync `postgres` and
+//! `redis` clients, `rumqttc::Client`, ...), the report adds a hint line
+//! naming what parks instead (`hints.rs`).
 //!
 //! An idle process costs nothing here: a loop marks itself asleep before it
 //! waits for I/O, and while every loop sleeps the watchdog thread parks
 //! until one wakes.
 
 pub(crate) mod capture;
+mod hints;
 mod incidents;
 pub(crate) mod label;
 pub(crate) mod monitor;

@@ -10,8 +10,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::Duration;
 
 use super::capture::RawStack;
-use super::incidents;
 use super::symbols;
+use super::{hints, incidents};
 
 /// How long the debug information is kept after the last symbolised stack:
 /// long enough that a burst of incidents reads it once.
@@ -77,9 +77,11 @@ fn describe(job: Job) {
     }
     // Filed before it is logged: whoever reads the log line finds it filed.
     let all = symbols::full(&frames);
+    let hint = hints::hint(frames.iter().map(|f| f.name.as_str()));
     incidents::update(job.seq, |i| {
         i.stack = Some(line.clone());
         i.frames = Some(all);
+        i.hint = hint;
     });
     log::warn!(
         target: "greenloop::watchdog",
@@ -87,4 +89,7 @@ fn describe(job: Job) {
         job.label,
         job.thread
     );
+    if let Some(hint) = hint {
+        log::warn!(target: "greenloop::watchdog", "green thread {}: hint: {hint}", job.label);
+    }
 }

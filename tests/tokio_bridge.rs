@@ -1,0 +1,240 @@
+//! `block_on` with the `tokio` feature: futures that need tokio's reactor,
+//! timers or `tokio::spawn`, run on green threads.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use greenloop::http::{Request, Response, Router, Server, get};
+use greenloop::inspect::{ThreadState, WaitReason};
+
+/// `tokio::time::sleep` looks for tokio's context when called, not when
+/// polled: it is made inside the async block, which `block_on` polls in it.
+fn tokio_sleep(ms: u64) {
+    greenloop::block_on(async { tokio::time::sleep(Duration::from_millis(ms)).await });
+}
+
+#[test]
+fn twenty_tokio_sleeps_on_one_loop_overlap_while_the_loop_stays_free() {
+    greenloop::run(|| {
+        let start = Instant::now();
+        let ticker = greenloop::spawn(move || {
+            // A green timer on the same loop keeps its pace during the waits.
+            let mut late = Duration::ZERO;
+            for _ in 0..20 {
+                let at = Instant::now();
+                greenloop::sleep(Duration::from_millis(10));
+                late = late.max(at.elapsed());
+            }
+            late
+        });
+        let sleepers: Vec<_> = (0..20).map(|_| move || tokio_sleep(300)).collect();
+        greenloop::join_all(sleepers);
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        assert!(took < Duration::from_millis(1500), "20 × 300 ms tokio sleeps took {took:?}: they ran one by one");
+        let late = ticker.join().unwrap();
+        assert!(late < Duration::from_millis(100), "a 10 ms green sleep took {late:?} during the tokio sleeps");
+    });
+}
+
+#[test]
+fn tokio_spawn_runs_on_the_bridge_runtime_threads() {
+    let name = greenloop::run(|| {
+        greenloop::block_on(async {
+            tokio::spawn(async { std::thread::current().name().map(str::to_owned) }).await.unwrap()
+        })
+    });
+    assert_eq!(name.as_deref(), Some("greenloop-tokio"));
+}
+
+#[test]
+fn a_non_send_future_holding_an_rc_across_awaits_runs() {
+    let n = greenloop::run(|| {
+        let counter = Rc::new(Cell::new(0));
+        let c = counter.clone();
+        greenloop::block_on(async move {
+            for _ in 0..3 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                c.set(c.get() + 1);
+            }
+        });
+        counter.get()
+    });
+    assert_eq!(n, 3);
+}
+
+#[test]
+fn interleaved_green_threads_never_leave_tokio_contexts_out_of_order() {
+    // A enters first and finishes last, B enters second and finishes first:
+    // a context guard held across the park would be dropped out of order,
+    // which tokio refuses with a panic. And no green thread sees another's
+    // context while it runs between two polls.
+    greenloop::run(|| {
+        let a = greenloop::spawn(|| tokio_sleep(200));
+        let b = greenloop::spawn(|| tokio_sleep(50));
+        let c = greenloop::spawn(|| tokio_sleep(100));
+        greenloop::sleep(Duration::from_millis(20));
+        assert!(
+            tokio::runtime::Handle::try_current().is_err(),
+            "a tokio context leaked to another green thread while its owner was parked"
+        );
+        assert!(b.join().is_ok() && c.join().is_ok() && a.join().is_ok());
+        assert!(tokio::runtime::Handle::try_current().is_err(), "the context outlived block_on");
+    });
+}
+
+/// Notes, when dropped, whether a tokio context was entered at the time.
+struct DropProbe(Arc<AtomicBool>, Arc<AtomicBool>);
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        self.1.store(tokio::runtime::Handle::try_current().is_ok(), Ordering::SeqCst);
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_timeout_around_a_bridged_call_drops_the_future_in_its_context() {
+    let (dropped, in_context) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (d, c) = (dropped.clone(), in_context.clone());
+    let (outcome, took) = greenloop::run(move || {
+        let start = Instant::now();
+        let out = greenloop::timeout(Duration::from_millis(100), || {
+            greenloop::block_on(async move {
+                let _probe = DropProbe(d, c);
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            })
+        });
+        // The loop goes on as usual after the cancelled call.
+        tokio_sleep(10);
+        (out.is_err(), start.elapsed())
+    });
+    assert!(outcome, "the timeout did not report Elapsed");
+    assert!(took < Duration::from_secs(2), "the cancelled call took {took:?}");
+    assert!(dropped.load(Ordering::SeqCst), "the future was not dropped");
+    assert!(in_context.load(Ordering::SeqCst), "the future was dropped outside tokio's context");
+}
+
+#[test]
+fn a_thread_dump_shows_a_bridged_wait_as_a_future() {
+    greenloop::run(|| {
+        let _waiter = greenloop::spawn_named("bridged", || tokio_sleep(2000));
+        greenloop::sleep(Duration::from_millis(100));
+        let list = greenloop::inspect::threads();
+        let t = list.iter().find(|t| t.label.as_deref() == Some("bridged")).expect("the waiter is listed");
+        assert_eq!(t.state, ThreadState::Parked, "{t:?}");
+        assert_eq!(t.waiting_on, Some(WaitReason::Future), "{t:?}");
+        assert_eq!(WaitReason::Future.as_str(), "future");
+    });
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+}
+
+#[test]
+fn a_shut_down_runtime_fails_bridged_calls_instead_of_hanging() {
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let handle = tokio.handle().clone();
+    let rt = greenloop::Builder::new().tokio_handle(handle).build().unwrap();
+    let (pending, after) = rt.block_on(move || {
+        // A call waiting when the runtime goes away, then one made afterwards.
+        let waiting = greenloop::spawn(|| greenloop::catch_unwind(|| tokio_sleep(30_000)));
+        greenloop::sleep(Duration::from_millis(50));
+        let start = Instant::now();
+        greenloop::offload(move || tokio.shutdown_timeout(Duration::from_secs(1)));
+        let pending = greenloop::timeout(Duration::from_secs(10), || waiting.join().unwrap())
+            .expect("a call pending at shutdown hung");
+        assert!(start.elapsed() < Duration::from_secs(5));
+        let after = greenloop::timeout(Duration::from_secs(10), || greenloop::catch_unwind(|| tokio_sleep(10)))
+            .expect("a call after shutdown hung");
+        (pending.map_err(|p| panic_text(&*p)), after.map_err(|p| panic_text(&*p)))
+    });
+    for outcome in [pending, after] {
+        let message = outcome.expect_err("a sleep on a shut-down runtime cannot succeed");
+        assert!(message.contains("shutdown") || message.contains("shut down"), "unclear message: {message}");
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(20))).build(),
+    )
+}
+
+fn app() -> Router {
+    Router::new()
+        .route(
+            "/panic",
+            get(|_req: Request| -> &'static str {
+                greenloop::block_on(async {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    panic!("the library failed");
+                })
+            }),
+        )
+        .route(
+            "/sleep",
+            get(|_req: Request| {
+                tokio_sleep(500);
+                "slept"
+            }),
+        )
+        .route(
+            "/spawn",
+            get(|_req: Request| {
+                greenloop::block_on(async {
+                    tokio::spawn(async { std::thread::current().name().unwrap_or_default().to_owned() }).await.unwrap()
+                })
+            }),
+        )
+        .route("/health", get(|_req: Request| Response::new("ok".into())))
+}
+
+#[test]
+fn a_panicking_library_future_answers_500_and_the_worker_lives() {
+    let server = Server::bind("127.0.0.1:0").handle_signals(false).start(app()).unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
+    let agent = agent();
+    let r = agent.get(&format!("{base}/panic")).call().unwrap();
+    assert_eq!(r.status(), 500);
+    for _ in 0..3 {
+        let mut r = agent.get(&format!("{base}/sleep")).call().unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.body_mut().read_to_string().unwrap(), "slept");
+    }
+    server.stop().unwrap();
+}
+
+#[test]
+fn graceful_shutdown_waits_for_a_bridged_call() {
+    let server = Server::bind("127.0.0.1:0").handle_signals(false).start(app()).unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
+    let request = std::thread::spawn(move || {
+        let mut r = agent().get(&format!("{base}/sleep")).call().unwrap();
+        (r.status(), r.body_mut().read_to_string().unwrap())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    server.stop().unwrap();
+    let (status, body) = request.join().unwrap();
+    assert_eq!((status.as_u16(), body.as_str()), (200, "slept"));
+}
+
+#[test]
+fn a_servers_own_tokio_runtime_runs_the_spawned_tasks() {
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("app-tokio")
+        .enable_all()
+        .build()
+        .unwrap();
+    let server =
+        Server::bind("127.0.0.1:0").handle_signals(false).tokio_handle(tokio.handle().clone()).start(app()).unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
+    let mut r = agent().get(&format!("{base}/spawn")).call().unwrap();
+    assert_eq!(r.body_mut().read_to_string().unwrap(), "app-tokio");
+    server.stop().unwrap();
+}
