@@ -140,7 +140,7 @@ fn a_shut_down_runtime_fails_bridged_calls_instead_of_hanging() {
     let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let handle = tokio.handle().clone();
     let rt = greenloop::Builder::new().tokio_handle(handle).build().unwrap();
-    let (pending, after) = rt.block_on(move || {
+    let (pending, after) = rt.run(move || {
         // A call waiting when the runtime goes away, then one made afterwards.
         let waiting = greenloop::spawn(|| greenloop::catch_unwind(|| tokio_sleep(30_000)));
         greenloop::sleep(Duration::from_millis(50));

@@ -246,7 +246,7 @@ fn a_known_blocking_crate_gets_a_hint_naming_the_green_alternative() {
         let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
     });
     let rt = greenloop::Builder::new().watchdog(Some(Duration::from_millis(20))).build().unwrap();
-    rt.block_on(move || greenloop::spawn_named("blocker-ureq", move || calls_a_sync_http_client(&url)).join().unwrap());
+    rt.run(move || greenloop::spawn_named("blocker-ureq", move || calls_a_sync_http_client(&url)).join().unwrap());
     let line = wait_for_line_with("'blocker-ureq'", "hint:");
     assert!(line.contains("greenloop::http::Client"), "{line}");
     let incident = greenloop::watchdog::recent_incidents()

@@ -22,7 +22,7 @@ fn main() {
     let rt = greenloop::Builder::new().tokio_handle(tokio_rt.handle().clone()).build().unwrap();
     let (mut bridged, mut outside, mut inside) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..5 {
-        bridged.push(rt.block_on(|| {
+        bridged.push(rt.run(|| {
             let start = Instant::now();
             for i in 0..N {
                 let v = greenloop::block_on(async move { tokio::spawn(async move { i }).await.unwrap() });
