@@ -87,7 +87,7 @@ impl Builder {
     /// ```
     /// let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     /// let rt = greenloop::Builder::new().tokio_handle(tokio.handle().clone()).build().unwrap();
-    /// let n = rt.block_on(|| {
+    /// let n = rt.run(|| {
     ///     greenloop::block_on(async {
     ///         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     ///         42
