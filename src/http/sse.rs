@@ -119,7 +119,7 @@ impl EventWriter<'_> {
 
 /// Fails with `ConnectionAborted` once the server is shutting down.
 fn unless_shutting_down() -> io::Result<()> {
-    if crate::http::server::shutting_down() {
+    if crate::http::conn::serving::shutting_down() {
         return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "server shutting down"));
     }
     Ok(())

@@ -274,9 +274,7 @@ impl WebSocket {
                 Err(tungstenite::Error::Io(e)) => return Err(e),
                 Err(e) => return Err(io::Error::other(e.to_string())),
             }
-            if let Some(ctx) = crate::http::server::worker_ctx()
-                && ctx.shutting_down.get()
-            {
+            if crate::http::conn::serving::shutting_down() {
                 // No close frame can pass output the peer does not read.
                 let _ = inner.io.shutdown(std::net::Shutdown::Both);
                 return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "server shutting down"));
