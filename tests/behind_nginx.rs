@@ -45,6 +45,13 @@ fn nginx() -> Option<PathBuf> {
     if let Some(p) = find() {
         return Some(p);
     }
+    // The tests of this file run in parallel: one installs while the others
+    // wait for it (two apt-get runs fail on dpkg's lock).
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = find() {
+        return Some(p);
+    }
     if std::env::var_os("CI").is_none() {
         eprintln!(
             "SKIPPED: nginx is not installed (apt-get install nginx-light); set CI=1 to have this test install it"
