@@ -121,15 +121,13 @@ fn the_events_stream_sends_a_bounded_summary_without_stacks() {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut r = BufReader::new(s);
-    let mut data = String::new();
-    loop {
+    let data = loop {
         let mut line = String::new();
         assert!(r.read_line(&mut line).unwrap() > 0, "the stream ended");
         if let Some(d) = line.strip_prefix("data: ") {
-            data = d.trim_end().to_owned();
-            break;
+            break d.trim_end().to_owned();
         }
-    }
+    };
     eprintln!("/status.json with 11 incidents: {} bytes; one /events summary: {} bytes", full.len(), data.len());
     let v: serde_json::Value = serde_json::from_str(&data).expect("each event is a JSON object");
     let incidents = v["incidents"].as_array().expect("incidents listed");

@@ -30,7 +30,7 @@ fn a_cancelled_scope_ends_each_kind_of_wait() {
 
         // A wait that cannot fail (a channel receive) unwinds to `run`.
         let c = Cancel::new();
-        let (_tx, rx) = greenloop::sync::bounded::<u32>(1);
+        let (_tx, rx) = greenloop::sync::channel::bounded::<u32>(1);
         cancel_after(&c, 20);
         let reached_after = Rc::new(Cell::new(false));
         let flag = reached_after.clone();
@@ -77,7 +77,7 @@ fn a_nested_timeout_stays_a_timeout_and_a_cancel_passes_through_it() {
         assert!(r.is_err(), "the cancel reaches its own scope: {r:?}");
         // A channel wait (which unwinds) under an inner timeout, cancelled.
         let c = Cancel::new();
-        let (_tx, rx) = greenloop::sync::bounded::<u32>(1);
+        let (_tx, rx) = greenloop::sync::channel::bounded::<u32>(1);
         cancel_after(&c, 20);
         let r = c.run(move || greenloop::timeout(Duration::from_secs(30), move || rx.recv()));
         assert!(r.is_err(), "{r:?}");

@@ -133,8 +133,7 @@ impl Cancel {
     /// [`run`](Self::run) that also catches `f`'s panic, in one frame (the
     /// server's, under every handler): `Err` carries the panic's payload, or
     /// a [`Cancelled`] when the scope was cancelled.
-    #[doc(hidden)]
-    pub fn run_catching<T>(&self, f: impl FnOnce() -> T) -> Result<T, Box<dyn std::any::Any + Send>> {
+    pub(crate) fn run_catching<T>(&self, f: impl FnOnce() -> T) -> Result<T, Box<dyn std::any::Any + Send>> {
         let c = core();
         let (task, me) = match (c.current_task(), c.current()) {
             (Some(t), Some(r)) => (t, r),
