@@ -134,6 +134,21 @@ impl Cancel {
     /// server's, under every handler): `Err` carries the panic's payload, or
     /// a [`Cancelled`] when the scope was cancelled.
     pub(crate) fn run_catching<T>(&self, f: impl FnOnce() -> T) -> Result<T, Box<dyn std::any::Any + Send>> {
+        // Entering and leaving are out of line: this frame stays on the
+        // stack under every handler, so it holds only the scope's place.
+        let (me, depth) = self.enter();
+        let result = catch_unwind(AssertUnwindSafe(f));
+        let expired = self.leave(me, depth);
+        match result {
+            Ok(_) if expired => Err(Box::new(Cancelled(()))),
+            Ok(v) => Ok(v),
+            Err(p) => self.caught(p, expired),
+        }
+    }
+
+    /// Pushes a scope on the current green thread; its task and depth.
+    #[inline(never)]
+    fn enter(&self) -> (TaskRef, usize) {
         let c = core();
         let (task, me) = match (c.current_task(), c.current()) {
             (Some(t), Some(r)) => (t, r),
@@ -147,33 +162,35 @@ impl Cancel {
             scopes.len()
         };
         self.inner.scopes.borrow_mut().push((me, depth));
-        let result = catch_unwind(AssertUnwindSafe(f));
+        (me, depth)
+    }
+
+    /// Pops the scope `enter` pushed; whether it was cancelled.
+    #[inline(never)]
+    fn leave(&self, me: TaskRef, depth: usize) -> bool {
         {
             let mut mine = self.inner.scopes.borrow_mut();
             if let Some(i) = mine.iter().rposition(|&(t, d)| t == me && d == depth) {
                 mine.swap_remove(i);
             }
         }
-        let expired = {
-            let mut scopes = task.scopes.borrow_mut();
-            let expired = scopes.get(depth - 1).is_some_and(|s| s.expired);
-            scopes.truncate(depth - 1);
-            expired
-        };
-        match result {
-            Ok(_) if expired => Err(Box::new(Cancelled(()))),
-            Ok(v) => Ok(v),
-            Err(p) if force_unwinding() => resume_unwind(p),
-            Err(p) if is_scope_elapsed(&*p) => {
-                if expired {
-                    Err(Box::new(Cancelled(())))
-                } else {
-                    // An enclosing `timeout` expired: it is that one's to catch.
-                    resume_unwind(p)
-                }
-            }
-            Err(p) => Err(p),
+        let Some(task) = core().current_task() else { return false };
+        let mut scopes = task.scopes.borrow_mut();
+        let expired = scopes.get(depth - 1).is_some_and(|s| s.expired);
+        scopes.truncate(depth - 1);
+        expired
+    }
+
+    /// What an unwind out of the scope becomes: a [`Cancelled`] if it is
+    /// this scope's, the panic's payload otherwise; the runtime's own
+    /// unwinds (shutdown, an enclosing `timeout`) go on.
+    #[cold]
+    #[inline(never)]
+    fn caught<T>(&self, p: Box<dyn std::any::Any + Send>, expired: bool) -> Result<T, Box<dyn std::any::Any + Send>> {
+        if force_unwinding() || (is_scope_elapsed(&*p) && !expired) {
+            resume_unwind(p)
         }
+        if is_scope_elapsed(&*p) { Err(Box::new(Cancelled(()))) } else { Err(p) }
     }
 }
 
