@@ -40,7 +40,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
-use super::core::{Scope, TaskRef, core, force_unwinding, try_core};
+use super::core::{Scope, Task, TaskRef, core, force_unwinding, try_core};
 use super::park::is_scope_elapsed;
 
 /// A cancellation handle: cloning it gives another handle to the same one.
@@ -53,8 +53,11 @@ pub struct Cancel {
 struct Inner {
     cancelled: Cell<bool>,
     /// The scopes running under this handle: the green thread and the
-    /// scope's depth on it.
-    scopes: RefCell<Vec<(TaskRef, usize)>>,
+    /// scope's depth on it. Almost always one (a server's request), kept
+    /// apart from the rare others so that entering and leaving it are two
+    /// stores, not a vector's push and search.
+    scope: Cell<Option<(TaskRef, usize)>>,
+    others: RefCell<Vec<(TaskRef, usize)>>,
 }
 
 /// The scope's [`Cancel`] was cancelled before its code finished.
@@ -94,14 +97,13 @@ impl Cancel {
         if self.inner.cancelled.replace(true) {
             return;
         }
-        let scopes = self.inner.scopes.borrow().clone();
-        if scopes.is_empty() {
-            return;
+        let Some(c) = try_core() else { return };
+        if let Some((task, depth)) = self.inner.scope.get() {
+            c.expire_scope_now(task, depth);
         }
-        if let Some(c) = try_core() {
-            for (task, depth) in scopes {
-                c.expire_scope_now(task, depth);
-            }
+        let others = self.inner.others.borrow().clone();
+        for (task, depth) in others {
+            c.expire_scope_now(task, depth);
         }
     }
 
@@ -136,19 +138,18 @@ impl Cancel {
     pub(crate) fn run_catching<T>(&self, f: impl FnOnce() -> T) -> Result<T, Box<dyn std::any::Any + Send>> {
         // Entering and leaving are out of line: this frame stays on the
         // stack under every handler, so it holds only the scope's place.
-        let (me, depth) = self.enter();
+        let (task, me, depth) = self.enter();
         let result = catch_unwind(AssertUnwindSafe(f));
-        let expired = self.leave(me, depth);
-        match result {
-            Ok(_) if expired => Err(Box::new(Cancelled(()))),
-            Ok(v) => Ok(v),
-            Err(p) => self.caught(p, expired),
+        let expired = self.leave(task, me, depth);
+        if !expired && result.is_ok() {
+            return result;
         }
+        Self::settle(result, expired)
     }
 
     /// Pushes a scope on the current green thread; its task and depth.
     #[inline(never)]
-    fn enter(&self) -> (TaskRef, usize) {
+    fn enter(&self) -> (&'static Task, TaskRef, usize) {
         let c = core();
         let (task, me) = match (c.current_task(), c.current()) {
             (Some(t), Some(r)) => (t, r),
@@ -161,32 +162,45 @@ impl Cancel {
             scopes.push(Scope { deadline, expired: cancelled, cancel: true });
             scopes.len()
         };
-        self.inner.scopes.borrow_mut().push((me, depth));
-        (me, depth)
+        if self.inner.scope.get().is_none() {
+            self.inner.scope.set(Some((me, depth)));
+        } else {
+            self.inner.others.borrow_mut().push((me, depth));
+        }
+        (task, me, depth)
     }
 
     /// Pops the scope `enter` pushed; whether it was cancelled.
     #[inline(never)]
-    fn leave(&self, me: TaskRef, depth: usize) -> bool {
-        {
-            let mut mine = self.inner.scopes.borrow_mut();
-            if let Some(i) = mine.iter().rposition(|&(t, d)| t == me && d == depth) {
-                mine.swap_remove(i);
+    fn leave(&self, task: &Task, me: TaskRef, depth: usize) -> bool {
+        if self.inner.scope.get() == Some((me, depth)) {
+            self.inner.scope.set(None);
+        } else {
+            let mut others = self.inner.others.borrow_mut();
+            if let Some(i) = others.iter().rposition(|&(t, d)| t == me && d == depth) {
+                others.swap_remove(i);
             }
         }
-        let Some(task) = core().current_task() else { return false };
         let mut scopes = task.scopes.borrow_mut();
         let expired = scopes.get(depth - 1).is_some_and(|s| s.expired);
         scopes.truncate(depth - 1);
         expired
     }
 
-    /// What an unwind out of the scope becomes: a [`Cancelled`] if it is
-    /// this scope's, the panic's payload otherwise; the runtime's own
-    /// unwinds (shutdown, an enclosing `timeout`) go on.
+    /// What a cancelled scope or an unwind out of it becomes: a
+    /// [`Cancelled`] if the scope was cancelled, the panic's payload
+    /// otherwise; the runtime's own unwinds (shutdown, an enclosing
+    /// `timeout`) go on.
     #[cold]
     #[inline(never)]
-    fn caught<T>(&self, p: Box<dyn std::any::Any + Send>, expired: bool) -> Result<T, Box<dyn std::any::Any + Send>> {
+    fn settle<T>(
+        result: Result<T, Box<dyn std::any::Any + Send>>,
+        expired: bool,
+    ) -> Result<T, Box<dyn std::any::Any + Send>> {
+        let p = match result {
+            Ok(_) => return Err(Box::new(Cancelled(()))),
+            Err(p) => p,
+        };
         if force_unwinding() || (is_scope_elapsed(&*p) && !expired) {
             resume_unwind(p)
         }
