@@ -4,6 +4,7 @@
 //! leaves the pool, so a legitimate request right after still gets one.
 //! Also the demo's bounds on what it asks of the shared servers: Postgres'
 //! `statement_timeout`, and the prefix and expiry of its Redis keys.
+#![cfg(all(feature = "postgres", feature = "redis"))]
 
 mod db_services;
 
@@ -132,4 +133,25 @@ fn cache_keys_are_prefixed_and_expire() {
     });
     assert!((1..=3600).contains(&ttl), "the demo's key expires within the hour: TTL {ttl}");
     assert_eq!(bare, 0, "the demo wrote the client's key name as given");
+}
+
+#[test]
+fn a_query_cut_short_by_a_timeout_is_cancelled_on_the_server() {
+    let Some(pg) = db_services::postgres() else { return };
+    let app = format!("greenloop-cut-short-{}", std::process::id());
+    let url = format!("{pg}{}application_name={app}", if pg.contains('?') { '&' } else { '?' });
+    greenloop::run(move || {
+        let db = greenloop::postgres::Client::connect(&url).unwrap();
+        let start = Instant::now();
+        let r = greenloop::timeout(Duration::from_millis(300), || db.execute("SELECT pg_sleep(5)", &[]));
+        assert!(r.is_err(), "{r:?}");
+        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(db.is_closed(), "a client whose query was cut short is not used again");
+    });
+    // The client is gone too, but a backend busy in pg_sleep would not
+    // notice that before the sleep ends: only the cancel request stops it.
+    assert!(
+        sleeps_reach(&pg, &app, 0, Duration::from_secs(3)).is_some(),
+        "the query still runs after its caller stopped waiting"
+    );
 }

@@ -199,7 +199,12 @@ impl Client {
     /// [`Transaction::commit`], so an early return or `?` cannot leave it open.
     pub fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
         let (peer, broken, endpoint) = (&self.peer, &self.broken, &self.endpoint);
-        let inner = crate::block_on(self.inner.transaction()).map_err(|e| noted(with_peer(e, peer), broken))?;
+        let cancel = self.inner.cancel_token();
+        let token = || cancel.clone();
+        let guard = InFlight { token: &token, endpoint, peer, broken };
+        let inner = crate::block_on(self.inner.transaction());
+        guard.finish();
+        let inner = inner.map_err(|e| noted(with_peer(e, peer), broken))?;
         Ok(Transaction { inner, peer, broken, endpoint })
     }
 
@@ -287,15 +292,25 @@ impl Transaction<'_> {
 
     /// Makes the transaction's changes permanent.
     pub fn commit(self) -> Result<(), Error> {
-        let (peer, broken) = (self.peer, self.broken);
-        crate::block_on(self.inner.commit()).map_err(|e| noted(with_peer(e, peer), broken))
+        let (peer, broken, endpoint) = (self.peer, self.broken, self.endpoint);
+        let cancel = self.inner.cancel_token();
+        let token = || cancel.clone();
+        let guard = InFlight { token: &token, endpoint, peer, broken };
+        let r = crate::block_on(self.inner.commit());
+        guard.finish();
+        r.map_err(|e| noted(with_peer(e, peer), broken))
     }
 
     /// Undoes the transaction's changes (what dropping it does, but waiting
     /// for the server's answer and reporting a failure).
     pub fn rollback(self) -> Result<(), Error> {
-        let (peer, broken) = (self.peer, self.broken);
-        crate::block_on(self.inner.rollback()).map_err(|e| noted(with_peer(e, peer), broken))
+        let (peer, broken, endpoint) = (self.peer, self.broken, self.endpoint);
+        let cancel = self.inner.cancel_token();
+        let token = || cancel.clone();
+        let guard = InFlight { token: &token, endpoint, peer, broken };
+        let r = crate::block_on(self.inner.rollback());
+        guard.finish();
+        r.map_err(|e| noted(with_peer(e, peer), broken))
     }
 
     fn wait<R>(&self, f: impl Future<Output = Result<R, tokio_postgres::Error>>) -> Result<R, Error> {
