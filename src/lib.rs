@@ -42,4 +42,4 @@ pub use runtime::{
     catch_unwind, consume_budget, join_all, offload, offload_serial, run, sleep, sleep_until, spawn, spawn_detached,
     spawn_named, timeout, timeout_at, yield_now,
 };
-pub use runtime::{inspect, net, park, sync, watchdog};
+pub use runtime::{cancel, inspect, net, park, sync, watchdog};

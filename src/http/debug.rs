@@ -25,13 +25,46 @@ fn answer(body: String, content_type: &'static str) -> Response {
 /// ([`inspect::threads_timeout`]): plain text by default, one line per
 /// green thread as Go prints goroutines; JSON with `?format=json`. Safe
 /// under load: each loop lists its own green threads on its own thread.
+///
+/// Bounded for the loop: the dump is listed and written in slices between
+/// which the loop runs everyone else (a dump of 10,000 green threads does
+/// not stall the worker's other requests), and a worker makes one dump at a
+/// time: requests that arrive while one is being made wait for it and are
+/// answered with it, rather than each making their own.
 pub fn threads(req: Request) -> Response {
-    let (list, silent) = inspect::threads_timeout(Duration::from_secs(1));
-    if req.query("format").as_deref() == Some("json") {
-        answer(inspect::render_threads_json(&list, &silent), "application/json")
-    } else {
-        answer(inspect::render_threads_text(&list, &silent), "text/plain; charset=utf-8")
-    }
+    let json = req.query("format").as_deref() == Some("json");
+    let asked = std::time::Instant::now();
+    let gate = DUMPS.with(|d| d.clone());
+    let mut last = gate.lock();
+    let body = match &*last {
+        // Finished after this request came: as fresh as one of its own.
+        Some(d) if d.json == json && d.finished >= asked => d.body.clone(),
+        _ => {
+            let (list, silent) = inspect::threads_timeout(Duration::from_secs(1));
+            let body: std::rc::Rc<str> = if json {
+                inspect::render_threads_json(&list, &silent).into()
+            } else {
+                inspect::render_threads_text(&list, &silent).into()
+            };
+            *last = Some(Dump { json, finished: std::time::Instant::now(), body: body.clone() });
+            body
+        }
+    };
+    drop(last);
+    let content_type = if json { "application/json" } else { "text/plain; charset=utf-8" };
+    answer(body.to_string(), content_type)
+}
+
+/// The last thread dump this worker made, for the requests that waited for it.
+struct Dump {
+    json: bool,
+    finished: std::time::Instant,
+    body: std::rc::Rc<str>,
+}
+
+thread_local! {
+    /// One dump at a time per worker (a green lock: waiting parks).
+    static DUMPS: std::rc::Rc<crate::sync::Mutex<Option<Dump>>> = std::rc::Rc::new(crate::sync::Mutex::new(None));
 }
 
 /// The server's figures as one JSON object, for a page that polls it: the
@@ -46,6 +79,26 @@ pub fn status_json(_req: Request) -> Response {
 
 /// The JSON [`status_json`] answers with (`{}` outside a server).
 pub fn status_snapshot() -> String {
+    snapshot(true)
+}
+
+/// Most incidents [`status_summary`] lists (the most recent first).
+pub const SUMMARY_INCIDENTS: usize = 10;
+
+/// Longest task label [`status_summary`] shows, in bytes (longer ones are cut).
+pub const SUMMARY_LABEL_BYTES: usize = 160;
+
+/// [`status_snapshot`] bounded for streaming to many clients every second
+/// (the demo's `/events`): the same figures, the [`SUMMARY_INCIDENTS`] most
+/// recent incidents with their labels cut to [`SUMMARY_LABEL_BYTES`], and
+/// no stacks (`stack` and `frames` are `null`; [`status_json`] has them).
+/// Under 4 KiB whatever the incidents: a full snapshot with 32 captured
+/// stacks is 100-200 KiB.
+pub fn status_summary() -> String {
+    snapshot(false)
+}
+
+fn snapshot(full: bool) -> String {
     let Some(m) = serving::server_metrics() else { return "{}".into() };
     m.refresh();
     let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -74,15 +127,17 @@ pub fn status_snapshot() -> String {
     let _ = write!(o, ",\"blocking_incidents\":{}", m.sum(|w| w.blocking_incidents.get()));
     let _ = write!(o, ",\"blocked_seconds\":{:.6}", m.sum(|w| w.blocked_ns.get()) as f64 / 1e9);
     o.push_str(",\"incidents\":[");
-    for (i, inc) in crate::watchdog::recent_incidents().iter().rev().enumerate() {
+    let incidents = crate::watchdog::recent_incidents();
+    let shown = if full { incidents.len() } else { SUMMARY_INCIDENTS };
+    for (i, inc) in incidents.iter().rev().take(shown).enumerate() {
         if i > 0 {
             o.push(',');
         }
         let at = inc.at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
         let _ = write!(o, "{{\"seq\":{},\"at_ms\":{at},\"thread\":", inc.seq);
-        inspect::json_string(&mut o, &inc.thread);
+        inspect::json_string(&mut o, cut(&inc.thread, full));
         o.push_str(",\"task\":");
-        inspect::json_string(&mut o, &inc.task);
+        inspect::json_string(&mut o, cut(&inc.task, full));
         match inc.held {
             Some(d) => {
                 let _ = write!(o, ",\"held_ms\":{:.1}", d.as_secs_f64() * 1000.0);
@@ -92,12 +147,24 @@ pub fn status_snapshot() -> String {
         for (key, value) in [("stack", &inc.stack), ("frames", &inc.frames)] {
             let _ = write!(o, ",\"{key}\":");
             match value {
-                Some(s) => inspect::json_string(&mut o, s),
-                None => o.push_str("null"),
+                Some(s) if full => inspect::json_string(&mut o, s),
+                _ => o.push_str("null"),
             }
         }
         o.push('}');
     }
     o.push_str("]}");
     o
+}
+
+/// `s`, or in a summary its first [`SUMMARY_LABEL_BYTES`] (on a character boundary).
+fn cut(s: &str, full: bool) -> &str {
+    if full || s.len() <= SUMMARY_LABEL_BYTES {
+        return s;
+    }
+    let mut end = SUMMARY_LABEL_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }

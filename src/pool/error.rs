@@ -16,6 +16,12 @@ pub enum PoolError<E> {
         /// The pool's maximum size.
         max_size: usize,
     },
+    /// The caller's [`Cancel`](crate::cancel::Cancel) scope was cancelled
+    /// while it waited (a server request whose client went away).
+    Cancelled {
+        /// The pool's name.
+        pool: Arc<str>,
+    },
     /// Opening a connection failed.
     Connect {
         /// The pool's name.
@@ -33,6 +39,7 @@ impl<E: fmt::Display> fmt::Display for PoolError<E> {
                 "{pool} pool: no connection free after {} ms ({max_size} of {max_size} in use or opening)",
                 waited.as_millis()
             ),
+            PoolError::Cancelled { pool } => write!(f, "{pool} pool: the wait for a connection was cancelled"),
             PoolError::Connect { pool, error } => write!(f, "{pool} pool: {error}"),
         }
     }
@@ -48,7 +55,7 @@ impl<E: fmt::Display + fmt::Debug> std::error::Error for PoolError<E> {}
 impl<E: fmt::Display> From<PoolError<E>> for (crate::http::StatusCode, String) {
     fn from(e: PoolError<E>) -> (crate::http::StatusCode, String) {
         let body = match &e {
-            PoolError::Timeout { .. } => format!("{e}\n"),
+            PoolError::Timeout { .. } | PoolError::Cancelled { .. } => format!("{e}\n"),
             PoolError::Connect { pool, .. } => {
                 log::warn!("{e}");
                 format!("{pool} pool: cannot open a connection\n")

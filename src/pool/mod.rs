@@ -222,6 +222,9 @@ impl<M: Manager> Pool<M> {
                 if let Some(h) = guard.me.handed.borrow_mut().take() {
                     return Ok(h);
                 }
+                if crate::cancel::is_cancelled() {
+                    return Err(PoolError::Cancelled { pool: self.inner.config.name.clone() });
+                }
                 self.inner.gauges.timeouts.fetch_add(1, Relaxed);
                 return Err(PoolError::Timeout {
                     pool: self.inner.config.name.clone(),
@@ -235,10 +238,14 @@ impl<M: Manager> Pool<M> {
     /// Opens a connection in a slot already counted in `open`.
     fn open(&self, deadline: Option<Instant>) -> Result<M::Connection, PoolError<M::Error>> {
         let started = Instant::now();
+        // A wait cut short by an enclosing scope (a cancelled request, an
+        // outer `timeout`) unwinds through here: the slot must not leak.
+        let slot = SlotGuard { pool: self };
         let attempt = match deadline {
             Some(at) => crate::timeout_at(at, || self.inner.manager.connect()),
             None => Ok(self.inner.manager.connect()),
         };
+        std::mem::forget(slot);
         match attempt {
             Ok(Ok(conn)) => {
                 self.inner.gauges.opened.fetch_add(1, Relaxed);
@@ -266,10 +273,14 @@ impl<M: Manager> Pool<M> {
         let m = &self.inner.manager;
         let mut good = !m.is_broken(&mut idle.conn);
         if good && idle.since.elapsed() >= self.inner.config.check_after_idle {
+            // As in `open`: a check cut short by an enclosing scope unwinds
+            // and drops the connection; its slot goes with it.
+            let slot = SlotGuard { pool: self };
             let checked = match deadline {
                 Some(at) => crate::timeout_at(at, || m.check(&mut idle.conn)),
                 None => Ok(m.check(&mut idle.conn)),
             };
+            std::mem::forget(slot);
             if let Ok(Err(e)) = &checked {
                 log::debug!("{} pool: an idle connection failed its check and was closed: {e}", self.inner.config.name);
             }
@@ -367,6 +378,17 @@ impl<M: Manager> Pool<M> {
         g.idle.store(st.idle.len() as u64, Relaxed);
         g.in_use.store((st.open - st.idle.len()) as u64, Relaxed);
         g.waiting.store(st.waiters.len() as u64, Relaxed);
+    }
+}
+
+/// Frees a slot counted in `open` when opening its connection unwinds.
+struct SlotGuard<'a, M: Manager> {
+    pool: &'a Pool<M>,
+}
+
+impl<M: Manager> Drop for SlotGuard<'_, M> {
+    fn drop(&mut self) {
+        self.pool.free_slot();
     }
 }
 

@@ -33,6 +33,7 @@
 //! each worker its own, usually through a [`Pool`](crate::pool::Pool) made
 //! in [`Server::with_worker_state`](crate::http::Server::with_worker_state).
 
+mod cancel;
 mod error;
 mod manager;
 
@@ -52,6 +53,7 @@ pub use tokio_postgres::error::{DbError, SqlState};
 pub use tokio_postgres::{Column, Config, Row, SimpleQueryMessage, SimpleQueryRow, Statement, ToStatement, types};
 
 use crate::net::{TcpStream, UnixStream};
+use cancel::{Endpoint, InFlight};
 
 /// Where the server listens when the connection string names no host: the
 /// Unix socket directories of Debian's and of upstream's builds, as libpq.
@@ -69,7 +71,10 @@ pub struct Client {
     peer: String,
     /// Set when a call failed in a way that ends the connection (a FATAL
     /// error, a reset): the driver may notice the closed socket only later.
+    /// Also set when a wait on a query was cut short (see `cancel.rs`).
     broken: Cell<bool>,
+    /// The address connected to, where a cancel request goes.
+    endpoint: Endpoint,
 }
 
 impl fmt::Debug for Client {
@@ -105,16 +110,22 @@ impl Client {
             let attempt = match host {
                 Host::Tcp(name) => {
                     let peer = format!("{name}:{port}");
-                    connect_tcp(config, &peer, name, port, deadline).map(|inner| Client {
+                    connect_tcp(config, &peer, name, port, deadline).map(|(inner, addr)| Client {
                         inner,
                         peer,
                         broken: Cell::new(false),
+                        endpoint: Endpoint::Tcp(addr),
                     })
                 }
                 Host::Unix(dir) => {
                     let path = dir.join(format!(".s.PGSQL.{port}"));
                     let peer = path.display().to_string();
-                    connect_unix(config, &path, deadline).map(|inner| Client { inner, peer, broken: Cell::new(false) })
+                    connect_unix(config, &path, deadline).map(|inner| Client {
+                        inner,
+                        peer,
+                        broken: Cell::new(false),
+                        endpoint: Endpoint::Unix(path.clone()),
+                    })
                 }
             };
             match attempt {
@@ -187,9 +198,14 @@ impl Client {
     /// Begins a transaction. It rolls back when dropped without
     /// [`Transaction::commit`], so an early return or `?` cannot leave it open.
     pub fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
-        let (peer, broken) = (&self.peer, &self.broken);
-        let inner = crate::block_on(self.inner.transaction()).map_err(|e| noted(with_peer(e, peer), broken))?;
-        Ok(Transaction { inner, peer, broken })
+        let (peer, broken, endpoint) = (&self.peer, &self.broken, &self.endpoint);
+        let cancel = self.inner.cancel_token();
+        let token = || cancel.clone();
+        let guard = InFlight { token: &token, endpoint, peer, broken };
+        let inner = crate::block_on(self.inner.transaction());
+        guard.finish();
+        let inner = inner.map_err(|e| noted(with_peer(e, peer), broken))?;
+        Ok(Transaction { inner, peer, broken, endpoint })
     }
 
     /// Whether the connection is gone (server closed it, network error):
@@ -205,8 +221,14 @@ impl Client {
         &self.inner
     }
 
+    /// Waits for `f`; cut short (a cancelled scope, an expired `timeout`),
+    /// it cancels the query on the server (see `cancel.rs`).
     fn wait<R>(&self, f: impl Future<Output = Result<R, tokio_postgres::Error>>) -> Result<R, Error> {
-        crate::block_on(f).map_err(|e| noted(with_peer(e, &self.peer), &self.broken))
+        let token = || self.inner.cancel_token();
+        let guard = InFlight { token: &token, endpoint: &self.endpoint, peer: &self.peer, broken: &self.broken };
+        let r = crate::block_on(f);
+        guard.finish();
+        r.map_err(|e| noted(with_peer(e, &self.peer), &self.broken))
     }
 }
 
@@ -216,6 +238,7 @@ pub struct Transaction<'a> {
     inner: tokio_postgres::Transaction<'a>,
     peer: &'a str,
     broken: &'a Cell<bool>,
+    endpoint: &'a Endpoint,
 }
 
 impl fmt::Debug for Transaction<'_> {
@@ -269,19 +292,33 @@ impl Transaction<'_> {
 
     /// Makes the transaction's changes permanent.
     pub fn commit(self) -> Result<(), Error> {
-        let (peer, broken) = (self.peer, self.broken);
-        crate::block_on(self.inner.commit()).map_err(|e| noted(with_peer(e, peer), broken))
+        let (peer, broken, endpoint) = (self.peer, self.broken, self.endpoint);
+        let cancel = self.inner.cancel_token();
+        let token = || cancel.clone();
+        let guard = InFlight { token: &token, endpoint, peer, broken };
+        let r = crate::block_on(self.inner.commit());
+        guard.finish();
+        r.map_err(|e| noted(with_peer(e, peer), broken))
     }
 
     /// Undoes the transaction's changes (what dropping it does, but waiting
     /// for the server's answer and reporting a failure).
     pub fn rollback(self) -> Result<(), Error> {
-        let (peer, broken) = (self.peer, self.broken);
-        crate::block_on(self.inner.rollback()).map_err(|e| noted(with_peer(e, peer), broken))
+        let (peer, broken, endpoint) = (self.peer, self.broken, self.endpoint);
+        let cancel = self.inner.cancel_token();
+        let token = || cancel.clone();
+        let guard = InFlight { token: &token, endpoint, peer, broken };
+        let r = crate::block_on(self.inner.rollback());
+        guard.finish();
+        r.map_err(|e| noted(with_peer(e, peer), broken))
     }
 
     fn wait<R>(&self, f: impl Future<Output = Result<R, tokio_postgres::Error>>) -> Result<R, Error> {
-        crate::block_on(f).map_err(|e| noted(with_peer(e, self.peer), self.broken))
+        let token = || self.inner.cancel_token();
+        let guard = InFlight { token: &token, endpoint: self.endpoint, peer: self.peer, broken: self.broken };
+        let r = crate::block_on(f);
+        guard.finish();
+        r.map_err(|e| noted(with_peer(e, self.peer), self.broken))
     }
 }
 
@@ -303,7 +340,7 @@ fn connect_tcp(
     name: &str,
     port: u16,
     deadline: Instant,
-) -> Result<tokio_postgres::Client, Error> {
+) -> Result<(tokio_postgres::Client, std::net::SocketAddr), Error> {
     let fail = |e: std::io::Error| Error::from(e).context(&format!("cannot connect to Postgres at {peer}"));
     let addrs = crate::net::resolve(&format!("{name}:{port}")).map_err(fail)?;
     let mut last = None;
@@ -316,7 +353,7 @@ fn connect_tcp(
             Ok(s) => {
                 // Queries are small writes waiting for an answer: Nagle would delay each.
                 s.set_nodelay(true).map_err(fail)?;
-                return handshake(config, s, peer, deadline);
+                return handshake(config, s, peer, deadline).map(|c| (c, addr));
             }
             Err(e) => last = Some(e),
         }

@@ -5,6 +5,7 @@
 
 mod block_on;
 mod builder;
+pub mod cancel;
 mod config;
 mod core;
 mod handle;

@@ -75,6 +75,9 @@ pub fn render_text(threads: &[GreenThread], silent: &[String]) -> String {
     let _ = writeln!(out, "{} green threads", threads.len());
     let mut last: Option<&str> = None;
     for t in threads {
+        // A dump of many threads is written in slices between which the
+        // loop runs the others (nothing outside a green thread).
+        super::time::consume_budget();
         if last != Some(t.worker.as_str()) {
             let _ = writeln!(out, "\n{}:", super::watchdog::escape(&t.worker));
             last = Some(&t.worker);
@@ -124,6 +127,7 @@ impl fmt::Display for Millis {
 pub fn render_json(threads: &[GreenThread], silent: &[String]) -> String {
     let mut out = String::from("{\"threads\":[");
     for (i, t) in threads.iter().enumerate() {
+        super::time::consume_budget();
         if i > 0 {
             out.push(',');
         }

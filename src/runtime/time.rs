@@ -156,7 +156,7 @@ pub fn timeout_at<T>(deadline: Instant, f: impl FnOnce() -> T) -> Result<T, Elap
     let task = c.current_task().expect("greenloop::timeout must be called on a green thread");
     let depth = {
         let mut scopes = task.scopes.borrow_mut();
-        scopes.push(Scope { deadline, expired: false });
+        scopes.push(Scope { deadline: Some(deadline), expired: false, cancel: false });
         scopes.len()
     };
     let result = catch_unwind(AssertUnwindSafe(f));

@@ -34,6 +34,9 @@ OPTIONS:
     --redis URL              Redis for /cache/* (redis://host:port[/db] or redis+unix:///path)
     --db-pool N              connections per worker in each database pool [default: 64]
     --db-timeout SECS        longest wait for a pooled connection before a 503 [default: 2]
+    --db-statement-timeout SECS
+                             Postgres' statement_timeout on the pool's connections: a query
+                             running longer is cancelled by the server [default: 10]
     -h, --help               this text
     -V, --version            the version
 
@@ -249,6 +252,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--redis" => o.db.redis = Some(non_empty(&flag, value(&flag)?)?),
             "--db-pool" => o.db.pool_size = number(&flag, &value(&flag)?, 1, 10_000)?,
             "--db-timeout" => o.db.acquire_timeout = seconds(&flag, &value(&flag)?)?,
+            "--db-statement-timeout" => o.db.statement_timeout = seconds(&flag, &value(&flag)?)?,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -354,10 +358,14 @@ mod tests {
             "8",
             "--db-timeout",
             "0.5",
+            "--db-statement-timeout",
+            "3",
         ]);
         assert_eq!(o.db.postgres.as_deref(), Some("postgres://u@h/db"));
         assert_eq!(o.db.redis.as_deref(), Some("redis://h"));
         assert_eq!((o.db.pool_size, o.db.acquire_timeout), (8, Duration::from_millis(500)));
+        assert_eq!(o.db.statement_timeout, Duration::from_secs(3));
+        assert_eq!(parse_ok(&[]).db.statement_timeout, Duration::from_secs(10));
         let err = |a: &[&str]| parse(a.iter().map(|s| s.to_string())).err().unwrap().message;
         assert!(err(&["--postgres"]).contains("needs a value"));
         assert!(err(&["--redis", " "]).contains("needs a URL"));

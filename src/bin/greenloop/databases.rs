@@ -20,11 +20,20 @@ pub struct DbOptions {
     pub pool_size: usize,
     /// How long a request waits for a pooled connection (`--db-timeout`).
     pub acquire_timeout: Duration,
+    /// Postgres' `statement_timeout` on pooled connections (`--db-statement-timeout`):
+    /// the server's own bound on a query, whoever waits for it.
+    pub statement_timeout: Duration,
 }
 
 impl Default for DbOptions {
     fn default() -> DbOptions {
-        DbOptions { postgres: None, redis: None, pool_size: 64, acquire_timeout: Duration::from_secs(2) }
+        DbOptions {
+            postgres: None,
+            redis: None,
+            pool_size: 64,
+            acquire_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -82,7 +91,7 @@ mod pg {
     use super::*;
     use greenloop::http::{RequestExt, worker_state};
     use greenloop::pool::{Pool, Pooled};
-    use greenloop::postgres::{Client, PostgresManager};
+    use greenloop::postgres::{Client, Config, PostgresManager};
     use serde_json::json;
 
     type PgPool = Pool<PostgresManager>;
@@ -114,14 +123,29 @@ mod pg {
     /// Gives every worker its own Postgres pool.
     pub fn with_postgres(server: Server, o: &DbOptions) -> Server {
         let Some(url) = o.postgres.clone() else { return server };
-        let (size, timeout) = (o.pool_size, o.acquire_timeout);
+        let (size, timeout, statement) = (o.pool_size, o.acquire_timeout, o.statement_timeout);
         server.with_worker_state(move || {
             greenloop::pool::builder()
                 .name("postgres")
                 .max_size(size)
                 .acquire_timeout(timeout)
-                .build(PostgresManager::new(&url))
+                .build(manager(&url, statement))
         })
+    }
+
+    /// A manager whose connections run each statement for at most
+    /// `statement` (Postgres' `statement_timeout`, set at connection start,
+    /// after any `options` the URL gives). A malformed URL is left to the
+    /// manager to report on each checkout.
+    fn manager(url: &str, statement: Duration) -> PostgresManager {
+        let Ok(mut config) = url.parse::<Config>() else { return PostgresManager::new(url) };
+        let ms = statement.as_millis().max(1);
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c statement_timeout={ms}"),
+            None => format!("-c statement_timeout={ms}"),
+        };
+        config.options(&options);
+        PostgresManager::from_config(config)
     }
 
     /// A pooled connection, or why there is none (answered with a 503).
@@ -212,6 +236,14 @@ mod rd {
     /// Longest key `/cache/incr` accepts.
     const MAX_KEY: usize = 256;
 
+    /// What every key `/cache/incr` writes starts with: the demo shares a
+    /// Redis with others, and must not touch keys it did not make.
+    pub const KEY_PREFIX: &str = "greenloop:demo:";
+
+    /// How long a counter lives after its last increment: the demo's keys
+    /// do not pile up in a shared Redis.
+    pub const KEY_TTL_SECS: u64 = 3600;
+
     /// Gives every worker its own Redis pool.
     pub fn with_redis(server: Server, o: &DbOptions) -> Server {
         let Some(url) = o.redis.clone() else { return server };
@@ -225,7 +257,8 @@ mod rd {
         })
     }
 
-    /// `POST /cache/incr?key=K`: Redis `INCR K`, answered with the new value.
+    /// `POST /cache/incr?key=K`: Redis `INCR greenloop:demo:K` (and an
+    /// expiry of an hour), answered with the new value.
     pub fn cache_incr(req: Request) -> Response {
         let key = match req.query("key") {
             None => return bad_request("missing ?key=K"),
@@ -241,8 +274,11 @@ mod rd {
             Ok(c) => c,
             Err(e) => return unavailable(e.to_string()),
         };
-        match conn.query::<i64>(&cmd("INCR").arg(&key)) {
-            Ok(n) => format!("{n}\n").into_response(),
+        let key = format!("{KEY_PREFIX}{key}");
+        // One round trip; the expiry moves on with every increment.
+        let commands = [cmd("INCR").arg(&key), cmd("EXPIRE").arg(&key).arg(KEY_TTL_SECS)];
+        match conn.pipeline::<(i64, i64)>(&commands) {
+            Ok((n, _)) => format!("{n}\n").into_response(),
             Err(e) => (StatusCode::BAD_GATEWAY, format!("{e}\n")).into_response(),
         }
     }

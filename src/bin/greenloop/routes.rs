@@ -76,7 +76,7 @@ everyone else meanwhile. Without them these routes answer 503 with the reason.</
 <li><a href="/db/sleep?ms=1000"><code>GET /db/sleep?ms=N</code></a>: <code>SELECT pg_sleep(N/1000.0)</code> on a pooled
     Postgres connection (N up to 5000). Fifty at once on one worker take one second, not fifty.</li>
 <li><a href="/db/items"><code>GET /db/items</code></a>: the rows of a small table the server creates at start, as JSON.</li>
-<li><code>POST /cache/incr?key=K</code>: Redis <code>INCR K</code>, answered with the new value
+<li><code>POST /cache/incr?key=K</code>: Redis <code>INCR greenloop:demo:K</code> (the key expires an hour after its last increment), answered with the new value
     (<code>curl -X POST 'http://127.0.0.1:8000/cache/incr?key=hits'</code>).</li>
 </ul>
 <p>Pool gauges (in use, idle, waiting) are on <a href="/metrics"><code>/metrics</code></a>.</p>

@@ -11,6 +11,7 @@
 //! here imports from `server/` or `client/` (`scripts/layers.py` checks).
 
 pub(crate) mod counters;
+mod hangup;
 pub(crate) mod inbound;
 pub(crate) mod serving;
 pub(crate) mod stream;

@@ -63,6 +63,8 @@ struct Conn<'a> {
     /// What it shares with its worker: whether it is idle, since when, and
     /// whether it was told to close to make room for a new connection.
     shared: Rc<ConnShared>,
+    /// Cancelled when the client hangs up; each handler runs under it.
+    cancel: crate::cancel::Cancel,
 }
 
 /// What `Conn::respond` needs to know of a request the app is answering.
@@ -110,6 +112,9 @@ pub(crate) fn serve(
     crate::http::request_ext::set_connection_info(info.clone());
     let label = crate::watchdog::Label::new();
     label.attach();
+    // The socket cancels the running request's work when its client goes away.
+    let cancel = crate::cancel::Cancel::new();
+    stream.cancel_on_hangup(Some(&cancel));
     let mut conn = Conn {
         ctx,
         app,
@@ -124,6 +129,7 @@ pub(crate) fn serve(
         clock: Instant::now(),
         info,
         shared,
+        cancel,
     };
     match conn.run() {
         End::Error(e) => log::debug!("greenloop: connection {id} from {peer:?}: {e}"),
@@ -321,9 +327,16 @@ impl Conn<'_> {
         let request = self.begin(head, &mut slot)?;
         let metrics = &self.ctx.metrics;
         metrics.in_flight.add(1);
+        // A client that hung up before the handler started gets a handler
+        // whose first wait ends at once; one that hangs up later, at that point.
+        self.cancel.reset();
+        if self.stream.peer_hung_up() {
+            self.cancel.cancel();
+        }
         // The request stays in this frame; the app takes it out where it is
-        // consumed (see `Handler::call_in_place`).
-        let outcome = crate::catch_unwind(|| self.app.call_in_place(&mut slot));
+        // consumed (see `Handler::call_in_place`). One frame both catches a
+        // panic and scopes the cancellation.
+        let outcome = self.cancel.run_catching(|| self.app.call_in_place(&mut slot));
         metrics.in_flight.sub(1);
         drop(slot);
         self.respond(outcome, request)
@@ -390,8 +403,17 @@ impl Conn<'_> {
         self.clock = Instant::now();
         let took = self.clock - started;
         let limits = &self.ctx.config.limits;
+        let mut keep = keep_alive;
         let response = match outcome {
             Ok(r) => r,
+            Err(p) if p.is::<crate::cancel::Cancelled>() => {
+                // Nobody will read it: nginx's "client closed request".
+                log::debug!(
+                    "greenloop: request {request_id}: the client went away; its handler's waits were cancelled"
+                );
+                keep = false;
+                error_response(StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST), "client closed request")
+            }
             Err(p) => {
                 log::error!("greenloop: handler panicked (request {request_id}): {}", panic_text(&*p));
                 error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
@@ -401,7 +423,6 @@ impl Conn<'_> {
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             return self.switch_protocols(response, version);
         }
-        let mut keep = keep_alive;
         let streams_request_body = response.body().as_bytes().is_none();
         if has_body && !streams_request_body {
             // What the handler left of the body is skipped after the answer

@@ -11,14 +11,23 @@ use crate::runtime::thread_info::{GreenThread, ThreadState, WaitReason};
 impl Core {
     /// Every task of this loop (`worker` names it), except the caller's
     /// own green thread if `skip_self` (a collector spawned for the dump).
+    ///
+    /// Each task listed spends the caller's cooperative budget, so a loop
+    /// with 10,000 green threads is listed in slices between which the
+    /// others run, not in one stretch that holds them all up. The list is
+    /// taken first (a copy of the live references), so a task that ends
+    /// meanwhile is skipped and one that starts is not listed.
     pub(crate) fn green_threads(&self, worker: &str, skip_self: bool) -> Vec<GreenThread> {
-        let now = Instant::now();
         let me = self.current();
-        let mut out = Vec::new();
-        for r in self.tasks.live() {
+        let live = self.tasks.live();
+        let mut out = Vec::with_capacity(live.len());
+        for r in live {
             if skip_self && Some(r) == me {
                 continue;
             }
+            // May yield: never with a borrow of the task table held.
+            self.spend();
+            let now = Instant::now().max(self.now.get());
             let Some(task) = self.tasks.get(r) else { continue };
             let state = match task.state.get() {
                 State::Running => ThreadState::Running,

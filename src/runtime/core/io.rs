@@ -2,6 +2,7 @@
 //! and its waiters, and the dispatch of readiness events to them.
 
 use std::io;
+use std::rc::Rc;
 use std::time::Instant;
 
 use super::Core;
@@ -27,6 +28,11 @@ pub(crate) struct IoEntry {
     write_interest: bool,
     fd: std::os::fd::RawFd,
     in_use: bool,
+    /// The peer closed its end or the connection failed (`EPOLLRDHUP`,
+    /// `EPOLLHUP`, `EPOLLERR` seen): final, kept until the registration ends.
+    hup: bool,
+    /// Called on a hang-up while no read waits (`watch_hangup`).
+    on_hangup: Option<Rc<dyn Fn()>>,
 }
 
 impl Core {
@@ -51,6 +57,8 @@ impl Core {
             e.write_ready = true;
             e.write_interest = interest.is_writable();
             e.fd = source.as_raw_fd();
+            e.hup = false;
+            e.on_hangup = None;
         }
         let result = self.poll.borrow().registry().register(source, mio::Token(index), interest);
         if let Err(e) = result {
@@ -83,7 +91,9 @@ impl Core {
         // not sleep forever: wake them to see the error on retry.
         let waiters: Vec<TaskRef> = entry.readers.drain(..).chain(entry.writers.drain(..)).collect();
         entry.in_use = false;
+        let hook = entry.on_hangup.take();
         drop(io);
+        drop(hook);
         for w in waiters {
             self.unpark(w);
         }
@@ -153,6 +163,24 @@ impl Core {
         self.io.borrow().get(index).filter(|e| e.in_use).map(|e| e.fd)
     }
 
+    /// Calls `hook` (on the loop) when the peer of stream registration
+    /// `index` hangs up while no read waits on it; `None` stops watching.
+    /// A hang-up is a closed or reset connection with nothing left unread:
+    /// bytes still waiting (a pipelined request) are not one.
+    pub(crate) fn watch_hangup(&self, index: usize, hook: Option<Rc<dyn Fn()>>) {
+        let old = std::mem::replace(&mut self.io.borrow_mut()[index].on_hangup, hook);
+        drop(old);
+    }
+
+    /// Whether the peer of stream registration `index` has hung up (as
+    /// `watch_hangup` means it). No syscall unless a hang-up event was seen.
+    #[inline]
+    pub(crate) fn hung_up(&self, index: usize) -> bool {
+        let io = self.io.borrow();
+        let e = &io[index];
+        e.hup && peer_gone(e.fd)
+    }
+
     pub(super) fn dispatch_io(&self, event: &mio::event::Event) {
         let index = event.token().0;
         let mut io = self.io.borrow_mut();
@@ -165,6 +193,18 @@ impl Core {
         let writable = event.is_writable() || event.is_write_closed() || err;
         entry.read_ready |= readable;
         entry.write_ready |= writable;
+        if event.is_read_closed() || err {
+            entry.hup = true;
+            if entry.readers.is_empty()
+                && let Some(hook) = entry.on_hangup.clone()
+                && peer_gone(entry.fd)
+            {
+                drop(io);
+                hook();
+                io = self.io.borrow_mut();
+            }
+        }
+        let Some(entry) = io.get_mut(index).filter(|e| e.in_use) else { return };
         let mut wake = [None, None];
         if readable && !entry.readers.is_empty() {
             if entry.readers.len() == 1 {
@@ -191,5 +231,20 @@ impl Core {
         for t in wake.into_iter().flatten() {
             self.unpark(t);
         }
+    }
+}
+
+/// Whether a stream's peer is gone: a non-consuming one-byte peek finds the
+/// end of the stream or an error. Unread bytes, or none yet, say no.
+fn peer_gone(fd: std::os::fd::RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: `fd` is the open descriptor of a registered stream, and the
+    // buffer is one valid byte for the duration of the call; MSG_PEEK leaves
+    // the data in place and MSG_DONTWAIT keeps the call from blocking.
+    let n = unsafe { libc::recv(fd, (&mut byte as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    match n {
+        0 => true,
+        n if n > 0 => false,
+        _ => !matches!(io::Error::last_os_error().kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted),
     }
 }

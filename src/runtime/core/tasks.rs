@@ -59,10 +59,13 @@ pub(crate) struct Measure {
     pub(crate) longest: Duration,
 }
 
-/// A `timeout` scope active on a task.
+/// A `timeout` (or `Cancel::run`) scope active on a task. A cancel scope
+/// has no deadline until it is cancelled, then one that has passed.
 pub(crate) struct Scope {
-    pub(crate) deadline: Instant,
+    pub(crate) deadline: Option<Instant>,
     pub(crate) expired: bool,
+    /// A `Cancel::run` scope (not a `timeout`).
+    pub(crate) cancel: bool,
 }
 
 /// One green thread.

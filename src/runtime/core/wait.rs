@@ -77,9 +77,10 @@ impl Core {
         task.state.set(State::Parked);
         self.suspend(task);
         if task.timed_out.replace(false) {
-            if let Some(at) = deadline {
-                self.expire_scopes(task, at);
-            }
+            // By the loop's clock, not this park's deadline: a scope
+            // cancelled while it waited ends it early, and a later deadline
+            // must not count as passed.
+            self.expire_scopes(task, self.now.get());
             Wake::TimedOut
         } else {
             Wake::Unparked
@@ -126,7 +127,7 @@ impl Core {
             return deadline;
         }
         let scopes = task.scopes.borrow();
-        let scope = scopes.iter().map(|s| s.deadline).min();
+        let scope = scopes.iter().filter_map(|s| s.deadline).min();
         match (deadline, scope) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -135,9 +136,27 @@ impl Core {
 
     fn expire_scopes(&self, task: &Task, at: Instant) {
         for s in task.scopes.borrow_mut().iter_mut() {
-            if s.deadline <= at {
+            if s.deadline.is_some_and(|d| d <= at) {
                 s.expired = true;
             }
+        }
+    }
+
+    /// Ends scope `depth` (1-based) of task `r` now, as if its deadline had
+    /// passed: its waits stop at once (a parked task is woken), and so does
+    /// every later wait inside it. What `Cancel::cancel` does.
+    pub(crate) fn expire_scope_now(&self, r: TaskRef, depth: usize) {
+        let Some(task) = self.tasks.get(r) else { return };
+        {
+            let mut scopes = task.scopes.borrow_mut();
+            let Some(s) = scopes.get_mut(depth.wrapping_sub(1)) else { return };
+            s.deadline = Some(self.now.get());
+            s.expired = true;
+        }
+        if task.state.get() == State::Parked {
+            task.timed_out.set(true);
+            task.state.set(State::Queued);
+            self.enqueue(task, r);
         }
     }
 

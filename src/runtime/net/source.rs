@@ -141,6 +141,23 @@ impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
         }
     }
 
+    /// Cancels `cancel` when the peer hangs up (closes or resets the
+    /// connection with nothing left unread) while no read waits on this
+    /// socket; `None` stops watching. See the streams' `cancel_on_hangup`.
+    pub(crate) fn cancel_on_hangup(&self, cancel: Option<&crate::runtime::cancel::Cancel>) {
+        let hook: Option<std::rc::Rc<dyn Fn()>> = cancel.map(|c| {
+            let c = c.clone();
+            std::rc::Rc::new(move || c.cancel()) as std::rc::Rc<dyn Fn()>
+        });
+        core().watch_hangup(self.token, hook);
+    }
+
+    /// Whether the peer has hung up (see `cancel_on_hangup`).
+    #[inline]
+    pub(crate) fn peer_hung_up(&self) -> bool {
+        core().hung_up(self.token)
+    }
+
     pub(crate) fn set_timeout(&mut self, dir: Dir, t: Option<Duration>) -> io::Result<()> {
         if t == Some(Duration::ZERO) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
@@ -283,6 +300,22 @@ macro_rules! green_stream {
             /// servers that must also react to other events while idle.
             pub fn readable_until(&self, deadline: Option<std::time::Instant>) -> std::io::Result<()> {
                 self.io.wait(Dir::Read, deadline, "read")
+            }
+            /// Cancels `cancel` when the peer hangs up: closes its end or
+            /// resets the connection, with nothing left unread (bytes still
+            /// waiting, such as a pipelined request, are not a hang-up),
+            /// noticed while no read waits on this socket and without
+            /// reading anything. `None` stops watching. A server uses it to
+            /// stop a request's work when its client has gone away (see
+            /// [`cancel`](crate::cancel)). A peer that only shuts down its
+            /// sending half counts as gone, as in Go's `net/http`.
+            pub fn cancel_on_hangup(&self, cancel: Option<&crate::cancel::Cancel>) {
+                self.io.cancel_on_hangup(cancel)
+            }
+            /// Whether the peer has hung up (as [`cancel_on_hangup`](Self::cancel_on_hangup)
+            /// means it). Costs a syscall only once a hang-up event was seen.
+            pub fn peer_hung_up(&self) -> bool {
+                self.io.peer_hung_up()
             }
             /// Takes the pending socket error (`SO_ERROR`).
             pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {

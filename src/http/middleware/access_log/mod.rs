@@ -211,17 +211,40 @@ impl Middleware for AccessLog {
                 }
             }
         }
+        // Logged however the handler ends: a request whose client went
+        // away (its waits cancelled, the handler unwound) as nginx's 499, a
+        // panic as the 500 the server answers.
+        let mut pending = Pending { log: self, line, tail, start, status: None };
         let res = match (req, outcome) {
             (Some(req), _) => next.run(req),
             (None, Peek::Failed { error, .. }) => error.into_response(),
             (None, _) => unreachable_response(),
         };
-
-        let ms = start.elapsed().as_secs_f64() * 1000.0;
-        let _ = write!(line, " status={} elapsed_ms={ms:.3}", res.status().as_u16());
-        line.push_str(&tail);
-        self.sink().send(line);
+        // Cancelled after all: the server answers 499 for it.
+        pending.status = Some(if crate::cancel::is_cancelled() { 499 } else { res.status().as_u16() });
+        drop(pending);
         res
+    }
+}
+
+/// A request's log line, written when it is dropped: after the answer, or
+/// while the handler unwinds.
+struct Pending<'a> {
+    log: &'a AccessLog,
+    line: String,
+    tail: String,
+    start: Instant,
+    status: Option<u16>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let status = self.status.unwrap_or(if crate::cancel::is_cancelled() { 499 } else { 500 });
+        let ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        let mut line = std::mem::take(&mut self.line);
+        let _ = write!(line, " status={status} elapsed_ms={ms:.3}");
+        line.push_str(&self.tail);
+        self.log.sink().send(line);
     }
 }
 
