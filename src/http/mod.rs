@@ -46,6 +46,7 @@ pub mod ws;
 
 pub use body::{Body, Request};
 pub use client::Client;
+pub use conn::serving::shutting_down;
 pub use handler::{App, Handler, Middleware, Next};
 pub use log_sink::LineSink;
 pub use query::{percent_decode, query_pairs};

@@ -33,7 +33,11 @@ pub(crate) fn server_metrics() -> Option<Arc<ServerMetrics>> {
     HOOKS.get().and_then(|h| (h.metrics)())
 }
 
-/// Whether the worker running the caller is shutting down.
-pub(crate) fn shutting_down() -> bool {
+/// Whether the server worker running the caller is shutting down (false
+/// outside a server). A long-lived response (a stream of events, a long
+/// poll) checks it between writes and ends, so that it does not hold a
+/// graceful stop for the whole grace period; a connection's green thread
+/// is woken when shutdown begins, so a park ends early to let it look.
+pub fn shutting_down() -> bool {
     HOOKS.get().is_some_and(|h| (h.shutting_down)())
 }
