@@ -34,6 +34,8 @@ OPTIONS:
     --redis URL              Redis for /cache/* (redis://host:port[/db] or redis+unix:///path)
     --db-pool N              connections per worker in each database pool [default: 64]
     --db-timeout SECS        longest wait for a pooled connection before a 503 [default: 2]
+    --chat-bus URL           /ws/chat spans every instance on this bus: redis://HOST:PORT
+                             (Redis pub/sub) or nats://HOST:PORT [default: this instance only]
     -h, --help               this text
     -V, --version            the version
 
@@ -93,6 +95,8 @@ pub struct Options {
     pub upstream_ca: Option<String>,
     /// The databases behind `/db/*` and `/cache/*`.
     pub db: crate::databases::DbOptions,
+    /// `--chat-bus`: where the chat room meets the other instances.
+    pub chat_bus: Option<String>,
 }
 
 /// What `greenloop swarm` was asked to do.
@@ -216,6 +220,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         tls_key: None,
         upstream_ca: None,
         db: crate::databases::DbOptions::default(),
+        chat_bus: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -249,6 +254,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--redis" => o.db.redis = Some(non_empty(&flag, value(&flag)?)?),
             "--db-pool" => o.db.pool_size = number(&flag, &value(&flag)?, 1, 10_000)?,
             "--db-timeout" => o.db.acquire_timeout = seconds(&flag, &value(&flag)?)?,
+            "--chat-bus" => o.chat_bus = Some(non_empty(&flag, value(&flag)?)?),
             other => return Err(format!("unknown option {other:?}")),
         }
     }
