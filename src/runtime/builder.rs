@@ -72,8 +72,9 @@ impl Builder {
     }
 
     /// The tokio runtime whose context [`block_on`](crate::block_on) enters
-    /// on this loop (feature `tokio`), instead of the one greenloop creates
-    /// on first use and shares across the process: for an application that
+    /// on this loop, and the loop keeps entered while it runs (feature
+    /// `tokio`), instead of the one greenloop creates when a loop first runs
+    /// and shares across the process: for an application that
     /// already runs tokio and wants one set of tokio threads, or to size
     /// and name them itself.
     ///
@@ -148,6 +149,13 @@ impl Runtime {
             panic!("greenloop: Runtime::run called from inside a green thread; use spawn or join_all");
         }
         let _enter = self.core.enter();
+        // Feature `tokio`: tokio's context stays entered on this OS thread
+        // while the loop runs, outside every green thread (why that is
+        // sound: `tokio_bridge.rs`); declared after `_enter`, left first.
+        #[cfg(feature = "tokio")]
+        let tokio = super::tokio_bridge::current_handle();
+        #[cfg(feature = "tokio")]
+        let _tokio_context = tokio.enter();
         let handle: JoinHandle<T> = task::spawn(f);
         let done = || handle.is_finished();
         // Between two `run`s the loop runs nothing: the watchdog may sleep.
