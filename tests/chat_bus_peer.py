@@ -5,6 +5,9 @@ usage:
   chat_bus_peer.py cross WS_BASE_A WS_BASE_B
       a member on each instance; messages cross both ways, and each reaches
       its sender's own instance exactly once
+  chat_bus_peer.py cross-distinct WS_BASE_A WS_BASE_B
+      the same, through a proxy in front of both instances: the second
+      member reconnects until it lands on another instance than the first
   chat_bus_peer.py local WS_BASE
       two members on one instance; a message from one reaches the other
 prints "ok" on success."""
@@ -25,6 +28,18 @@ async def join(base):
     return ws
 
 
+def instance_of(ws):
+    """The instance id in the member's name ("* you are member 3@ab12cd34 ...")."""
+    return ws.hello.split()[4].split("@")[1]
+
+
+async def join_named(base):
+    ws = await websockets.connect(base + "/ws/chat")
+    ws.hello = await asyncio.wait_for(ws.recv(), TIMEOUT)
+    assert ws.hello.startswith("* you are member"), ws.hello
+    return ws
+
+
 async def until(ws, token, seen):
     """Reads until a line ending with `token`; counts every token-tagged line in `seen`."""
     while True:
@@ -35,9 +50,19 @@ async def until(ws, token, seen):
             return line
 
 
-async def cross(a_base, b_base):
+async def cross(a_base, b_base, distinct=False):
     run = os.urandom(4).hex()
-    a, b = await join(a_base), await join(b_base)
+    if distinct:
+        a = await join_named(a_base)
+        for _ in range(8):
+            b = await join_named(b_base)
+            if instance_of(b) != instance_of(a):
+                break
+            await b.close()
+        else:
+            raise SystemExit("every member landed on instance " + instance_of(a))
+    else:
+        a, b = await join(a_base), await join(b_base)
     seen_a, seen_b = {}, {}
     t1, t2, t3 = f"from-a-{run}", f"from-b-{run}", f"again-a-{run}"
     await a.send(t1)
@@ -73,6 +98,8 @@ async def local(base):
 
 if sys.argv[1] == "cross":
     asyncio.run(cross(sys.argv[2], sys.argv[3]))
+elif sys.argv[1] == "cross-distinct":
+    asyncio.run(cross(sys.argv[2], sys.argv[3], distinct=True))
 elif sys.argv[1] == "local":
     asyncio.run(local(sys.argv[2]))
 else:
