@@ -116,7 +116,6 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
         // Parks may return spuriously (an unpark meant for an earlier wait
         // on this green thread): poll again only once the waker was called.
-        let _waiting = FutureWait::start();
         while !signal.woken.swap(false, Ordering::Acquire) {
             park::park_as(WaitReason::Future);
         }
@@ -157,33 +156,6 @@ impl<F> Drop for Slot<'_, F> {
         self.future.set(None);
     }
 }
-/// Counts a green thread parked in `block_on` on its loop while it lives
-/// (also when a `timeout` unwinds the park): an idle loop with such waiters
-/// spins briefly for their wake before sleeping (`Builder::future_wake_spin`).
-struct FutureWait(bool);
-
-impl FutureWait {
-    fn start() -> FutureWait {
-        // The green thread always resumes on the loop it parked on, so the
-        // drop finds the same core through the thread-local.
-        match super::core::try_core().filter(|c| c.current().is_some()) {
-            Some(c) => {
-                c.future_waits.set(c.future_waits.get() + 1);
-                FutureWait(true)
-            }
-            None => FutureWait(false),
-        }
-    }
-}
-
-impl Drop for FutureWait {
-    fn drop(&mut self) {
-        if let (true, Some(c)) = (self.0, super::core::try_core()) {
-            c.future_waits.set(c.future_waits.get().saturating_sub(1));
-        }
-    }
-}
-
 /// What a `block_on` waker does: note the wake-up, then unpark the waiter.
 struct Signal {
     woken: AtomicBool,

@@ -63,25 +63,6 @@ impl Builder {
         self
     }
 
-    /// How long the loop, when it has nothing to run but green threads wait
-    /// in [`block_on`](crate::block_on), spins for their wake before it
-    /// sleeps in `epoll_wait`. Default 50 µs, or
-    /// `GREENLOOP_FUTURE_WAKE_SPIN_US`; zero never spins.
-    ///
-    /// Why: a future woken from another thread (tokio's I/O driver with the
-    /// `tokio` feature, an offload thread) otherwise wakes a sleeping loop
-    /// through an `eventfd` write and `epoll_wait`'s return, a few
-    /// microseconds on each side, paid on every round trip of a
-    /// latency-bound loop of queries. A spinning loop sees the wake at once,
-    /// and the waking thread skips the `eventfd` write. The price is at most
-    /// this much CPU each time such a loop runs out of work; its own sockets
-    /// and timers are looked at after the spin (at most this much later).
-    /// Figures: docs/ECOSYSTEM.md.
-    pub fn future_wake_spin(mut self, spin: Duration) -> Builder {
-        self.config.future_wake_spin = spin;
-        self
-    }
-
     /// Report green threads that hold the loop longer than `threshold`
     /// without parking (`None`: no watchdog). Default 20 ms, or
     /// `GREENLOOP_WATCHDOG_MS` (0 turns it off). See [`crate::watchdog`].

@@ -21,18 +21,6 @@ fn watchdog_from_env() -> Option<Duration> {
     }
 }
 
-/// How long an idle loop with green threads waiting in
-/// [`block_on`](crate::block_on) spins for a wake from another thread
-/// before it sleeps in `epoll_wait` (see `Builder::future_wake_spin`).
-pub const DEFAULT_FUTURE_WAKE_SPIN: Duration = Duration::from_micros(50);
-
-fn future_wake_spin_from_env() -> Duration {
-    std::env::var("GREENLOOP_FUTURE_WAKE_SPIN_US")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map_or(DEFAULT_FUTURE_WAKE_SPIN, Duration::from_micros)
-}
-
 /// Settings of one loop.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -42,9 +30,6 @@ pub(crate) struct Config {
     pub(crate) page_size: usize,
     pub(crate) abort_on_stack_overflow: bool,
     pub(crate) watchdog: Option<Duration>,
-    /// How long an idle loop spins for a remote wake while green threads
-    /// wait in `block_on` (zero: never).
-    pub(crate) future_wake_spin: Duration,
     /// The tokio runtime `block_on` enters on this loop (feature `tokio`);
     /// `None`: the process's shared one.
     #[cfg(feature = "tokio")]
@@ -53,8 +38,7 @@ pub(crate) struct Config {
 
 impl Config {
     /// Default settings; the stack size may come from `GREENLOOP_STACK_SIZE`
-    /// (bytes), the watchdog threshold from `GREENLOOP_WATCHDOG_MS`, the
-    /// spin for a future's wake from `GREENLOOP_FUTURE_WAKE_SPIN_US`.
+    /// (bytes), the watchdog threshold from `GREENLOOP_WATCHDOG_MS`.
     pub(crate) fn from_env() -> Config {
         let stack_size = std::env::var("GREENLOOP_STACK_SIZE")
             .ok()
@@ -69,7 +53,6 @@ impl Config {
             page_size,
             abort_on_stack_overflow: false,
             watchdog: watchdog_from_env(),
-            future_wake_spin: future_wake_spin_from_env(),
             #[cfg(feature = "tokio")]
             tokio_handle: None,
         }

@@ -55,9 +55,6 @@ pub(crate) struct Shared {
     notified: AtomicBool,
     /// False once the runtime is gone: remote messages are dropped.
     pub(crate) alive: AtomicBool,
-    /// Set while the idle loop spins for a remote message (`turn.rs`): a
-    /// producer then sets `notified` without the `eventfd` write.
-    spinning: AtomicBool,
     /// Unique per runtime in this process (never reused, unlike an address).
     pub(crate) id: u64,
 }
@@ -75,11 +72,7 @@ impl Shared {
             while self.queue.pop().is_some() {}
             return false;
         }
-        // SeqCst on `notified` here and on `spinning` in the loop: either
-        // this thread sees the loop spinning, and the loop, which checks
-        // `notified` after it stops, sees the message; or it sees the loop
-        // not spinning, and wakes its poll.
-        if !self.notified.swap(true, Ordering::SeqCst) && !self.spinning.load(Ordering::SeqCst) {
+        if !self.notified.swap(true, Ordering::AcqRel) {
             // A failed wake means the poll is gone; nothing else can be done.
             let _ = self.waker.wake();
         }
@@ -120,9 +113,6 @@ pub(crate) struct Core {
     /// Operations the running green thread completed without parking since
     /// it was resumed (`budget.rs`).
     budget: Cell<u32>,
-    /// Green threads parked in `block_on`, whose wake likely comes from
-    /// another thread: while there are any, an idle loop spins first.
-    pub(crate) future_waits: Cell<usize>,
 }
 
 thread_local! {
@@ -194,7 +184,6 @@ impl Core {
             waker,
             notified: AtomicBool::new(false),
             alive: AtomicBool::new(true),
-            spinning: AtomicBool::new(false),
             id: {
                 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
                 NEXT.fetch_add(1, Ordering::Relaxed)
@@ -219,7 +208,6 @@ impl Core {
             next_task_id: Cell::new(1),
             counters: Counters::default(),
             budget: Cell::new(0),
-            future_waits: Cell::new(0),
         })
     }
 

@@ -64,10 +64,6 @@ impl Core {
         let mut asleep = None;
         let timeout = if !idle || excess {
             Some(Duration::ZERO)
-        } else if self.future_waits.get() > 0 && !self.config.future_wake_spin.is_zero() && self.spin_for_remote() {
-            // A wake from another thread arrived while spinning: take it
-            // without sleeping.
-            Some(Duration::ZERO)
         } else {
             // A loop that will wait (nothing to run) tells the watchdog it
             // sleeps, and reads the clock before and after to count its idle
@@ -111,34 +107,6 @@ impl Core {
             }
         }
         Ok(())
-    }
-
-    /// With nothing to run and green threads waiting in `block_on`: watches
-    /// for a remote message for up to `future_wake_spin` before the loop
-    /// sleeps, as the wake of a bridged future usually comes from another
-    /// thread within microseconds. Returns whether one arrived.
-    #[inline(never)]
-    fn spin_for_remote(&self) -> bool {
-        let shared = &self.shared;
-        shared.spinning.store(true, Ordering::SeqCst);
-        let start = Instant::now();
-        let mut seen = false;
-        'spin: loop {
-            for _ in 0..64 {
-                if shared.notified.load(Ordering::Acquire) {
-                    seen = true;
-                    break 'spin;
-                }
-                std::hint::spin_loop();
-            }
-            if start.elapsed() >= self.config.future_wake_spin {
-                break;
-            }
-        }
-        shared.spinning.store(false, Ordering::SeqCst);
-        // A producer that saw `spinning` set skipped the eventfd write: its
-        // message must be found here (see `Shared::push`).
-        seen || shared.notified.load(Ordering::SeqCst)
     }
 
     /// After a poll that waited since `before`: the clock, the idle time,
