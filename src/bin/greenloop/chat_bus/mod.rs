@@ -43,6 +43,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// Redis pub/sub at this URL.
+    #[cfg(feature = "redis")]
     Redis(String),
     /// A NATS server.
     Nats {
@@ -56,6 +57,7 @@ pub enum Target {
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            #[cfg(feature = "redis")]
             Target::Redis(url) => f.write_str(url),
             Target::Nats { host, port } => write!(f, "nats://{host}:{port}"),
         }
@@ -214,8 +216,6 @@ fn subscriber(target: &Target, instance: &str, deliver: fn(&str)) {
         let e = match target {
             #[cfg(feature = "redis")]
             Target::Redis(url) => redis::subscribe(url, &mut on_subscribed, &mut on_message),
-            #[cfg(not(feature = "redis"))]
-            Target::Redis(_) => unreachable!("parse refuses redis:// without the feature"),
             Target::Nats { host, port } => nats::subscribe(host, *port, &mut on_subscribed, &mut on_message),
         };
         let wait = backoff.next();
@@ -236,8 +236,6 @@ impl Publisher {
         match target {
             #[cfg(feature = "redis")]
             Target::Redis(url) => redis::Publisher::connect(url).map(Publisher::Redis),
-            #[cfg(not(feature = "redis"))]
-            Target::Redis(_) => unreachable!("parse refuses redis:// without the feature"),
             Target::Nats { host, port } => nats::Publisher::connect(host, *port).map(Publisher::Nats),
         }
     }
