@@ -316,3 +316,47 @@ fn a_servers_own_tokio_runtime_runs_the_spawned_tasks() {
     assert_eq!(r.body_mut().read_to_string().unwrap(), "app-tokio");
     server.stop().unwrap();
 }
+
+#[test]
+fn a_loop_driving_its_own_tokio_runtime_runs_bridged_calls_and_spawned_tasks_on_its_thread() {
+    let rt = greenloop::Builder::new().tokio_on_loop(true).build().unwrap();
+    let here = std::thread::current().id();
+    rt.run(move || {
+        // Twenty 300 ms tokio sleeps overlap, while a green timer keeps its pace.
+        let start = Instant::now();
+        let ticker = greenloop::spawn(|| {
+            let mut late = Duration::ZERO;
+            for _ in 0..20 {
+                let at = Instant::now();
+                greenloop::sleep(Duration::from_millis(10));
+                late = late.max(at.elapsed());
+            }
+            late
+        });
+        greenloop::join_all((0..20).map(|_| || greenloop::block_on(tokio::time::sleep(Duration::from_millis(300)))));
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(1500), "{took:?}");
+        assert!(ticker.join().unwrap() < Duration::from_millis(100));
+        // Spawned tasks run on the loop's own thread.
+        let task = tokio::spawn(async { std::thread::current().id() });
+        assert_eq!(greenloop::block_on(task).unwrap(), here);
+        // tokio sockets, woken by the loop's own epoll_wait.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut s, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            s.write_all(b"hi").unwrap();
+        });
+        let got = greenloop::block_on(async {
+            use tokio::io::AsyncReadExt;
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).await.unwrap();
+            buf
+        });
+        assert_eq!(got, b"hi");
+        server.join().unwrap();
+    });
+}

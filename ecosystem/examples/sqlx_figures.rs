@@ -1,7 +1,9 @@
 //! The figures of docs/ECOSYSTEM.md for sqlx on MariaDB:
 //!
 //! 1. `SELECT 1` per second, one query in flight, on one greenloop worker
-//!    through `block_on`, and the same loop on tokio's own current-thread runtime,
+//!    through `block_on` (tokio's drivers on their own thread, the default;
+//!    and on the loop, `Builder::tokio_on_loop`), and the same loop on
+//!    tokio's own current-thread runtime,
 //!    alternated in one run (the machine is noisy: `SQLX_ROUNDS`, default
 //!    3, rounds of `SQLX_ROUND_MS`, default 3000; the medians and the
 //!    median of each round's ratio are printed). Beside queries/s, which
@@ -73,20 +75,24 @@ fn main() {
     let rounds = env_number("SQLX_ROUNDS", 3) as usize;
     let round = Duration::from_millis(env_number("SQLX_ROUND_MS", 3000));
     println!("SELECT 1, one in flight, {round:?} rounds (queries/s):");
-    let mut all: [Vec<Round>; 2] = [Vec::new(), Vec::new()];
-    let mut ratios = Vec::new();
+    let mut all: [Vec<Round>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let (mut ratios, mut ratios_on_loop) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        let b = through_the_bridge(&url, round);
+        let b = through_the_bridge(&url, round, false);
+        let l = through_the_bridge(&url, round, true);
         let n = on_tokio_current_thread(&url, round);
         println!(
-            "  greenloop block_on: {:>6.0}/s {:>5.1} µs {:.2} switches   tokio current_thread: {:>6.0}/s {:>5.1} µs {:.2} switches",
-            b.rate, b.cpu_us, b.switches, n.rate, n.cpu_us, n.switches
+            "  block_on: {:>6.0}/s {:>5.1} µs {:.2} sw   block_on, tokio on the loop: {:>6.0}/s {:>5.1} µs {:.2} sw   tokio current_thread: {:>6.0}/s {:>5.1} µs {:.2} sw",
+            b.rate, b.cpu_us, b.switches, l.rate, l.cpu_us, l.switches, n.rate, n.cpu_us, n.switches
         );
-        all[0].push(b);
-        all[1].push(n);
+        for (v, r) in all.iter_mut().zip([b, l, n]) {
+            v.push(r);
+        }
         ratios.push(b.rate / n.rate);
+        ratios_on_loop.push(l.rate / n.rate);
     }
-    for (name, v) in ["greenloop block_on", "tokio current_thread"].iter().zip(all.iter()) {
+    let names = ["greenloop block_on", "greenloop block_on, tokio on the loop", "tokio current_thread"];
+    for (name, v) in names.iter().zip(all.iter()) {
         let pick = |f: fn(&Round) -> f64| median(&mut v.iter().map(f).collect::<Vec<_>>());
         println!(
             "median {name}: {:.0} queries/s, {:.1} µs CPU and {:.2} thread switches per query",
@@ -95,7 +101,11 @@ fn main() {
             pick(|r| r.switches)
         );
     }
-    println!("median of the rounds' ratios of queries/s (greenloop / tokio): {:.2}", median(&mut ratios));
+    println!(
+        "median of the rounds' ratios of queries/s to tokio's: {:.2} (default), {:.2} (tokio on the loop)",
+        median(&mut ratios),
+        median(&mut ratios_on_loop)
+    );
 
     let url2 = url.clone();
     let (wall, incidents) = greenloop::run(move || {
@@ -125,9 +135,10 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn through_the_bridge(url: &str, round: Duration) -> Round {
+/// `on_loop`: the loop drives a tokio runtime of its own (`Builder::tokio_on_loop`).
+fn through_the_bridge(url: &str, round: Duration, on_loop: bool) -> Round {
     let url = url.to_owned();
-    greenloop::run(move || {
+    greenloop::Builder::new().tokio_on_loop(on_loop).build().unwrap().run(move || {
         let pool = block_on(sqlx::mysql::MySqlPoolOptions::new().max_connections(1).connect(&url)).unwrap();
         let (usage, start, mut n) = (Usage::now(), Instant::now(), 0u64);
         while start.elapsed() < round {

@@ -102,6 +102,30 @@ impl Builder {
         self
     }
 
+    /// Gives this loop a tokio runtime of its own, driven by the loop on its
+    /// thread (feature `tokio`; default off, or `GREENLOOP_TOKIO_ON_LOOP=1`),
+    /// instead of tokio's threads: bridged futures' wakes and the tasks
+    /// libraries spawn then stay on the worker's thread, which saves the
+    /// thread crossings a latency-bound loop of queries pays (figures in
+    /// docs/ECOSYSTEM.md). The loop sleeps in one `epoll_wait` for its own
+    /// sockets and tokio's, and gives tokio a non-blocking tick each turn
+    /// while busy. Spawned tasks then share the worker's CPU, and a task
+    /// that blocks holds the loop. Takes precedence over
+    /// [`tokio_handle`](Self::tokio_handle).
+    ///
+    /// ```
+    /// let rt = greenloop::Builder::new().tokio_on_loop(true).build().unwrap();
+    /// let name = rt.run(|| {
+    ///     greenloop::block_on(async { tokio::spawn(async { std::thread::current().name().map(str::to_owned) }).await })
+    /// });
+    /// assert_eq!(name.unwrap(), std::thread::current().name().map(str::to_owned));
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio_on_loop(mut self, on: bool) -> Builder {
+        self.config.tokio_on_loop = on;
+        self
+    }
+
     /// Creates the runtime on the current OS thread.
     pub fn build(self) -> io::Result<Runtime> {
         overflow::install();

@@ -79,8 +79,16 @@ pub(crate) fn shared_handle() -> Handle {
         .clone()
 }
 
-/// The handle `block_on` enters on this thread: the loop's own (set with
+/// The handle `block_on` enters on this thread: the runtime the loop
+/// drives (`Builder::tokio_on_loop`), the loop's own (set with
 /// `Builder::tokio_handle`), else the shared runtime's.
 pub(crate) fn current_handle() -> Handle {
-    super::core::try_core().and_then(|c| c.config.tokio_handle.clone()).unwrap_or_else(shared_handle)
+    match super::core::try_core() {
+        Some(c) => match (&c.tokio, &c.config.tokio_handle) {
+            (Some(local), _) => local.handle().clone(),
+            (None, Some(h)) => h.clone(),
+            (None, None) => shared_handle(),
+        },
+        None => shared_handle(),
+    }
 }
