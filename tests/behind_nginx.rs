@@ -1,7 +1,8 @@
 //! Two demo instances behind a real nginx, as one upstream, restarted one
 //! at a time with SIGTERM while keep-alive clients load nginx: no client
 //! request may fail. Once with the instances on TCP ports, once on Unix
-//! sockets (`--unix-mode 660`).
+//! sockets (`--unix-mode 660`). And the chat room through nginx's WebSocket
+//! location, two instances sharing it with `--chat-bus` (Redis).
 //!
 //! Needs: nginx (Debian's `nginx-light` is enough). Without it the test
 //! prints why and passes, unless `CI` is set: then it installs
@@ -12,6 +13,7 @@
 //! Run: `cargo test --test behind_nginx -- --nocapture` (the figures are printed).
 //! The configuration it writes is the one docs/DEPLOYMENT.md describes.
 
+mod db_services;
 mod support;
 
 use std::fs;
@@ -125,6 +127,11 @@ http {{
     uwsgi_temp_path {d}/tmp/uwsgi;
     scgi_temp_path {d}/tmp/scgi;
 
+    map $http_upgrade $connection_upgrade {{
+        default upgrade;
+        ''      \"\";
+    }}
+
     upstream greenloop {{
 {servers}        keepalive 32;
         keepalive_timeout 50s;
@@ -132,6 +139,16 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         client_max_body_size 16m;
+        location /ws/ {{
+            proxy_pass http://greenloop;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+        }}
         location / {{
             proxy_pass http://greenloop;
             proxy_http_version 1.1;
@@ -408,4 +425,40 @@ fn rolling_restart_behind_nginx_over_unix_sockets_fails_no_request() {
     };
     let places = [Place::Unix(sockets.join("a.sock")), Place::Unix(sockets.join("b.sock"))];
     rolling_restart(&bin, &dir.0, &places, user);
+}
+
+#[test]
+fn chat_spans_two_instances_behind_nginx() {
+    let Some(bin) = nginx() else { return };
+    let Some(bus) = db_services::redis() else { return };
+    let dir = TempDir::new("nginx-chat");
+    let demos: Vec<Demo> = (0..2)
+        .map(|_| {
+            let d = Demo::start(&["--quiet", "--chat-bus", &bus]);
+            let subscribed = |l: &String| l.contains("chat bus: subscribed to");
+            if !d.before_banner.iter().any(subscribed) {
+                d.wait_for_line("chat bus: subscribed to", Duration::from_secs(20)).expect("subscribed to the bus");
+            }
+            d
+        })
+        .collect();
+    let upstreams: Vec<String> = demos.iter().map(|d| d.addr().to_string()).collect();
+    let nginx = Nginx::start(&bin, &dir.0, &upstreams, None);
+    // Both members through nginx, on different instances (the peer
+    // reconnects the second until nginx's round robin puts it elsewhere).
+    let base = format!("ws://127.0.0.1:{}", nginx.port);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/chat_bus_peer.py");
+    let ok = Command::new("python3").args(["-c", "import websockets"]).status().is_ok_and(|s| s.success());
+    if !ok {
+        let s = Command::new("python3").args(["-m", "pip", "install", "-q", "websockets"]).status().unwrap();
+        assert!(s.success(), "pip install websockets failed");
+    }
+    let out = Command::new("python3").args([script, "cross-distinct", &base, &base]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "{stdout}{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        nginx.error_log()
+    );
 }

@@ -77,13 +77,54 @@ fn interleaved_green_threads_never_leave_tokio_contexts_out_of_order() {
         let b = greenloop::spawn(|| tokio_sleep(50));
         let c = greenloop::spawn(|| tokio_sleep(100));
         greenloop::sleep(Duration::from_millis(20));
-        assert!(
-            tokio::runtime::Handle::try_current().is_err(),
-            "a tokio context leaked to another green thread while its owner was parked"
-        );
+        // Between polls, what a green thread sees is the loop's own context.
+        assert!(tokio::runtime::Handle::try_current().is_ok(), "the loop's tokio context is missing");
         assert!(b.join().is_ok() && c.join().is_ok() && a.join().is_ok());
-        assert!(tokio::runtime::Handle::try_current().is_err(), "the context outlived block_on");
     });
+    // The loop's context is left when the loop returns, and nothing else
+    // entered on it is left over.
+    assert!(tokio::runtime::Handle::try_current().is_err(), "a tokio context outlived the loop");
+}
+
+#[test]
+fn futures_made_before_block_on_find_the_context() {
+    greenloop::run(|| {
+        // Made before `block_on` runs: the timer is looked up at once.
+        let start = Instant::now();
+        greenloop::block_on(tokio::time::sleep(Duration::from_millis(50)));
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        // A timeout, likewise.
+        let r = greenloop::block_on(tokio::time::timeout(Duration::from_millis(20), std::future::pending::<()>()));
+        assert!(r.is_err());
+        // Spawned with no `block_on` around it, awaited later.
+        let task = tokio::spawn(async { std::thread::current().name().map(str::to_owned) });
+        assert_eq!(greenloop::block_on(task).unwrap().as_deref(), Some("greenloop-tokio"));
+        // From another green thread too.
+        let other = greenloop::spawn(|| greenloop::block_on(tokio::time::sleep(Duration::from_millis(5))));
+        other.join().unwrap();
+    });
+}
+
+#[test]
+fn a_tcp_connect_made_outside_block_on_runs_on_a_green_thread() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"hello").unwrap();
+    });
+    let got = greenloop::run(move || {
+        use tokio::io::AsyncReadExt;
+        let connect = tokio::net::TcpStream::connect(addr);
+        let mut stream = greenloop::block_on(connect).unwrap();
+        // A read future made outside, too.
+        let mut buf = Vec::new();
+        greenloop::block_on(stream.read_to_end(&mut buf)).unwrap();
+        buf
+    });
+    server.join().unwrap();
+    assert_eq!(got, b"hello");
 }
 
 /// Notes, when dropped, whether a tokio context was entered at the time.
@@ -192,6 +233,43 @@ fn app() -> Router {
             }),
         )
         .route("/health", get(|_req: Request| Response::new("ok".into())))
+        .route(
+            "/direct",
+            get(|_req: Request| {
+                // As users write it: the futures made in the handler, outside any async block.
+                greenloop::block_on(tokio::time::sleep(Duration::from_millis(300)));
+                let task = tokio::spawn(async { std::thread::current().name().unwrap_or_default().to_owned() });
+                greenloop::block_on(task).unwrap()
+            }),
+        )
+}
+
+#[test]
+fn a_handler_makes_tokio_futures_and_spawns_directly() {
+    let server = Server::bind("127.0.0.1:0").handle_signals(false).workers(1).start(app()).unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
+    // Ten at once on one worker: the sleeps overlap, and the worker answers meanwhile.
+    let start = Instant::now();
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let url = format!("{base}/direct");
+            std::thread::spawn(move || {
+                let mut r = agent().get(&url).call().unwrap();
+                (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    let r = agent().get(&format!("{base}/health")).call().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(t.elapsed() < Duration::from_millis(250), "/health took {:?} during the sleeps", t.elapsed());
+    for c in calls {
+        assert_eq!(c.join().unwrap(), (200, "greenloop-tokio".to_owned()));
+    }
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(2000), "10 × 300 ms took {took:?}: they ran one by one");
+    server.stop().unwrap();
 }
 
 #[test]
@@ -237,4 +315,48 @@ fn a_servers_own_tokio_runtime_runs_the_spawned_tasks() {
     let mut r = agent().get(&format!("{base}/spawn")).call().unwrap();
     assert_eq!(r.body_mut().read_to_string().unwrap(), "app-tokio");
     server.stop().unwrap();
+}
+
+#[test]
+fn a_loop_driving_its_own_tokio_runtime_runs_bridged_calls_and_spawned_tasks_on_its_thread() {
+    let rt = greenloop::Builder::new().tokio_on_loop(true).build().unwrap();
+    let here = std::thread::current().id();
+    rt.run(move || {
+        // Twenty 300 ms tokio sleeps overlap, while a green timer keeps its pace.
+        let start = Instant::now();
+        let ticker = greenloop::spawn(|| {
+            let mut late = Duration::ZERO;
+            for _ in 0..20 {
+                let at = Instant::now();
+                greenloop::sleep(Duration::from_millis(10));
+                late = late.max(at.elapsed());
+            }
+            late
+        });
+        greenloop::join_all((0..20).map(|_| || greenloop::block_on(tokio::time::sleep(Duration::from_millis(300)))));
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_millis(1500), "{took:?}");
+        assert!(ticker.join().unwrap() < Duration::from_millis(100));
+        // Spawned tasks run on the loop's own thread.
+        let task = tokio::spawn(async { std::thread::current().id() });
+        assert_eq!(greenloop::block_on(task).unwrap(), here);
+        // tokio sockets, woken by the loop's own epoll_wait.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut s, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            s.write_all(b"hi").unwrap();
+        });
+        let got = greenloop::block_on(async {
+            use tokio::io::AsyncReadExt;
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).await.unwrap();
+            buf
+        });
+        assert_eq!(got, b"hi");
+        server.join().unwrap();
+    });
 }

@@ -22,22 +22,25 @@ use super::thread_info::WaitReason;
 /// Async libraries built on tokio (reqwest, sqlx, redis, lapin, async-nats,
 /// rumqttc, `tokio::time::sleep`, `tokio::spawn`) need tokio's context: its
 /// reactor, its timers, a runtime to spawn onto. With the **`tokio`** feature,
-/// `block_on` enters a tokio runtime's context around each poll (and only
-/// then: never across a park, as green threads on one OS thread interleave),
+/// `block_on` enters a tokio runtime's context around each poll (its guard
+/// is never held across a park, as green threads on one OS thread interleave),
 /// while that runtime's own threads drive tokio's I/O and timer drivers and
 /// run the tasks the library spawns. The future itself is still polled here,
 /// on the green thread, so it needs neither `Send` nor `'static`. The runtime
 /// is the loop's own (`Builder::tokio_handle`,
 /// `Server::tokio_handle`) or one shared
-/// by the process, created on first use. See `docs/ECOSYSTEM.md`.
+/// by the process, created when a loop first runs. See `docs/ECOSYSTEM.md`.
 ///
-/// The context is there while the future is *polled*: a constructor that
-/// looks for it when *called* (`tokio::time::sleep`, `tokio::time::timeout`,
-/// `tokio::time::interval`) goes inside the async block,
-/// `block_on(async { tokio::time::sleep(d).await })`, not
-/// `block_on(tokio::time::sleep(d))`, whose argument is made before
-/// `block_on` runs (and panics with tokio's "no reactor running").
-/// `async fn`s are lazy and may be called either way.
+/// On a green thread the context is there all along, not only during polls:
+/// the loop keeps it entered on its OS thread while it runs. So futures whose
+/// constructor looks for it when *called* can be made anywhere in a
+/// handler, `block_on(tokio::time::sleep(d))` included, and `tokio::spawn`
+/// works without `block_on` (its `JoinHandle` is a future to `block_on`
+/// later). Outside a green thread (a plain OS thread, an
+/// [`offload`](crate::offload) closure) the context exists only while
+/// `block_on` polls: make such futures inside the async block there,
+/// `block_on(async { tokio::time::sleep(d).await })`. `async fn`s are lazy
+/// and may be called either way.
 ///
 /// **Without the `tokio` feature** there is no tokio context: a future that
 /// needs one (`tokio::net`, `tokio::time::sleep`, `tokio::spawn`) panics on
@@ -77,9 +80,11 @@ use super::thread_info::WaitReason;
 /// # #[cfg(feature = "tokio")] {
 /// use std::time::Duration;
 /// let n = greenloop::run(|| {
+///     greenloop::block_on(tokio::time::sleep(Duration::from_millis(1)));
+///     let task = tokio::spawn(async { 6 * 7 });
 ///     greenloop::block_on(async {
 ///         tokio::time::sleep(Duration::from_millis(1)).await;
-///         tokio::spawn(async { 6 * 7 }).await.unwrap()
+///         task.await.unwrap()
 ///     })
 /// });
 /// assert_eq!(n, 42);

@@ -72,8 +72,9 @@ impl Builder {
     }
 
     /// The tokio runtime whose context [`block_on`](crate::block_on) enters
-    /// on this loop (feature `tokio`), instead of the one greenloop creates
-    /// on first use and shares across the process: for an application that
+    /// on this loop, and the loop keeps entered while it runs (feature
+    /// `tokio`), instead of the one greenloop creates when a loop first runs
+    /// and shares across the process: for an application that
     /// already runs tokio and wants one set of tokio threads, or to size
     /// and name them itself.
     ///
@@ -98,6 +99,30 @@ impl Builder {
     #[cfg(feature = "tokio")]
     pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Builder {
         self.config.tokio_handle = Some(handle);
+        self
+    }
+
+    /// Gives this loop a tokio runtime of its own, driven by the loop on its
+    /// thread (feature `tokio`; default off, or `GREENLOOP_TOKIO_ON_LOOP=1`),
+    /// instead of tokio's threads: bridged futures' wakes and the tasks
+    /// libraries spawn then stay on the worker's thread, which saves the
+    /// thread crossings a latency-bound loop of queries pays (figures in
+    /// docs/ECOSYSTEM.md). The loop sleeps in one `epoll_wait` for its own
+    /// sockets and tokio's, and gives tokio a non-blocking tick each turn
+    /// while busy. Spawned tasks then share the worker's CPU, and a task
+    /// that blocks holds the loop. Takes precedence over
+    /// [`tokio_handle`](Self::tokio_handle).
+    ///
+    /// ```
+    /// let rt = greenloop::Builder::new().tokio_on_loop(true).build().unwrap();
+    /// let name = rt.run(|| {
+    ///     greenloop::block_on(async { tokio::spawn(async { std::thread::current().name().map(str::to_owned) }).await })
+    /// });
+    /// assert_eq!(name.unwrap(), std::thread::current().name().map(str::to_owned));
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn tokio_on_loop(mut self, on: bool) -> Builder {
+        self.config.tokio_on_loop = on;
         self
     }
 
@@ -148,6 +173,13 @@ impl Runtime {
             panic!("greenloop: Runtime::run called from inside a green thread; use spawn or join_all");
         }
         let _enter = self.core.enter();
+        // Feature `tokio`: tokio's context stays entered on this OS thread
+        // while the loop runs, outside every green thread (why that is
+        // sound: `tokio_bridge.rs`); declared after `_enter`, left first.
+        #[cfg(feature = "tokio")]
+        let tokio = super::tokio_bridge::current_handle();
+        #[cfg(feature = "tokio")]
+        let _tokio_context = tokio.enter();
         let handle: JoinHandle<T> = task::spawn(f);
         let done = || handle.is_finished();
         // Between two `run`s the loop runs nothing: the watchdog may sleep.

@@ -34,6 +34,10 @@ pub(crate) struct Config {
     /// `None`: the process's shared one.
     #[cfg(feature = "tokio")]
     pub(crate) tokio_handle: Option<tokio::runtime::Handle>,
+    /// Whether the loop owns and drives a tokio runtime of its own
+    /// (`Builder::tokio_on_loop`, `GREENLOOP_TOKIO_ON_LOOP=1`).
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio_on_loop: bool,
 }
 
 impl Config {
@@ -55,6 +59,8 @@ impl Config {
             watchdog: watchdog_from_env(),
             #[cfg(feature = "tokio")]
             tokio_handle: None,
+            #[cfg(feature = "tokio")]
+            tokio_on_loop: std::env::var("GREENLOOP_TOKIO_ON_LOOP").is_ok_and(|v| v.trim() == "1"),
         }
     }
 }

@@ -10,10 +10,32 @@
 //! socket becomes ready, tokio's driver calls the future's waker on its
 //! thread, which unparks the green thread through the loop's remote queue.
 //!
+//! The loop also keeps the context entered on its OS thread for as long as
+//! [`Runtime::run`](crate::Runtime::run) drives it, so that a future *made*
+//! on a green thread (`tokio::time::sleep(d)`, which wants the timer when
+//! called, not when polled) or a direct `tokio::spawn` finds it too. Why
+//! that is sound: tokio keeps its current context in a thread-local and
+//! requires guards to be dropped last-entered-first-left. The loop's guard
+//! is taken on the OS thread's own stack before the first green thread
+//! runs, and dropped after the loop returns, outside every green thread.
+//! Green threads switch stacks, not threads, so they all see it; the guards
+//! `block_on` takes around each poll nest inside it and are dropped before
+//! the green thread can park, so none is outstanding when the loop's is
+//! dropped. A parked green thread holds no guard; one cancelled while
+//! parked drops its future inside a guard of its own. Entering a handle is
+//! not *running* a runtime: `Runtime::block_on` of another runtime (the
+//! sync `postgres` crate does that) still works on a green thread.
+//!
+//! Which runtime a constructor finds: the loop's handle, or the shared
+//! runtime, which with the feature is created when a loop first runs (a
+//! constructor gives no other chance to create it: tokio looks in the
+//! thread-local and panics when it is empty).
+//!
 //! Which runtime: the one given to [`Builder::tokio_handle`](crate::Builder::tokio_handle)
 //! (or [`Server::tokio_handle`](crate::http::Server::tokio_handle)) for the
 //! loop the caller runs on, otherwise one shared by the whole process,
-//! created on first use with [`DEFAULT_THREADS`] worker threads named
+//! created when a loop first runs (or at the first `block_on` on a plain
+//! thread) with [`DEFAULT_THREADS`] worker threads named
 //! `greenloop-tokio`.
 
 use std::sync::OnceLock;
@@ -57,8 +79,16 @@ pub(crate) fn shared_handle() -> Handle {
         .clone()
 }
 
-/// The handle `block_on` enters on this thread: the loop's own (set with
+/// The handle `block_on` enters on this thread: the runtime the loop
+/// drives (`Builder::tokio_on_loop`), the loop's own (set with
 /// `Builder::tokio_handle`), else the shared runtime's.
 pub(crate) fn current_handle() -> Handle {
-    super::core::try_core().and_then(|c| c.config.tokio_handle.clone()).unwrap_or_else(shared_handle)
+    match super::core::try_core() {
+        Some(c) => match (&c.tokio, &c.config.tokio_handle) {
+            (Some(local), _) => local.handle().clone(),
+            (None, Some(h)) => h.clone(),
+            (None, None) => shared_handle(),
+        },
+        None => shared_handle(),
+    }
 }

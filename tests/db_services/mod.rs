@@ -1,4 +1,4 @@
-//! Finding the Postgres and Redis servers the database tests run against.
+//! Finding the Postgres, Redis and NATS servers the database tests run against.
 //!
 //! Each URL comes from an environment variable with the local default.
 //! When a server cannot be reached the test prints why and passes without
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 pub const POSTGRES_VAR: &str = "GREENLOOP_TEST_POSTGRES";
 pub const REDIS_VAR: &str = "GREENLOOP_TEST_REDIS";
+pub const NATS_VAR: &str = "GREENLOOP_TEST_NATS";
 
 /// The Postgres URL, or `None` (after saying why) if the server is not reachable.
 pub fn postgres() -> Option<String> {
@@ -22,6 +23,12 @@ pub fn postgres() -> Option<String> {
 pub fn redis() -> Option<String> {
     let url = std::env::var(REDIS_VAR).unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     reachable("Redis", REDIS_VAR, &url, host_port(&url, "redis://", 6379))
+}
+
+/// The NATS URL, or `None` (after saying why) if the server is not reachable.
+pub fn nats() -> Option<String> {
+    let url = std::env::var(NATS_VAR).unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    reachable("NATS", NATS_VAR, &url, host_port(&url, "nats://", 4222))
 }
 
 /// `host:port` of a `scheme://[user@]host[:port][/...]` URL.

@@ -37,6 +37,8 @@ OPTIONS:
     --db-statement-timeout SECS
                              Postgres' statement_timeout on the pool's connections: a query
                              running longer is cancelled by the server [default: 10]
+    --chat-bus URL           /ws/chat spans every instance on this bus: redis://HOST:PORT
+                             (Redis pub/sub) or nats://HOST:PORT [default: this instance only]
     -h, --help               this text
     -V, --version            the version
 
@@ -96,6 +98,8 @@ pub struct Options {
     pub upstream_ca: Option<String>,
     /// The databases behind `/db/*` and `/cache/*`.
     pub db: crate::databases::DbOptions,
+    /// `--chat-bus`: where the chat room meets the other instances.
+    pub chat_bus: Option<String>,
 }
 
 /// What `greenloop swarm` was asked to do.
@@ -219,6 +223,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         tls_key: None,
         upstream_ca: None,
         db: crate::databases::DbOptions::default(),
+        chat_bus: None,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -253,6 +258,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--db-pool" => o.db.pool_size = number(&flag, &value(&flag)?, 1, 10_000)?,
             "--db-timeout" => o.db.acquire_timeout = seconds(&flag, &value(&flag)?)?,
             "--db-statement-timeout" => o.db.statement_timeout = seconds(&flag, &value(&flag)?)?,
+            "--chat-bus" => o.chat_bus = Some(non_empty(&flag, value(&flag)?)?),
             other => return Err(format!("unknown option {other:?}")),
         }
     }

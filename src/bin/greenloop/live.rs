@@ -1,5 +1,6 @@
 //! The demo's long-lived connections: `GET /ws/echo`, `GET /ws/chat` (a
-//! broadcast room) and the page `GET /chat` that uses it.
+//! broadcast room, spanning instances with `--chat-bus`: see `chat_bus`)
+//! and the page `GET /chat` that uses it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,21 @@ struct Member {
 /// here: it is never held across a park (`try_send` never waits).
 static ROOM: Mutex<Vec<Member>> = Mutex::new(Vec::new());
 static NEXT_MEMBER: AtomicU64 = AtomicU64::new(1);
+
+/// Sends a line another instance's member said (through the chat bus) to
+/// this instance's members.
+pub fn deliver(line: &str) {
+    broadcast(&Message::text(line.to_owned()));
+}
+
+/// How members are named: their number, and with a chat bus the instance
+/// too, as numbers repeat across instances.
+fn member_name(id: u64) -> String {
+    match crate::chat_bus::instance() {
+        Some(instance) => format!("{id}@{instance}"),
+        None => id.to_string(),
+    }
+}
 
 /// Sends `msg` to every member, dropping those whose outbox is full or
 /// gone; returns how many remain.
@@ -84,13 +100,16 @@ fn chat(req: Request) -> Response {
         };
         // Only to the newcomer: announcing every join to everyone would cost
         // n² messages as a crowd arrives.
-        let _ = ws.send(Message::text(format!("* you are member {id} ({online} online)")));
+        let name = member_name(id);
+        let _ = ws.send(Message::text(format!("* you are member {name} ({online} online)")));
         while let Ok(Some(msg)) = ws.recv() {
             if dropped.load(Ordering::Relaxed) {
                 break;
             }
             if let Message::Text(t) = msg {
-                broadcast(&Message::text(format!("{id}: {}", t.as_str())));
+                let line = format!("{name}: {}", t.as_str());
+                broadcast(&Message::text(line.clone()));
+                crate::chat_bus::publish(&line);
             }
         }
         // Closed, reset or gone silent: forget the member.

@@ -4,6 +4,8 @@
 //! `greenloop swarm URL` is a load generator.
 
 mod admission;
+#[cfg(feature = "ws")]
+mod chat_bus;
 mod cli;
 mod databases;
 mod events;
@@ -74,6 +76,7 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         limits.idle_timeout = t;
     }
     databases::check(&o.db).map_err(std::io::Error::other)?;
+    start_chat_bus(o.chat_bus.as_deref())?;
     databases::prepare_postgres(&o.db);
     let upstream = scenarios::Upstream::default();
     if let Some(url) = &o.upstream {
@@ -125,6 +128,18 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         if o.workers == 1 { "" } else { "s" }
     );
     running.serve_until_signal()
+}
+
+/// `--chat-bus URL`: the chat room spans the instances sharing the bus.
+fn start_chat_bus(url: Option<&str>) -> std::io::Result<()> {
+    let Some(url) = url else { return Ok(()) };
+    #[cfg(feature = "ws")]
+    {
+        let target = chat_bus::Target::parse(url).map_err(std::io::Error::other)?;
+        chat_bus::start(target, live::deliver)
+    }
+    #[cfg(not(feature = "ws"))]
+    Err(std::io::Error::other(format!("--chat-bus {url:?}: this build has no chat room (feature `ws`)")))
 }
 
 /// `--tls-cert`/`--tls-key`: the server speaks TLS. Returns the CA

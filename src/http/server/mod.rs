@@ -162,7 +162,7 @@ impl Server {
     /// The tokio runtime whose context [`block_on`](crate::block_on) enters
     /// in handlers (feature `tokio`): see
     /// [`Builder::tokio_handle`](crate::Builder::tokio_handle). Without it,
-    /// handlers share the runtime greenloop creates on first use.
+    /// handlers share the runtime greenloop creates when a loop first runs.
     #[cfg(feature = "tokio")]
     pub fn tokio_handle(mut self, handle: tokio::runtime::Handle) -> Server {
         self.tokio_handle = Some(handle);

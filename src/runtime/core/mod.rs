@@ -13,6 +13,8 @@ mod budget;
 mod dump;
 mod io;
 mod tasks;
+#[cfg(feature = "tokio")]
+mod tokio_local;
 mod turn;
 mod wait;
 
@@ -92,6 +94,10 @@ pub(crate) struct Counters {
 }
 
 pub(crate) struct Core {
+    /// The loop's own tokio runtime (`Builder::tokio_on_loop`). First, so
+    /// that it is dropped first: it has the loop's epoll fd registered.
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio: Option<tokio_local::LocalTokio>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) config: Config,
     poll: RefCell<mio::Poll>,
@@ -178,6 +184,8 @@ impl Core {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         let stacks = StackPool::new(config.stack_size, config.max_pooled_stacks);
+        #[cfg(feature = "tokio")]
+        let tokio = if config.tokio_on_loop { Some(tokio_local::LocalTokio::new()?) } else { None };
         let watch = config.watchdog.map(|threshold| WatchState::new(threshold, tasks::label_of));
         let shared = Arc::new(Shared {
             queue: SegQueue::new(),
@@ -191,6 +199,8 @@ impl Core {
         });
         dump::register(&shared);
         Ok(Core {
+            #[cfg(feature = "tokio")]
+            tokio,
             watch,
             shared,
             events: RefCell::new(mio::Events::with_capacity(config.event_capacity)),
@@ -215,6 +225,11 @@ impl Core {
     pub(crate) fn enter(&self) -> EnterGuard {
         let prev = CORE.with(|c| c.replace(self));
         EnterGuard { prev }
+    }
+
+    /// Whether green threads wait in the run queue.
+    pub(crate) fn has_ready_tasks(&self) -> bool {
+        !self.run_queue.borrow().is_empty()
     }
 
     /// When the last poll for I/O returned.

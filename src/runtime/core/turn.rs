@@ -75,6 +75,8 @@ impl Core {
             }
             self.timers.borrow().next_deadline().map(|at| at.saturating_duration_since(now))
         };
+        #[cfg(feature = "tokio")]
+        let timeout = self.drive_tokio(timeout);
         let mut events = self.events.borrow_mut();
         let polled = self.poll.borrow_mut().poll(&mut events, timeout);
         if let Some(before) = asleep {
@@ -107,6 +109,31 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// With the loop's own tokio runtime: a busy loop gives it one tick; an
+    /// idle one sleeps in it (which also watches the loop's epoll fd) after
+    /// making sure its own epoll has nothing pending. Returns the timeout
+    /// left for the loop's own poll: zero once tokio has waited.
+    #[cfg(feature = "tokio")]
+    fn drive_tokio(&self, timeout: Option<Duration>) -> Option<Duration> {
+        use std::os::fd::AsRawFd;
+        let Some(t) = &self.tokio else { return timeout };
+        t.tick();
+        if timeout == Some(Duration::ZERO) || self.has_ready_tasks() || self.shared.notified.load(Ordering::Acquire) {
+            return Some(Duration::ZERO);
+        }
+        // Events already pending in the loop's epoll may have set tokio's
+        // readiness long ago (edge-triggered): look first, without waiting.
+        let fd = self.poll.borrow().as_raw_fd();
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: poll(2) on one valid pollfd, without waiting; an epoll fd
+        // reports POLLIN while it has events, without consuming them.
+        let pending = unsafe { libc::poll(&mut pfd, 1, 0) } > 0;
+        if !pending {
+            t.wait(self, fd, timeout);
+        }
+        Some(Duration::ZERO)
     }
 
     /// After a poll that waited since `before`: the clock, the idle time,

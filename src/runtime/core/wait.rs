@@ -167,6 +167,14 @@ impl Core {
             State::Parked => {
                 task.state.set(State::Queued);
                 self.enqueue(task, r);
+                // Woken by the loop's own tokio runtime while the loop
+                // sleeps in it: end that sleep.
+                #[cfg(feature = "tokio")]
+                if let Some(t) = &self.tokio
+                    && let Some(w) = t.idle_waker.take()
+                {
+                    w.wake();
+                }
             }
             State::Running => task.notified.set(true),
             State::Queued => {}
