@@ -263,7 +263,5 @@ fn abandon(conn: Conn) {
     // SAFETY: `fd` was owned by `stream`, which is forgotten and will never
     // use or close it; the loop it was registered with has shut down (its
     // epoll instance is closed), so nothing else refers to it.
-    unsafe {
-        libc::close(fd);
-    }
+    unsafe { crate::sys::close_fd(fd) };
 }

@@ -62,28 +62,12 @@ impl Server {
 /// start-up moves the cost where nobody waits. The table never shrinks; it
 /// costs 8 bytes of kernel memory per slot.
 pub(super) fn reserve_fd_table(wanted: usize) {
-    // SAFETY: getrlimit writes into the struct we pass; fcntl(F_DUPFD) makes a
-    // new descriptor for stdin's open file (or fails), which we close at once.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return;
-        }
-        let target = (wanted as u64).min(lim.rlim_cur).min(1 << 20);
-        if target < 256 {
-            return;
-        }
-        // Any open descriptor will do as the source: the duplicate is closed at once.
-        let probe = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if probe < 0 {
-            return;
-        }
-        let high = libc::fcntl(probe, libc::F_DUPFD_CLOEXEC, (target - 1) as libc::c_int);
-        if high >= 0 {
-            libc::close(high);
-        }
-        libc::close(probe);
+    let Some(limit) = crate::sys::open_files_limit() else { return };
+    let target = (wanted as u64).min(limit).min(1 << 20);
+    if target < 256 {
+        return;
     }
+    crate::sys::grow_fd_table(target);
 }
 
 /// What [`Server::listen`] made: a listener per worker, the TCP address,
