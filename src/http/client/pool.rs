@@ -59,11 +59,6 @@ impl Conn {
         self.buf.consume(n);
     }
 
-    /// Moves up to `out.len()` buffered bytes into `out`.
-    pub(super) fn take_buffered(&mut self, out: &mut [u8]) -> usize {
-        self.buf.take(out)
-    }
-
     /// Reads more bytes from the socket into the buffer (compacting or
     /// growing it first). Parks until data, EOF (`Ok(0)`) or `deadline`
     /// (`TimedOut`).

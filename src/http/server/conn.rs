@@ -16,11 +16,11 @@ use http::{Method, StatusCode, Version};
 
 use super::context::{WorkerCtx, panic_text};
 use super::holdings::{OpenSlot, hold, release};
-use super::inbound::{BodyState, Inbound};
+use super::inbound::Inbound;
 use super::registry::ConnShared;
 use super::stream::Stream;
 use crate::http::codec::{
-    BodyFraming, CONTINUE_100, ChunkedDecoder, HeadCache, LAST_CHUNK, OutgoingBody, ParseError, RequestHead,
+    BodyDecoder, BodyFraming, CONTINUE_100, HeadCache, LAST_CHUNK, OutgoingBody, ParseError, RequestHead,
     ResponseOptions, encode_chunk, parse_request_reusing, write_response_head_stamped,
 };
 use crate::http::handler::App;
@@ -99,7 +99,7 @@ pub(crate) fn serve(
         stream: stream.clone(),
         // Most request heads fit; the buffer grows when one does not.
         buf: ReadBuf::new(1024, 4096),
-        body: BodyState::Done,
+        body: BodyDecoder::done(),
         expect_continue: false,
         broken: None,
         request_seq: 0,
@@ -221,7 +221,7 @@ impl Conn<'_> {
     fn linger_if_unread(&mut self) {
         let unread = {
             let inb = self.inbound.borrow();
-            !inb.buf.is_empty() || !matches!(inb.body, BodyState::Done) || inb.broken.is_some()
+            !inb.buf.is_empty() || !inb.body.is_done() || inb.broken.is_some()
         };
         if !unread || self.stream.shutdown(std::net::Shutdown::Write).is_err() {
             return;
@@ -298,7 +298,7 @@ impl Conn<'_> {
     #[inline(never)]
     fn owes_more_at_shutdown(&mut self) -> bool {
         let mut inb = self.inbound.borrow_mut();
-        if !matches!(inb.body, BodyState::Done) || inb.broken.is_some() {
+        if !inb.body.is_done() || inb.broken.is_some() {
             return false;
         }
         !inb.buf.is_empty() || matches!(inb.try_fill(), Ok(n) if n > 0)
@@ -335,11 +335,11 @@ impl Conn<'_> {
         let RequestHead { parts, framing, keep_alive, expect_continue } = head;
         let limits = &self.ctx.config.limits;
         let state = match framing {
-            BodyFraming::None | BodyFraming::Length(0) | BodyFraming::UntilClose => BodyState::Done,
-            BodyFraming::Length(n) => BodyState::Length(n),
-            BodyFraming::Chunked => BodyState::Chunked(Box::new(ChunkedDecoder::new(limits.max_body_bytes))),
+            // A request body is never delimited by close (the answer needs the connection).
+            BodyFraming::UntilClose => BodyDecoder::done(),
+            framing => BodyDecoder::new(framing, limits.max_body_bytes),
         };
-        let has_body = !matches!(state, BodyState::Done);
+        let has_body = !state.is_done();
         {
             let mut inb = self.inbound.borrow_mut();
             inb.body = state;
