@@ -168,15 +168,6 @@ pub(crate) fn worker_ctx() -> Option<Rc<WorkerCtx>> {
     WORKER.with(|w| w.borrow().clone())
 }
 
-/// Whether the server worker running the caller is shutting down (false
-/// outside a server). A long-lived response (a stream of events, a long
-/// poll) checks it between writes and ends, so that it does not hold a
-/// graceful stop for the whole grace period; a connection's green thread
-/// is woken when shutdown begins, so a park ends early to let it look.
-pub fn shutting_down() -> bool {
-    worker_ctx().is_some_and(|c| c.shutting_down.get())
-}
-
 /// The id (0-based) of the server worker running the caller, if any.
 pub fn worker_id() -> Option<usize> {
     worker_ctx().map(|w| w.id)

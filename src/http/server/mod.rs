@@ -7,10 +7,10 @@
 //! Where each job lives: [`Limits`] in `limits.rs`; the [`ShutdownHandle`]
 //! and signal handling in `shutdown.rs`; a worker's shared and loop-local
 //! context in `context.rs`, its thread, accept loop and drain in
-//! `worker.rs`; one connection's loop in `conn.rs`, its socket in
-//! `stream.rs`, its read side and request-body framing in `inbound.rs`;
-//! the worker's open and idle connections in `registry.rs`; the per-worker
-//! counters in `counters.rs`.
+//! `worker.rs`; one connection's loop in `conn.rs` (its socket, read side,
+//! request-body framing, response writers and counters are the connection
+//! layer's, `http/conn/`); binding and listening in `bind.rs`; the
+//! worker's open and idle connections in `registry.rs`.
 
 mod bind;
 mod conn;
@@ -34,8 +34,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-pub(crate) use context::worker_ctx;
-pub use context::{shutting_down, worker_id, worker_state};
+pub use context::{worker_id, worker_state};
 pub use limits::Limits;
 pub use shutdown::ShutdownHandle;
 
