@@ -9,7 +9,7 @@ Layers, lowest first (docs/DESIGN.md draws the same map):
   http: codec, read_buf, body_error, query, tls, log_sink
                              bytes and text: parsing, buffers, TLS records
   http: conn/                the connection layer: stream, inbound reader, counters
-  http: body, response, request_ext, handler, router, upgrade, metrics, debug, sse, ws
+  http: body, response, request_ext, handler, router, upgrade, metrics, debug, thread_dump, sse, ws
                              the types handlers touch, and what they return
   http: middleware/          Middleware impls over those types
   http: server/, client/     the two roles, on top of everything above
@@ -49,6 +49,7 @@ HTTP_RANKS = {
     "upgrade": 2,
     "metrics": 2,
     "debug": 2,
+    "thread_dump": 2,
     "sse": 2,
     "ws": 2,
     "middleware": 3,

@@ -11,6 +11,7 @@ use http::{HeaderValue, header};
 
 use super::conn::counters::LATENCY_BUCKETS;
 use super::conn::serving;
+use super::thread_dump;
 use super::{Request, RequestExt, Response, ResponseBody};
 use crate::inspect;
 
@@ -28,9 +29,9 @@ fn answer(body: String, content_type: &'static str) -> Response {
 pub fn threads(req: Request) -> Response {
     let (list, silent) = inspect::threads_timeout(Duration::from_secs(1));
     if req.query("format").as_deref() == Some("json") {
-        answer(inspect::render_threads_json(&list, &silent), "application/json")
+        answer(thread_dump::render_json(&list, &silent), "application/json")
     } else {
-        answer(inspect::render_threads_text(&list, &silent), "text/plain; charset=utf-8")
+        answer(thread_dump::render_text(&list, &silent), "text/plain; charset=utf-8")
     }
 }
 

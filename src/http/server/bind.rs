@@ -26,13 +26,13 @@ impl Server {
                     .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr:?}: no address")))?;
                 let reuse = self.workers > 1;
                 let backlog = self.limits.listen_backlog;
-                let l0 = crate::net::bind_std(first, reuse, backlog)
+                let l0 = bind_tcp(first, reuse, backlog)
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {first}: {e}")))?;
                 // Port 0 picked a port: the other workers bind that one.
                 let actual = l0.local_addr()?;
                 let mut out = vec![Listener::Tcp(l0)];
                 for _ in 1..self.workers {
-                    out.push(Listener::Tcp(crate::net::bind_std(actual, true, backlog)?));
+                    out.push(Listener::Tcp(bind_tcp(actual, true, backlog)?));
                 }
                 Ok(Bound { listeners: out, local_addr: Some(actual), socket_file: None })
             }
@@ -49,6 +49,22 @@ impl Server {
             }
         }
     }
+}
+
+/// Binds a plain std TCP listener with `SO_REUSEADDR`, optionally
+/// `SO_REUSEPORT` (several workers' listeners share the port and the kernel
+/// spreads connections among them), and a listen `backlog` (the kernel caps
+/// it at `net.core.somaxconn`). Each worker adopts one on its own loop.
+fn bind_tcp(addr: SocketAddr, reuse_port: bool, backlog: u32) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+    Ok(socket.into())
 }
 
 /// Grows this process's file-descriptor table once, now, to hold `wanted`
