@@ -146,7 +146,12 @@ impl Conn<'_> {
         loop {
             let parsed = {
                 let inb = self.inbound.borrow();
-                parse_request_reusing(inb.buf.unread(), &self.codec_limits, Some(&mut self.head_cache))
+                if inb.buf.is_empty() {
+                    // Every answered request ends here: no parse of nothing.
+                    Ok(None)
+                } else {
+                    parse_request_reusing(inb.buf.unread(), &self.codec_limits, Some(&mut self.head_cache))
+                }
             };
             match parsed {
                 Ok(Some((head, consumed))) => {
