@@ -35,6 +35,7 @@ pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod runtime;
+mod sys;
 
 pub use runtime::block_on;
 pub use runtime::{

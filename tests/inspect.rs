@@ -58,7 +58,10 @@ fn each_park_site_says_what_it_waits_on() {
         }
         assert!(find(&list, "reader").fd.is_some_and(|fd| fd > 2), "a socket wait names its descriptor");
         assert!(find(&list, "sleeper").fd.is_none());
-        let text = greenloop::inspect::render_threads_text(&list, &[]);
+        // What `/debug/threads` shows of them.
+        let req = greenloop::http::Request::new(greenloop::http::Body::empty());
+        let res = greenloop::http::debug::threads(req);
+        let text = std::str::from_utf8(res.body().as_bytes().expect("a text body")).unwrap();
         assert!(text.contains("'sleeper': parked on timer for "), "{text}");
 
         // Let everything finish.

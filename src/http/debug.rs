@@ -11,6 +11,7 @@ use http::{HeaderValue, header};
 
 use super::conn::counters::LATENCY_BUCKETS;
 use super::conn::serving;
+use super::thread_dump;
 use super::{Request, RequestExt, Response, ResponseBody};
 use crate::inspect;
 
@@ -42,9 +43,9 @@ pub fn threads(req: Request) -> Response {
         _ => {
             let (list, silent) = inspect::threads_timeout(Duration::from_secs(1));
             let body: std::rc::Rc<str> = if json {
-                inspect::render_threads_json(&list, &silent).into()
+                thread_dump::render_json(&list, &silent).into()
             } else {
-                inspect::render_threads_text(&list, &silent).into()
+                thread_dump::render_text(&list, &silent).into()
             };
             *last = Some(Dump { json, finished: std::time::Instant::now(), body: body.clone() });
             body

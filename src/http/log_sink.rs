@@ -26,7 +26,7 @@ const REPORT_EVERY: Duration = Duration::from_secs(10);
 /// another.
 ///
 /// ```
-/// use greenloop::http::LineSink;
+/// use greenloop::http::middleware::LineSink;
 ///
 /// let sink = LineSink::start("my-log", 1024, |line| eprint!("{line}"), || {}).unwrap();
 /// sink.send("hello\n".to_owned());

@@ -38,6 +38,7 @@ mod response;
 mod router;
 mod server;
 pub mod sse;
+mod thread_dump;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod upgrade;
@@ -48,7 +49,12 @@ pub use body::{Body, Request};
 pub use client::Client;
 pub use conn::serving::shutting_down;
 pub use handler::{App, Handler, Middleware, Next};
-pub use log_sink::LineSink;
+/// The former path of [`middleware::LineSink`].
+#[deprecated(
+    since = "0.2.0",
+    note = "moved to `greenloop::http::middleware::LineSink`, beside the access log that writes through it"
+)]
+pub type LineSink = log_sink::LineSink;
 pub use query::{percent_decode, query_pairs};
 pub use request_ext::{ConnInfo, RequestExt};
 pub use response::{IntoResponse, Response, ResponseBody};

@@ -44,6 +44,7 @@ impl ReadBuf {
     }
 
     /// Moves up to `out.len()` unread bytes into `out`; returns how many.
+    #[cfg(test)]
     pub(crate) fn take(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len());
         out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);

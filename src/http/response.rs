@@ -31,6 +31,27 @@ pub(crate) enum Kind {
     Writer(StreamFn),
 }
 
+impl Kind {
+    /// Writes the whole body into `w` (a streamed body's closure runs here).
+    pub(crate) fn write_to(self, w: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Kind::Empty => Ok(()),
+            Kind::Bytes(b) => w.write_all(&b),
+            Kind::Reader { mut reader, .. } => {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let n = reader.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    w.write_all(&buf[..n])?;
+                }
+            }
+            Kind::Writer(f) => f(w),
+        }
+    }
+}
+
 impl ResponseBody {
     /// No body.
     pub fn empty() -> ResponseBody {
@@ -156,7 +177,10 @@ pub trait IntoResponse {
 fn with_type(body: ResponseBody, content_type: HeaderValue) -> Response {
     let mut r = Response::new(body);
     let headers = r.headers_mut();
-    *headers = recycled_headers();
+    // Not `*headers = recycled_headers()`: that drops the empty map
+    // `Response::new` made (about 50 instructions), a map that (documented)
+    // never allocated, so forgetting it leaks nothing.
+    std::mem::forget(std::mem::replace(headers, recycled_headers()));
     headers.insert(header::CONTENT_TYPE, content_type);
     r
 }

@@ -48,8 +48,7 @@ impl Config {
             .ok()
             .and_then(|s| s.trim().parse::<usize>().ok())
             .unwrap_or(DEFAULT_STACK_SIZE);
-        // SAFETY: sysconf has no preconditions.
-        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let page_size = crate::sys::page_size();
         Config {
             stack_size,
             max_pooled_stacks: 1024,

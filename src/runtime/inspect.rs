@@ -7,10 +7,7 @@
 
 pub use super::offload::{OffloadStats, offload_stats};
 pub use super::stats::LoopStats;
-pub use super::threads::{
-    GreenThread, ThreadState, WaitReason, json_str as json_string, render_json as render_threads_json,
-    render_text as render_threads_text, threads, threads_timeout,
-};
+pub use super::threads::{GreenThread, ThreadState, WaitReason, json_str as json_string, threads, threads_timeout};
 
 /// The time this loop last returned from polling for I/O: a clock reading
 /// taken once per turn of the loop, as nginx caches its time, for

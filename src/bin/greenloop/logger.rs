@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use greenloop::http::LineSink;
+use greenloop::http::middleware::LineSink;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 /// Longest [`flush`] waits for the writer thread.

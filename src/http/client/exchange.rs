@@ -11,10 +11,10 @@ use http::Method;
 use http::header::{self, HeaderMap, HeaderValue};
 
 use super::pool::Conn;
-use super::response::{BodyParts, Framing};
+use super::response::BodyParts;
 use super::target::Target;
 use super::{Client, ClientResponse};
-use crate::http::codec::{self, BodyFraming, OutgoingBody};
+use crate::http::codec::{self, OutgoingBody};
 use crate::http::conn::stream::Stream;
 use crate::net::TcpStream;
 
@@ -259,18 +259,13 @@ impl Exchange<'_> {
                 Err(e) => return Err(Failure::Fatal(self.io_error(e, "waiting for the response"))),
             }
         };
-        let framing = match head.framing {
-            BodyFraming::None => Framing::None,
-            BodyFraming::Length(n) => Framing::Length(n),
-            BodyFraming::Chunked => Framing::Chunked(config.max_response_body),
-            BodyFraming::UntilClose => Framing::UntilClose,
-        };
         let reusable = head.keep_alive && !client_close;
         Ok(ClientResponse::new(
             head.parts,
             BodyParts {
                 conn,
-                framing,
+                framing: head.framing,
+                max_chunked: config.max_response_body,
                 reusable,
                 pool: self.client.inner.pool.clone(),
                 key: self.target.key.clone(),

@@ -59,11 +59,6 @@ impl Conn {
         self.buf.consume(n);
     }
 
-    /// Moves up to `out.len()` buffered bytes into `out`.
-    pub(super) fn take_buffered(&mut self, out: &mut [u8]) -> usize {
-        self.buf.take(out)
-    }
-
     /// Reads more bytes from the socket into the buffer (compacting or
     /// growing it first). Parks until data, EOF (`Ok(0)`) or `deadline`
     /// (`TimedOut`).
@@ -263,7 +258,5 @@ fn abandon(conn: Conn) {
     // SAFETY: `fd` was owned by `stream`, which is forgotten and will never
     // use or close it; the loop it was registered with has shut down (its
     // epoll instance is closed), so nothing else refers to it.
-    unsafe {
-        libc::close(fd);
-    }
+    unsafe { crate::sys::close_fd(fd) };
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, StatusCode, Version};
 
 use super::pool::{Conn, DIRECT_READ, Pool, PoolKey};
-use crate::http::codec::ChunkedDecoder;
+use crate::http::codec::{BodyDecoder, BodyFraming};
 
 /// A response from [`RequestBuilder::send`](super::RequestBuilder::send):
 /// status and headers, and a body that streams through [`Read`].
@@ -50,12 +50,8 @@ enum BodyState {
     Done,
     /// An earlier read failed; the body is incomplete and stays so.
     Failed(io::ErrorKind),
-    /// `Content-Length` bytes still to come.
-    Length(u64),
-    /// Chunked, mid-way.
-    Chunked(Box<ChunkedDecoder>),
-    /// Until the server closes the connection.
-    UntilClose,
+    /// Being read: the codec's decoder (the one the server's request bodies use).
+    Reading(BodyDecoder),
 }
 
 /// What reading the body needs: the connection, the framing state, and
@@ -73,18 +69,13 @@ pub(super) struct BodyReader {
     what: Rc<str>,
 }
 
-/// How the response body is framed, from the codec's `BodyFraming`.
-pub(super) enum Framing {
-    None,
-    Length(u64),
-    Chunked(u64),
-    UntilClose,
-}
-
 /// Everything [`ClientResponse::new`] needs besides the head.
 pub(super) struct BodyParts {
     pub(super) conn: Conn,
-    pub(super) framing: Framing,
+    /// How the response body is delimited, as its head says.
+    pub(super) framing: BodyFraming,
+    /// Most bytes a chunked body may have (`max_response_body`).
+    pub(super) max_chunked: u64,
     pub(super) reusable: bool,
     pub(super) pool: Rc<Pool>,
     pub(super) key: PoolKey,
@@ -95,13 +86,9 @@ pub(super) struct BodyParts {
 
 impl ClientResponse {
     pub(super) fn new(parts: http::response::Parts, body: BodyParts) -> ClientResponse {
-        let state = match body.framing {
-            Framing::None | Framing::Length(0) => BodyState::Done,
-            Framing::Length(n) => BodyState::Length(n),
-            Framing::Chunked(max) => BodyState::Chunked(Box::new(ChunkedDecoder::new(max))),
-            Framing::UntilClose => BodyState::UntilClose,
-        };
-        let done = matches!(state, BodyState::Done);
+        let decoder = BodyDecoder::new(body.framing, body.max_chunked);
+        let done = decoder.is_done();
+        let state = if done { BodyState::Done } else { BodyState::Reading(decoder) };
         let mut reader = BodyReader {
             conn: Some(body.conn),
             state,
@@ -166,10 +153,10 @@ impl ClientResponse {
     /// # });
     /// ```
     pub fn content_length(&self) -> Option<u64> {
-        match self.body.state {
+        match &self.body.state {
             BodyState::Done => Some(0),
-            BodyState::Length(n) => Some(n),
-            _ => None,
+            BodyState::Reading(decoder) => decoder.remaining(),
+            BodyState::Failed(_) => None,
         }
     }
 
@@ -286,71 +273,54 @@ impl BodyReader {
     fn read_inner(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let deadline = self.deadline;
         let Some(conn) = self.conn.as_mut() else { return Ok(0) };
-        match &mut self.state {
-            BodyState::Done | BodyState::Failed(_) => Ok(0),
-            BodyState::Length(remaining) => {
-                let want = (*remaining).min(out.len() as u64) as usize;
-                let out = &mut out[..want];
-                let n = if !conn.buffered().is_empty() {
-                    conn.take_buffered(out)
-                } else if want >= DIRECT_READ {
-                    conn.read_direct(out, deadline)?
-                } else {
-                    conn.fill(deadline)?;
-                    conn.take_buffered(out)
-                };
-                if n == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("connection closed with {remaining} bytes of the response body still to come"),
-                    ));
-                }
-                *remaining -= n as u64;
-                if *remaining == 0 {
+        let BodyState::Reading(decoder) = &mut self.state else { return Ok(0) };
+        loop {
+            if !conn.buffered().is_empty() {
+                let (used, written) = decoder.decode(conn.buffered(), out).map_err(|e| {
+                    let msg = if e.status == StatusCode::PAYLOAD_TOO_LARGE {
+                        "response body too large: its chunks exceed max_response_body".to_owned()
+                    } else {
+                        format!("malformed response: {}", e.reason)
+                    };
+                    io::Error::new(io::ErrorKind::InvalidData, msg)
+                })?;
+                conn.consume(used);
+                if decoder.is_done() {
                     self.finish();
+                    return Ok(written);
                 }
-                Ok(n)
+                if written > 0 {
+                    return Ok(written);
+                }
+                // Only chunk framing was buffered: more must arrive.
             }
-            BodyState::Chunked(decoder) => loop {
-                if !conn.buffered().is_empty() {
-                    let (used, written) = decoder.decode(conn.buffered(), out).map_err(|e| {
-                        let msg = if e.status == StatusCode::PAYLOAD_TOO_LARGE {
-                            "response body too large: its chunks exceed max_response_body".to_owned()
-                        } else {
-                            format!("malformed response: {}", e.reason)
-                        };
-                        io::Error::new(io::ErrorKind::InvalidData, msg)
-                    })?;
-                    conn.consume(used);
-                    if decoder.is_done() {
-                        self.finish();
-                        return Ok(written);
-                    }
-                    if written > 0 {
-                        return Ok(written);
-                    }
-                    if used > 0 {
-                        continue;
-                    }
-                }
-                if conn.fill(deadline)? == 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "connection closed in the middle of a chunked response body",
-                    ));
-                }
-            },
-            BodyState::UntilClose => {
-                let n = if !conn.buffered().is_empty() {
-                    conn.take_buffered(out)
-                } else {
-                    conn.read_direct(out, deadline)?
-                };
-                if n == 0 {
+            // Large reads of a body without framing bytes skip the buffer.
+            let want = decoder.direct_limit(out.len());
+            let n = if want >= DIRECT_READ {
+                let n = conn.read_direct(&mut out[..want], deadline)?;
+                decoder.advance(n);
+                n
+            } else {
+                conn.fill(deadline)?
+            };
+            if n == 0 {
+                if decoder.end_at_close() {
+                    // A body that runs until close ends here; the connection with it.
                     self.state = BodyState::Done;
                     self.conn = None;
+                    return Ok(0);
                 }
-                Ok(n)
+                let msg = match decoder.remaining() {
+                    Some(left) => format!("connection closed with {left} bytes of the response body still to come"),
+                    None => "connection closed in the middle of a chunked response body".to_owned(),
+                };
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, msg));
+            }
+            if want >= DIRECT_READ {
+                if decoder.is_done() {
+                    self.finish();
+                }
+                return Ok(n);
             }
         }
     }

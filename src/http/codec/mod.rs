@@ -7,9 +7,10 @@
 //!
 //! Split by role and direction: `server.rs` parses requests and writes
 //! responses, `client.rs` writes requests and parses responses, `head.rs`
-//! holds what both share (errors, framing, field parsing); `limits.rs`,
-//! `chunked.rs`, `date.rs` and `head_cache.rs` one job each.
+//! holds what both share (errors, framing, field parsing), `body.rs` the
+//! body decoder of both roles; `limits.rs`, `chunked.rs`, `date.rs` and `head_cache.rs` one job each.
 
+mod body;
 pub mod chunked;
 mod client;
 pub mod date;
@@ -18,6 +19,7 @@ mod head_cache;
 mod limits;
 mod server;
 
+pub use body::BodyDecoder;
 pub use chunked::{ChunkedDecoder, LAST_CHUNK, encode_chunk, encode_chunk_header};
 pub use client::{ResponseHead, parse_response, write_request_head};
 pub use date::DateCache;

@@ -140,7 +140,10 @@ fn parse_request_with<'b>(
     *r.method_mut() = method;
     *r.uri_mut() = uri;
     *r.version_mut() = version;
-    *r.headers_mut() = headers;
+    // Not `*r.headers_mut() = headers`: that drops the empty map
+    // `Request::new` made, about 50 instructions per request for a map that
+    // (documented) never allocated, so forgetting it leaks nothing.
+    std::mem::forget(std::mem::replace(r.headers_mut(), headers));
     let (parts, ()) = r.into_parts();
 
     Ok(Some((RequestHead { parts, framing, keep_alive, expect_continue }, n)))
@@ -242,6 +245,11 @@ fn write_head(
     date_server: Option<&[u8]>,
     out: &mut Vec<u8>,
 ) -> WrittenHead {
+    if let Some(fields) = date_server
+        && let Some(written) = write_common_head(status, headers, body, opts, fields, out)
+    {
+        return written;
+    }
     let code = status.as_u16();
     let informational = status.is_informational();
     let bodiless_status = informational || code == 204 || code == 304;
@@ -327,6 +335,54 @@ fn write_head(
     }
     out.extend_from_slice(b"\r\n");
     WrittenHead { framing, keep_alive }
+}
+
+/// The start of the most common head, pre-encoded: `200 OK` with a text body.
+const OK_TEXT: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\nContent-Length: ";
+/// The start of a `200 OK` head with one other `Content-Type`.
+const OK_TYPE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: ";
+
+/// The most common head written from pre-encoded pieces: a `200 OK` to an
+/// HTTP/1.1 request (not HEAD) whose only field is `Content-Type`, with a
+/// body of known length, and `Date`/`Server` pre-formatted. The bytes are
+/// those [`write_head`]'s general path writes; `None` (nothing written)
+/// for any other head.
+#[inline]
+fn write_common_head(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: OutgoingBody,
+    opts: &ResponseOptions<'_>,
+    date_server: &[u8],
+    out: &mut Vec<u8>,
+) -> Option<WrittenHead> {
+    let OutgoingBody::Length(n) = body else { return None };
+    if status != StatusCode::OK || opts.is_head || opts.request_version != Version::HTTP_11 || headers.len() != 1 {
+        return None;
+    }
+    // The one field, by iteration: `get` would hash the name (about 100
+    // instructions); comparing a standard name is one integer compare.
+    let (name, value) = headers.iter().next()?;
+    if name != header::CONTENT_TYPE {
+        return None;
+    }
+    let content_type = value.as_bytes();
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n).as_bytes();
+    // One reservation for the whole head: the pieces below then never grow the buffer.
+    out.reserve(OK_TYPE.len() + content_type.len() + 20 + digits.len() + date_server.len() + 23);
+    if content_type == b"text/plain; charset=utf-8" {
+        out.extend_from_slice(OK_TEXT);
+    } else {
+        out.extend_from_slice(OK_TYPE);
+        out.extend_from_slice(content_type);
+        out.extend_from_slice(b"\r\nContent-Length: ");
+    }
+    out.extend_from_slice(digits);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(date_server);
+    out.extend_from_slice(if opts.keep_alive { b"\r\n".as_slice() } else { b"Connection: close\r\n\r\n" });
+    Some(WrittenHead { framing: BodyFraming::Length(n), keep_alive: opts.keep_alive })
 }
 
 /// Appends `HTTP/1.1 <code> <reason>\r\n`, from a constant for common codes.

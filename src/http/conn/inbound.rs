@@ -11,7 +11,7 @@ use http::StatusCode;
 
 use super::stream::Stream;
 use crate::http::body_error::BodyError;
-use crate::http::codec::{CONTINUE_100, ChunkedDecoder, ParseError};
+use crate::http::codec::{BodyDecoder, CONTINUE_100, ParseError};
 use crate::http::read_buf::ReadBuf;
 
 /// Read-side state of one connection, shared by the connection loop and the
@@ -19,7 +19,9 @@ use crate::http::read_buf::ReadBuf;
 pub(crate) struct Inbound {
     pub(crate) stream: Rc<Stream>,
     pub(crate) buf: ReadBuf,
-    pub(crate) body: BodyState,
+    /// The current request's body: how much is left, or the chunked
+    /// decoder's state (the codec's decoder, shared with the client).
+    pub(crate) body: BodyDecoder,
     /// `Expect: 100-continue` not answered yet.
     pub(crate) expect_continue: bool,
     /// The body hit a framing error or the peer vanished: close after the response.
@@ -30,16 +32,6 @@ pub(crate) struct Inbound {
     pub(crate) request_seq: u64,
     /// Longest wait for the next piece of a body.
     pub(crate) body_timeout: Duration,
-}
-
-/// Where the current request's body stands.
-pub(crate) enum BodyState {
-    /// Fully read (or there was none).
-    Done,
-    /// `Content-Length` bytes still to come.
-    Length(u64),
-    /// Chunked, mid-way.
-    Chunked(Box<ChunkedDecoder>),
 }
 
 impl Inbound {
@@ -59,11 +51,7 @@ impl Inbound {
         if seq != self.request_seq || self.broken.is_some() {
             return None;
         }
-        match &self.body {
-            BodyState::Done => Some(0),
-            BodyState::Length(n) => Some(*n),
-            BodyState::Chunked(_) => None,
-        }
+        self.body.remaining()
     }
 
     fn send_continue(&mut self) -> io::Result<()> {
@@ -96,7 +84,7 @@ impl Inbound {
             } else {
                 (StatusCode::BAD_REQUEST, "request body could not be read")
             };
-            self.body = BodyState::Done;
+            self.body = BodyDecoder::done();
             self.broken = Some(ParseError::new(status, reason));
         }
         result
@@ -107,72 +95,48 @@ impl Inbound {
             return Ok(0);
         }
         loop {
-            match &mut self.body {
-                BodyState::Done => return Ok(0),
-                BodyState::Length(remaining) => {
-                    let remaining_now = *remaining;
-                    if self.buf.is_empty() {
-                        self.send_continue()?;
-                        // Large reads skip the buffer and land in `out` directly.
-                        if out.len() >= 8192 {
-                            let want = (out.len() as u64).min(remaining_now) as usize;
-                            let n = self.stream.try_read(&mut out[..want])?;
-                            if n == 0 {
-                                return Err(self.eof());
-                            }
-                            self.consume_length(n as u64);
-                            return Ok(n);
-                        }
-                        if self.try_fill()? == 0 {
-                            return Err(self.eof());
-                        }
-                        continue;
+            if self.body.is_done() {
+                return Ok(0);
+            }
+            if !self.buf.is_empty() {
+                let (consumed, produced) = match self.body.decode(self.buf.unread(), out) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.broken = Some(e);
+                        self.body = BodyDecoder::done();
+                        // Carry the status (413 for a body over the limit, 400 for
+                        // bad framing) so `IntoResponse for io::Error` answers with it.
+                        return Err(BodyError::io(e.status, e.reason.into()));
                     }
-                    let want = (out.len() as u64).min(remaining_now) as usize;
-                    let n = self.buf.take(&mut out[..want]);
-                    self.consume_length(n as u64);
-                    return Ok(n);
+                };
+                self.buf.consume(consumed);
+                if produced > 0 || self.body.is_done() {
+                    return Ok(produced);
                 }
-                BodyState::Chunked(decoder) => {
-                    let result = decoder.decode(self.buf.unread(), out);
-                    let (consumed, produced) = match result {
-                        Ok(r) => r,
-                        Err(e) => {
-                            self.broken = Some(e);
-                            self.body = BodyState::Done;
-                            // Carry the status (413 for a body over the limit, 400 for
-                            // bad framing) so `IntoResponse for io::Error` answers with it.
-                            return Err(BodyError::io(e.status, e.reason.into()));
-                        }
-                    };
-                    self.buf.consume(consumed);
-                    let done = decoder.is_done();
-                    if done {
-                        self.body = BodyState::Done;
-                    }
-                    if produced > 0 || done {
-                        return Ok(produced);
-                    }
-                    self.send_continue()?;
-                    if self.try_fill()? == 0 {
+                // Only chunk framing was buffered: more must arrive.
+            }
+            self.send_continue()?;
+            // Large reads of a `Content-Length` body skip the buffer and land
+            // in `out` directly.
+            if out.len() >= 8192 && self.buf.is_empty() {
+                let want = self.body.direct_limit(out.len());
+                if want > 0 {
+                    let n = self.stream.try_read(&mut out[..want])?;
+                    if n == 0 {
                         return Err(self.eof());
                     }
+                    self.body.advance(n);
+                    return Ok(n);
                 }
             }
-        }
-    }
-
-    fn consume_length(&mut self, n: u64) {
-        if let BodyState::Length(remaining) = &mut self.body {
-            *remaining -= n;
-            if *remaining == 0 {
-                self.body = BodyState::Done;
+            if self.try_fill()? == 0 {
+                return Err(self.eof());
             }
         }
     }
 
     fn eof(&mut self) -> io::Error {
-        self.body = BodyState::Done;
+        self.body = BodyDecoder::done();
         self.broken = Some(ParseError::new(http::StatusCode::BAD_REQUEST, "request body ended early"));
         io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before the request body ended")
     }
@@ -215,7 +179,7 @@ pub(crate) fn read_parking(inbound: &RefCell<Inbound>, seq: u64, out: &mut [u8])
             let mut inb = inbound.borrow_mut();
             if inb.request_seq == seq && inb.broken.is_none() {
                 // Where the body ends on the wire is now unknown: close after the response.
-                inb.body = BodyState::Done;
+                inb.body = BodyDecoder::done();
                 inb.broken = Some(ParseError::new(StatusCode::REQUEST_TIMEOUT, "request body not received in time"));
             }
             return Err(if e.kind() == io::ErrorKind::TimedOut {
@@ -236,7 +200,7 @@ pub(crate) fn read_parking(inbound: &RefCell<Inbound>, seq: u64, out: &mut [u8])
 pub(crate) fn may_skip_rest(inbound: &RefCell<Inbound>, limit: u64) -> bool {
     {
         let inb = inbound.borrow();
-        if matches!(inb.body, BodyState::Done) {
+        if inb.body.is_done() {
             // The usual case: the handler read it all.
             return inb.broken.is_none();
         }
@@ -248,14 +212,16 @@ pub(crate) fn may_skip_rest(inbound: &RefCell<Inbound>, limit: u64) -> bool {
     if inb.broken.is_some() {
         return false;
     }
-    match inb.body {
-        BodyState::Done => true,
+    if inb.body.is_done() {
+        return true;
+    }
+    if inb.expect_continue {
         // The client is waiting for our word before sending the body; it
         // gets a final response instead, so the body may never come.
-        _ if inb.expect_continue => false,
-        BodyState::Length(left) => left <= limit,
-        BodyState::Chunked(_) => true,
+        return false;
     }
+    // A chunked body's rest is unknown: tried (`drain` gives up at `limit`).
+    inb.body.remaining().is_none_or(|left| left <= limit)
 }
 
 /// Reads and discards what is left of the current request's body, up to
@@ -281,9 +247,9 @@ pub(crate) fn drain(
         if inb.expect_continue {
             // The client is waiting for our word before sending the body; it
             // got a final response instead, so the body may never come.
-            return matches!(inb.body, BodyState::Done);
+            return inb.body.is_done();
         }
-        if matches!(inb.body, BodyState::Done) {
+        if inb.body.is_done() {
             // Nothing left to read (the usual case): no scratch buffer needed.
             return inb.broken.is_none();
         }
@@ -293,7 +259,7 @@ pub(crate) fn drain(
     let mut drained = 0u64;
     let mut waited = false;
     loop {
-        if matches!(inbound.borrow().body, BodyState::Done) {
+        if inbound.borrow().body.is_done() {
             break;
         }
         if drained >= limit {

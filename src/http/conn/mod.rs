@@ -3,7 +3,9 @@
 //!
 //! [`stream`] is the one plain-or-TLS socket both the server and the client
 //! talk through (the only place that knows whether TLS is compiled in),
-//! [`inbound`] frames a request body as its bytes arrive, [`counters`] are
+//! [`inbound`] frames a request body as its bytes arrive, [`write`] sends
+//! responses (one buffer for pipelined answers, chunked and raw body
+//! writers), [`counters`] are
 //! the per-worker figures `metrics` and `debug` render, and [`serving`] is
 //! what the server above tells this layer about the worker running on the
 //! caller's thread. `Body`, `upgrade`, `metrics` and `debug` use this module
@@ -15,3 +17,4 @@ mod hangup;
 pub(crate) mod inbound;
 pub(crate) mod serving;
 pub(crate) mod stream;
+pub(crate) mod write;

@@ -14,5 +14,6 @@
 mod access_log;
 mod timing;
 
+pub use super::log_sink::LineSink;
 pub use access_log::AccessLog;
 pub use timing::Timing;

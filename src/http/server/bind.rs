@@ -26,13 +26,13 @@ impl Server {
                     .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{addr:?}: no address")))?;
                 let reuse = self.workers > 1;
                 let backlog = self.limits.listen_backlog;
-                let l0 = crate::net::bind_std(first, reuse, backlog)
+                let l0 = bind_tcp(first, reuse, backlog)
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot bind {first}: {e}")))?;
                 // Port 0 picked a port: the other workers bind that one.
                 let actual = l0.local_addr()?;
                 let mut out = vec![Listener::Tcp(l0)];
                 for _ in 1..self.workers {
-                    out.push(Listener::Tcp(crate::net::bind_std(actual, true, backlog)?));
+                    out.push(Listener::Tcp(bind_tcp(actual, true, backlog)?));
                 }
                 Ok(Bound { listeners: out, local_addr: Some(actual), socket_file: None })
             }
@@ -51,6 +51,22 @@ impl Server {
     }
 }
 
+/// Binds a plain std TCP listener with `SO_REUSEADDR`, optionally
+/// `SO_REUSEPORT` (several workers' listeners share the port and the kernel
+/// spreads connections among them), and a listen `backlog` (the kernel caps
+/// it at `net.core.somaxconn`). Each worker adopts one on its own loop.
+fn bind_tcp(addr: SocketAddr, reuse_port: bool, backlog: u32) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+    Ok(socket.into())
+}
+
 /// Grows this process's file-descriptor table once, now, to hold `wanted`
 /// descriptors (capped by `RLIMIT_NOFILE`).
 ///
@@ -62,28 +78,12 @@ impl Server {
 /// start-up moves the cost where nobody waits. The table never shrinks; it
 /// costs 8 bytes of kernel memory per slot.
 pub(super) fn reserve_fd_table(wanted: usize) {
-    // SAFETY: getrlimit writes into the struct we pass; fcntl(F_DUPFD) makes a
-    // new descriptor for stdin's open file (or fails), which we close at once.
-    unsafe {
-        let mut lim: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return;
-        }
-        let target = (wanted as u64).min(lim.rlim_cur).min(1 << 20);
-        if target < 256 {
-            return;
-        }
-        // Any open descriptor will do as the source: the duplicate is closed at once.
-        let probe = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        if probe < 0 {
-            return;
-        }
-        let high = libc::fcntl(probe, libc::F_DUPFD_CLOEXEC, (target - 1) as libc::c_int);
-        if high >= 0 {
-            libc::close(high);
-        }
-        libc::close(probe);
+    let Some(limit) = crate::sys::open_files_limit() else { return };
+    let target = (wanted as u64).min(limit).min(1 << 20);
+    if target < 256 {
+        return;
     }
+    crate::sys::grow_fd_table(target);
 }
 
 /// What [`Server::listen`] made: a listener per worker, the TCP address,

@@ -6,7 +6,7 @@
 //! while there is buffered work to do.
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,13 +16,14 @@ use http::{Method, StatusCode, Version};
 
 use super::context::{WorkerCtx, panic_text};
 use super::holdings::{OpenSlot, hold, release};
-use super::inbound::{BodyState, Inbound};
+use super::inbound::Inbound;
 use super::registry::ConnShared;
 use super::stream::Stream;
 use crate::http::codec::{
-    BodyFraming, CONTINUE_100, ChunkedDecoder, HeadCache, LAST_CHUNK, OutgoingBody, ParseError, RequestHead,
-    ResponseOptions, encode_chunk, parse_request_reusing, write_response_head_stamped,
+    BodyDecoder, BodyFraming, CONTINUE_100, HeadCache, OutgoingBody, ParseError, RequestHead, ResponseOptions,
+    parse_request_reusing, write_response_head_stamped,
 };
+use crate::http::conn::write::Output;
 use crate::http::handler::App;
 use crate::http::read_buf::ReadBuf;
 use crate::http::request_ext::ConnInfo;
@@ -45,7 +46,8 @@ struct Conn<'a> {
     peer: Option<SocketAddr>,
     stream: Rc<Stream>,
     inbound: Rc<RefCell<Inbound>>,
-    out: Vec<u8>,
+    /// Responses not yet written (pipelined answers go out together).
+    out: Output,
     codec_limits: crate::http::codec::CodecLimits,
     /// The previous head's target and fields, reused when the next repeats them.
     head_cache: HeadCache,
@@ -101,7 +103,7 @@ pub(crate) fn serve(
         stream: stream.clone(),
         // Most request heads fit; the buffer grows when one does not.
         buf: ReadBuf::new(1024, 4096),
-        body: BodyState::Done,
+        body: BodyDecoder::done(),
         expect_continue: false,
         broken: None,
         request_seq: 0,
@@ -119,9 +121,9 @@ pub(crate) fn serve(
         ctx,
         app,
         peer,
+        out: Output::new(stream.clone()),
         stream,
         inbound,
-        out: Vec::new(),
         codec_limits: limits.codec(),
         head_cache: HeadCache::new(),
         label,
@@ -150,7 +152,12 @@ impl Conn<'_> {
         loop {
             let parsed = {
                 let inb = self.inbound.borrow();
-                parse_request_reusing(inb.buf.unread(), &self.codec_limits, Some(&mut self.head_cache))
+                if inb.buf.is_empty() {
+                    // Every answered request ends here: no parse of nothing.
+                    Ok(None)
+                } else {
+                    parse_request_reusing(inb.buf.unread(), &self.codec_limits, Some(&mut self.head_cache))
+                }
             };
             match parsed {
                 Ok(Some((head, consumed))) => {
@@ -227,7 +234,7 @@ impl Conn<'_> {
     fn linger_if_unread(&mut self) {
         let unread = {
             let inb = self.inbound.borrow();
-            !inb.buf.is_empty() || !matches!(inb.body, BodyState::Done) || inb.broken.is_some()
+            !inb.buf.is_empty() || !inb.body.is_done() || inb.broken.is_some()
         };
         if !unread || self.stream.shutdown(std::net::Shutdown::Write).is_err() {
             return;
@@ -304,7 +311,7 @@ impl Conn<'_> {
     #[inline(never)]
     fn owes_more_at_shutdown(&mut self) -> bool {
         let mut inb = self.inbound.borrow_mut();
-        if !matches!(inb.body, BodyState::Done) || inb.broken.is_some() {
+        if !inb.body.is_done() || inb.broken.is_some() {
             return false;
         }
         !inb.buf.is_empty() || matches!(inb.try_fill(), Ok(n) if n > 0)
@@ -348,11 +355,11 @@ impl Conn<'_> {
         let RequestHead { parts, framing, keep_alive, expect_continue } = head;
         let limits = &self.ctx.config.limits;
         let state = match framing {
-            BodyFraming::None | BodyFraming::Length(0) | BodyFraming::UntilClose => BodyState::Done,
-            BodyFraming::Length(n) => BodyState::Length(n),
-            BodyFraming::Chunked => BodyState::Chunked(Box::new(ChunkedDecoder::new(limits.max_body_bytes))),
+            // A request body is never delimited by close (the answer needs the connection).
+            BodyFraming::UntilClose => BodyDecoder::done(),
+            framing => BodyDecoder::new(framing, limits.max_body_bytes),
         };
-        let has_body = !matches!(state, BodyState::Done);
+        let has_body = !state.is_done();
         {
             let mut inb = self.inbound.borrow_mut();
             inb.body = state;
@@ -441,7 +448,7 @@ impl Conn<'_> {
             let mut inb = self.inbound.borrow_mut();
             if inb.expect_continue {
                 inb.expect_continue = false;
-                self.out.extend_from_slice(CONTINUE_100);
+                self.out.buf().extend_from_slice(CONTINUE_100);
             }
         }
         // A streamed body runs user code (a `ResponseBody::stream` closure, a
@@ -460,8 +467,8 @@ impl Conn<'_> {
         if has_body && keep {
             // So the next request starts where it should. Should the rest of
             // the body be slow to come, the answer goes out first.
-            let (stream, out) = (&self.stream, &mut self.out);
-            keep = super::inbound::drain(&self.inbound, limits.drain_limit, &mut || flush_to(stream, out));
+            let out = &mut self.out;
+            keep = super::inbound::drain(&self.inbound, limits.drain_limit, &mut || out.flush());
         }
         keep &= self.inbound.borrow().broken.is_none();
         Ok(keep)
@@ -512,30 +519,21 @@ impl Conn<'_> {
                 date: &stamp.date,
                 server: config.server_name.as_bytes(),
             };
-            write_response_head_stamped(parts.status, &parts.headers, outgoing, &opts, &stamp.fields, &mut self.out)
+            write_response_head_stamped(parts.status, &parts.headers, outgoing, &opts, &stamp.fields, self.out.buf())
         };
         crate::http::response::recycle_headers(parts.headers);
         match (written.framing, kind) {
             (BodyFraming::None, _) | (_, Kind::Empty) => {}
-            (BodyFraming::Length(_), Kind::Bytes(b)) if b.len() <= COPY_LIMIT => self.out.extend_from_slice(&b),
-            (BodyFraming::Length(_), Kind::Bytes(b)) => {
-                self.flush()?;
-                (&*self.stream).write_all(&b)?;
-            }
-            (BodyFraming::Length(n), Kind::Reader { reader, .. }) => {
-                self.flush()?;
-                self.copy_exact(reader, n)?;
-            }
+            (BodyFraming::Length(_), Kind::Bytes(b)) if b.len() <= COPY_LIMIT => self.out.buf().extend_from_slice(&b),
+            (BodyFraming::Length(_), Kind::Bytes(b)) => self.out.write_now(&b)?,
+            (BodyFraming::Length(n), Kind::Reader { mut reader, .. }) => self.out.copy_exact(&mut *reader, n)?,
             (BodyFraming::Chunked, kind) => {
-                self.flush()?;
-                let mut w = ChunkedWriter { stream: &self.stream, buf: Vec::with_capacity(16 * 1024 + 32) };
-                stream_body(kind, &mut w)?;
+                let mut w = self.out.chunked()?;
+                kind.write_to(&mut w)?;
                 w.finish()?;
             }
             (BodyFraming::UntilClose, kind) => {
-                self.flush()?;
-                let mut w = RawWriter { stream: &self.stream };
-                stream_body(kind, &mut w)?;
+                kind.write_to(&mut self.out.raw()?)?;
                 return Ok(false);
             }
             (BodyFraming::Length(_), Kind::Writer(_)) => unreachable!("streams are never given a length"),
@@ -543,27 +541,8 @@ impl Conn<'_> {
         Ok(written.keep_alive)
     }
 
-    /// Copies exactly `n` bytes from `reader` to the socket.
-    fn copy_exact(&mut self, mut reader: Box<dyn Read>, n: u64) -> io::Result<()> {
-        let mut buf = vec![0u8; (n as usize).clamp(1, 64 * 1024)];
-        let mut left = n;
-        while left > 0 {
-            let want = (buf.len() as u64).min(left) as usize;
-            let got = reader.read(&mut buf[..want])?;
-            if got == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("response body ended {left} bytes short of its declared length {n}"),
-                ));
-            }
-            (&*self.stream).write_all(&buf[..got])?;
-            left -= got as u64;
-        }
-        Ok(())
-    }
-
     fn flush(&mut self) -> io::Result<()> {
-        flush_to(&self.stream, &mut self.out)
+        self.out.flush()
     }
 
     /// Answers a malformed request with its status and reason, then closes.
@@ -584,84 +563,6 @@ impl Conn<'_> {
     }
 }
 
-/// Writes the responses collected in `out` and empties it.
-fn flush_to(stream: &Stream, out: &mut Vec<u8>) -> io::Result<()> {
-    if !out.is_empty() {
-        let r = (&*stream).write_all(out);
-        out.clear();
-        r?;
-    }
-    Ok(())
-}
-
 fn error_response(status: StatusCode, reason: &str) -> Response {
     (status, format!("{reason}\n")).into_response()
-}
-
-fn stream_body(kind: Kind, w: &mut dyn Write) -> io::Result<()> {
-    match kind {
-        Kind::Empty => Ok(()),
-        Kind::Bytes(b) => w.write_all(&b),
-        Kind::Reader { mut reader, .. } => {
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                let n = reader.read(&mut buf)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                w.write_all(&buf[..n])?;
-            }
-        }
-        Kind::Writer(f) => f(w),
-    }
-}
-
-/// Writes each `write` as one chunk straight to the socket (parking on back-pressure).
-struct ChunkedWriter<'a> {
-    stream: &'a Stream,
-    buf: Vec<u8>,
-}
-
-impl ChunkedWriter<'_> {
-    fn finish(mut self) -> io::Result<()> {
-        self.buf.clear();
-        self.buf.extend_from_slice(LAST_CHUNK);
-        self.stream_write()
-    }
-
-    fn stream_write(&mut self) -> io::Result<()> {
-        let mut s = self.stream;
-        s.write_all(&self.buf)
-    }
-}
-
-impl Write for ChunkedWriter<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        let data = &data[..data.len().min(64 * 1024)];
-        self.buf.clear();
-        encode_chunk(data, &mut self.buf);
-        self.stream_write()?;
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Close-delimited body for HTTP/1.0 clients.
-struct RawWriter<'a> {
-    stream: &'a Stream,
-}
-
-impl Write for RawWriter<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let mut s = self.stream;
-        s.write(data)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

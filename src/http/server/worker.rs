@@ -222,7 +222,7 @@ fn try_accept(accept: &Accept, config: &WorkerConfig) -> io::Result<(Stream, Opt
 
 fn is_transient_accept_error(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted)
-        || e.raw_os_error() == Some(libc::EPROTO)
+        || e.raw_os_error() == Some(crate::sys::EPROTO)
 }
 
 /// Waits for open connections to finish, up to `grace`.

@@ -28,12 +28,20 @@ use std::time::{Duration, Instant};
 /// listeners to worker loops (adopt each with [`TcpListener::from_std`]).
 /// With `reuse_port`, several listeners may share the port and the kernel
 /// spreads connections among them.
+#[deprecated(
+    since = "0.2.0",
+    note = "not green-thread API: bind with `socket2` (as the HTTP server does) or use `net::TcpListener::bind`"
+)]
 pub fn bind_std(addr: SocketAddr, reuse_port: bool, backlog: u32) -> io::Result<std::net::TcpListener> {
     tcp::bind_one(addr, reuse_port, backlog.min(i32::MAX as u32) as i32)
 }
 
 /// Binds a plain std Unix listener at `path` with a listen `backlog` (std's
 /// own `bind` uses 128).
+#[deprecated(
+    since = "0.2.0",
+    note = "not green-thread API: bind with `socket2` (as the HTTP server does) or use `net::UnixListener::bind`"
+)]
 pub fn bind_std_unix(path: &std::path::Path, backlog: u32) -> io::Result<std::os::unix::net::UnixListener> {
     use socket2::{Domain, SockAddr, Socket, Type};
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;

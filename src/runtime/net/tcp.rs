@@ -191,7 +191,7 @@ fn connect_one(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStr
         }
         match stream.io.get().peer_addr() {
             Ok(_) => return Ok(stream),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected || e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotConnected || e.raw_os_error() == Some(crate::sys::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
         // Still connecting: the next writable edge means it is done.

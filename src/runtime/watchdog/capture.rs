@@ -36,6 +36,8 @@
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::sys::{self, OsThread, c_int, c_void, siginfo_t};
+
 /// Most frames recorded per capture (the handler's own frames included).
 pub(crate) const MAX_FRAMES: usize = 96;
 
@@ -49,7 +51,7 @@ const DONE: u8 = 3;
 pub(crate) struct Capture {
     state: AtomicU8,
     /// The loop's thread (`pthread_self` when the loop was built).
-    thread: libc::pthread_t,
+    thread: OsThread,
     len: AtomicUsize,
     /// The interrupted instruction (frames before it are the handler's).
     pc: AtomicUsize,
@@ -81,8 +83,7 @@ impl Capture {
     pub(crate) fn for_current_thread() -> Capture {
         Capture {
             state: AtomicU8::new(IDLE),
-            // SAFETY: pthread_self has no preconditions.
-            thread: unsafe { libc::pthread_self() },
+            thread: OsThread::current(),
             len: AtomicUsize::new(0),
             pc: AtomicUsize::new(0),
             ips: [const { AtomicUsize::new(0) }; MAX_FRAMES],
@@ -97,8 +98,8 @@ static TARGET: std::sync::atomic::AtomicPtr<Capture> = std::sync::atomic::Atomic
 /// handler that never finished).
 static DISABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-fn signal_number() -> libc::c_int {
-    libc::SIGRTMIN() + 6
+fn signal_number() -> c_int {
+    sys::realtime_signal(6)
 }
 
 /// Installs the handler once; false if captures are not possible.
@@ -108,66 +109,34 @@ fn installed() -> bool {
         if !cfg!(feature = "stacks") {
             return false;
         }
-        // SAFETY: plain sigaction calls with zero-initialised structs (valid
-        // for the type), reading the current disposition first and
-        // installing ours only if none is set; the handler is an
-        // `extern "C"` function of the expected signature.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(signal_number(), std::ptr::null(), &mut old) != 0 || old.sa_sigaction != libc::SIG_DFL {
-                log::debug!(target: "greenloop::watchdog", "signal {} is taken: no stacks", signal_number());
-                return false;
-            }
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction =
-                handler as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as libc::sighandler_t;
-            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(signal_number(), &action, std::ptr::null_mut()) == 0
+        // Ours only if the program left the signal alone.
+        if !sys::disposition(signal_number()).is_ok_and(|d| d.is_default()) {
+            log::debug!(target: "greenloop::watchdog", "signal {} is taken: no stacks", signal_number());
+            return false;
         }
+        sys::install_handler(signal_number(), handler, true).is_ok()
     })
 }
 
-/// The interrupted instruction, from the signal's machine context.
-///
-/// # Safety
-/// `context` is the third argument the kernel passed to an `SA_SIGINFO` handler.
-unsafe fn interrupted_pc(context: *mut libc::c_void) -> usize {
-    let uc = context.cast::<libc::ucontext_t>();
-    if uc.is_null() {
-        return 0;
-    }
-    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    // SAFETY: the kernel passes a valid ucontext_t (caller's contract).
-    return unsafe { (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as usize };
-    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
-    // SAFETY: as above.
-    return unsafe { (*uc).uc_mcontext.pc as usize };
-    #[allow(unreachable_code)]
-    0
-}
-
-extern "C" fn handler(_sig: libc::c_int, _info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    // SAFETY: errno is thread-local; saving and restoring it keeps the
-    // interrupted code's value whatever the unwinder does.
-    let errno = unsafe { *libc::__errno_location() };
+extern "C" fn handler(_sig: c_int, _info: *mut siginfo_t, context: *mut c_void) {
+    // errno is thread-local; saving and restoring it keeps the interrupted
+    // code's value whatever the unwinder does.
+    let errno = sys::errno();
     let target = TARGET.load(Ordering::Acquire);
     // SAFETY: TARGET points at a live Capture while a request is
     // outstanding (the watchdog clears it before the buffer can go away,
     // and waits for CAPTURING to end first).
     if let Some(capture) = unsafe { target.as_ref() } {
-        // SAFETY: pthread_self and pthread_equal are async-signal-safe.
-        let mine = unsafe { libc::pthread_equal(capture.thread, libc::pthread_self()) } != 0;
+        let mine = capture.thread.is_current();
         if mine && capture.state.compare_exchange(REQUESTED, CAPTURING, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             // SAFETY: `context` comes from the kernel for this SA_SIGINFO handler.
-            capture.pc.store(unsafe { interrupted_pc(context) }, Ordering::Relaxed);
+            capture.pc.store(unsafe { sys::interrupted_pc(context) }, Ordering::Relaxed);
             let n = walk(capture);
             capture.len.store(n, Ordering::Relaxed);
             capture.state.store(DONE, Ordering::Release);
         }
     }
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = errno };
+    sys::set_errno(errno);
 }
 
 /// Records the frames into `capture` (no allocation, no lock of ours).
@@ -211,7 +180,7 @@ pub(crate) fn capture(capture: &Capture, send: impl FnOnce(&dyn Fn() -> bool) ->
     let kill = move || {
         // SAFETY: `thread` is alive: the caller runs this under the lock that
         // the runtime takes (and marks closed) before its thread can end.
-        unsafe { libc::pthread_kill(thread, signal_number()) == 0 }
+        unsafe { thread.signal(signal_number()) }
     };
     let sent = send(&kill);
     let start = Instant::now();
@@ -271,14 +240,12 @@ mod tests {
     /// Spins with errno set to a known value; returns errno afterwards.
     #[inline(never)]
     fn spin_in_a_known_function(stop: &AtomicBool, spinning: &AtomicBool) -> i32 {
-        // SAFETY: errno is this thread's own.
-        unsafe { *libc::__errno_location() = 4242 };
+        sys::set_errno(4242);
         spinning.store(true, Ordering::Release);
         while !stop.load(Ordering::Relaxed) {
             std::hint::spin_loop();
         }
-        // SAFETY: as above.
-        unsafe { *libc::__errno_location() }
+        sys::errno()
     }
 
     /// Starts a thread that makes its capture buffer, optionally blocks the
@@ -291,14 +258,7 @@ mod tests {
         let spinning2 = spinning.clone();
         let t = std::thread::spawn(move || {
             if block_signal {
-                // SAFETY: a zeroed sigset is valid storage for sigemptyset;
-                // blocking a signal on this thread only affects this thread.
-                unsafe {
-                    let mut set: libc::sigset_t = std::mem::zeroed();
-                    libc::sigemptyset(&mut set);
-                    libc::sigaddset(&mut set, signal_number());
-                    libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-                }
+                sys::block_signal_on_this_thread(signal_number());
             }
             let c = Arc::new(Capture::for_current_thread());
             tx.send(c.clone()).unwrap();

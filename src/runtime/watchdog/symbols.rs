@@ -73,12 +73,8 @@ pub(crate) fn forget() {
     backtrace::clear_symbol_cache();
     // glibc keeps freed memory in the symbolising thread's arena; hand it
     // back to the system, or half of it stays resident.
-    // SAFETY: malloc_trim only releases free memory; it may be called from
-    // any thread at any time.
-    #[cfg(all(feature = "stacks", target_os = "linux", target_env = "gnu"))]
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    #[cfg(feature = "stacks")]
+    crate::sys::malloc_trim();
 }
 
 #[cfg(not(feature = "stacks"))]

@@ -504,6 +504,40 @@ fn preformatted_date_and_server_write_the_same_head() {
 }
 
 #[test]
+fn the_pre_encoded_common_head_is_byte_for_byte_the_general_one() {
+    let text = HeaderMap::from_iter([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))]);
+    let json = HeaderMap::from_iter([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))]);
+    let mut two = json.clone();
+    two.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut fields = Vec::new();
+    write_date_server(DATE, b"greenloop", &mut fields);
+    for headers in [text, json, two, HeaderMap::new()] {
+        for body in
+            [OutgoingBody::Length(0), OutgoingBody::Length(13), OutgoingBody::Length(1 << 40), OutgoingBody::Chunked]
+        {
+            for keep_alive in [true, false] {
+                for (version, is_head) in
+                    [(Version::HTTP_11, false), (Version::HTTP_10, false), (Version::HTTP_11, true)]
+                {
+                    for status in [StatusCode::OK, StatusCode::CREATED] {
+                        let o = opts(version, is_head, keep_alive);
+                        // Something already in the buffer (an earlier pipelined answer) stays.
+                        let (mut general, mut common) = (b"earlier".to_vec(), b"earlier".to_vec());
+                        let a = write_response_head(status, &headers, body, &o, &mut general);
+                        let b = write_response_head_stamped(status, &headers, body, &o, &fields, &mut common);
+                        assert_eq!(
+                            (String::from_utf8(common).unwrap(), b),
+                            (String::from_utf8(general).unwrap(), a),
+                            "{headers:?} {body:?} keep-alive {keep_alive} {version:?} HEAD {is_head} {status}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn uncommon_status_lines() {
     let (s, _) = write(418, &HeaderMap::new(), OutgoingBody::Empty, opts(Version::HTTP_11, false, true));
     assert!(s.starts_with("HTTP/1.1 418 I'm a teapot\r\n"));

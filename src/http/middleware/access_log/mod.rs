@@ -15,7 +15,8 @@ use http::header;
 
 use self::logfmt::push_value;
 use self::timestamp::write_rfc3339;
-use crate::http::{IntoResponse, LineSink, Middleware, Next, Request, RequestExt, Response};
+use crate::http::log_sink::LineSink;
+use crate::http::{IntoResponse, Middleware, Next, Request, RequestExt, Response};
 
 /// The `log` target of access lines.
 const TARGET: &str = "greenloop::access";

@@ -1,0 +1,363 @@
+//! The crate's calls into the operating system (`libc`), in one place.
+//!
+//! Everything above uses these wrappers and names no `libc::` item itself:
+//! the unsafe blocks, and what makes each of them sound, are all here. Most
+//! wrappers are safe functions. A few stay `unsafe fn` because their
+//! soundness depends on something only the caller knows (a signal handler's
+//! arguments, a thread still alive, a descriptor nobody else owns); each
+//! says so under `# Safety`.
+//!
+//! This is the lowest layer of the crate: it imports nothing of the crate's.
+
+use std::io;
+use std::os::fd::RawFd;
+
+pub(crate) use libc::{c_int, c_void, siginfo_t};
+
+/// `EINPROGRESS`: a non-blocking `connect` has not finished yet.
+pub(crate) const EINPROGRESS: i32 = libc::EINPROGRESS;
+/// `EPROTO`: a protocol error on a socket (Linux reports some aborted
+/// handshakes from `accept` this way).
+pub(crate) const EPROTO: i32 = libc::EPROTO;
+
+/// The size of a memory page.
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+/// Writes `bytes` to standard error with one `write(2)`, ignoring errors.
+/// Async-signal-safe: for messages from a signal handler.
+pub(crate) fn write_stderr(bytes: &[u8]) {
+    // SAFETY: write(2) is async-signal-safe; the buffer is valid for its length.
+    unsafe {
+        libc::write(2, bytes.as_ptr().cast(), bytes.len());
+    }
+}
+
+/// Ends the process at once (`abort(3)`); async-signal-safe.
+pub(crate) fn abort() -> ! {
+    // SAFETY: abort has no preconditions and is async-signal-safe.
+    unsafe { libc::abort() }
+}
+
+/// Gives free heap memory of this process back to the system
+/// (`malloc_trim(0)`; glibc only, nothing elsewhere).
+#[cfg_attr(not(feature = "stacks"), allow(dead_code))]
+pub(crate) fn malloc_trim() {
+    // SAFETY: malloc_trim only releases free memory; it may be called from
+    // any thread at any time.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// This thread's `errno`.
+pub(crate) fn errno() -> i32 {
+    // SAFETY: __errno_location returns this thread's errno slot, valid for
+    // the thread's life.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets this thread's `errno` (a signal handler restores the interrupted
+/// code's value with it).
+pub(crate) fn set_errno(value: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = value };
+}
+
+// ---- file descriptors ----
+
+/// The soft limit on open file descriptors (`RLIMIT_NOFILE`), if known.
+pub(crate) fn open_files_limit() -> Option<u64> {
+    // SAFETY: getrlimit writes into the zeroed (valid) struct we pass.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        (libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0).then_some(lim.rlim_cur as u64)
+    }
+}
+
+/// Makes the kernel grow this process's descriptor table to at least
+/// `slots` entries now, by duplicating a descriptor to slot `slots - 1`
+/// and closing it again. Failures are ignored (the table then grows later,
+/// as needed).
+pub(crate) fn grow_fd_table(slots: u64) {
+    if slots == 0 {
+        return;
+    }
+    let Ok(high_slot) = c_int::try_from(slots - 1) else { return };
+    // SAFETY: open makes a new descriptor we own (or fails); fcntl(F_DUPFD)
+    // makes a duplicate of it (or fails); both are closed at once and were
+    // never visible to any other code.
+    unsafe {
+        let probe = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if probe < 0 {
+            return;
+        }
+        let high = libc::fcntl(probe, libc::F_DUPFD_CLOEXEC, high_slot);
+        if high >= 0 {
+            libc::close(high);
+        }
+        libc::close(probe);
+    }
+}
+
+/// Closes `fd`.
+///
+/// # Safety
+/// The caller owns `fd` and nothing will use or close it afterwards (e.g.
+/// the object that owned it was forgotten).
+pub(crate) unsafe fn close_fd(fd: RawFd) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
+// ---- threads ----
+
+/// An OS thread (`pthread_t`) that can be signalled.
+#[derive(Clone, Copy)]
+pub(crate) struct OsThread(libc::pthread_t);
+
+impl OsThread {
+    /// The calling thread.
+    pub(crate) fn current() -> OsThread {
+        // SAFETY: pthread_self has no preconditions (and is async-signal-safe).
+        OsThread(unsafe { libc::pthread_self() })
+    }
+
+    /// Whether this is the calling thread; async-signal-safe.
+    pub(crate) fn is_current(self) -> bool {
+        // SAFETY: pthread_equal compares two thread ids; both are valid ids
+        // (this one may name a finished thread, which pthread_equal allows).
+        unsafe { libc::pthread_equal(self.0, libc::pthread_self()) != 0 }
+    }
+
+    /// Sends `sig` to this thread; true if it was sent.
+    ///
+    /// # Safety
+    /// The thread has not ended (a `pthread_t` of an ended, joined thread
+    /// may be reused or dangling).
+    pub(crate) unsafe fn signal(self, sig: c_int) -> bool {
+        // SAFETY: the caller's contract: the thread is alive.
+        unsafe { libc::pthread_kill(self.0, sig) == 0 }
+    }
+}
+
+// ---- signals ----
+
+/// `SIGSEGV`: an invalid memory access (a guard page hit among them).
+pub(crate) const SIGSEGV: c_int = libc::SIGSEGV;
+/// `SIGBUS`: a bus error (some guard page hits on some systems).
+pub(crate) const SIGBUS: c_int = libc::SIGBUS;
+
+/// The real-time signal `SIGRTMIN + offset`.
+pub(crate) fn realtime_signal(offset: c_int) -> c_int {
+    libc::SIGRTMIN() + offset
+}
+
+/// A handler installed with `SA_SIGINFO`: signal, its info, the
+/// interrupted context.
+pub(crate) type SigInfoHandler = extern "C" fn(c_int, *mut siginfo_t, *mut c_void);
+
+/// A signal's disposition as it was before ours, to forward to.
+#[derive(Clone, Copy)]
+pub(crate) struct Disposition(libc::sigaction);
+
+impl Disposition {
+    /// The default disposition (what a process starts with).
+    pub(crate) const DEFAULT: Disposition = Disposition(
+        // SAFETY: `sigaction` is a plain C struct of integers, pointers and
+        // a signal set, for which all-zero bytes are a valid value; a zero
+        // handler is SIG_DFL.
+        unsafe { std::mem::zeroed() },
+    );
+
+    /// Whether this is the default action (no handler installed).
+    pub(crate) fn is_default(&self) -> bool {
+        self.0.sa_sigaction == libc::SIG_DFL
+    }
+
+    /// Whether the signal was ignored or left to the default action.
+    pub(crate) fn is_default_or_ignored(&self) -> bool {
+        self.0.sa_sigaction == libc::SIG_DFL || self.0.sa_sigaction == libc::SIG_IGN
+    }
+
+    /// Hands a signal to the handler this disposition names.
+    ///
+    /// # Safety
+    /// Called from a signal handler for `sig`, with the `info` and
+    /// `context` the kernel passed it; the disposition names a handler
+    /// (not [`is_default_or_ignored`](Self::is_default_or_ignored)).
+    pub(crate) unsafe fn forward(&self, sig: c_int, info: *mut siginfo_t, context: *mut c_void) {
+        // SAFETY: the disposition was read by sigaction, so its handler is a
+        // function of the signature its flags say (SA_SIGINFO: three
+        // arguments, otherwise one); the arguments are the kernel's.
+        unsafe {
+            if self.0.sa_flags & libc::SA_SIGINFO != 0 {
+                let f: SigInfoHandler = std::mem::transmute(self.0.sa_sigaction);
+                f(sig, info, context);
+            } else {
+                let f: extern "C" fn(c_int) = std::mem::transmute(self.0.sa_sigaction);
+                f(sig);
+            }
+        }
+    }
+}
+
+/// The current disposition of `sig`.
+pub(crate) fn disposition(sig: c_int) -> io::Result<Disposition> {
+    // SAFETY: reading with a null new action only writes into `old`, a
+    // zeroed (valid) struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Disposition(old))
+    }
+}
+
+/// Installs `handler` for `sig` (`SA_SIGINFO | SA_ONSTACK`, plus
+/// `SA_RESTART` if `restart`), returning the disposition it replaces.
+pub(crate) fn install_handler(sig: c_int, handler: SigInfoHandler, restart: bool) -> io::Result<Disposition> {
+    // SAFETY: a zeroed sigaction is valid; we fill in an `extern "C"`
+    // handler of the SA_SIGINFO signature, flags and an empty mask, and
+    // sigaction writes the previous action into a valid struct.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as libc::sighandler_t;
+        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | if restart { libc::SA_RESTART } else { 0 };
+        libc::sigemptyset(&mut action.sa_mask);
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, &action, &mut old) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Disposition(old))
+    }
+}
+
+/// Puts `sig` back to its default action; async-signal-safe.
+pub(crate) fn reset_to_default(sig: c_int) {
+    // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask.
+    unsafe {
+        let dfl: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, &dfl, std::ptr::null_mut());
+    }
+}
+
+/// Blocks `sig` on the calling thread (it stays pending until unblocked).
+#[cfg(test)]
+pub(crate) fn block_signal_on_this_thread(sig: c_int) {
+    // SAFETY: a zeroed sigset is valid storage for sigemptyset; blocking a
+    // signal on this thread affects only this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Gives this thread an alternate signal stack of `size` bytes if it has
+/// none (a handler for a stack overflow cannot run on the overflowed
+/// stack). The mapping is kept for the thread's life.
+pub(crate) fn ensure_altstack(size: usize) {
+    // SAFETY: querying with a null new-stack pointer only writes into
+    // `current`, a zeroed (valid) struct; the new stack is a fresh private
+    // mapping of `size` bytes that nothing else uses, never unmapped.
+    unsafe {
+        let mut current: libc::stack_t = std::mem::zeroed();
+        if libc::sigaltstack(std::ptr::null(), &mut current) != 0 {
+            return;
+        }
+        if current.ss_flags & libc::SS_DISABLE == 0 {
+            return;
+        }
+        let mem = libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if mem == libc::MAP_FAILED {
+            return;
+        }
+        let stack = libc::stack_t { ss_sp: mem, ss_flags: 0, ss_size: size };
+        libc::sigaltstack(&stack, std::ptr::null_mut());
+    }
+}
+
+/// The faulting address of a `SIGSEGV`/`SIGBUS`.
+///
+/// # Safety
+/// `info` is the second argument the kernel passed to an `SA_SIGINFO` handler.
+pub(crate) unsafe fn fault_address(info: *mut siginfo_t) -> usize {
+    // SAFETY: the caller's contract: a valid siginfo.
+    unsafe { (*info).si_addr() as usize }
+}
+
+/// The interrupted instruction, from a signal's machine context (0 where
+/// this platform's context is not read).
+///
+/// # Safety
+/// `context` is the third argument the kernel passed to an `SA_SIGINFO` handler.
+pub(crate) unsafe fn interrupted_pc(context: *mut c_void) -> usize {
+    let uc = context.cast::<libc::ucontext_t>();
+    if uc.is_null() {
+        return 0;
+    }
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    // SAFETY: the kernel passes a valid ucontext_t (caller's contract).
+    return unsafe { (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as usize };
+    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+    // SAFETY: as above.
+    return unsafe { (*uc).uc_mcontext.pc as usize };
+    #[allow(unreachable_code)]
+    0
+}
+
+/// The registers a signal handler rewrites to resume the interrupted
+/// thread somewhere else (x86-64: what corosensei's trap handler needs).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub(crate) struct Resume {
+    pub(crate) rip: usize,
+    pub(crate) rsp: usize,
+    pub(crate) rbp: usize,
+    pub(crate) rdi: usize,
+    pub(crate) rsi: usize,
+}
+
+/// The interrupted stack pointer, from a signal's machine context.
+///
+/// # Safety
+/// As for [`interrupted_pc`].
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub(crate) unsafe fn interrupted_sp(context: *mut c_void) -> usize {
+    // SAFETY: the caller's contract: a valid ucontext_t.
+    unsafe { (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RSP as usize] as usize }
+}
+
+/// Rewrites the interrupted context so that returning from the signal
+/// handler resumes at `to`.
+///
+/// # Safety
+/// As for [`interrupted_pc`]; and `to` must describe a valid place to run
+/// (a stack pointer within a live stack, code that expects these registers).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub(crate) unsafe fn resume_at(context: *mut c_void, to: Resume) {
+    // SAFETY: the caller's contract: a valid, writable ucontext_t, and a
+    // resume point that is safe to jump to.
+    unsafe {
+        let gregs = &mut (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs;
+        gregs[libc::REG_RIP as usize] = to.rip as i64;
+        gregs[libc::REG_RSP as usize] = to.rsp as i64;
+        gregs[libc::REG_RBP as usize] = to.rbp as i64;
+        gregs[libc::REG_RDI as usize] = to.rdi as i64;
+        gregs[libc::REG_RSI as usize] = to.rsi as i64;
+    }
+}
