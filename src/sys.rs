@@ -249,7 +249,7 @@ pub(crate) fn reset_to_default(sig: c_int) {
 }
 
 /// Blocks `sig` on the calling thread (it stays pending until unblocked).
-#[cfg(test)]
+#[cfg(all(test, feature = "stacks", target_os = "linux"))]
 pub(crate) fn block_signal_on_this_thread(sig: c_int) {
     // SAFETY: a zeroed sigset is valid storage for sigemptyset; blocking a
     // signal on this thread affects only this thread.

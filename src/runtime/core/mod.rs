@@ -227,7 +227,9 @@ impl Core {
         EnterGuard { prev }
     }
 
-    /// Whether green threads wait in the run queue.
+    /// Whether green threads wait in the run queue (tokio on the loop asks
+    /// before it sleeps).
+    #[cfg(feature = "tokio")]
     pub(crate) fn has_ready_tasks(&self) -> bool {
         !self.run_queue.borrow().is_empty()
     }
