@@ -15,21 +15,10 @@ mod support;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use support::demo::Demo;
-
-fn python_has_websockets() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let ok = Command::new("python3").args(["-c", "import websockets"]).status().is_ok_and(|s| s.success());
-        if !ok {
-            let s = Command::new("python3").args(["-m", "pip", "install", "-q", "websockets"]).status().unwrap();
-            assert!(s.success(), "pip install websockets failed");
-        }
-    });
-}
+use support::python::python_has_websockets;
 
 /// Runs `tests/chat_bus_peer.py CHECK BASE...`, which prints "ok" when its checks pass.
 fn peer(check: &str, bases: &[String]) {

@@ -7,21 +7,10 @@
 mod support;
 
 use std::process::Command;
-use std::sync::Once;
 
 use support::certs::TestCerts;
 use support::demo::Demo;
-
-fn python_has_websockets() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let ok = Command::new("python3").args(["-c", "import websockets"]).status().is_ok_and(|s| s.success());
-        if !ok {
-            let s = Command::new("python3").args(["-m", "pip", "install", "-q", "websockets"]).status().unwrap();
-            assert!(s.success(), "pip install websockets failed");
-        }
-    });
-}
+use support::python::python_has_websockets;
 
 fn peer(check: &str, base: &str, ca: Option<&str>) {
     python_has_websockets();

@@ -6,5 +6,6 @@ pub mod access_log;
 pub mod certs;
 pub mod chromium;
 pub mod demo;
+pub mod python;
 pub mod raw;
 pub mod raw_server;
