@@ -79,10 +79,13 @@ fn openssl_s_client_negotiates_http11() {
 #[test]
 fn python_ssl_client_keeps_alive() {
     let certs = TestCerts::new();
-    let server = start(&certs, Limits::default());
+    // Between its requests the client pauses past `idle_stackless_after`:
+    // the TLS connection sleeps without its green thread and wakes for each.
+    let limits = Limits { idle_stackless_after: Some(Duration::from_millis(20)), ..Limits::default() };
+    let server = start(&certs, limits);
     let port = server.local_addr().unwrap().port();
     let script = r#"
-import socket, ssl, sys
+import socket, ssl, sys, time
 port, ca = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.create_default_context(cafile=ca)
 ctx.set_alpn_protocols(["http/1.1"])
@@ -91,6 +94,7 @@ with socket.create_connection(("127.0.0.1", port)) as raw:
         assert s.selected_alpn_protocol() == "http/1.1", s.selected_alpn_protocol()
         f = s.makefile("rb")
         for i in range(3):
+            time.sleep(0.2 * i)
             s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
             status = f.readline()
             assert status.startswith(b"HTTP/1.1 200"), status

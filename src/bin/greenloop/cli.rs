@@ -23,6 +23,9 @@ OPTIONS:
     --max-connections N      connections served at once per worker [default: 10000]
     --header-timeout SECS    time allowed to send a request head [default: 10]
     --idle-timeout SECS      keep-alive idle time [default: 60]
+    --idle-stackless-after SECS|off
+                             an idle keep-alive connection gives back its green thread
+                             and stack after this long [default: 1]
     --stack-size BYTES       green-thread stack size [default: 262144]
     --tls-cert PATH          serve HTTPS with this PEM certificate chain (with --tls-key)
     --tls-key PATH           the PEM private key of --tls-cert
@@ -88,6 +91,8 @@ pub struct Options {
     pub max_connections: Option<usize>,
     pub header_timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
+    /// `--idle-stackless-after`: `Some(None)` is `off`.
+    pub idle_stackless_after: Option<Option<Duration>>,
     pub stack_size: Option<usize>,
     /// Base URL of the `/api/aggregated*` upstream (`None`: this server).
     pub upstream: Option<String>,
@@ -217,6 +222,7 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         max_connections: None,
         header_timeout: None,
         idle_timeout: None,
+        idle_stackless_after: None,
         stack_size: None,
         upstream: None,
         tls_cert: None,
@@ -242,6 +248,10 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--max-connections" => o.max_connections = Some(number(&flag, &value(&flag)?, 1, 10_000_000)?),
             "--header-timeout" => o.header_timeout = Some(seconds(&flag, &value(&flag)?)?),
             "--idle-timeout" => o.idle_timeout = Some(seconds(&flag, &value(&flag)?)?),
+            "--idle-stackless-after" => {
+                let v = value(&flag)?;
+                o.idle_stackless_after = Some(if v == "off" { None } else { Some(seconds(&flag, &v)?) });
+            }
             "--stack-size" => o.stack_size = Some(number(&flag, &value(&flag)?, 16 * 1024, 1 << 30)?),
             "--upstream" => {
                 let url = http_url("--upstream", &value(&flag)?)?;
@@ -338,6 +348,11 @@ mod tests {
         assert_eq!(o.workers, 2);
         assert!(o.quiet);
         assert_eq!(o.idle_timeout, Some(Duration::from_millis(1500)));
+        let o = parse_ok(&["--idle-stackless-after", "off"]);
+        assert_eq!(o.idle_stackless_after, Some(None));
+        let o = parse_ok(&["--idle-stackless-after", "0.25"]);
+        assert_eq!(o.idle_stackless_after, Some(Some(Duration::from_millis(250))));
+        assert!(err(&["--idle-stackless-after", "soon"]).contains("not a number of seconds"));
     }
 
     #[test]

@@ -75,6 +75,9 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     if let Some(t) = o.idle_timeout {
         limits.idle_timeout = t;
     }
+    if let Some(after) = o.idle_stackless_after {
+        limits.idle_stackless_after = after;
+    }
     databases::check(&o.db).map_err(std::io::Error::other)?;
     start_chat_bus(o.chat_bus.as_deref())?;
     databases::prepare_postgres(&o.db);

@@ -47,6 +47,28 @@ impl Stream {
         }
     }
 
+    /// Calls `hook` once, on the loop, when the stream may have bytes to
+    /// read (or its peer hung up), with no green thread waiting on it.
+    /// `Err(hook)` when bytes may be readable already.
+    pub(crate) fn call_when_readable(&self, hook: Box<dyn FnOnce()>) -> Result<(), Box<dyn FnOnce()>> {
+        match self {
+            Stream::Tcp(s) => s.call_when_readable(hook),
+            Stream::Unix(s) => s.call_when_readable(hook),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.call_when_readable(hook),
+        }
+    }
+
+    /// Takes back a `call_when_readable` hook that has not run.
+    pub(crate) fn forget_when_readable(&self) {
+        match self {
+            Stream::Tcp(s) => s.forget_when_readable(),
+            Stream::Unix(s) => s.forget_when_readable(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.forget_when_readable(),
+        }
+    }
+
     /// Reads what is there now, without parking (`WouldBlock` otherwise).
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

@@ -40,9 +40,13 @@ const FLUSH_AT: usize = 64 * 1024;
 /// Fixed bodies larger than this are written from their own buffer, not copied.
 const COPY_LIMIT: usize = 16 * 1024;
 
-struct Conn<'a> {
-    ctx: &'a WorkerCtx,
-    app: &'a App,
+/// A connection's state, boxed: it moves whole between the green thread
+/// serving it and, between requests, the readiness callback it sleeps in
+/// (`asleep.rs`).
+pub(super) struct Conn {
+    ctx: Rc<WorkerCtx>,
+    app: Arc<App>,
+    id: u64,
     peer: Option<SocketAddr>,
     stream: Rc<Stream>,
     inbound: Rc<RefCell<Inbound>>,
@@ -67,6 +71,9 @@ struct Conn<'a> {
     shared: Rc<ConnShared>,
     /// Cancelled when the client hangs up; each handler runs under it.
     cancel: crate::cancel::Cancel,
+    /// A try to sleep without a green thread found bytes (maybe) readable:
+    /// this wait between requests keeps its green thread.
+    stay_awake: bool,
 }
 
 /// What `Conn::respond` needs to know of a request the app is answering.
@@ -80,10 +87,19 @@ struct Begun {
     started: Instant,
 }
 
-/// How a connection ended; only used to pick what, if anything, to log.
+/// How `Conn::run` returned.
 enum End {
     Closed,
     Error(io::Error),
+    /// Idle long enough between requests to give back its green thread.
+    Asleep,
+}
+
+/// How a wait between requests ended.
+enum Idle {
+    Read(io::Result<usize>),
+    /// Nothing came for `Limits::idle_stackless_after`: sleep without a green thread.
+    Sleep,
 }
 
 /// Serves one connection; `slot` is its place among the worker's
@@ -117,9 +133,10 @@ pub(crate) fn serve(
     // The socket cancels the running request's work when its client goes away.
     let cancel = crate::cancel::Cancel::new();
     stream.cancel_on_hangup(Some(&cancel));
-    let mut conn = Conn {
-        ctx,
-        app,
+    let conn = Box::new(Conn {
+        ctx: ctx.clone(),
+        app: app.clone(),
+        id,
         peer,
         out: Output::new(stream.clone()),
         stream,
@@ -132,23 +149,77 @@ pub(crate) fn serve(
         info,
         shared,
         cancel,
-    };
-    match conn.run() {
-        End::Error(e) => log::debug!("greenloop: connection {id} from {peer:?}: {e}"),
-        End::Closed => conn.linger_if_unread(),
+        stay_awake: false,
+    });
+    drive(conn);
+}
+
+/// Serves `conn` on the current green thread until it closes, or falls
+/// asleep between requests (then this green thread ends, and the
+/// connection's next bytes start another).
+pub(super) fn drive(mut conn: Box<Conn>) {
+    loop {
+        match conn.run() {
+            End::Error(e) => log::debug!("greenloop: connection {} from {:?}: {e}", conn.id, conn.peer),
+            End::Closed => conn.linger_if_unread(),
+            End::Asleep => match super::asleep::sleep(conn) {
+                Ok(()) => return,
+                Err(awake) => {
+                    // Bytes may have come meanwhile: read them on this green thread.
+                    conn = awake;
+                    conn.stay_awake = true;
+                    continue;
+                }
+            },
+        }
+        break;
     }
     // The connection closes when `conn` drops its share of the stream, in
     // this same turn (nothing parks in between).
     release();
+    drop(conn);
 }
 
-impl Conn<'_> {
+impl Conn {
+    /// What the connection shares with its worker.
+    pub(super) fn shared(&self) -> &Rc<ConnShared> {
+        &self.shared
+    }
+
+    pub(super) fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// How long it may sleep: until its idle timeout.
+    pub(super) fn idle_deadline(&self) -> Instant {
+        self.clock + self.ctx.config.limits.idle_timeout
+    }
+
+    /// Gives back the memory a connection between requests does not need:
+    /// its read and write buffers and the cached last head.
+    pub(super) fn shed(&mut self) {
+        self.inbound.borrow_mut().buf = ReadBuf::new(0, 1024);
+        *self.out.buf() = Vec::new();
+        self.head_cache = HeadCache::new();
+        self.label_text = String::new();
+    }
+
+    /// Takes up the connection on the current (new) green thread.
+    pub(super) fn wake_up(&mut self) {
+        crate::http::request_ext::set_connection_info(self.info.clone());
+        self.label.attach();
+        self.inbound.borrow_mut().buf = ReadBuf::new(1024, 4096);
+    }
+
     fn run(&mut self) -> End {
         // When the time allowed for the head being received started: when
         // its first bytes arrived, or, for a connection's first request, at
         // accept (a client that connects and says nothing gets the header
         // timeout, not the idle timeout that only a kept-alive one earns).
-        let mut head_started: Option<Instant> = Some(self.clock);
+        // (A connection taken up after sleeping between requests has
+        // answered one: its wait is the idle one.)
+        let mut head_started: Option<Instant> =
+            if self.inbound.borrow().request_seq == 0 { Some(self.clock) } else { None };
         loop {
             let parsed = {
                 let inb = self.inbound.borrow();
@@ -163,6 +234,7 @@ impl Conn<'_> {
                 Ok(Some((head, consumed))) => {
                     self.inbound.borrow_mut().buf.consume(consumed);
                     head_started = None;
+                    self.stay_awake = false;
                     match self.handle(head) {
                         Ok(true) => {}
                         Ok(false) => return self.finish(),
@@ -196,7 +268,14 @@ impl Conn<'_> {
                             self.ctx.idle_wanted_now();
                         }
                     }
-                    let read = self.read_more(deadline);
+                    let read = if idle && head_started.is_none() && !self.stay_awake {
+                        match self.read_idle(deadline) {
+                            Idle::Read(r) => r,
+                            Idle::Sleep => return End::Asleep,
+                        }
+                    } else {
+                        self.read_more(deadline)
+                    };
                     if idle {
                         self.shared.idle_since.set(None);
                         if self.shared.evicted.get() && matches!(read, Ok(n) if n > 0) {
@@ -284,6 +363,39 @@ impl Conn<'_> {
                 r => return r,
             }
         }
+    }
+
+    /// Waits between requests for the next one: for
+    /// `Limits::idle_stackless_after` on this green thread, then, if nothing
+    /// came, `Idle::Sleep` (the caller gives the green thread back).
+    #[inline(always)]
+    fn read_idle(&mut self, deadline: Instant) -> Idle {
+        let Some(at) = self.ctx.config.limits.idle_stackless_after.and_then(|a| self.clock.checked_add(a)) else {
+            return Idle::Read(self.read_more(deadline));
+        };
+        if at >= deadline {
+            return Idle::Read(self.read_more(deadline));
+        }
+        match self.read_more(at) {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => self.nothing_came(deadline),
+            r => Idle::Read(r),
+        }
+    }
+
+    /// Nothing came while the connection waited on its green thread (or it
+    /// was woken from its sleep, see `asleep.rs`, for a reason other than
+    /// bytes to read).
+    #[cold]
+    #[inline(never)]
+    fn nothing_came(&mut self, deadline: Instant) -> Idle {
+        if self.shared.evicted.get() {
+            // Told to make room for a new connection.
+            return Idle::Read(Ok(0));
+        }
+        if self.ctx.shutting_down.get() || crate::inspect::loop_time() >= deadline {
+            return Idle::Read(self.read_more(deadline));
+        }
+        Idle::Sleep
     }
 
     /// At shutdown: `None` while a head is half received (it is read on).
@@ -409,7 +521,7 @@ impl Conn<'_> {
         let Begun { version, is_head, keep_alive, has_body, request_id, started } = begun;
         self.clock = Instant::now();
         let took = self.clock - started;
-        let limits = &self.ctx.config.limits;
+        let drain_limit = self.ctx.config.limits.drain_limit;
         let mut keep = keep_alive;
         let response = match outcome {
             Ok(r) => r,
@@ -435,7 +547,7 @@ impl Conn<'_> {
             // What the handler left of the body is skipped after the answer
             // (never before: a client that sends less than it declared would
             // wait for it); a body too large to skip closes the connection.
-            keep &= super::inbound::may_skip_rest(&self.inbound, limits.drain_limit);
+            keep &= super::inbound::may_skip_rest(&self.inbound, drain_limit);
         }
         if keep && self.ctx.shutting_down.get() {
             // Requests that had arrived when the shutdown began are answered too.
@@ -468,7 +580,7 @@ impl Conn<'_> {
             // So the next request starts where it should. Should the rest of
             // the body be slow to come, the answer goes out first.
             let out = &mut self.out;
-            keep = super::inbound::drain(&self.inbound, limits.drain_limit, &mut || out.flush());
+            keep = super::inbound::drain(&self.inbound, drain_limit, &mut || out.flush());
         }
         keep &= self.inbound.borrow().broken.is_none();
         Ok(keep)

@@ -20,7 +20,7 @@ use super::stream::Stream;
 /// thread ends. Without this, an overflow leaked the slot for good (a worker
 /// at its cap then never accepted again) and a graceful shutdown waited out
 /// its whole grace period for the connection.
-struct Holdings {
+pub(super) struct Holdings {
     /// Released (and the acceptor woken) when dropped.
     _slot: OpenSlot,
     /// Unregistered when dropped.
@@ -54,6 +54,17 @@ pub(super) fn release() {
     if let Some(h) = HOLDINGS.take() {
         h.ended.set(true);
     }
+}
+
+/// Takes the holdings out of the current green thread, for a connection
+/// that goes on without it (asleep between requests).
+pub(super) fn take() -> Option<Holdings> {
+    HOLDINGS.take()
+}
+
+/// Gives a connection's holdings to the green thread that takes it up.
+pub(super) fn restore(held: Holdings) {
+    HOLDINGS.set(held);
 }
 
 /// Puts the connection's holdings in their green-thread local; returns what

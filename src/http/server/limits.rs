@@ -23,6 +23,13 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// How long an idle keep-alive connection (one that was answered) is kept open.
     pub idle_timeout: Duration,
+    /// After this long without a request, an idle keep-alive connection
+    /// gives back its green thread and stack, and waits as a readiness
+    /// callback on its socket (about 1 KiB) until its next request, a
+    /// hang-up or the idle timeout starts a new one. `None`: it keeps its
+    /// green thread for the whole wait. Shorter saves memory sooner; each
+    /// sleep and wake costs about one green thread's start.
+    pub idle_stackless_after: Option<Duration>,
     /// Longest wait for the next piece of a request body.
     pub body_timeout: Duration,
     /// Longest wait for a slow client to accept response bytes.
@@ -48,7 +55,7 @@ pub struct Limits {
 impl Default for Limits {
     /// 16 KiB heads of at most 100 fields and 8 KiB request lines (nginx
     /// and Node use 8-16 KiB); 16 MiB bodies; 10 s to send a head, 60 s idle
-    /// keep-alive (nginx: 75 s), 30 s between body pieces and for writes;
+    /// keep-alive (nginx: 75 s), without a green thread after 1 s, 30 s between body pieces and for writes;
     /// 10 000 connections per worker; 256 KiB drained; a listen backlog of
     /// 4096 (Linux's default `somaxconn`: bursts of thousands of connections
     /// are absorbed instead of dropped and retried a second later).
@@ -62,6 +69,7 @@ impl Default for Limits {
             max_body_bytes: codec.max_body_bytes,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            idle_stackless_after: Some(Duration::from_secs(1)),
             body_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
             max_connections: 10_000,

@@ -12,6 +12,7 @@
 //! layer's, `http/conn/`); binding and listening in `bind.rs`; the
 //! worker's open and idle connections in `registry.rs`.
 
+mod asleep;
 mod bind;
 mod conn;
 mod context;

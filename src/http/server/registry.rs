@@ -14,7 +14,7 @@
 //! list stays in least-recently-used order). A new scan happens only when
 //! the list runs dry.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
@@ -23,13 +23,43 @@ use crate::park::Unparker;
 
 /// What a connection shares with its worker.
 pub(crate) struct ConnShared {
-    /// The connection's green thread.
-    pub(crate) unparker: Unparker,
+    /// How to get the connection's attention.
+    waker: RefCell<ConnWaker>,
     /// Since when it has been between requests with nothing buffered;
     /// `None`: busy (reading or answering a request) or closed.
     pub(crate) idle_since: Cell<Option<Instant>>,
     /// It was told to close, to give its slot to a new connection.
     pub(crate) evicted: Cell<bool>,
+}
+
+/// How a connection is woken: its green thread is unparked, or, while it
+/// waits between requests without one, a green thread is started for it.
+pub(crate) enum ConnWaker {
+    /// The connection's green thread.
+    Thread(Unparker),
+    /// Starts a green thread for a connection asleep between requests.
+    Asleep(std::rc::Rc<dyn Fn()>),
+}
+
+impl ConnShared {
+    /// Wakes the connection: it looks at why (shutdown, eviction, bytes to read).
+    pub(crate) fn wake(&self) {
+        let asleep = match &*self.waker.borrow() {
+            ConnWaker::Thread(u) => {
+                u.unpark();
+                return;
+            }
+            ConnWaker::Asleep(start) => start.clone(),
+        };
+        // Outside the borrow: starting the green thread replaces the waker.
+        asleep();
+    }
+
+    /// The connection is now reached this way.
+    pub(crate) fn set_waker(&self, waker: ConnWaker) {
+        let old = self.waker.replace(waker);
+        drop(old);
+    }
 }
 
 /// A worker's open connections, by connection id.
@@ -50,7 +80,11 @@ impl Registry {
 
     /// Adds connection `id`, whose green thread is `unparker`.
     pub(crate) fn insert(&mut self, id: u64, unparker: Unparker) -> Rc<ConnShared> {
-        let shared = Rc::new(ConnShared { unparker, idle_since: Cell::new(None), evicted: Cell::new(false) });
+        let shared = Rc::new(ConnShared {
+            waker: RefCell::new(ConnWaker::Thread(unparker)),
+            idle_since: Cell::new(None),
+            evicted: Cell::new(false),
+        });
         self.conns.insert(id, shared.clone());
         shared
     }
@@ -91,8 +125,8 @@ impl Registry {
             };
             if c.idle_since.get() == Some(since) && !c.evicted.get() {
                 c.evicted.set(true);
-                c.unparker.unpark();
                 self.evicting += 1;
+                c.wake();
                 return true;
             }
         }
@@ -105,9 +139,9 @@ impl Registry {
         self.candidates = idle.into();
     }
 
-    /// Every open connection's green thread.
-    pub(crate) fn unparkers(&self) -> Vec<Unparker> {
-        self.conns.values().map(|c| c.unparker.clone()).collect()
+    /// Every open connection.
+    pub(crate) fn all(&self) -> Vec<Rc<ConnShared>> {
+        self.conns.values().cloned().collect()
     }
 }
 

@@ -8,7 +8,6 @@ use std::thread;
 
 use super::context::worker_ctx;
 use crate::Handle;
-use crate::park::Unparker;
 
 /// Stops a server gracefully: no new connections, requests in flight finish
 /// (within the grace period), and so do requests whose bytes had begun to
@@ -99,9 +98,9 @@ fn begin_worker_shutdown() {
     if ctx.shutting_down.replace(true) {
         return;
     }
-    let connections: Vec<Unparker> = ctx.connections.borrow().unparkers();
-    for u in connections {
-        u.unpark();
+    let connections = ctx.connections.borrow().all();
+    for c in connections {
+        c.wake();
     }
     if let Some(a) = ctx.acceptor.borrow().as_ref() {
         a.unpark();

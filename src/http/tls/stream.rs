@@ -242,6 +242,26 @@ impl TlsStream {
         !matches!(self.state.borrow_mut().reader().fill_buf(), Err(e) if is_would_block(&e))
     }
 
+    /// Calls `hook` once, on the loop, when the socket becomes readable,
+    /// without a green thread waiting; `Err(hook)` when decrypted bytes are
+    /// buffered, the handshake is not over or output is queued (the caller
+    /// goes on reading or writing instead).
+    pub(crate) fn call_when_readable(&self, hook: Box<dyn FnOnce()>) -> Result<(), Box<dyn FnOnce()>> {
+        let busy = {
+            let state = self.state.borrow();
+            state.is_handshaking() || state.wants_write()
+        };
+        if busy || self.has_plaintext() {
+            return Err(hook);
+        }
+        self.sock.call_when_readable(hook)
+    }
+
+    /// Takes back a `call_when_readable` hook that has not run.
+    pub(crate) fn forget_when_readable(&self) {
+        self.sock.forget_when_readable()
+    }
+
     /// Parks until decrypted bytes may be readable, the green thread is
     /// unparked (`Ok`: re-check), or `deadline` (or, while handshaking, the
     /// handshake's deadline) passes (`TimedOut`). Returns at once when

@@ -33,6 +33,10 @@ pub(crate) struct IoEntry {
     hup: bool,
     /// Called on a hang-up while no read waits (`watch_hangup`).
     on_hangup: Option<Rc<dyn Fn()>>,
+    /// Called once, on the loop, when the source becomes readable (or hangs
+    /// up) while no read waits (`call_when_readable`): a connection between
+    /// requests waits this way without a green thread.
+    on_readable: Option<Box<dyn FnOnce()>>,
 }
 
 impl Core {
@@ -59,6 +63,7 @@ impl Core {
             e.fd = source.as_raw_fd();
             e.hup = false;
             e.on_hangup = None;
+            e.on_readable = None;
         }
         let result = self.poll.borrow().registry().register(source, mio::Token(index), interest);
         if let Err(e) = result {
@@ -92,8 +97,10 @@ impl Core {
         let waiters: Vec<TaskRef> = entry.readers.drain(..).chain(entry.writers.drain(..)).collect();
         entry.in_use = false;
         let hook = entry.on_hangup.take();
+        let readable = entry.on_readable.take();
         drop(io);
         drop(hook);
+        drop(readable);
         for w in waiters {
             self.unpark(w);
         }
@@ -172,6 +179,28 @@ impl Core {
         drop(old);
     }
 
+    /// Calls `hook` once, on the loop, when registration `index` becomes
+    /// readable (or its peer hangs up) while no read waits on it. Gives
+    /// `hook` back when the source may be readable already (an event came
+    /// since the last read found it drained): the caller reads instead.
+    pub(crate) fn call_when_readable(&self, index: usize, hook: Box<dyn FnOnce()>) -> Result<(), Box<dyn FnOnce()>> {
+        let mut io = self.io.borrow_mut();
+        let e = &mut io[index];
+        if e.read_ready || !e.in_use {
+            return Err(hook);
+        }
+        let old = e.on_readable.replace(hook);
+        drop(io);
+        drop(old);
+        Ok(())
+    }
+
+    /// Takes back a `call_when_readable` hook that has not run.
+    pub(crate) fn forget_when_readable(&self, index: usize) {
+        let old = self.io.borrow_mut().get_mut(index).and_then(|e| e.on_readable.take());
+        drop(old);
+    }
+
     /// Whether the peer of stream registration `index` has hung up (as
     /// `watch_hangup` means it). No syscall unless a hang-up event was seen.
     #[inline]
@@ -203,6 +232,15 @@ impl Core {
                 hook();
                 io = self.io.borrow_mut();
             }
+        }
+        let Some(entry) = io.get_mut(index).filter(|e| e.in_use) else { return };
+        if readable
+            && entry.readers.is_empty()
+            && let Some(hook) = entry.on_readable.take()
+        {
+            drop(io);
+            hook();
+            io = self.io.borrow_mut();
         }
         let Some(entry) = io.get_mut(index).filter(|e| e.in_use) else { return };
         let mut wake = [None, None];

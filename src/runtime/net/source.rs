@@ -152,6 +152,17 @@ impl<S: Source + std::os::fd::AsRawFd> Registered<S> {
         core().watch_hangup(self.token, hook);
     }
 
+    /// Calls `hook` once, on the loop, when the socket becomes readable or
+    /// its peer hangs up; `Err(hook)` when it may be readable already.
+    pub(crate) fn call_when_readable(&self, hook: Box<dyn FnOnce()>) -> Result<(), Box<dyn FnOnce()>> {
+        core().call_when_readable(self.token, hook)
+    }
+
+    /// Takes back a `call_when_readable` hook that has not run.
+    pub(crate) fn forget_when_readable(&self) {
+        core().forget_when_readable(self.token)
+    }
+
     /// Whether the peer has hung up (see `cancel_on_hangup`).
     #[inline]
     pub(crate) fn peer_hung_up(&self) -> bool {
@@ -311,6 +322,18 @@ macro_rules! green_stream {
             /// sending half counts as gone, as in Go's `net/http`.
             pub fn cancel_on_hangup(&self, cancel: Option<&crate::cancel::Cancel>) {
                 self.io.cancel_on_hangup(cancel)
+            }
+            /// Calls `hook` once, on the loop, when the socket becomes readable or
+            /// its peer hangs up, without a green thread waiting; `Err(hook)`
+            /// when it may be readable already (read it instead).
+            #[allow(dead_code)]
+            pub(crate) fn call_when_readable(&self, hook: Box<dyn FnOnce()>) -> Result<(), Box<dyn FnOnce()>> {
+                self.io.call_when_readable(hook)
+            }
+            /// Takes back a [`call_when_readable`](Self::call_when_readable) hook that has not run.
+            #[allow(dead_code)]
+            pub(crate) fn forget_when_readable(&self) {
+                self.io.forget_when_readable()
             }
             /// Whether the peer has hung up (as [`cancel_on_hangup`](Self::cancel_on_hangup)
             /// means it). Costs a syscall only once a hang-up event was seen.
