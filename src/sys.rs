@@ -53,6 +53,55 @@ pub(crate) fn malloc_trim() {
     }
 }
 
+/// Drops the pages of `[addr, addr + len)` from memory (`MADV_DONTNEED`):
+/// the mapping stays, and private anonymous memory reads back as zeros.
+///
+/// # Safety
+/// The range must be page-aligned, inside a private anonymous mapping, and
+/// hold nothing anyone will read before writing it again.
+pub(crate) unsafe fn discard_pages(addr: usize, len: usize) {
+    // SAFETY: the caller guarantees the range is such a mapping with no live
+    // contents; madvise does not touch memory outside it.
+    unsafe {
+        libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED);
+    }
+}
+
+/// How many pages of `[addr, addr + len)` are resident (`mincore`).
+#[cfg(test)]
+pub(crate) fn resident_pages(addr: usize, len: usize) -> usize {
+    let page = page_size();
+    let mut vec = vec![0u8; len.div_ceil(page)];
+    // SAFETY: mincore reads the page tables of the given range and writes one
+    // byte per page into `vec`, which has room for every page of it.
+    let r = unsafe { libc::mincore(addr as *mut libc::c_void, len, vec.as_mut_ptr()) };
+    assert_eq!(r, 0, "mincore: {}", io::Error::last_os_error());
+    vec.iter().filter(|&&b| b & 1 != 0).count()
+}
+
+/// The current stack pointer, or 0 on architectures where it is not read.
+#[inline(always)]
+pub(crate) fn stack_pointer() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let sp: usize;
+        // SAFETY: reads a register into a variable; no memory, stack or flags are touched.
+        unsafe { std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+        sp
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let sp: usize;
+        // SAFETY: reads a register into a variable; no memory, stack or flags are touched.
+        unsafe { std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+        sp
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        0
+    }
+}
+
 /// This thread's `errno`.
 pub(crate) fn errno() -> i32 {
     // SAFETY: __errno_location returns this thread's errno slot, valid for

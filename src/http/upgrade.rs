@@ -17,7 +17,8 @@ use http::StatusCode;
 use super::conn::stream::Stream;
 use super::response::Response;
 
-type Pending = Box<dyn FnOnce(Upgraded)>;
+/// What runs the connection after a `101`.
+pub(crate) type Pending = Box<dyn FnOnce(Upgraded)>;
 
 /// The callback of the `101` the current connection's handler answers.
 static PENDING: crate::LocalKey<Pending> = crate::LocalKey::new();
@@ -25,6 +26,11 @@ static PENDING: crate::LocalKey<Pending> = crate::LocalKey::new();
 /// Makes `response` a `101 Switching Protocols` and arranges for `then` to
 /// run with the connection once that head is written. Call it on the
 /// handler's own green thread (the connection's) and return the response.
+///
+/// `then` runs on a green thread of its own, started fresh when the head is
+/// out: a long-lived protocol (a WebSocket waiting for its next message)
+/// then keeps only its own frames resident, not the stack the HTTP request
+/// used on the way.
 ///
 /// ```no_run
 /// use greenloop::http::{Request, Response, upgrade};

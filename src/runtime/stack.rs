@@ -19,17 +19,23 @@ pub(crate) struct StackPool {
     size: usize,
     max_pooled: usize,
     free: Vec<DefaultStack>,
+    /// `free[..clean]` had their pages discarded since they came back
+    /// (stacks are taken and given back at the end, so the oldest stay clean).
+    clean: usize,
 }
 
 impl StackPool {
     pub(crate) fn new(size: usize, max_pooled: usize) -> StackPool {
-        StackPool { size, max_pooled, free: Vec::new() }
+        StackPool { size, max_pooled, free: Vec::new(), clean: 0 }
     }
 
     /// A pooled stack, or a freshly mapped one.
     pub(crate) fn take(&mut self) -> io::Result<DefaultStack> {
         match self.free.pop() {
-            Some(s) => Ok(s),
+            Some(s) => {
+                self.clean = self.clean.min(self.free.len());
+                Ok(s)
+            }
             None => DefaultStack::new(self.size).map_err(|e| {
                 io::Error::new(
                     e.kind(),
@@ -59,6 +65,45 @@ impl StackPool {
         let excess = self.free.len().saturating_sub(self.max_pooled);
         // Dropping a stack unmaps it.
         self.free.truncate(self.free.len() - excess.min(n));
+        self.clean = self.clean.min(self.free.len());
+    }
+
+    /// How many pooled stacks have had their pages discarded.
+    #[cfg(test)]
+    pub(crate) fn clean_count(&self) -> usize {
+        self.clean
+    }
+
+    /// Resident pages of the `i`th pooled stack (the oldest first).
+    #[cfg(test)]
+    pub(crate) fn resident_pages_of(&self, i: usize) -> usize {
+        let stack = &self.free[i];
+        let low = corosensei::stack::Stack::limit(stack).get() + crate::sys::page_size();
+        let high = corosensei::stack::Stack::base(stack).get();
+        crate::sys::resident_pages(low, high - low)
+    }
+
+    /// Discards the pages of up to `max` pooled stacks, the least recently
+    /// returned first, keeping the `warm` most recent ones as they are:
+    /// their memory goes back to the system while the mappings stay for reuse.
+    /// Returns whether some were left for the next call.
+    pub(crate) fn discard_cold(&mut self, warm: usize, max: usize) -> bool {
+        let end = self.free.len().saturating_sub(warm);
+        let page = crate::sys::page_size();
+        let mut n = 0;
+        while self.clean < end && n < max {
+            let stack = &self.free[self.clean];
+            // Above the guard page, up to the top of the stack.
+            let low = corosensei::stack::Stack::limit(stack).get() + page;
+            let high = corosensei::stack::Stack::base(stack).get();
+            // SAFETY: [low, high) is the writable part of a pooled stack's
+            // mapping; no coroutine runs on a pooled stack, and the next one
+            // to start on it writes before it reads.
+            unsafe { crate::sys::discard_pages(low, high - low) };
+            self.clean += 1;
+            n += 1;
+        }
+        self.clean < end
     }
 
     /// Idle stacks held by the pool.

@@ -52,6 +52,7 @@ impl Sleeper {
 /// Puts `conn`, idle between requests, to sleep without its green thread
 /// (which should end right after). Gives it back when bytes may already be
 /// readable: the caller reads them instead.
+#[inline(never)]
 pub(super) fn sleep(mut conn: Box<Conn>) -> Result<(), Box<Conn>> {
     let sleeper = Rc::new(Sleeper { conn: RefCell::new(None), timer: Cell::new(None) });
     let on_readable = {

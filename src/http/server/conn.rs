@@ -74,6 +74,8 @@ pub(super) struct Conn {
     /// A try to sleep without a green thread found bytes (maybe) readable:
     /// this wait between requests keeps its green thread.
     stay_awake: bool,
+    /// After a `101`: what runs the connection next, on a fresh green thread.
+    upgrade: Option<(crate::http::upgrade::Pending, crate::http::upgrade::Upgraded)>,
 }
 
 /// What `Conn::respond` needs to know of a request the app is answering.
@@ -108,10 +110,25 @@ pub(crate) fn serve(
     ctx: &Rc<WorkerCtx>,
     slot: OpenSlot,
     app: &Arc<App>,
-    mut stream: Stream,
+    stream: Stream,
     peer: Option<SocketAddr>,
     id: u64,
 ) {
+    drive(open(ctx, slot, app, stream, peer, id));
+}
+
+/// Sets a new connection up. Out of line: the connection's state is built
+/// in this frame, gone before the first request, not in one that stays on
+/// the stack under every handler.
+#[inline(never)]
+fn open(
+    ctx: &Rc<WorkerCtx>,
+    slot: OpenSlot,
+    app: &Arc<App>,
+    mut stream: Stream,
+    peer: Option<SocketAddr>,
+    id: u64,
+) -> Box<Conn> {
     let limits = &ctx.config.limits;
     let _ = stream.set_write_timeout(Some(limits.write_timeout));
     let stream = Rc::new(stream);
@@ -133,7 +150,7 @@ pub(crate) fn serve(
     // The socket cancels the running request's work when its client goes away.
     let cancel = crate::cancel::Cancel::new();
     stream.cancel_on_hangup(Some(&cancel));
-    let conn = Box::new(Conn {
+    Box::new(Conn {
         ctx: ctx.clone(),
         app: app.clone(),
         id,
@@ -150,8 +167,8 @@ pub(crate) fn serve(
         shared,
         cancel,
         stay_awake: false,
-    });
-    drive(conn);
+        upgrade: None,
+    })
 }
 
 /// Serves `conn` on the current green thread until it closes, or falls
@@ -174,10 +191,41 @@ pub(super) fn drive(mut conn: Box<Conn>) {
         }
         break;
     }
+    if let Some((then, upgraded)) = conn.upgrade.take() {
+        return run_upgraded(conn, then, upgraded);
+    }
     // The connection closes when `conn` drops its share of the stream, in
     // this same turn (nothing parks in between).
     release();
     drop(conn);
+}
+
+/// Runs the protocol a `101` switched to on a fresh green thread, which
+/// takes over the connection's holdings; this one ends, and the HTTP
+/// state (buffers, cached head) is freed. The fresh stack holds only the
+/// protocol's own frames while it waits (an idle WebSocket: one page).
+#[cold]
+#[inline(never)]
+fn run_upgraded(conn: Box<Conn>, then: crate::http::upgrade::Pending, upgraded: crate::http::upgrade::Upgraded) {
+    let Some(held) = super::holdings::take() else {
+        then(upgraded);
+        release();
+        return;
+    };
+    // The HTTP request's cancellation ends here.
+    conn.stream.cancel_on_hangup(None);
+    let handover = Box::new((held, conn.shared.clone(), conn.label.clone(), conn.info.clone(), then, upgraded));
+    drop(conn);
+    crate::spawn_detached(move || {
+        let (held, shared, label, info, then, upgraded) = *handover;
+        super::holdings::restore(held);
+        shared.set_waker(super::registry::ConnWaker::Thread(crate::park::unparker()));
+        drop(shared);
+        crate::http::request_ext::set_connection_info(info);
+        label.attach();
+        then(upgraded);
+        release();
+    });
 }
 
 impl Conn {
@@ -606,7 +654,7 @@ impl Conn {
             inb.buf = ReadBuf::new(0, 0);
             early
         };
-        then(crate::http::upgrade::Upgraded::new(self.stream.clone(), early));
+        self.upgrade = Some((then, crate::http::upgrade::Upgraded::new(self.stream.clone(), early)));
         Ok(false)
     }
 

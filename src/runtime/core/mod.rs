@@ -12,6 +12,7 @@
 mod budget;
 mod dump;
 mod io;
+mod stack_sweep;
 mod tasks;
 #[cfg(feature = "tokio")]
 mod tokio_local;
@@ -119,6 +120,10 @@ pub(crate) struct Core {
     /// Operations the running green thread completed without parking since
     /// it was resumed (`budget.rs`).
     budget: Cell<u32>,
+    /// When the next stack sweep is due (`stack_sweep.rs`), if one is.
+    next_sweep: Cell<Option<Instant>>,
+    /// `counters.switches` at the last sweep: none is scheduled unless green threads ran since.
+    swept_at_switches: Cell<u64>,
 }
 
 thread_local! {
@@ -218,6 +223,8 @@ impl Core {
             next_task_id: Cell::new(1),
             counters: Counters::default(),
             budget: Cell::new(0),
+            next_sweep: Cell::new(None),
+            swept_at_switches: Cell::new(0),
         })
     }
 

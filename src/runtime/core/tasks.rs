@@ -92,6 +92,11 @@ pub(crate) struct Task {
     /// loop's clock: for `inspect::threads`. A byte and a copy per park.
     pub(super) wait: Cell<WaitReason>,
     pub(super) parked_at: Cell<Instant>,
+    /// The stack pointer when it last suspended (0 where it cannot be read):
+    /// the pages below it are dead while it is suspended (`stack_sweep.rs`).
+    pub(super) suspended_sp: Cell<usize>,
+    /// Its dead stack pages were discarded since it last ran.
+    pub(super) stack_swept: Cell<bool>,
     /// The I/O registration a socket wait parks on (its index).
     pub(super) wait_io: Cell<u32>,
     /// The timer entry this task counts on, `(deadline, order)`: one whose
@@ -319,6 +324,8 @@ impl Core {
                 park_deadline: Cell::new(None),
                 wait: Cell::new(WaitReason::Park),
                 parked_at: Cell::new(self.now.get()),
+                suspended_sp: Cell::new(0),
+                stack_swept: Cell::new(false),
                 wait_io: Cell::new(0),
                 timer: Cell::new(None),
                 scopes: RefCell::new(Vec::new()),

@@ -73,7 +73,11 @@ impl Core {
             if let Some(w) = &self.watch {
                 w.idle();
             }
-            self.timers.borrow().next_deadline().map(|at| at.saturating_duration_since(now))
+            let next = match (self.timers.borrow().next_deadline(), self.next_sweep()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            next.map(|at| at.saturating_duration_since(now))
         };
         #[cfg(feature = "tokio")]
         let timeout = self.drive_tokio(timeout);
@@ -100,6 +104,7 @@ impl Core {
         drop(events);
         self.drain_remote();
         self.fire_due_timers();
+        self.sweep_stacks_if_due(self.now.get());
         if excess {
             let quiet = idle && self.run_queue.borrow().is_empty();
             if quiet {

@@ -114,6 +114,8 @@ impl Core {
 
     #[inline]
     fn suspend_raw(&self, task: &Task) {
+        task.suspended_sp.set(crate::sys::stack_pointer());
+        task.stack_swept.set(false);
         let yielder = task.yielder.get();
         // SAFETY: the yielder lives on this task's coroutine stack for as long
         // as the coroutine runs, and we are running on that coroutine now.
