@@ -26,6 +26,8 @@ pub mod client;
 #[doc(hidden)] // not covered by semver; used by the benchmarks
 pub mod codec;
 mod conn;
+#[cfg(feature = "cookies")]
+pub mod cookies;
 pub mod debug;
 mod handler;
 mod log_sink;
