@@ -33,6 +33,7 @@ mod handler;
 mod log_sink;
 pub mod metrics;
 pub mod middleware;
+pub mod multipart;
 mod query;
 mod read_buf;
 mod request_ext;

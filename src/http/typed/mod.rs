@@ -67,4 +67,5 @@ mod request;
 pub use json::Json;
 pub use output::{Html, Redirect};
 pub use rejection::Rejection;
+pub(crate) use request::unsupported;
 pub use request::{BodyLimit, TypedRequest};

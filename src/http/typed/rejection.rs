@@ -55,11 +55,15 @@ impl Rejection {
     /// a limit), 408 for a timed-out read, 400 otherwise; `what` names what
     /// was being read ("JSON body").
     pub(crate) fn from_body_error(e: io::Error, what: &str) -> Rejection {
-        let known = e.get_ref().and_then(|e| e.downcast_ref::<BodyError>()).map(|b| b.status);
-        let status = known.unwrap_or(match e.kind() {
+        // A body error says what went wrong in its own words ("request body
+        // larger than the 2097152-byte limit").
+        if let Some(known) = e.get_ref().and_then(|e| e.downcast_ref::<BodyError>()) {
+            return Rejection::new(known.status, known.to_string());
+        }
+        let status = match e.kind() {
             io::ErrorKind::TimedOut => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
-        });
+        };
         Rejection::new(status, format!("could not read the {what}: {e}"))
     }
 }
