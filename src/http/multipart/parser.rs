@@ -26,8 +26,8 @@ const MAX_BOUNDARY: usize = 70;
 /// [`next_part`](Multipart::next_part). See the [module docs](super) for
 /// an example and for what each kind of bad input answers.
 ///
-/// Limits (defaults in brackets): parts [100], bytes per part [8 MiB],
-/// bytes of the whole body [32 MiB]. The server's
+/// Limits (defaults in parentheses): parts (100), bytes per part (8 MiB),
+/// bytes of the whole body (32 MiB). The server's
 /// [`Limits::max_body_bytes`](crate::http::Limits) applies as well.
 pub struct Multipart {
     body: Body,

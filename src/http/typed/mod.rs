@@ -68,4 +68,4 @@ pub use json::Json;
 pub use output::{Html, Redirect};
 pub use rejection::Rejection;
 pub(crate) use request::unsupported;
-pub use request::{BodyLimit, TypedRequest};
+pub use request::{BodyLimit, DEFAULT_BODY_LIMIT, TypedRequest};

@@ -149,7 +149,8 @@ pub(crate) fn content_type_is(req: &Request, accept: impl Fn(&str) -> bool) -> b
 }
 
 /// The request's media type, lowercased, without parameters.
-pub(crate) fn media_type(req: &Request) -> Option<String> {
+#[cfg(feature = "json")]
+fn media_type(req: &Request) -> Option<String> {
     let v = req.headers().get(http::header::CONTENT_TYPE)?.to_str().ok()?;
     let media = v.split(';').next().unwrap_or("").trim();
     Some(media.to_ascii_lowercase())

@@ -229,7 +229,7 @@ impl Middleware for AccessLog {
         pending.status = Some(if crate::cancel::is_cancelled() { 499 } else { res.status().as_u16() });
         if pending.request_id.is_none() {
             // `RequestIds` inside this middleware: the id is on the response.
-            pending.request_id = res.headers().get(X_REQUEST_ID).and_then(|v| RequestId::of_header(v));
+            pending.request_id = res.headers().get(X_REQUEST_ID).and_then(RequestId::of_header);
         }
         drop(pending);
         res

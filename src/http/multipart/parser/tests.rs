@@ -2,18 +2,20 @@ use super::*;
 
 const B: &str = "XyZ-boundary";
 
+/// Every part as (name, filename, content), or the rejection.
+type Parsed = Result<Vec<(String, Option<String>, Vec<u8>)>, Rejection>;
+
 fn form(body: &[u8], chunk: usize) -> Multipart {
     let mut m = Multipart::new(Body::from(body.to_vec()), B);
     m.chunk = chunk;
     m
 }
 
-/// Every part as (name, filename, content), or the rejection.
-fn parse(body: &[u8], chunk: usize) -> Result<Vec<(String, Option<String>, Vec<u8>)>, Rejection> {
+fn parse(body: &[u8], chunk: usize) -> Parsed {
     parse_with(form(body, chunk))
 }
 
-fn parse_with(mut m: Multipart) -> Result<Vec<(String, Option<String>, Vec<u8>)>, Rejection> {
+fn parse_with(mut m: Multipart) -> Parsed {
     let mut out = Vec::new();
     while let Some(mut p) = m.next_part()? {
         let content = p.content()?;
@@ -71,7 +73,7 @@ fn unread_parts_are_skipped() {
     assert_eq!(names, ["title", "file"]);
 }
 
-fn status(r: Result<Vec<(String, Option<String>, Vec<u8>)>, Rejection>) -> (u16, String) {
+fn status(r: Parsed) -> (u16, String) {
     let e = r.expect_err("a rejection");
     (e.status().as_u16(), e.reason().to_string())
 }
