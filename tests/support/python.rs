@@ -23,8 +23,13 @@ pub fn python_has_requests() {
     ONCE.call_once(|| {
         let ok = Command::new("python3").args(["-c", "import requests"]).status().is_ok_and(|s| s.success());
         if !ok {
-            let s = Command::new("python3").args(["-m", "pip", "install", "-q", "requests"]).status().unwrap();
-            assert!(s.success(), "pip install requests failed");
+            let pip = |extra: &[&str]| {
+                Command::new("python3").args(["-m", "pip", "install", "-q"]).args(extra).arg("requests").status()
+            };
+            // A system Python (Debian's) refuses plain `pip install` outside a venv.
+            let ok =
+                pip(&[]).is_ok_and(|s| s.success()) || pip(&["--break-system-packages"]).is_ok_and(|s| s.success());
+            assert!(ok, "pip install requests failed");
         }
     });
 }
