@@ -36,7 +36,7 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
 }
 
 fn ids_app() -> App {
-    App::new(|req: Request| RequestId::of(&req).unwrap_or("none").to_string()).wrap(RequestIds::new())
+    App::new(|req: Request| RequestId::of(&req).map_or("none".to_string(), |id| id.to_string())).wrap(RequestIds::new())
 }
 
 #[test]

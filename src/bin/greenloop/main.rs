@@ -83,8 +83,11 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     if let Some(url) = &o.upstream {
         upstream.set(Some(url.clone()));
     }
-    // Request ids first: the outermost layer, so every line and response has one.
-    let mut app = App::new(routes::router(upstream.clone(), limits.max_body_bytes)).wrap(RequestIds::new());
+    let mut app = App::new(routes::router(upstream.clone(), limits.max_body_bytes));
+    if o.request_ids {
+        // The outermost layer, so every log line and response has one.
+        app = app.wrap(RequestIds::new());
+    }
     if !o.quiet {
         app = app.wrap(AccessLog::new().log_body(o.log_bodies));
     }

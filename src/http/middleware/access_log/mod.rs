@@ -218,7 +218,7 @@ impl Middleware for AccessLog {
         // Logged however the handler ends: a request whose client went
         // away (its waits cancelled, the handler unwound) as nginx's 499, a
         // panic as the 500 the server answers.
-        let request_id = req.as_ref().and_then(|r| r.extensions().get::<RequestId>()).cloned();
+        let request_id = req.as_ref().and_then(RequestId::of);
         let mut pending = Pending { log: self, line, tail, start, status: None, request_id };
         let res = match (req, outcome) {
             (Some(req), _) => next.run(req),
