@@ -9,7 +9,8 @@ Layers, lowest first (docs/DESIGN.md draws the same map):
   http: codec, read_buf, body_error, query, tls, log_sink
                              bytes and text: parsing, buffers, TLS records
   http: conn/                the connection layer: stream, inbound reader, counters
-  http: body, response, request_ext, handler, router, upgrade, metrics, debug, thread_dump, sse, ws
+  http: body, response, request_ext, handler, router, upgrade, metrics, debug, thread_dump, sse, ws,
+        typed, cookies, multipart
                              the types handlers touch, and what they return
   http: middleware/          Middleware impls over those types
   http: server/, client/     the two roles, on top of everything above
@@ -52,6 +53,9 @@ HTTP_RANKS = {
     "thread_dump": 2,
     "sse": 2,
     "ws": 2,
+    "typed": 2,
+    "cookies": 2,
+    "multipart": 2,
     "middleware": 3,
     "server": 4,
     "client": 4,

@@ -14,6 +14,8 @@
 #   benches/scripts/callgrind_per_request.sh /tmp/greenloop-old   # another build, to compare
 #   CONNS=64 benches/scripts/callgrind_per_request.sh              # 64 connections (default 1)
 #   DUR=4s sets the length of each load.
+#   REQUEST_IDS=1 keeps the demo's X-Request-Id middleware (off by default, as
+#   the peers compared have none; a build that predates it has none either).
 #   GREENLOOP_WATCHDOG_MS (default here 10000) is the watchdog's threshold.
 set -euo pipefail
 BIN="$(realpath "${1:-$(dirname "$0")/../../target/release/greenloop}")"
@@ -34,13 +36,17 @@ done
 # requests). A threshold no turn reaches keeps its per-turn bookkeeping
 # counted and its reports out.
 export GREENLOOP_WATCHDOG_MS="${GREENLOOP_WATCHDOG_MS:-10000}"
+ARGS=(--quiet)
+if [ -z "${REQUEST_IDS:-}" ] && "$BIN" --help 2>/dev/null | grep -q -- --no-request-ids; then
+  ARGS+=(--no-request-ids)
+fi
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
 # one LOAD PORT -> "requests instructions"
 one() {
   local load="$1" port="$2" n total
-  valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$load" "$BIN" --bind "127.0.0.1:$port" --quiet \
+  valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$load" "$BIN" --bind "127.0.0.1:$port" "${ARGS[@]}" \
     >/dev/null 2>"$OUT/err.$load" &
   pid=$!
   # `one` runs in a subshell (`< <(one ...)`): the server goes down with it,

@@ -26,11 +26,14 @@ pub mod client;
 #[doc(hidden)] // not covered by semver; used by the benchmarks
 pub mod codec;
 mod conn;
+#[cfg(feature = "cookies")]
+pub mod cookies;
 pub mod debug;
 mod handler;
 mod log_sink;
 pub mod metrics;
 pub mod middleware;
+pub mod multipart;
 mod query;
 mod read_buf;
 mod request_ext;
@@ -41,6 +44,7 @@ pub mod sse;
 mod thread_dump;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod typed;
 pub mod upgrade;
 #[cfg(feature = "ws")]
 pub mod ws;
@@ -60,5 +64,8 @@ pub use request_ext::{ConnInfo, RequestExt};
 pub use response::{IntoResponse, Response, ResponseBody};
 pub use router::{MethodRouter, Params, Router, any, delete, get, head, on, options, patch, post, put};
 pub use server::{Limits, RunningServer, Server, ShutdownHandle, worker_id, worker_state};
+#[cfg(feature = "json")]
+pub use typed::Json;
+pub use typed::{BodyLimit, Html, Redirect, Rejection, TypedRequest};
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};

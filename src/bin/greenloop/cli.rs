@@ -42,6 +42,11 @@ OPTIONS:
                              running longer is cancelled by the server [default: 10]
     --chat-bus URL           /ws/chat spans every instance on this bus: redis://HOST:PORT
                              (Redis pub/sub) or nats://HOST:PORT [default: this instance only]
+    --no-request-ids         no X-Request-Id on responses and in the log (about 1 900
+                             instructions less per request: what benchmarks measure)
+    --cors-origin ORIGIN     let pages from ORIGIN (https://app.example:8443) call /api/*
+                             from a browser, cookies included; repeatable; `*`: any origin
+                             (without cookies) [default: same-origin only]
     -h, --help               this text
     -V, --version            the version
 
@@ -105,6 +110,10 @@ pub struct Options {
     pub db: crate::databases::DbOptions,
     /// `--chat-bus`: where the chat room meets the other instances.
     pub chat_bus: Option<String>,
+    /// `--cors-origin`: the origins whose pages may call `/api/*` (`*`: any).
+    pub cors_origins: Vec<String>,
+    /// `--no-request-ids`: no `X-Request-Id` (on by default).
+    pub request_ids: bool,
 }
 
 /// What `greenloop swarm` was asked to do.
@@ -230,6 +239,8 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         upstream_ca: None,
         db: crate::databases::DbOptions::default(),
         chat_bus: None,
+        cors_origins: Vec::new(),
+        request_ids: true,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -269,6 +280,8 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--db-timeout" => o.db.acquire_timeout = seconds(&flag, &value(&flag)?)?,
             "--db-statement-timeout" => o.db.statement_timeout = seconds(&flag, &value(&flag)?)?,
             "--chat-bus" => o.chat_bus = Some(non_empty(&flag, value(&flag)?)?),
+            "--cors-origin" => o.cors_origins.push(origin(&flag, &value(&flag)?)?),
+            "--no-request-ids" => o.request_ids = false,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -288,6 +301,21 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         return Err("--log-bodies needs the access log, which --quiet turns off".into());
     }
     Ok(Command::Serve(o))
+}
+
+/// A browser origin: `*`, or `scheme://host[:port]` with nothing after.
+fn origin(flag: &str, v: &str) -> Result<String, String> {
+    let v = v.trim().trim_end_matches('/');
+    if v == "*" {
+        return Ok(v.to_owned());
+    }
+    let scheme_ok = v.starts_with("http://") || v.starts_with("https://");
+    match v.parse::<http::Uri>() {
+        Ok(u) if scheme_ok && u.authority().is_some() && u.path_and_query().is_none_or(|p| p.as_str() == "/") => {
+            Ok(v.to_owned())
+        }
+        _ => Err(format!("{flag}: {v:?} is not an origin such as https://app.example or http://localhost:3000")),
+    }
 }
 
 /// Permission bits written in octal, as chmod takes them (`660`, `0660`, `0o660`).
@@ -368,6 +396,23 @@ mod tests {
         assert!(err(&["--tls-cert", "c.pem"]).contains("go together"));
         assert!(err(&["--upstream", "http://x/?a=1"]).contains("without a query"));
         assert!(err(&["--quiet", "--log-bodies"]).contains("--quiet turns off"));
+    }
+
+    #[test]
+    fn cors_origins() {
+        let o = parse_ok(&[
+            "--cors-origin",
+            "https://app.example/",
+            "--cors-origin=http://localhost:3000",
+            "--cors-origin",
+            "*",
+        ]);
+        assert_eq!(o.cors_origins, ["https://app.example", "http://localhost:3000", "*"]);
+        assert!(o.request_ids && !parse_ok(&["--no-request-ids"]).request_ids);
+        let err = |a: &[&str]| parse(a.iter().map(|s| s.to_string())).err().unwrap().message;
+        for bad in ["app.example", "https://app.example/path", "ftp://x", "https://"] {
+            assert!(err(&["--cors-origin", bad]).contains("is not an origin"), "{bad}");
+        }
     }
 
     #[test]

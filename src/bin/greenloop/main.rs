@@ -16,12 +16,13 @@ mod routes;
 mod scenarios;
 mod status;
 mod swarm;
+mod web_api;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 
-use greenloop::http::middleware::AccessLog;
-use greenloop::http::{App, Limits, Server};
+use greenloop::http::middleware::{AccessLog, Cors, RequestIds};
+use greenloop::http::{App, Limits, Method, Middleware, Next, Request, Server};
 
 fn main() -> ExitCode {
     let command = match cli::parse(std::env::args().skip(1)) {
@@ -86,8 +87,19 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         upstream.set(Some(url.clone()));
     }
     let mut app = App::new(routes::router(upstream.clone(), limits.max_body_bytes));
+    if o.request_ids {
+        // The outermost layer, so every log line and response has one.
+        app = app.wrap(RequestIds::new());
+    }
     if !o.quiet {
         app = app.wrap(AccessLog::new().log_body(o.log_bodies));
+    }
+    if let Some(cors) = cors(&o.cors_origins) {
+        app = app.wrap(
+            move |req: Request, next: Next<'_>| {
+                if req.uri().path().starts_with("/api/") { cors.call(req, next) } else { next.run(req) }
+            },
+        );
     }
     let scheme = if o.tls_cert.is_some() { "https" } else { "http" };
     let (server, place) = match &o.unix {
@@ -131,6 +143,28 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
         if o.workers == 1 { "" } else { "s" }
     );
     running.serve_until_signal()
+}
+
+/// `--cors-origin`: pages from these origins may call `/api/*` (with
+/// cookies, except for `*`, which browsers allow only without).
+fn cors(origins: &[String]) -> Option<Cors> {
+    if origins.is_empty() {
+        return None;
+    }
+    let mut cors = Cors::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(["content-type", "x-request-id"])
+        .expose_headers(["x-request-id", "location"])
+        .max_age(std::time::Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        cors = cors.allow_any_origin();
+    } else {
+        cors = cors.allow_credentials(true);
+        for o in origins {
+            cors = cors.allow_origin(o);
+        }
+    }
+    Some(cors)
 }
 
 /// `--chat-bus URL`: the chat room spans the instances sharing the bus.

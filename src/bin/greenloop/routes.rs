@@ -32,6 +32,7 @@ pub fn router(upstream: Upstream, max_body: u64) -> Router {
     #[cfg(feature = "ws")]
     let router = crate::live::routes(router);
     let router = router.route("/events", get(crate::events::events));
+    let router = crate::web_api::routes(router, max_body);
     crate::databases::routes(scenarios::routes(router, upstream))
 }
 
@@ -67,6 +68,18 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
     loop busy, offload queue and the recent blocking incidents with the line that blocked (from <code>/status.json</code>).</li>
 <li><a href="/debug/threads"><code>GET /debug/threads</code></a>: every green thread, what it waits on and for how long
     (<code>?format=json</code> for JSON).</li>
+</ul>
+<h2>Typed JSON, uploads and CORS</h2>
+<ul>
+<li><code>POST /api/items</code> with <code>{"name":"milk"}</code>: 201 with <code>{"id":1,"name":"milk"}</code> and a
+    <code>Location</code> (<code>curl -H 'content-type: application/json' -d '{"name":"milk"}' http://127.0.0.1:8000/api/items</code>).
+    Bad JSON is a 400 naming its line and column, JSON of the wrong shape a 422, another content type a 415.</li>
+<li><a href="/api/items/1"><code>GET /api/items/{id}</code></a>: the item as JSON, or 404. The store is in memory,
+    shared by the workers, and keeps the latest 10 000 items.</li>
+<li><code>POST /upload</code> (<code>multipart/form-data</code>): each part's name, file name, size and SHA-256, read as it
+    arrives (<code>curl -F title=notes -F file=@big.iso http://127.0.0.1:8000/upload</code>).</li>
+<li>Every response has an <code>X-Request-Id</code> (the request's own when it sent a sane one), also in the access log.
+    <code>--cors-origin https://app.example</code> lets pages from that origin call <code>/api/*</code> with <code>fetch()</code>.</li>
 </ul>
 <h2>Databases</h2>
 <p>With <code>--postgres URL</code> and <code>--redis URL</code> (a build with <code>--features postgres,redis</code>),

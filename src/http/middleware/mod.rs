@@ -12,8 +12,12 @@
 //! ```
 
 mod access_log;
+mod cors;
+mod request_id;
 mod timing;
 
 pub use super::log_sink::LineSink;
 pub use access_log::AccessLog;
+pub use cors::Cors;
+pub use request_id::{RequestId, RequestIds, X_REQUEST_ID};
 pub use timing::Timing;

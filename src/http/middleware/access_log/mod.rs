@@ -15,6 +15,7 @@ use http::header;
 
 use self::logfmt::push_value;
 use self::timestamp::write_rfc3339;
+use super::request_id::{RequestId, X_REQUEST_ID};
 use crate::http::log_sink::LineSink;
 use crate::http::{IntoResponse, Middleware, Next, Request, RequestExt, Response};
 
@@ -42,6 +43,8 @@ const CAPACITY: usize = 16_384;
 /// - `uri`: the path and query as received.
 /// - `elapsed_ms`: the time the rest of the chain took to return the response
 ///   (a streamed body's sending is not included), 3 decimals.
+/// - `request_id`: only when [`RequestIds`](super::RequestIds) runs (around
+///   this middleware or inside it), the request's `X-Request-Id`.
 /// - `ua`: the `User-Agent`; `-` when absent.
 /// - `body`: only with [`log_body(true)`](AccessLog::log_body) (off by default:
 ///   bodies carry passwords and tokens), the first 2 KiB of the request body;
@@ -215,7 +218,8 @@ impl Middleware for AccessLog {
         // Logged however the handler ends: a request whose client went
         // away (its waits cancelled, the handler unwound) as nginx's 499, a
         // panic as the 500 the server answers.
-        let mut pending = Pending { log: self, line, tail, start, status: None };
+        let request_id = req.as_ref().and_then(RequestId::of);
+        let mut pending = Pending { log: self, line, tail, start, status: None, request_id };
         let res = match (req, outcome) {
             (Some(req), _) => next.run(req),
             (None, Peek::Failed { error, .. }) => error.into_response(),
@@ -223,6 +227,10 @@ impl Middleware for AccessLog {
         };
         // Cancelled after all: the server answers 499 for it.
         pending.status = Some(if crate::cancel::is_cancelled() { 499 } else { res.status().as_u16() });
+        if pending.request_id.is_none() {
+            // `RequestIds` inside this middleware: the id is on the response.
+            pending.request_id = res.headers().get(X_REQUEST_ID).and_then(RequestId::of_header);
+        }
         drop(pending);
         res
     }
@@ -236,6 +244,7 @@ struct Pending<'a> {
     tail: String,
     start: Instant,
     status: Option<u16>,
+    request_id: Option<RequestId>,
 }
 
 impl Drop for Pending<'_> {
@@ -244,6 +253,10 @@ impl Drop for Pending<'_> {
         let ms = self.start.elapsed().as_secs_f64() * 1000.0;
         let mut line = std::mem::take(&mut self.line);
         let _ = write!(line, " status={status} elapsed_ms={ms:.3}");
+        if let Some(id) = &self.request_id {
+            line.push_str(" request_id=");
+            push_value(&mut line, id.as_str());
+        }
         line.push_str(&self.tail);
         self.log.sink().send(line);
     }
@@ -430,6 +443,26 @@ mod tests {
 
     fn text(res: &Response) -> &str {
         std::str::from_utf8(res.body().as_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn request_id_shown_whichever_side_of_the_log_the_ids_are_made() {
+        use crate::http::middleware::RequestIds;
+        install_logger();
+        let outer = App::new(|_req: Request| "x").wrap(RequestIds::new()).wrap(AccessLog::new());
+        let res = outer
+            .call(request("GET", "/t/id-outer", None).header("x-request-id", "abc-123").body(Body::empty()).unwrap());
+        assert_eq!(res.headers()["x-request-id"], "abc-123");
+        let line = line_for("/t/id-outer");
+        assert_eq!(field(&line, "request_id"), "abc-123");
+        assert!(line.contains(" elapsed_ms=") && line.find(" request_id=") < line.find(" ua="), "{line}");
+        let inner = App::new(|_req: Request| "x").wrap(AccessLog::new()).wrap(RequestIds::new());
+        let res = inner.call(request("GET", "/t/id-inner", None).body(Body::empty()).unwrap());
+        let line = line_for("/t/id-inner");
+        assert_eq!(field(&line, "request_id"), res.headers()["x-request-id"].to_str().unwrap());
+        let none = App::new(|_req: Request| "x").wrap(AccessLog::new());
+        none.call(request("GET", "/t/id-none", None).body(Body::empty()).unwrap());
+        assert!(!line_for("/t/id-none").contains("request_id="));
     }
 
     #[test]
