@@ -53,6 +53,28 @@ pub(crate) fn malloc_trim() {
     }
 }
 
+/// A private anonymous read-write mapping of `len` bytes (untouched pages
+/// cost address space only). Never unmapped by its users: it lives as long
+/// as the process.
+pub(crate) fn map_anonymous(len: usize) -> io::Result<std::ptr::NonNull<u8>> {
+    // SAFETY: a fresh anonymous mapping at an address the kernel picks
+    // touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    std::ptr::NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned null"))
+}
+
 /// Drops the pages of `[addr, addr + len)` from memory (`MADV_DONTNEED`):
 /// the mapping stays, and private anonymous memory reads back as zeros.
 ///

@@ -1,23 +1,66 @@
 //! The bytes read from a socket and not consumed yet: one type for the
 //! server's connections and the client's.
 
+use crate::runtime::blocks::{BLOCK, Block};
+
 /// A read buffer: the unread bytes are `buf[start..end]`, and reads go to
 /// `buf[end..]`, made room for by moving the unread bytes to the front or,
 /// when the buffer is full of them, by doubling it.
 #[derive(Debug)]
 pub(crate) struct ReadBuf {
-    buf: Vec<u8>,
+    buf: Store,
     start: usize,
     end: usize,
     /// Smallest size the buffer grows to.
     min_grow: usize,
 }
 
+/// A buffer's bytes: a 1 KiB block from the thread's pool (the common
+/// size: every connection's first), or the heap.
+#[derive(Debug)]
+enum Store {
+    Block(Block),
+    Heap(Vec<u8>),
+}
+
+impl Store {
+    fn with_len(len: usize) -> Store {
+        if len == BLOCK
+            && let Some(b) = Block::take()
+        {
+            return Store::Block(b);
+        }
+        Store::Heap(vec![0; len])
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Store::Block(b) => b.as_slice(),
+            Store::Heap(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Store {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Store::Block(b) => b.as_mut_slice(),
+            Store::Heap(v) => v,
+        }
+    }
+}
+
 impl ReadBuf {
     /// An empty buffer with `initial` bytes of room now (0: none until the
-    /// first read), growing to at least `min_grow` when full.
+    /// first read), growing to at least `min_grow` when full. 1 KiB
+    /// buffers come from the thread's pool of blocks
+    /// ([`blocks`](crate::runtime::blocks)): freed, they do not leave holes
+    /// in the heap.
     pub(crate) fn new(initial: usize, min_grow: usize) -> ReadBuf {
-        ReadBuf { buf: vec![0; initial], start: 0, end: 0, min_grow }
+        ReadBuf { buf: Store::with_len(initial), start: 0, end: 0, min_grow }
     }
 
     /// The bytes read and not consumed yet.
@@ -68,7 +111,14 @@ impl ReadBuf {
         }
         if self.end == self.buf.len() {
             let len = (self.buf.len() * 2).max(self.min_grow);
-            self.buf.resize(len, 0);
+            match &mut self.buf {
+                Store::Heap(v) if !v.is_empty() => v.resize(len, 0),
+                _ => {
+                    let mut grown = Store::with_len(len);
+                    grown[..self.end].copy_from_slice(&self.buf[..self.end]);
+                    self.buf = grown;
+                }
+            }
         }
         &mut self.buf[self.end..]
     }

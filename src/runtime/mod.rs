@@ -4,6 +4,7 @@
 //! Nothing in here knows about HTTP.
 
 mod block_on;
+pub(crate) mod blocks;
 mod builder;
 pub mod cancel;
 mod config;

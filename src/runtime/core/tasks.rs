@@ -267,6 +267,25 @@ impl<T> TaskTable<T> {
         self.inner.borrow_mut().free_boxes.push(task);
     }
 
+    /// Takes out the kept boxes beyond the `keep` most recent (at most
+    /// `max`), except the one at `except`, for the caller to drop.
+    #[allow(clippy::vec_box)] // the boxes are dropped, not moved into the vector's storage
+    pub(crate) fn take_spare(&self, keep: usize, max: usize, except: *const ()) -> Vec<Box<T>> {
+        let mut t = self.inner.borrow_mut();
+        let n = t.free_boxes.len().saturating_sub(keep).min(max);
+        let mut spare: Vec<Box<T>> = t.free_boxes.drain(..n).collect();
+        if let Some(i) = spare.iter().position(|b| std::ptr::eq(&**b as *const T as *const (), except)) {
+            let kept = spare.swap_remove(i);
+            t.free_boxes.push(kept);
+        }
+        spare
+    }
+
+    /// How many finished tasks' boxes are kept for reuse.
+    pub(crate) fn spare_len(&self) -> usize {
+        self.inner.borrow().free_boxes.len()
+    }
+
     /// A box kept by [`keep`](Self::keep), if any.
     #[inline]
     pub(crate) fn reuse(&self) -> Option<Box<T>> {

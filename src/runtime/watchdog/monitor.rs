@@ -76,6 +76,16 @@ impl WatchState {
         self.epoch.store(2 * n + 1, Ordering::Release);
     }
 
+    /// Runs `free` while no label read is in progress, passing it the task
+    /// last published by [`enter`](Self::enter): the one box a later read
+    /// may still reach, which `free` must keep. Reads load the published
+    /// task under the same lock, so any other finished task's box may be
+    /// freed inside `free`.
+    pub(crate) fn free_tasks<R>(&self, free: impl FnOnce(*const ()) -> R) -> R {
+        let _no_reader = self.read_lock.lock().unwrap_or_else(|e| e.into_inner());
+        free(self.task.load(Ordering::Acquire))
+    }
+
     /// The current switch epoch (odd while a green thread runs).
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
@@ -135,9 +145,10 @@ impl WatchState {
         if task.is_null() {
             return None;
         }
-        // SAFETY: task boxes are never freed while the runtime lives (they are
-        // recycled), and the runtime takes `read_lock` before freeing them at
-        // shutdown, so `task` is live and `label_of` may be called on it; the
+        // SAFETY: the runtime frees task boxes only while holding `read_lock`
+        // (`free_tasks`, and at shutdown), never the published one, which is
+        // what was loaded above under that lock; so `task` is live and
+        // `label_of` may be called on it; the
         // label is a Mutex, safe to read from here. A reused box may hold
         // another task's label: the epoch re-check below catches it.
         let label = unsafe { (*(self.label_of)(task)).lock().unwrap_or_else(|e| e.into_inner()).clone() };
