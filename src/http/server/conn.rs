@@ -84,6 +84,9 @@ struct Begun {
 enum End {
     Closed,
     Error(io::Error),
+    /// The client speaks HTTP/2 (feature `http2`): with the bytes read so far.
+    #[cfg(feature = "http2")]
+    Http2(Vec<u8>),
 }
 
 /// Serves one connection; `slot` is its place among the worker's
@@ -133,9 +136,19 @@ pub(crate) fn serve(
         shared,
         cancel,
     };
-    match conn.run() {
+    let end = conn.run();
+    #[cfg(feature = "http2")]
+    let end = match end {
+        End::Http2(early) => {
+            super::h2::serve(ctx, app, &conn.stream, peer, early).map_or_else(End::Error, |()| End::Closed)
+        }
+        end => end,
+    };
+    match end {
         End::Error(e) => log::debug!("greenloop: connection {id} from {peer:?}: {e}"),
         End::Closed => conn.linger_if_unread(),
+        #[cfg(feature = "http2")]
+        End::Http2(_) => {}
     }
     // The connection closes when `conn` drops its share of the stream, in
     // this same turn (nothing parks in between).
@@ -149,6 +162,12 @@ impl Conn<'_> {
         // accept (a client that connects and says nothing gets the header
         // timeout, not the idle timeout that only a kept-alive one earns).
         let mut head_started: Option<Instant> = Some(self.clock);
+        #[cfg(feature = "http2")]
+        match super::h2::negotiated(&self.stream, self.clock + self.ctx.config.limits.header_timeout) {
+            Ok(true) => return End::Http2(Vec::new()),
+            Ok(false) => {}
+            Err(e) => return End::Error(e),
+        }
         loop {
             let parsed = {
                 let inb = self.inbound.borrow();
@@ -221,9 +240,26 @@ impl Conn<'_> {
                         Err(e) => return End::Error(e),
                     }
                 }
-                Err(e) => return self.reject(e),
+                Err(e) => return self.reject_or_http2(e),
             }
         }
+    }
+
+    /// A head the parser refused: answered with its status, unless it is
+    /// HTTP/2's preface opening the connection (prior knowledge).
+    #[cold]
+    #[inline(never)]
+    fn reject_or_http2(&mut self, e: ParseError) -> End {
+        #[cfg(feature = "http2")]
+        {
+            let mut inb = self.inbound.borrow_mut();
+            if inb.request_seq == 0 && super::h2::is_preface(inb.buf.unread()) {
+                let early = inb.buf.unread().to_vec();
+                inb.buf = ReadBuf::new(0, 0);
+                return End::Http2(early);
+            }
+        }
+        self.reject(e)
     }
 
     /// Closing a socket with unread input makes the kernel send a reset,
