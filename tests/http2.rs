@@ -25,7 +25,19 @@ use support::certs::TestCerts;
 #[derive(Default)]
 struct Counts {
     started: AtomicUsize,
+    /// Ran to their end (slept in full).
     finished: AtomicUsize,
+    /// Left, by returning or by being cancelled.
+    ended: AtomicUsize,
+}
+
+/// Counts a handler's end however it ends (a cancelled wait unwinds).
+struct Ends(Arc<Counts>);
+
+impl Drop for Ends {
+    fn drop(&mut self) {
+        self.0.ended.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 fn router(counts: Arc<Counts>) -> Router {
@@ -45,6 +57,7 @@ fn router(counts: Arc<Counts>) -> Router {
             get(move |req: Request| {
                 let ms: u64 = req.query("ms").and_then(|v| v.parse().ok()).unwrap_or(1000);
                 sleepy.started.fetch_add(1, Ordering::SeqCst);
+                let _ends = Ends(sleepy.clone());
                 greenloop::sleep(Duration::from_millis(ms));
                 sleepy.finished.fetch_add(1, Ordering::SeqCst);
                 format!("slept {ms} ms\n")
@@ -114,5 +127,149 @@ fn curl_h2c_by_prior_knowledge_gets_answers_on_one_connection() {
     // HTTP/1.1 on the same port is unchanged.
     let out = curl(&["--http1.1", &url]);
     assert_eq!(text(&out.stdout), "hello over HTTP/1.1 to /hello\n");
+    server.stop().unwrap();
+}
+
+/// Runs `tests/http2_peer.py MODE PORT ARG` (Python's `h2` package,
+/// pip-installed when missing) and parses the JSON line it prints last.
+fn peer(mode: &str, port: u16, arg: usize) -> serde_json::Value {
+    support::python::python_has_h2();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/http2_peer.py");
+    let out = Command::new("python3").args([script, mode, &port.to_string(), &arg.to_string()]).output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{mode}: {stdout}{}", text(&out.stderr));
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{mode}: {e}: {stdout}"))
+}
+
+/// Waits (at most `within`) until `cond` holds.
+fn eventually(within: Duration, cond: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// A fresh HTTP/1.1 request answers quickly: the worker is not held.
+fn still_serves(port: u16) {
+    let start = Instant::now();
+    let out = curl(&["--http1.1", &format!("http://127.0.0.1:{port}/hello")]);
+    assert_eq!(text(&out.stdout), "hello over HTTP/1.1 to /hello\n");
+    assert!(start.elapsed() < Duration::from_secs(2), "took {:?}", start.elapsed());
+}
+
+#[test]
+fn curl_over_tls_negotiates_h2_through_alpn_and_http11_still_works() {
+    let certs = TestCerts::new();
+    let (server, _) = start(Limits::default(), Some(&certs));
+    let port = server.local_addr().unwrap().port();
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let url = format!("https://localhost:{port}/hello");
+    let ca = certs.ca_path.to_str().unwrap();
+    let out = curl(&["-v", "--http2", "--cacert", ca, "--resolve", &resolve, &url]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("ALPN: server accepted h2"), "{stderr}");
+    assert_eq!(text(&out.stdout), "hello over HTTP/2.0 to /hello\n");
+    let out = curl(&["-v", "--http1.1", "--cacert", ca, "--resolve", &resolve, &url]);
+    assert!(text(&out.stderr).contains("ALPN: server accepted http/1.1"), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello over HTTP/1.1 to /hello\n");
+    // A request body and a streamed 4 MiB answer through the flow control, over TLS.
+    let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let file = certs.dir.join("body.bin");
+    std::fs::write(&file, &body).unwrap();
+    let echo = format!("https://localhost:{port}/echo");
+    let data = format!("@{}", file.display());
+    let out = curl(&["--http2", "--cacert", ca, "--resolve", &resolve, "--data-binary", &data, &echo]);
+    assert!(out.stdout == body, "echoed {} bytes, not the 1 MB sent: {}", out.stdout.len(), text(&out.stderr));
+    let out =
+        curl(&["--http2", "--cacert", ca, "--resolve", &resolve, &format!("https://localhost:{port}/stream?kib=4096")]);
+    assert_eq!(out.stdout.len(), 4096 * 1024, "{}", text(&out.stderr));
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_request_body_past_the_limit_is_refused_and_the_connection_goes_on() {
+    let limits = Limits { max_body_bytes: 1000, ..Default::default() };
+    let (server, _) = start(limits, None);
+    let port = server.local_addr().unwrap().port();
+    let big = "x".repeat(5000);
+    let out = curl(&["--http2-prior-knowledge", "--data-binary", &big, &format!("http://127.0.0.1:{port}/echo")]);
+    assert!(text(&out.stdout).contains("larger than the 1000-byte limit"), "{}", text(&out.stdout));
+    let out = curl(&["--http2-prior-knowledge", "--data-binary", "small", &format!("http://127.0.0.1:{port}/echo")]);
+    assert_eq!(text(&out.stdout), "small");
+    server.stop().unwrap();
+}
+
+#[test]
+fn streams_share_a_connection_and_a_panic_fails_only_its_own() {
+    let (server, _) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    let r = peer("reuse", port, 3);
+    assert_eq!(r["statuses"], serde_json::json!([200, 200, 200, 500, 200]), "{r}");
+    assert_eq!(r["closed"], false, "{r}");
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_hundred_sleeping_streams_on_one_connection_run_at_once() {
+    let (server, counts) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    let r = peer("concurrency", port, 100);
+    assert_eq!(r["ok"], 100, "{r}");
+    let elapsed = r["elapsed"].as_f64().unwrap();
+    assert!(elapsed <= 1.5, "100 one-second streams took {elapsed:.2} s");
+    assert_eq!(counts.finished.load(Ordering::SeqCst), 100);
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_shut_window_parks_only_its_stream_until_the_peer_opens_it() {
+    let (server, _) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    let r = peer("window", port, 256);
+    // Only the window's worth arrived while it was shut...
+    assert_eq!(r["stalled"], 1024, "{r}");
+    // ...another stream was answered meanwhile, and the rest came once it opened.
+    assert_eq!(r["hello"], 200, "{r}");
+    assert_eq!(r["total"], 256 * 1024, "{r}");
+    assert_eq!(r["all_x"], true, "{r}");
+    server.stop().unwrap();
+}
+
+#[test]
+fn streams_past_the_concurrency_limit_are_refused() {
+    let (server, counts) = start(Limits { max_concurrent_streams: 10, ..Default::default() }, None);
+    let port = server.local_addr().unwrap().port();
+    let r = peer("too_many_streams", port, 30);
+    assert_eq!(r["ok"], 10, "{r}");
+    assert_eq!(r["refused"], 20, "{r}");
+    assert_eq!(counts.started.load(Ordering::SeqCst), 10);
+    server.stop().unwrap();
+}
+
+#[test]
+fn rapid_reset_ends_the_connection_and_cancels_the_handlers_it_started() {
+    let (server, counts) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    let r = peer("rapid_reset", port, 20_000);
+    // h2 counts streams reset before they were accepted: past 20, GOAWAY ENHANCE_YOUR_CALM.
+    assert_eq!(r["goaway"], 11, "{r}");
+    assert_eq!(r["closed"], true, "{r}");
+    let started = counts.started.load(Ordering::SeqCst);
+    assert!(started < 2_000, "{started} handlers started for 20000 reset streams");
+    // Every handler that did start (each sleeps 10 s) was cancelled, none ran to its end.
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            counts.ended.load(Ordering::SeqCst) == counts.started.load(Ordering::SeqCst)
+        }),
+        "handlers still running"
+    );
+    assert_eq!(counts.finished.load(Ordering::SeqCst), 0);
+    still_serves(port);
     server.stop().unwrap();
 }
