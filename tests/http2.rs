@@ -139,6 +139,7 @@ fn peer(mode: &str, port: u16, arg: usize) -> serde_json::Value {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{mode}: {stdout}{}", text(&out.stderr));
     let last = stdout.lines().last().unwrap_or_default();
+    eprintln!("{mode}: {last}");
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{mode}: {e}: {stdout}"))
 }
 
@@ -271,5 +272,150 @@ fn rapid_reset_ends_the_connection_and_cancels_the_handlers_it_started() {
     );
     assert_eq!(counts.finished.load(Ordering::SeqCst), 0);
     still_serves(port);
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_continuation_flood_is_cut_off() {
+    let (server, _) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    // Header fields without end: past the 16 KiB header list limit the stream goes.
+    let r = peer("continuation_flood", port, 100_000);
+    assert_eq!(r["closed"], true, "{r}");
+    assert!(r["sent"].as_u64().unwrap() < 100_000, "the server read the whole flood: {r}");
+    // Empty CONTINUATION frames add nothing to the list: h2 counts the frames (CVE-2024-27316).
+    let r = peer("empty_continuations", port, 1_000_000);
+    assert_eq!(r["closed"], true, "{r}");
+    assert!(r["sent"].as_u64().unwrap() < 1_000_000, "the server read the whole flood: {r}");
+    still_serves(port);
+    server.stop().unwrap();
+}
+
+#[test]
+fn ping_and_settings_floods_are_answered_without_holding_the_worker() {
+    let (server, _) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    for mode in ["ping_flood", "settings_flood"] {
+        let flood = std::thread::spawn(move || peer(mode, port, 50_000));
+        // Other connections are served while the flood goes on.
+        still_serves(port);
+        let r = flood.join().unwrap();
+        // Either the flood was answered and the connection still serves, or h2 ended it.
+        let served = r["status"] == 200;
+        assert!(served || r["status"].is_null(), "{mode}: {r}");
+        assert!(r["answers"].as_u64().unwrap() > 0, "{mode}: {r}");
+    }
+    still_serves(port);
+    server.stop().unwrap();
+}
+
+#[test]
+fn an_oversized_header_list_is_refused_and_the_connection_goes_on() {
+    let (server, counts) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    let r = peer("big_headers", port, 20_000);
+    assert_ne!(r["big_status"], 200, "{r}");
+    assert!(r["big_status"] == 431 || !r["big_reset"].is_null() || !r["goaway"].is_null(), "{r}");
+    assert_eq!(counts.started.load(Ordering::SeqCst), 0);
+    server.stop().unwrap();
+}
+
+#[test]
+fn an_idle_connection_gets_goaway_and_a_silent_one_is_closed() {
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(300),
+        header_timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let (server, _) = start(limits, None);
+    let port = server.local_addr().unwrap().port();
+    // A preface and SETTINGS, then nothing: GOAWAY and close after the idle timeout.
+    let start = Instant::now();
+    let mut s = StdTcp::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(start.elapsed() < Duration::from_secs(4), "open for {:?}", start.elapsed());
+    // The server's SETTINGS, its ack of ours, then GOAWAY (type 7) with NO_ERROR.
+    assert!(frame_types(&got).contains(&7), "{got:?}");
+    // A preface that never ends: closed after the header timeout.
+    let start = Instant::now();
+    let mut s = StdTcp::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(250) && took < Duration::from_secs(3), "closed after {took:?}");
+    server.stop().unwrap();
+}
+
+/// The frame types in a run of HTTP/2 frames.
+fn frame_types(mut b: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    while b.len() >= 9 {
+        let len = u32::from_be_bytes([0, b[0], b[1], b[2]]) as usize;
+        types.push(b[3]);
+        b = &b[(9 + len).min(b.len())..];
+    }
+    types
+}
+
+#[test]
+fn a_graceful_shutdown_sends_goaway_and_finishes_the_streams_in_flight() {
+    let (server, counts) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    let handle = server.shutdown_handle();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/http2_peer.py");
+    support::python::python_has_h2();
+    let child = Command::new("python3")
+        .args([script, "shutdown", &port.to_string(), "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || counts.started.load(Ordering::SeqCst) == 20));
+    handle.shutdown();
+    let out = child.wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let r: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}{}", text(&out.stderr)));
+    assert_eq!(r["ok"], 20, "{r}");
+    assert_eq!(r["goaway"], 0, "{r}");
+    assert_eq!(r["closed"], true, "{r}");
+    assert_eq!(counts.finished.load(Ordering::SeqCst), 20);
+    server.join().unwrap();
+}
+
+/// h2load (Debian's nghttp2-client): installed under CI, else the test is skipped.
+fn h2load() -> bool {
+    let have = || Command::new("h2load").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !have() && std::env::var_os("CI").is_some() {
+        let s = Command::new("sh").args(["-c", "apt-get install -y -q nghttp2-client >/dev/null"]).status().unwrap();
+        assert!(s.success(), "apt-get install nghttp2-client failed");
+    }
+    if !have() {
+        eprintln!("skipped: h2load not installed (apt-get install nghttp2-client)");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn h2load_gets_every_answer_over_many_multiplexed_streams() {
+    if !h2load() {
+        return;
+    }
+    let (server, _) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    let out = Command::new("h2load")
+        .args(["-n", "20000", "-c", "10", "-m", "10", &format!("http://127.0.0.1:{port}/plaintext")])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("20000 succeeded, 0 failed, 0 errored"), "{stdout}");
+    assert!(stdout.contains("status codes: 20000 2xx"), "{stdout}");
     server.stop().unwrap();
 }
