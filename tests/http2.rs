@@ -393,7 +393,9 @@ fn a_graceful_shutdown_sends_goaway_and_finishes_the_streams_in_flight() {
 fn h2load() -> bool {
     let have = || Command::new("h2load").arg("--version").output().is_ok_and(|o| o.status.success());
     if !have() && std::env::var_os("CI").is_some() {
-        let s = Command::new("sh").args(["-c", "apt-get install -y -q nghttp2-client >/dev/null"]).status().unwrap();
+        let install =
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null";
+        let s = Command::new("sh").args(["-c", install]).status().unwrap();
         assert!(s.success(), "apt-get install nghttp2-client failed");
     }
     if !have() {
