@@ -68,9 +68,11 @@ nginx -c "$OUT/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx-start.log" &
 pids+=($!)
 for url in "http://127.0.0.1:$GL_PORT" "http://127.0.0.1:$NG_PORT"; do
   for _ in $(seq 100); do curl -sf --http2-prior-knowledge "$url/plaintext" >/dev/null && break; sleep 0.1; done
+  curl -sf --http2-prior-knowledge "$url/plaintext" >/dev/null || { echo "$url does not answer h2c" >&2; exit 1; }
 done
 for url in "https://127.0.0.1:$GL_TLS_PORT" "https://127.0.0.1:$NG_TLS_PORT"; do
   for _ in $(seq 100); do curl -sf --http2 --cacert "$OUT/ca.pem" "$url/plaintext" >/dev/null && break; sleep 0.1; done
+  curl -sf --http2 --cacert "$OUT/ca.pem" "$url/plaintext" >/dev/null || { echo "$url does not answer h2" >&2; exit 1; }
 done
 
 # h2load's "finished in Xs, Y req/s" line, and its success count.
