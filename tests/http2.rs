@@ -73,6 +73,7 @@ fn router(counts: Arc<Counts>) -> Router {
                 }
             }),
         )
+        .route("/metrics", get(greenloop::http::metrics::handler))
         .route("/panic", get(|_req: Request| -> &'static str { panic!("this handler panics") }))
         .route(
             "/stream",
@@ -124,6 +125,13 @@ fn curl_h2c_by_prior_knowledge_gets_answers_on_one_connection() {
     // The authority became the Host header, as an HTTP/1.1 client would send it.
     let out = curl(&["--http2-prior-knowledge", &format!("http://127.0.0.1:{port}/host")]);
     assert!(text(&out.stdout).starts_with(&format!("127.0.0.1:{port} ")), "{}", text(&out.stdout));
+    // The metrics count HTTP/2 answers as they count HTTP/1.1 ones: the two above, the 404 here.
+    let _ = curl(&["--http2-prior-knowledge", &format!("http://127.0.0.1:{port}/missing")]);
+    let out = curl(&["--http2-prior-knowledge", &format!("http://127.0.0.1:{port}/metrics")]);
+    let metrics = text(&out.stdout);
+    assert!(metrics.contains("greenloop_http_requests_total{class=\"2xx\"} 2\n"), "{metrics}");
+    assert!(metrics.contains("greenloop_http_requests_total{class=\"4xx\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("greenloop_http_requests_in_flight 1\n"), "{metrics}");
     // HTTP/1.1 on the same port is unchanged.
     let out = curl(&["--http1.1", &url]);
     assert_eq!(text(&out.stdout), "hello over HTTP/1.1 to /hello\n");
