@@ -429,3 +429,17 @@ fn h2load_gets_every_answer_over_many_multiplexed_streams() {
     assert!(stdout.contains("status codes: 20000 2xx"), "{stdout}");
     server.stop().unwrap();
 }
+
+#[test]
+fn a_shutdown_ends_a_tls_handshake_left_half_done() {
+    let certs = TestCerts::new();
+    let (server, _) = start(Limits::default(), Some(&certs));
+    let port = server.local_addr().unwrap().port();
+    // A connection that never sends its ClientHello (the header timeout is 10 s, the grace period 10 s).
+    let _silent = StdTcp::connect(("127.0.0.1", port)).unwrap();
+    let out = curl(&["--http1.1", "-k", &format!("https://127.0.0.1:{port}/hello")]);
+    assert_eq!(text(&out.stdout), "hello over HTTP/1.1 to /hello\n");
+    let start = Instant::now();
+    server.stop().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(3), "the shutdown waited {:?}", start.elapsed());
+}

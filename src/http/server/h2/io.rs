@@ -153,14 +153,17 @@ impl Waiter {
     pub(super) fn new(stream: Rc<Stream>, wants: Rc<Wants>, write_timeout: Duration) -> Waiter {
         let signal = Arc::new(Signal { woken: AtomicBool::new(false), unparker: crate::park::unparker() });
         let waker = Waker::from(signal.clone());
+        wants.reads_left.set(READS_PER_TURN);
         Waiter { stream, wants, signal, waker, write_timeout }
     }
 
     /// The waker to poll with; call before each poll of the connection.
+    /// The read budget is not renewed here, only by a wait: polls that
+    /// follow one another without one (a stream accepted after another)
+    /// share it.
     pub(super) fn poll_start(&self) -> &Waker {
         self.wants.read.set(false);
         self.wants.write.set(false);
-        self.wants.reads_left.set(READS_PER_TURN);
         self.signal.woken.store(false, Ordering::Release);
         &self.waker
     }
@@ -170,6 +173,8 @@ impl Waiter {
     /// passes (`Ok(false)`). A peer that leaves our output unread for the
     /// write timeout is an error.
     pub(super) fn wait(&self, deadline: Option<Instant>) -> io::Result<bool> {
+        // Whatever ends the wait, the next turn may read again.
+        self.wants.reads_left.set(READS_PER_TURN);
         if self.signal.woken.load(Ordering::Acquire) {
             // Woken during the poll (a stream's output, or a spent read
             // budget): let the other green threads run, then poll again.

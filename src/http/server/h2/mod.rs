@@ -38,16 +38,28 @@ pub(super) fn is_preface(first: &[u8]) -> bool {
 
 /// Whether a connection agreed on `h2` through ALPN: a TLS connection's
 /// handshake is run to its end first (by `deadline`), as ALPN is part of
-/// it. Plain connections answer `false` at once.
-pub(super) fn negotiated(stream: &Stream, deadline: std::time::Instant) -> std::io::Result<bool> {
+/// it; a worker shutdown ends it (an error: the connection closes).
+/// Plain connections answer `false` at once.
+pub(super) fn negotiated(
+    stream: &Stream,
+    deadline: std::time::Instant,
+    shutting_down: &std::cell::Cell<bool>,
+) -> std::io::Result<bool> {
     match stream {
         #[cfg(feature = "tls")]
         Stream::Tls(tls) => {
-            tls.handshake(Some(deadline))?;
+            while !tls.handshake_step(Some(deadline))? {
+                if shutting_down.get() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::Interrupted,
+                        "the server shut down during the TLS handshake",
+                    ));
+                }
+            }
             Ok(tls.alpn_protocol().as_deref() == Some(crate::http::tls::ALPN_H2))
         }
         _ => {
-            let _ = deadline;
+            let _ = (deadline, shutting_down);
             Ok(false)
         }
     }
