@@ -163,11 +163,13 @@ impl Conn<'_> {
         // timeout, not the idle timeout that only a kept-alive one earns).
         let mut head_started: Option<Instant> = Some(self.clock);
         #[cfg(feature = "http2")]
-        let by = self.clock + self.ctx.config.limits.header_timeout;
-        match super::h2::negotiated(&self.stream, by, &self.ctx.shutting_down) {
-            Ok(true) => return End::Http2(Vec::new()),
-            Ok(false) => {}
-            Err(e) => return End::Error(e),
+        {
+            let by = self.clock + self.ctx.config.limits.header_timeout;
+            match super::h2::negotiated(&self.stream, by, &self.ctx.shutting_down) {
+                Ok(true) => return End::Http2(Vec::new()),
+                Ok(false) => {}
+                Err(e) => return End::Error(e),
+            }
         }
         loop {
             let parsed = {
