@@ -109,6 +109,8 @@ impl Body {
         match &mut self.source {
             Source::Prefixed { prefix, pos, rest } if *pos >= prefix.len() => rest.read_arrived(out),
             Source::Conn { inbound, seq } => read_arrived(inbound, *seq, out),
+            // An HTTP/2 stream's reader parks: what has arrived is not known here.
+            Source::Reader { .. } => Err(io::ErrorKind::WouldBlock.into()),
             _ => self.read(out),
         }
     }
