@@ -443,3 +443,32 @@ fn a_shutdown_ends_a_tls_handshake_left_half_done() {
     server.stop().unwrap();
     assert!(start.elapsed() < Duration::from_secs(3), "the shutdown waited {:?}", start.elapsed());
 }
+
+#[test]
+fn an_hpack_table_past_the_announced_size_ends_the_connection() {
+    let (server, _) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    let r = peer("hpack_table", port, 1 << 20);
+    // The decoder's table stays at the 4096 bytes announced: GOAWAY (h2 says
+    // PROTOCOL_ERROR, 1; RFC 7541 names COMPRESSION_ERROR, 9).
+    assert!(r["goaway"] == 1 || r["goaway"] == 9, "{r}");
+    assert_eq!(r["answered"], false, "{r}");
+    still_serves(port);
+    server.stop().unwrap();
+}
+
+#[test]
+fn data_past_a_stream_receive_window_is_refused() {
+    let (server, counts) = start(Limits::default(), None);
+    let port = server.local_addr().unwrap().port();
+    // The stream window is 256 KiB: 1 MiB at once overruns it (FLOW_CONTROL_ERROR, 3).
+    let r = peer("overrun_window", port, 1 << 20);
+    assert!(r["reset"] == 3 || r["goaway"] == 3, "{r}");
+    // The handler the stream started was cancelled with it.
+    assert!(eventually(Duration::from_secs(3), || {
+        counts.ended.load(Ordering::SeqCst) == counts.started.load(Ordering::SeqCst)
+    }));
+    assert_eq!(counts.finished.load(Ordering::SeqCst), 0);
+    still_serves(port);
+    server.stop().unwrap();
+}

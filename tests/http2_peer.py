@@ -325,6 +325,29 @@ def reuse(port, n):
     out(statuses=statuses, closed=c.closed)
 
 
+def hpack_table(port, size):
+    """A header block whose table size update asks for more than the server allows."""
+    raw = Raw(port)
+    raw.enc.header_table_size = size
+    raw.send(HeadersFrame(1, data=raw.headers_block("/hello"), flags=["END_HEADERS", "END_STREAM"]))
+    frames, closed = raw.frames(5)
+    out(goaway=goaway_code(frames), closed=closed, answered=any(isinstance(f, HeadersFrame) for f in frames))
+
+
+def overrun_window(port, size):
+    """`size` bytes of DATA on one stream at once, past its receive window."""
+    raw = Raw(port)
+    raw.send(WindowUpdateFrame(0, window_increment=1 << 30))
+    raw.send(HeadersFrame(1, data=raw.headers_block("/sleep?ms=2000"), flags=["END_HEADERS"]))
+    alive, sent = True, 0
+    while sent < size and alive:
+        alive = raw.send(DataFrame(1, data=b"d" * 16384))
+        sent += 16384
+    frames, closed = raw.frames(3)
+    resets = [f.error_code for f in frames if isinstance(f, RstStreamFrame)]
+    out(sent=sent, goaway=goaway_code(frames), reset=resets[-1] if resets else None, closed=closed or not alive)
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     arg = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -340,6 +363,8 @@ def main():
         "window": lambda: window(port, arg),
         "shutdown": lambda: shutdown(port, arg),
         "reuse": lambda: reuse(port, arg),
+        "hpack_table": lambda: hpack_table(port, arg),
+        "overrun_window": lambda: overrun_window(port, arg),
     }[mode]()
 
 
