@@ -472,3 +472,30 @@ fn data_past_a_stream_receive_window_is_refused() {
     still_serves(port);
     server.stop().unwrap();
 }
+
+#[test]
+fn an_idle_http2_connection_makes_room_at_the_connection_cap() {
+    let (server, _) = start(Limits { max_connections: 1, ..Default::default() }, None);
+    let port = server.local_addr().unwrap().port();
+    support::python::python_has_h2();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/http2_peer.py");
+    let mut child = Command::new("python3")
+        .args([script, "idle_until_goaway", &port.to_string(), "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "answered\n");
+    // The only slot is held by an idle HTTP/2 connection: it goes, the newcomer is served.
+    still_serves(port);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    let r: serde_json::Value = serde_json::from_str(rest.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["goaway"], 0, "{r}");
+    assert_eq!(r["closed"], true, "{r}");
+    server.stop().unwrap();
+}

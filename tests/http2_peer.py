@@ -15,6 +15,7 @@ import time
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 from hpack import Encoder
 from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame,
@@ -348,6 +349,20 @@ def overrun_window(port, size):
     out(sent=sent, goaway=goaway_code(frames), reset=resets[-1] if resets else None, closed=closed or not alive)
 
 
+def idle_until_goaway(port, _):
+    """One answer, then idle: prints "answered", then waits for the server's GOAWAY and close."""
+    c = Client(port)
+    s = c.get("/hello")
+    c.pump(lambda: s in c.ended, timeout=5)
+    print("answered", flush=True)
+    start = time.time()
+    try:
+        c.pump(lambda: c.goaway is not None and c.closed, timeout=15)
+    except h2.exceptions.ProtocolError:
+        pass
+    out(status=c.status.get(s), goaway=c.goaway, closed=c.closed, waited=time.time() - start)
+
+
 def main():
     mode, port = sys.argv[1], int(sys.argv[2])
     arg = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -363,6 +378,7 @@ def main():
         "window": lambda: window(port, arg),
         "shutdown": lambda: shutdown(port, arg),
         "reuse": lambda: reuse(port, arg),
+        "idle_until_goaway": lambda: idle_until_goaway(port, arg),
         "hpack_table": lambda: hpack_table(port, arg),
         "overrun_window": lambda: overrun_window(port, arg),
     }[mode]()

@@ -139,9 +139,8 @@ pub(crate) fn serve(
     let end = conn.run();
     #[cfg(feature = "http2")]
     let end = match end {
-        End::Http2(early) => {
-            super::h2::serve(ctx, app, &conn.stream, peer, early).map_or_else(End::Error, |()| End::Closed)
-        }
+        End::Http2(early) => super::h2::serve(ctx, app, &conn.stream, &conn.shared, peer, early)
+            .map_or_else(End::Error, |()| End::Closed),
         end => end,
     };
     match end {

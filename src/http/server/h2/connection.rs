@@ -16,6 +16,7 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 
 use super::super::context::WorkerCtx;
+use super::super::registry::ConnShared;
 use super::super::stream::Stream;
 use super::io::{Io, Waiter, Wants};
 use crate::cancel::Cancel;
@@ -92,10 +93,15 @@ impl Shared {
 
 /// Serves one HTTP/2 connection on the caller's green thread; `early` is
 /// what was already read from the socket (the start of the preface).
+///
+/// With no stream open, the connection counts as idle for the worker
+/// (`conn_shared`): at the `max_connections` cap, the one idle the longest
+/// is told to make room, and an HTTP/2 one then ends with GOAWAY at once.
 pub(crate) fn serve(
     ctx: &Rc<WorkerCtx>,
     app: &Arc<App>,
     stream: &Rc<Stream>,
+    conn_shared: &ConnShared,
     peer: Option<SocketAddr>,
     early: Vec<u8>,
 ) -> io::Result<()> {
@@ -156,7 +162,25 @@ pub(crate) fn serve(
             None if idle => Some(shared.idle_since.get() + limits.idle_timeout),
             None => None,
         };
-        match waiter.wait(deadline) {
+        let idle_between_streams = idle && goaway_at.is_none();
+        if idle_between_streams {
+            conn_shared.idle_since.set(Some(shared.idle_since.get()));
+            if ctx.idle_wanted.get() {
+                ctx.idle_wanted_now();
+            }
+        }
+        let waited = waiter.wait(deadline);
+        if idle_between_streams {
+            conn_shared.idle_since.set(None);
+            if conn_shared.evicted.get() {
+                // Told to make room for a new connection: GOAWAY, and close
+                // once it is written.
+                conn.abrupt_shutdown(h2::Reason::NO_ERROR);
+                goaway_at = Some(Instant::now() - GOAWAY_LINGER);
+                continue;
+            }
+        }
+        match waited {
             Ok(true) => {}
             // Idle too long: say GOAWAY (the peer may have a stream on its way).
             Ok(false) if goaway_at.is_none() => {
