@@ -49,6 +49,12 @@ enum Source {
         /// The request this body belongs to (see `Inbound::request_seq`).
         seq: u64,
     },
+    /// Read from elsewhere (an HTTP/2 stream): the reader parks as it
+    /// needs; `left` is the declared length less what was read.
+    Reader {
+        reader: Box<dyn Read>,
+        left: Option<u64>,
+    },
 }
 
 impl Body {
@@ -59,6 +65,13 @@ impl Body {
 
     pub(crate) fn from_conn(inbound: Rc<RefCell<Inbound>>, seq: u64) -> Body {
         Body { source: Source::Conn { inbound, seq } }
+    }
+
+    /// A body read from `reader` (an HTTP/2 stream's data), of `length`
+    /// bytes if declared.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    pub(crate) fn from_reader(reader: Box<dyn Read>, length: Option<u64>) -> Body {
+        Body { source: Source::Reader { reader, left: length } }
     }
 
     /// Puts `prefix` back in front of this body: for middleware that read
@@ -84,6 +97,7 @@ impl Body {
             Source::Prefixed { prefix, pos, rest } => rest.content_length().map(|n| n + (prefix.len() - pos) as u64),
             Source::Bytes { data, pos } => Some((data.len() - pos) as u64),
             Source::Conn { inbound, seq } => inbound.try_borrow().ok().and_then(|inb| inb.body_left(*seq)),
+            Source::Reader { left, .. } => *left,
         }
     }
 
@@ -95,6 +109,8 @@ impl Body {
         match &mut self.source {
             Source::Prefixed { prefix, pos, rest } if *pos >= prefix.len() => rest.read_arrived(out),
             Source::Conn { inbound, seq } => read_arrived(inbound, *seq, out),
+            // An HTTP/2 stream's reader parks: what has arrived is not known here.
+            Source::Reader { .. } => Err(io::ErrorKind::WouldBlock.into()),
             _ => self.read(out),
         }
     }
@@ -153,6 +169,11 @@ impl Read for Body {
                 Ok(n)
             }
             Source::Conn { inbound, seq, .. } => read_parking(inbound, *seq, out),
+            Source::Reader { reader, left } => {
+                let n = reader.read(out)?;
+                *left = left.map(|l| l.saturating_sub(n as u64));
+                Ok(n)
+            }
         }
     }
 }

@@ -11,7 +11,8 @@ USAGE:
     greenloop swarm URL [--users N] [--duration S]   load-test URL (see `greenloop swarm --help`)
 
 OPTIONS:
-    --bind ADDR              TCP address to serve on [default: 127.0.0.1:8000]
+    --bind ADDR              TCP address to serve on [default: 127.0.0.1:8000]: HTTP/1.1, and
+                             HTTP/2 by prior knowledge (h2c) in builds with the `http2` feature
     --unix PATH              serve on a Unix socket instead (for nginx proxy_pass http://unix:PATH)
     --unix-mode MODE         the socket file's permissions, octal (660: a proxy in the
                              socket's group may connect) [default: from the umask]
@@ -27,7 +28,8 @@ OPTIONS:
                              an idle keep-alive connection gives back its green thread
                              and stack after this long [default: 1]
     --stack-size BYTES       green-thread stack size [default: 262144]
-    --tls-cert PATH          serve HTTPS with this PEM certificate chain (with --tls-key)
+    --tls-cert PATH          serve HTTPS with this PEM certificate chain (with --tls-key);
+                             ALPN offers h2 (feature `http2`) and http/1.1
     --tls-key PATH           the PEM private key of --tls-cert
     --upstream URL           base URL the /api/aggregated* routes call (http:// or https://)
                              [default: this server's own address; none on --unix]

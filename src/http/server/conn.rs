@@ -95,6 +95,9 @@ enum End {
     Error(io::Error),
     /// Idle long enough between requests to give back its green thread.
     Asleep,
+    /// The client speaks HTTP/2 (feature `http2`): with the bytes read so far.
+    #[cfg(feature = "http2")]
+    Http2(Vec<u8>),
 }
 
 /// How a wait between requests ended.
@@ -188,6 +191,14 @@ pub(super) fn drive(mut conn: Box<Conn>) {
                     continue;
                 }
             },
+            #[cfg(feature = "http2")]
+            End::Http2(early) => {
+                let served = super::h2::serve(&conn.ctx, &conn.app, &conn.stream, &conn.shared, conn.peer, early);
+                match served {
+                    Ok(()) => conn.linger_if_unread(),
+                    Err(e) => log::debug!("greenloop: HTTP/2 connection {} from {:?}: {e}", conn.id, conn.peer),
+                }
+            }
         }
         break;
     }
@@ -266,8 +277,17 @@ impl Conn {
         // timeout, not the idle timeout that only a kept-alive one earns).
         // (A connection taken up after sleeping between requests has
         // answered one: its wait is the idle one.)
-        let mut head_started: Option<Instant> =
-            if self.inbound.borrow().request_seq == 0 { Some(self.clock) } else { None };
+        let fresh = self.inbound.borrow().request_seq == 0;
+        let mut head_started: Option<Instant> = if fresh { Some(self.clock) } else { None };
+        #[cfg(feature = "http2")]
+        if fresh {
+            let by = self.clock + self.ctx.config.limits.header_timeout;
+            match super::h2::negotiated(&self.stream, by, &self.ctx.shutting_down) {
+                Ok(true) => return End::Http2(Vec::new()),
+                Ok(false) => {}
+                Err(e) => return End::Error(e),
+            }
+        }
         loop {
             let parsed = {
                 let inb = self.inbound.borrow();
@@ -348,9 +368,26 @@ impl Conn {
                         Err(e) => return End::Error(e),
                     }
                 }
-                Err(e) => return self.reject(e),
+                Err(e) => return self.reject_or_http2(e),
             }
         }
+    }
+
+    /// A head the parser refused: answered with its status, unless it is
+    /// HTTP/2's preface opening the connection (prior knowledge).
+    #[cold]
+    #[inline(never)]
+    fn reject_or_http2(&mut self, e: ParseError) -> End {
+        #[cfg(feature = "http2")]
+        {
+            let mut inb = self.inbound.borrow_mut();
+            if inb.request_seq == 0 && super::h2::is_preface(inb.buf.unread()) {
+                let early = inb.buf.unread().to_vec();
+                inb.buf = ReadBuf::new(0, 0);
+                return End::Http2(early);
+            }
+        }
+        self.reject(e)
     }
 
     /// Closing a socket with unread input makes the kernel send a reset,

@@ -50,6 +50,9 @@ pub struct Limits {
     /// (capped by `net.core.somaxconn`). A burst beyond it costs clients a
     /// one-second SYN retransmit.
     pub listen_backlog: u32,
+    /// HTTP/2 streams open at once on one connection (feature `http2`);
+    /// clients queue the rest.
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for Limits {
@@ -58,7 +61,8 @@ impl Default for Limits {
     /// keep-alive (nginx: 75 s), without a green thread after 1 s, 30 s between body pieces and for writes;
     /// 10 000 connections per worker; 256 KiB drained; a listen backlog of
     /// 4096 (Linux's default `somaxconn`: bursts of thousands of connections
-    /// are absorbed instead of dropped and retried a second later).
+    /// are absorbed instead of dropped and retried a second later); 100
+    /// concurrent HTTP/2 streams per connection.
     fn default() -> Limits {
         // The head and body limits are the codec's defaults: one place says them.
         let codec = codec::CodecLimits::default();
@@ -75,6 +79,7 @@ impl Default for Limits {
             max_connections: 10_000,
             drain_limit: 256 * 1024,
             listen_backlog: 4096,
+            max_concurrent_streams: 100,
         }
     }
 }

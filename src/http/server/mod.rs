@@ -16,6 +16,8 @@ mod asleep;
 mod bind;
 mod conn;
 mod context;
+#[cfg(feature = "http2")]
+mod h2;
 mod holdings;
 mod limits;
 mod refuse;
@@ -138,6 +140,16 @@ impl Server {
     /// Limits and timeouts.
     pub fn limits(mut self, limits: Limits) -> Server {
         self.limits = limits;
+        self
+    }
+
+    /// HTTP/2 streams one connection may have open at once (default 100,
+    /// as nginx's `http2_max_concurrent_streams`): the `SETTINGS` value
+    /// announced to clients, who queue the rest. Each open stream is a
+    /// green thread running a handler. Feature `http2`; a shorthand for
+    /// [`Limits::max_concurrent_streams`].
+    pub fn max_concurrent_streams(mut self, n: u32) -> Server {
+        self.limits.max_concurrent_streams = n.max(1);
         self
     }
 

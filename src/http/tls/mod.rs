@@ -25,11 +25,23 @@ pub use stream::TlsStream;
 
 /// The protocol a TLS server offers and a client asks for through ALPN.
 const ALPN_HTTP11: &[u8] = b"http/1.1";
+/// HTTP/2's ALPN name, offered first by a server with the `http2` feature.
+#[cfg(feature = "http2")]
+pub(crate) const ALPN_H2: &[u8] = b"h2";
+
+/// What a server offers through ALPN, most preferred first.
+fn server_alpn() -> Vec<Vec<u8>> {
+    #[cfg(feature = "http2")]
+    return vec![ALPN_H2.to_vec(), ALPN_HTTP11.to_vec()];
+    #[cfg(not(feature = "http2"))]
+    vec![ALPN_HTTP11.to_vec()]
+}
 
 /// A server's TLS settings: its certificate chain and key, as a rustls
 /// `ServerConfig`. Made from PEM files ([`from_pem_files`](Self::from_pem_files)),
 /// PEM bytes, or a `ServerConfig` of your own (`ServerTls::from(config)`);
-/// ALPN is set to `http/1.1` unless the config names protocols itself.
+/// ALPN is set to `h2` then `http/1.1` (`http/1.1` alone without the `http2`
+/// feature) unless the config names protocols itself.
 #[derive(Clone, Debug)]
 pub struct ServerTls {
     pub(crate) config: Arc<rustls::ServerConfig>,
@@ -70,7 +82,7 @@ impl ServerTls {
 impl From<rustls::ServerConfig> for ServerTls {
     fn from(mut config: rustls::ServerConfig) -> ServerTls {
         if config.alpn_protocols.is_empty() {
-            config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+            config.alpn_protocols = server_alpn();
         }
         ServerTls { config: Arc::new(config) }
     }

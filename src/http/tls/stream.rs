@@ -138,6 +138,28 @@ impl TlsStream {
         }
     }
 
+    /// One step of the handshake, for a caller that must also watch for
+    /// something else (a server's shutdown): processes what has arrived,
+    /// or parks once, until more may have arrived, the green thread is
+    /// unparked, or `deadline` (`TimedOut`). `Ok(true)` once it is over.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    pub(crate) fn handshake_step(&self, deadline: Option<Instant>) -> io::Result<bool> {
+        self.flush_until(deadline)?;
+        if !self.state.borrow().is_handshaking() {
+            self.handshake_deadline.set(None);
+            return Ok(true);
+        }
+        match self.pump() {
+            Ok(Pumped::Progress) => Ok(false),
+            Ok(Pumped::Eof) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed the connection during the TLS handshake",
+            )),
+            Err(e) if is_would_block(&e) => self.sock.readable_until(deadline).map(|()| false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether the handshake is still under way.
     pub fn is_handshaking(&self) -> bool {
         self.state.borrow().is_handshaking()
