@@ -16,6 +16,8 @@ pub(crate) use libc::{c_int, c_void, siginfo_t};
 
 /// `EINPROGRESS`: a non-blocking `connect` has not finished yet.
 pub(crate) const EINPROGRESS: i32 = libc::EINPROGRESS;
+/// `O_NONBLOCK` for `OpenOptions::custom_flags`: opening a FIFO must not wait for a writer.
+pub(crate) const O_NONBLOCK: i32 = libc::O_NONBLOCK;
 /// `EPROTO`: a protocol error on a socket (Linux reports some aborted
 /// handshakes from `accept` this way).
 pub(crate) const EPROTO: i32 = libc::EPROTO;
@@ -113,6 +115,20 @@ pub(crate) unsafe fn close_fd(fd: RawFd) {
     unsafe {
         libc::close(fd);
     }
+}
+
+/// Sends up to `count` bytes of the file `in_fd` from `offset` to the
+/// socket `out_fd` inside the kernel (`sendfile(2)`, no copy through user
+/// memory); returns how many went. `WouldBlock` when a non-blocking
+/// socket's send buffer is full. Safe: the kernel checks both descriptors,
+/// and a wrong one is an error, not undefined behaviour.
+pub(crate) fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: u64, count: usize) -> io::Result<usize> {
+    let mut off = libc::off_t::try_from(offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "sendfile: offset beyond off_t"))?;
+    // SAFETY: `off` is a valid, writable off_t for the call; sendfile reads
+    // no other user memory.
+    let n = unsafe { libc::sendfile(out_fd, in_fd, &mut off, count) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
 
 // ---- threads ----

@@ -20,6 +20,8 @@
 //! (`http::Request<Body>`, `http::Response<ResponseBody>`), as in hyper, axum
 //! and reqwest.
 
+#[cfg(any(feature = "static-files", feature = "compression"))]
+mod accept_encoding;
 mod body;
 mod body_error;
 pub mod client;
@@ -38,6 +40,8 @@ mod response;
 mod router;
 mod server;
 pub mod sse;
+#[cfg(feature = "static-files")]
+mod static_files;
 mod thread_dump;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -60,5 +64,7 @@ pub use request_ext::{ConnInfo, RequestExt};
 pub use response::{IntoResponse, Response, ResponseBody};
 pub use router::{MethodRouter, Params, Router, any, delete, get, head, on, options, patch, post, put};
 pub use server::{Limits, RunningServer, Server, ShutdownHandle, worker_id, worker_state};
+#[cfg(feature = "static-files")]
+pub use static_files::ServeDir;
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};

@@ -37,6 +37,11 @@ OPTIONS:
     --db-statement-timeout SECS
                              Postgres' statement_timeout on the pool's connections: a query
                              running longer is cancelled by the server [default: 10]
+    --static DIR             the directory GET /static/{*path} serves (ranges, ETags, 304s,
+                             precompressed .br/.gz siblings; sendfile on plain TCP)
+                             [default: a few built-in demo files]
+    --no-compression         do not compress responses (by default text bodies of 1 KiB or more
+                             go out as br, zstd or gzip, as the client's Accept-Encoding prefers)
     --chat-bus URL           /ws/chat spans every instance on this bus: redis://HOST:PORT
                              (Redis pub/sub) or nats://HOST:PORT [default: this instance only]
     -h, --help               this text
@@ -100,6 +105,10 @@ pub struct Options {
     pub db: crate::databases::DbOptions,
     /// `--chat-bus`: where the chat room meets the other instances.
     pub chat_bus: Option<String>,
+    /// `--static`: the directory `/static/` serves (`None`: the built-in files).
+    pub static_dir: Option<String>,
+    /// Whether responses are compressed (`--no-compression` turns it off).
+    pub compression: bool,
 }
 
 /// What `greenloop swarm` was asked to do.
@@ -224,6 +233,8 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         upstream_ca: None,
         db: crate::databases::DbOptions::default(),
         chat_bus: None,
+        static_dir: None,
+        compression: true,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -259,6 +270,8 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--db-timeout" => o.db.acquire_timeout = seconds(&flag, &value(&flag)?)?,
             "--db-statement-timeout" => o.db.statement_timeout = seconds(&flag, &value(&flag)?)?,
             "--chat-bus" => o.chat_bus = Some(non_empty(&flag, value(&flag)?)?),
+            "--static" => o.static_dir = Some(non_empty_path(&flag, value(&flag)?)?),
+            "--no-compression" => o.compression = false,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -273,6 +286,9 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
     }
     if (o.tls_cert.is_some() || o.upstream_ca.is_some()) && !cfg!(feature = "tls") {
         return Err("this build has no TLS (build with the `tls` cargo feature)".into());
+    }
+    if o.static_dir.is_some() && !cfg!(feature = "static-files") {
+        return Err("--static: this build has no file server (build with the `static-files` cargo feature)".into());
     }
     if o.quiet && o.log_bodies {
         return Err("--log-bodies needs the access log, which --quiet turns off".into());
@@ -338,6 +354,8 @@ mod tests {
         assert_eq!(o.workers, 2);
         assert!(o.quiet);
         assert_eq!(o.idle_timeout, Some(Duration::from_millis(1500)));
+        assert!(parse_ok(&[]).compression && !parse_ok(&["--no-compression"]).compression);
+        assert_eq!(parse_ok(&["--static", "/srv/www"]).static_dir.as_deref(), Some("/srv/www"));
     }
 
     #[test]

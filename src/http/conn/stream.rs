@@ -95,6 +95,18 @@ impl Stream {
         }
     }
 
+    /// Sends file bytes with `sendfile(2)`, parking on back-pressure; `None`
+    /// under TLS, whose records must be encrypted in user memory (the
+    /// caller then reads and writes).
+    pub(crate) fn send_file(&self, file: &std::fs::File, offset: u64, count: usize) -> Option<io::Result<usize>> {
+        match self {
+            Stream::Tcp(s) => Some(s.send_file(file, offset, count)),
+            Stream::Unix(s) => Some(s.send_file(file, offset, count)),
+            #[cfg(feature = "tls")]
+            Stream::Tls(_) => None,
+        }
+    }
+
     /// Parks until writable, unparked, or `deadline`.
     pub(crate) fn writable_until(&self, deadline: Option<std::time::Instant>) -> io::Result<()> {
         match self {

@@ -12,8 +12,12 @@
 //! ```
 
 mod access_log;
+#[cfg(feature = "compression")]
+mod compression;
 mod timing;
 
 pub use super::log_sink::LineSink;
 pub use access_log::AccessLog;
+#[cfg(feature = "compression")]
+pub use compression::Compression;
 pub use timing::Timing;

@@ -1,0 +1,187 @@
+//! The three encoders behind one `Write`, at levels chosen for speed, and
+//! the two ways a body goes through them: at once (a small body known up
+//! front) or as a stream that yields to the loop between slices.
+
+use std::io::{self, BufWriter, Write};
+
+use crate::http::accept_encoding::Coding;
+use crate::http::response::Kind;
+
+/// gzip level 6: zlib's default, what nginx's `gzip_comp_level` users pick.
+const GZIP_LEVEL: u32 = 6;
+/// Brotli quality 4: about gzip 6's speed with a better ratio (11, the
+/// maximum, is for files compressed once, ahead of time).
+const BROTLI_QUALITY: u32 = 4;
+/// Brotli's window for streamed bodies: 1 MiB (2^20).
+const BROTLI_STREAM_WINDOW: u32 = 20;
+/// zstd level 3: its default, faster than gzip 6 with a better ratio.
+const ZSTD_LEVEL: i32 = 3;
+/// Compressed output is gathered into pieces this large before it is
+/// written (each write of the server's chunked writer is one chunk).
+const OUT_PIECE: usize = 16 * 1024;
+/// A streamed body yields to the loop after this much input: compressing
+/// 64 KiB takes well under a millisecond at these levels, so other
+/// connections wait no longer than that, and the watchdog stays quiet.
+const SLICE: usize = 64 * 1024;
+
+/// One encoder writing into `W`.
+enum Encoder<W: Write> {
+    Gzip(flate2::write::GzEncoder<W>),
+    Br(Box<brotli::CompressorWriter<Recorded<W>>>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Encoder<W> {
+    fn new(coding: Coding, w: W, brotli_window: u32) -> io::Result<Encoder<W>> {
+        Ok(match coding {
+            Coding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::new(GZIP_LEVEL))),
+            Coding::Br => Encoder::Br(Box::new(brotli::CompressorWriter::new(
+                Recorded { w, error: None },
+                OUT_PIECE,
+                BROTLI_QUALITY,
+                brotli_window,
+            ))),
+            Coding::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(w, ZSTD_LEVEL)?),
+        })
+    }
+
+    /// Ends the compressed stream and gives the writer back.
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Br(e) => {
+                // `into_inner` writes the end of the stream but drops an
+                // error doing so; `Recorded` kept it.
+                let Recorded { w, error } = e.into_inner();
+                error.map_or(Ok(w), Err)
+            }
+            Encoder::Zstd(e) => e.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Encoder<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Encoder::Gzip(e) => e.write(data),
+            Encoder::Br(e) => e.write(data),
+            Encoder::Zstd(e) => e.write(data),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Br(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+/// A writer that remembers its first error (brotli's `into_inner` would
+/// lose it).
+struct Recorded<W> {
+    w: W,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Write for Recorded<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.w.write(data).inspect_err(|e| {
+            if self.error.is_none() {
+                self.error = Some(io::Error::new(e.kind(), e.to_string()));
+            }
+        })
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+}
+
+/// `data` compressed at once (a body small enough to hold twice).
+pub(super) fn compress_bytes(coding: Coding, data: &[u8]) -> io::Result<Vec<u8>> {
+    if coding == Coding::Zstd {
+        // One-shot: zstd sizes its tables to the input, and the context is kept per thread.
+        thread_local! {
+            static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
+        }
+        return ZSTD.with(|z| {
+            let mut z = z.borrow_mut();
+            if z.is_none() {
+                *z = Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?);
+            }
+            z.as_mut().map_or_else(|| Err(io::Error::other("zstd context")), |c| c.compress(data))
+        });
+    }
+    // Brotli's window only as large as the body needs (less memory).
+    let window = (usize::BITS - data.len().max(1024).leading_zeros()).clamp(10, BROTLI_STREAM_WINDOW);
+    let mut enc = Encoder::new(coding, Vec::with_capacity(data.len() / 3 + 64), window)?;
+    enc.write_all(data)?;
+    enc.finish()
+}
+
+/// Writes the body `kind` into `w` compressed: in slices of [`SLICE`]
+/// bytes, yielding to the loop between them, and in output pieces of
+/// [`OUT_PIECE`] bytes (what is in memory per stream: the encoder's
+/// state, one input slice, one output piece).
+pub(super) fn compress_stream(coding: Coding, kind: Kind, w: &mut dyn Write) -> io::Result<()> {
+    let out = BufWriter::with_capacity(OUT_PIECE, w);
+    let mut enc = Encoder::new(coding, out, BROTLI_STREAM_WINDOW)?;
+    kind.write_to(&mut Sliced { enc: &mut enc, since_yield: 0 })?;
+    enc.finish()?.flush()
+}
+
+/// Feeds an encoder at most [`SLICE`] bytes at a time, yielding between.
+struct Sliced<'a, W: Write> {
+    enc: &'a mut Encoder<W>,
+    since_yield: usize,
+}
+
+impl<W: Write> Write for Sliced<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.since_yield >= SLICE {
+            self.since_yield = 0;
+            crate::yield_now();
+        }
+        let n = self.enc.write(&data[..data.len().min(SLICE - self.since_yield)])?;
+        self.since_yield += n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.enc.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn sample(n: usize) -> Vec<u8> {
+        (0..n).map(|i| b"{\"id\":12,\"name\":\"greenloop\"},"[i % 29]).collect()
+    }
+
+    fn decode(coding: Coding, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        match coding {
+            Coding::Gzip => flate2::read::GzDecoder::new(data).read_to_end(&mut out).unwrap(),
+            Coding::Br => brotli::Decompressor::new(data, 4096).read_to_end(&mut out).unwrap(),
+            Coding::Zstd => zstd::stream::read::Decoder::new(data).unwrap().read_to_end(&mut out).unwrap(),
+        };
+        out
+    }
+
+    #[test]
+    fn round_trips() {
+        for coding in [Coding::Gzip, Coding::Br, Coding::Zstd] {
+            let body = sample(20_000);
+            let small = compress_bytes(coding, &body).unwrap();
+            assert!(small.len() < body.len() / 4, "{coding:?}: {}", small.len());
+            assert_eq!(decode(coding, &small), body);
+            let big = sample(300_000);
+            let mut streamed = Vec::new();
+            compress_stream(coding, Kind::Bytes(big.clone().into()), &mut streamed).unwrap();
+            assert_eq!(decode(coding, &streamed), big);
+        }
+    }
+}
