@@ -170,9 +170,13 @@ fn curl_reads_ranges_heads_and_if_modified_since() {
     let (head, _) = curl(&["-I", &url]);
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert!(head.contains("content-length: 200000") && head.contains("content-type: application/octet-stream"), "{head}");
+    assert!(
+        head.contains("content-length: 200000") && head.contains("content-type: application/octet-stream"),
+        "{head}"
+    );
     // -z with a file: If-Modified-Since its mtime (the blob's own, so: not modified).
-    let (code, _) = curl(&["-o", "/dev/null", "-w", "%{http_code}", "-z", tree.root().join("blob.bin").to_str().unwrap(), &url]);
+    let (code, _) =
+        curl(&["-o", "/dev/null", "-w", "%{http_code}", "-z", tree.root().join("blob.bin").to_str().unwrap(), &url]);
     assert_eq!(code, b"304");
     let (code, _) = curl(&["-o", "/dev/null", "-w", "%{http_code}", "-z", "Jan 1 2001", &url]);
     assert_eq!(code, b"200");

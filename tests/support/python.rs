@@ -29,7 +29,8 @@ pub fn python_has(module: &str, package: &str) {
         let pip = |extra: &[&str]| {
             Command::new("python3").args(["-m", "pip", "install", "-q"]).args(extra).arg(package).status()
         };
-        let installed = pip(&[]).is_ok_and(|s| s.success()) || pip(&["--break-system-packages"]).is_ok_and(|s| s.success());
+        let installed =
+            pip(&[]).is_ok_and(|s| s.success()) || pip(&["--break-system-packages"]).is_ok_and(|s| s.success());
         assert!(installed, "pip install {package} failed");
     }
     done.push(module.to_owned());

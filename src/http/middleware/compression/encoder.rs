@@ -3,6 +3,7 @@
 //! front) or as a stream that yields to the loop between slices.
 
 use std::io::{self, BufWriter, Write};
+use std::time::{Duration, Instant};
 
 use crate::http::accept_encoding::Coding;
 use crate::http::response::Kind;
@@ -12,17 +13,24 @@ const GZIP_LEVEL: u32 = 6;
 /// Brotli quality 4: about gzip 6's speed with a better ratio (11, the
 /// maximum, is for files compressed once, ahead of time).
 const BROTLI_QUALITY: u32 = 4;
-/// Brotli's window for streamed bodies: 1 MiB (2^20).
-const BROTLI_STREAM_WINDOW: u32 = 20;
+/// Brotli's window for streamed bodies: 256 KiB (2^18). Brotli entropy-codes
+/// a meta-block of twice its window in one go; with 2^18 that is a few
+/// milliseconds of work, which keeps the pauses of [`TIME_SLICE`] possible.
+const BROTLI_STREAM_WINDOW: u32 = 18;
 /// zstd level 3: its default, faster than gzip 6 with a better ratio.
 const ZSTD_LEVEL: i32 = 3;
 /// Compressed output is gathered into pieces this large before it is
 /// written (each write of the server's chunked writer is one chunk).
 const OUT_PIECE: usize = 16 * 1024;
-/// A streamed body yields to the loop after this much input: compressing
-/// 64 KiB takes well under a millisecond at these levels, so other
-/// connections wait no longer than that, and the watchdog stays quiet.
-const SLICE: usize = 64 * 1024;
+/// A streamed body is fed to the encoder this much at a time (a fraction
+/// of a millisecond of work at these levels; zstd, which works in 128 KiB
+/// blocks, takes a little more now and then).
+const SLICE: usize = 16 * 1024;
+/// After this much compressing since its last pause, a stream lets the
+/// loop poll for I/O and run every other green thread before it goes on:
+/// other connections wait at most about this long, and the watchdog (20 ms)
+/// stays quiet.
+const TIME_SLICE: Duration = Duration::from_millis(2);
 
 /// One encoder writing into `W`.
 enum Encoder<W: Write> {
@@ -126,25 +134,28 @@ pub(super) fn compress_bytes(coding: Coding, data: &[u8]) -> io::Result<Vec<u8>>
 pub(super) fn compress_stream(coding: Coding, kind: Kind, w: &mut dyn Write) -> io::Result<()> {
     let out = BufWriter::with_capacity(OUT_PIECE, w);
     let mut enc = Encoder::new(coding, out, BROTLI_STREAM_WINDOW)?;
-    kind.write_to(&mut Sliced { enc: &mut enc, since_yield: 0 })?;
+    kind.write_to(&mut Sliced { enc: &mut enc, since_pause: Instant::now() })?;
     enc.finish()?.flush()
 }
 
-/// Feeds an encoder at most [`SLICE`] bytes at a time, yielding between.
+/// Feeds an encoder at most [`SLICE`] bytes at a time, pausing every
+/// [`TIME_SLICE`] of work.
 struct Sliced<'a, W: Write> {
     enc: &'a mut Encoder<W>,
-    since_yield: usize,
+    since_pause: Instant,
 }
 
 impl<W: Write> Write for Sliced<'_, W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.since_yield >= SLICE {
-            self.since_yield = 0;
-            crate::yield_now();
+        if self.since_pause.elapsed() >= TIME_SLICE {
+            // A zero sleep, not `yield_now`: a yield only lets the green
+            // threads already queued run (the loop polls for I/O every few
+            // dozen switches), while a timer fires after the next poll, so
+            // a request that arrived meanwhile is read and answered first.
+            crate::sleep(Duration::ZERO);
+            self.since_pause = Instant::now();
         }
-        let n = self.enc.write(&data[..data.len().min(SLICE - self.since_yield)])?;
-        self.since_yield += n;
-        Ok(n)
+        self.enc.write(&data[..data.len().min(SLICE)])
     }
     fn flush(&mut self) -> io::Result<()> {
         self.enc.flush()

@@ -52,7 +52,7 @@ const OFFERED: [Coding; 3] = [Coding::Zstd, Coding::Br, Coding::Gzip];
 /// Cost: bodies up to 64 KiB are compressed at once (gzip level 6,
 /// brotli quality 4, zstd level 3: fast levels) and keep a
 /// `Content-Length`; larger bodies and streams are compressed as they are
-/// written, chunked, 64 KiB of input at a time with a yield to the loop in
+/// written, chunked, 16 KiB of input at a time with a yield to the loop in
 /// between, so a 10 MiB body does not hold the worker and memory per
 /// stream stays bounded (the encoder's state and 16 KiB of output).
 /// docs/PERFORMANCE.md has the time each coding takes per request.
