@@ -6,7 +6,8 @@ mod resolve;
 mod validators;
 
 use std::fs::{File, Metadata};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
@@ -16,6 +17,7 @@ use super::response::{IntoResponse, ResponseBody};
 use super::router::Params;
 use super::{Handler, Request, Response};
 use range::RangeAsk;
+use resolve::Root;
 use validators::Validators;
 
 /// Serves the files under a directory: a [`Handler`] for a route with a
@@ -65,18 +67,17 @@ use validators::Validators;
 /// call at most, between which the loop gets its turns.
 #[derive(Clone, Debug)]
 pub struct ServeDir {
-    /// The root, resolved once (every served path must resolve below it).
-    root: PathBuf,
+    /// The root (every served path must resolve below it).
+    root: Arc<Root>,
     precompressed: bool,
 }
 
 impl ServeDir {
-    /// Serves the files under `root`. The root's real path is resolved now;
-    /// if that fails (it does not exist yet), every request answers `404`
-    /// until it does, resolved again on each request.
+    /// Serves the files under `root`. The root is resolved and opened now
+    /// (a directory moved or replaced later is not followed); if it does
+    /// not exist yet, every request answers `404` until it does.
     pub fn new(root: impl AsRef<Path>) -> ServeDir {
-        let root = root.as_ref();
-        ServeDir { root: std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()), precompressed: true }
+        ServeDir { root: Arc::new(Root::new(root.as_ref())), precompressed: true }
     }
 
     /// Whether `name.br` / `name.gz` beside a file are sent in its place to
@@ -98,34 +99,42 @@ impl ServeDir {
             None => super::query::percent_decode_path(raw),
         };
         let Some(rel) = resolve::relative(raw, &decoded) else { return not_found() };
-        let root = match std::fs::canonicalize(&self.root) {
-            Ok(r) if r == self.root => self.root.clone(),
-            Ok(r) => r,
-            Err(_) => return not_found(),
-        };
-        let asked = root.join(&rel);
-        let Some((file, meta, real)) = open(&root, &asked) else { return not_found() };
+        let Some((file, meta)) = self.open(&rel) else { return not_found() };
         if meta.is_dir() {
             if !decoded.ends_with('/') && !decoded.is_empty() {
                 return redirect_to_dir(req);
             }
-            let index = real.join("index.html");
-            return match open(&root, &index) {
-                Some((file, meta, real)) if meta.is_file() => self.send(req, &root, &index, file, meta, &real),
+            let index = rel.join("index.html");
+            return match self.open(&index) {
+                Some((file, meta)) if meta.is_file() => self.send(req, &index, file, meta),
                 _ => not_found(),
             };
         }
         if !meta.is_file() {
             return not_found();
         }
-        self.send(req, &root, &asked, file, meta, &real)
+        self.send(req, &rel, file, meta)
     }
 
-    /// Answers with `file` (found at `asked`, really at `real`), or a
-    /// precompressed sibling of it, honouring conditions and ranges.
-    fn send(&self, req: &Request, root: &Path, asked: &Path, file: File, meta: Metadata, real: &Path) -> Response {
+    /// Opens `rel` if it resolves under the root; `None` for anything that
+    /// does not exist, is not readable, or lies outside.
+    fn open(&self, rel: &Path) -> Option<(File, Metadata)> {
+        match self.root.open(rel) {
+            Ok(found) => found,
+            Err(e) => {
+                if !matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) {
+                    log::debug!("greenloop: ServeDir: {}: {e}", rel.display());
+                }
+                None
+            }
+        }
+    }
+
+    /// Answers with `file` (at `rel` under the root), or a precompressed
+    /// sibling of it, honouring conditions and ranges.
+    fn send(&self, req: &Request, rel: &Path, file: File, meta: Metadata) -> Response {
         let headers = req.headers();
-        let content_type = content_type(asked);
+        let content_type = content_type(rel);
         let wants_range = headers.contains_key(header::RANGE);
         let mut chosen = (file, meta, None);
         let mut vary = false;
@@ -137,10 +146,10 @@ impl ServeDir {
             }
             for coding in offered.into_iter().filter(|&c| accepted.q(c) > 0) {
                 let ext = if coding == Coding::Br { "br" } else { "gz" };
-                let mut sibling = real.as_os_str().to_owned();
+                let mut sibling = rel.as_os_str().to_owned();
                 sibling.push(".");
                 sibling.push(ext);
-                if let Some((f, m, _)) = open(root, Path::new(&sibling)).filter(|(_, m, _)| m.is_file()) {
+                if let Some((f, m)) = self.open(Path::new(&sibling)).filter(|(_, m)| m.is_file()) {
                     chosen = (f, m, Some(coding));
                     vary = true;
                     break;
@@ -198,20 +207,6 @@ impl ServeDir {
 impl Handler for ServeDir {
     fn call(&self, req: Request) -> Response {
         self.answer(&req)
-    }
-}
-
-/// Opens `path` if it resolves under `root`; `None` for anything that does
-/// not exist, is not readable, or lies outside.
-fn open(root: &Path, path: &Path) -> Option<(File, Metadata, PathBuf)> {
-    match resolve::open_within(root, path) {
-        Ok(found) => found,
-        Err(e) => {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                log::debug!("greenloop: ServeDir: {}: {e}", path.display());
-            }
-            None
-        }
     }
 }
 
