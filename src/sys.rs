@@ -17,9 +17,11 @@ pub(crate) use libc::{c_int, c_void, siginfo_t};
 /// `EINPROGRESS`: a non-blocking `connect` has not finished yet.
 pub(crate) const EINPROGRESS: i32 = libc::EINPROGRESS;
 /// `O_NONBLOCK` for `OpenOptions::custom_flags`: opening a FIFO must not wait for a writer.
+#[cfg_attr(not(feature = "static-files"), allow(dead_code))]
 pub(crate) const O_NONBLOCK: i32 = libc::O_NONBLOCK;
 /// `O_PATH | O_DIRECTORY` for `OpenOptions::custom_flags`: a handle on a
 /// directory that only anchors lookups below it ([`open_beneath`]).
+#[cfg_attr(not(feature = "static-files"), allow(dead_code))]
 pub(crate) const O_PATH_DIRECTORY: i32 = libc::O_PATH | libc::O_DIRECTORY;
 /// `EPROTO`: a protocol error on a socket (Linux reports some aborted
 /// handshakes from `accept` this way).
@@ -142,6 +144,7 @@ pub(crate) fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: u64, count: usize) -
 /// `/proc` magic links). One syscall instead of resolving the path
 /// component by component. Fails with `ENOSYS` on kernels before 5.6 (and
 /// `EPERM` where a seccomp filter hides the call).
+#[cfg_attr(not(feature = "static-files"), allow(dead_code))]
 pub(crate) fn open_beneath(
     dir: std::os::fd::BorrowedFd<'_>,
     path: &std::ffi::CStr,
@@ -174,6 +177,7 @@ pub(crate) fn open_beneath(
 /// link that leads back in), `ELOOP` (a magic link, or too many links),
 /// `ENOSYS` (no `openat2`), `EPERM` (a seccomp filter refusing it),
 /// `EAGAIN` (the kernel asks to retry).
+#[cfg_attr(not(feature = "static-files"), allow(dead_code))]
 pub(crate) fn open_beneath_refused(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EXDEV | libc::ELOOP | libc::ENOSYS | libc::EPERM | libc::EAGAIN))
 }

@@ -9,6 +9,7 @@ use http::header::ACCEPT_ENCODING;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Coding {
     Br,
+    #[cfg_attr(not(feature = "compression"), allow(dead_code))]
     Zstd,
     Gzip,
 }
@@ -91,6 +92,7 @@ impl Accepted {
 
     /// Of `offered` (in the server's order of preference), the coding the
     /// client weighs highest; ties go to the earlier. `None` when it refuses all.
+    #[cfg_attr(not(feature = "compression"), allow(dead_code))]
     pub(crate) fn best(&self, offered: &[Coding]) -> Option<Coding> {
         let mut best: Option<(Coding, u16)> = None;
         for &c in offered {
