@@ -136,6 +136,16 @@ pub(crate) fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: u64, count: usize) -
     if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
 
+/// Sends `buf` on the socket `fd` with `MSG_MORE`: the kernel holds a
+/// partial segment back for the data the caller sends next (a response
+/// head before its `sendfile` body: one packet, not two). `MSG_NOSIGNAL`:
+/// a closed peer is an `EPIPE` error, not a signal.
+pub(crate) fn send_more(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the buffer is valid for its length; send reads nothing else.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_MORE | libc::MSG_NOSIGNAL) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
 /// Opens `path`, relative to the directory `dir`, read-only, non-blocking
 /// (a FIFO does not wait for a writer) and close-on-exec, with the kernel
 /// refusing to resolve anything outside `dir` (`openat2(2)` with

@@ -421,3 +421,25 @@ fn over_tls_a_file_is_read_and_written() {
     let (part, _) = curl(&["--cacert", ca, "--resolve", &resolve, "-r", "10-19", &url]);
     assert_eq!(part, &big[10..20]);
 }
+
+#[test]
+fn small_and_empty_files_arrive_at_once() {
+    let tree = Tree::new("small");
+    tree.write("one.txt", b"1");
+    tree.write("empty.txt", b"");
+    let demo = tree.serve();
+    let mut c = RawClient::connect(demo.addr());
+    let started = Instant::now();
+    for _ in 0..20 {
+        // The head is sent saying more follows; the body must push it out
+        // (a held-back head would cost 200 ms a request here).
+        c.send("GET /static/one.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.text()), (200, "1".into()));
+        c.send("GET /static/empty.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.header("content-length"), r.body.len()), (200, Some("0"), 0));
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "40 small answers took {took:?}");
+}

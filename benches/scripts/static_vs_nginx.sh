@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Measures: a static file over keep-alive HTTP/1.1, greenloop's ServeDir against nginx
 #   (`sendfile on`), one worker each, in one run, side by side. Both servers are pinned to
-#   CPU 0 and wrk to CPU 1; the two servers take turns (ROUNDS rounds), and the median
-#   requests/s of each is printed after the rounds.
+#   CPU 0 and wrk to CPU 1; the two servers take turns (ROUNDS rounds), and the medians
+#   of each are printed after the rounds: requests/s, and server CPU time (user + system,
+#   from /proc, nginx's master and worker together) per request, the figure that other
+#   load on the machine disturbs least.
 #   greenloop runs with --no-compression (nginx's gzip is off by default, and the file is
 #   binary anyway) and --quiet (nginx: access_log off).
 # Needs: nginx (nginx-light), curl, taskset; wrk is installed from Debian when missing
@@ -36,7 +38,8 @@ chmod 644 "$OUT/www/file.bin"
 
 taskset -c 0 "$BIN" --bind "127.0.0.1:$GL_PORT" --workers 1 --quiet --no-compression \
   --static "$OUT/www" 2>"$OUT/greenloop.log" &
-pids+=($!)
+gl_pid=$!
+pids+=($gl_pid)
 mkdir -p "$OUT/nginx"
 cat >"$OUT/nginx.conf" <<CONF
 worker_processes 1;
@@ -56,7 +59,8 @@ http {
 }
 CONF
 taskset -c 0 nginx -c "$OUT/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+ng_pid=$!
+pids+=($ng_pid)
 for port in "$GL_PORT" "$NG_PORT"; do
   for _ in $(seq 50); do
     curl -sf "http://127.0.0.1:$port/static/file.bin" -o "$OUT/check.$port" && break
@@ -65,19 +69,34 @@ for port in "$GL_PORT" "$NG_PORT"; do
   cmp -s "$OUT/check.$port" "$OUT/www/file.bin" || { echo "port $port did not serve the file" >&2; exit 1; }
 done
 
-rps() { grep -E '^Requests/sec' | awk '{print $2}'; }
+# CPU ticks (user + system) of a process and its children processes (nginx's workers).
+ticks() {
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "$total"
+}
+HZ=$(getconf CLK_TCK)
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "GET /static/file.bin ($SIZE bytes), wrk -t1 -c$CONNS -d$DUR on CPU 1, servers on CPU 0"
-: >"$OUT/greenloop.rps"
-: >"$OUT/nginx.rps"
+for name in greenloop nginx; do : >"$OUT/$name.rps"; : >"$OUT/$name.cpu"; done
 for round in $(seq "$ROUNDS"); do
   for name in greenloop nginx; do
-    port=$GL_PORT; [ "$name" = nginx ] && port=$NG_PORT
-    r=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"$DUR" "http://127.0.0.1:$port/static/file.bin" | rps)
+    port=$GL_PORT; pid=$gl_pid
+    [ "$name" = nginx ] && { port=$NG_PORT; pid=$ng_pid; }
+    before=$(ticks "$pid")
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"$DUR" "http://127.0.0.1:$port/static/file.bin" >"$OUT/wrk.txt"
+    after=$(ticks "$pid")
+    r=$(awk '/^Requests\/sec/ {print $2}' "$OUT/wrk.txt")
+    n=$(awk '/requests in/ {print $1}' "$OUT/wrk.txt")
+    us=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$n" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
     echo "$r" >>"$OUT/$name.rps"
-    printf "round %d  %-10s %12s req/s\n" "$round" "$name" "$r"
+    echo "$us" >>"$OUT/$name.cpu"
+    printf "round %d  %-10s %12s req/s %8s µs CPU/req\n" "$round" "$name" "$r" "$us"
   done
 done
-printf "median     %-10s %12s req/s\n" greenloop "$(median <"$OUT/greenloop.rps")"
-printf "median     %-10s %12s req/s\n" nginx "$(median <"$OUT/nginx.rps")"
+for name in greenloop nginx; do
+  printf "median     %-10s %12s req/s %8s µs CPU/req\n" "$name" "$(median <"$OUT/$name.rps")" "$(median <"$OUT/$name.cpu")"
+done
 echo "greenloop watchdog warnings during the loads: $(grep -c 'held the loop' "$OUT/greenloop.log" || true)"

@@ -80,6 +80,12 @@ impl Output {
     /// is slow), read and written under TLS. Fails if the file ends sooner
     /// (truncated while being sent): the connection must then close.
     pub(crate) fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+        if len > 0 && !self.buf.is_empty() {
+            // The head and the file's first bytes in the same segments.
+            let r = self.stream.write_all_before_more(&self.buf);
+            self.buf.clear();
+            r?;
+        }
         self.flush()?;
         let end = offset + len;
         let mut at = offset;
