@@ -443,3 +443,23 @@ fn small_and_empty_files_arrive_at_once() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "40 small answers took {took:?}");
 }
+
+#[test]
+fn the_demo_serves_its_built_in_files_without_static() {
+    let demo = Demo::start(&["--quiet"]);
+    let (page, _) = curl(&["-L", &demo.url("/static/")]);
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.contains("<h1>Static files</h1>") && page.contains("app.js"), "{page}");
+    let (head, _) = curl(&["-I", &demo.url("/static/style.css")]);
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200") && head.contains("content-type: text/css; charset=utf-8"), "{head}");
+    // Restarted, the files are the same ones: their validators hold.
+    let tag = |demo: &Demo| {
+        let (head, _) = curl(&["-I", &demo.url("/static/app.js")]);
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        head.lines().find(|l| l.starts_with("etag:")).map(str::to_owned).expect("an etag")
+    };
+    let before = tag(&demo);
+    drop(demo);
+    assert_eq!(tag(&Demo::start(&["--quiet"])), before);
+}

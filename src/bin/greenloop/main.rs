@@ -86,7 +86,7 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     }
     let router = routes::router(upstream.clone(), limits.max_body_bytes);
     #[cfg(feature = "static-files")]
-    let (router, _built_in_files) = static_files::routes(router, o.static_dir.as_deref())?;
+    let router = static_files::routes(router, o.static_dir.as_deref())?;
     let mut app = App::new(router);
     if !o.quiet {
         app = app.wrap(AccessLog::new().log_body(o.log_bodies));
