@@ -463,3 +463,16 @@ fn the_demo_serves_its_built_in_files_without_static() {
     drop(demo);
     assert_eq!(tag(&Demo::start(&["--quiet"])), before);
 }
+
+#[test]
+fn over_a_unix_socket_a_file_goes_out_with_sendfile_too() {
+    let tree = Tree::new("unix");
+    let big = pseudo_random(700_000);
+    tree.write("big.bin", &big);
+    let sock = tree.base.join("demo.sock");
+    let _demo = Demo::spawn(&["--quiet", "--unix", sock.to_str().unwrap(), "--static", tree.root().to_str().unwrap()]);
+    let (body, err) = curl(&["--unix-socket", sock.to_str().unwrap(), "http://demo/static/big.bin"]);
+    assert_eq!(sha256(&body), sha256(&big), "{err}");
+    let (part, _) = curl(&["--unix-socket", sock.to_str().unwrap(), "-r", "-5", "http://demo/static/big.bin"]);
+    assert_eq!(part, &big[big.len() - 5..]);
+}

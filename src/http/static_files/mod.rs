@@ -51,6 +51,8 @@ use validators::Validators;
 ///   `%5c`); NUL bytes; symbolic links whose target is outside the root
 ///   (the path is resolved with every link followed, then must lie under
 ///   the root's own resolved path). Links that stay inside are followed.
+///   Hidden files (`.env`, `.git/`) are not special: keep them out of the
+///   served directory, as with nginx's `root`.
 ///
 /// The body is sent with `sendfile(2)` on plain TCP and Unix connections
 /// (see [`ResponseBody::file`]), read and written under TLS.
