@@ -13,10 +13,12 @@ const GZIP_LEVEL: u32 = 6;
 /// Brotli quality 4: about gzip 6's speed with a better ratio (11, the
 /// maximum, is for files compressed once, ahead of time).
 const BROTLI_QUALITY: u32 = 4;
-/// Brotli's window for streamed bodies: 256 KiB (2^18). Brotli entropy-codes
-/// a meta-block of twice its window in one go; with 2^18 that is a few
-/// milliseconds of work, which keeps the pauses of [`TIME_SLICE`] possible.
-const BROTLI_STREAM_WINDOW: u32 = 18;
+/// The window of streamed bodies: 64 KiB (2^16), for brotli and zstd.
+/// Brotli entropy-codes a meta-block of twice its window in one go; with
+/// 2^16 that is about a millisecond of work, which keeps the pauses of
+/// [`TIME_SLICE`] possible. A smaller window also means less memory per
+/// stream (their hash tables are most of it, though).
+const STREAM_WINDOW: u32 = 16;
 /// zstd level 3: its default, faster than gzip 6 with a better ratio.
 const ZSTD_LEVEL: i32 = 3;
 /// Compressed output is gathered into pieces this large before it is
@@ -40,16 +42,22 @@ enum Encoder<W: Write> {
 }
 
 impl<W: Write> Encoder<W> {
-    fn new(coding: Coding, w: W, brotli_window: u32) -> io::Result<Encoder<W>> {
+    /// `window`: log2 of the window brotli and zstd keep (gzip's is fixed at 32 KiB).
+    fn new(coding: Coding, w: W, window: u32) -> io::Result<Encoder<W>> {
         Ok(match coding {
             Coding::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(w, flate2::Compression::new(GZIP_LEVEL))),
             Coding::Br => Encoder::Br(Box::new(brotli::CompressorWriter::new(
                 Recorded { w, error: None },
                 OUT_PIECE,
                 BROTLI_QUALITY,
-                brotli_window,
+                window,
             ))),
-            Coding::Zstd => Encoder::Zstd(zstd::stream::write::Encoder::new(w, ZSTD_LEVEL)?),
+            Coding::Zstd => {
+                let mut e = zstd::stream::write::Encoder::new(w, ZSTD_LEVEL)?;
+                // The same window as brotli's streams (level 3's own is 2 MiB): memory per stream.
+                e.window_log(window)?;
+                Encoder::Zstd(e)
+            }
         })
     }
 
@@ -121,7 +129,7 @@ pub(super) fn compress_bytes(coding: Coding, data: &[u8]) -> io::Result<Vec<u8>>
         });
     }
     // Brotli's window only as large as the body needs (less memory).
-    let window = (usize::BITS - data.len().max(1024).leading_zeros()).clamp(10, BROTLI_STREAM_WINDOW);
+    let window = (usize::BITS - data.len().max(1024).leading_zeros()).clamp(10, STREAM_WINDOW);
     let mut enc = Encoder::new(coding, Vec::with_capacity(data.len() / 3 + 64), window)?;
     enc.write_all(data)?;
     enc.finish()
@@ -133,7 +141,7 @@ pub(super) fn compress_bytes(coding: Coding, data: &[u8]) -> io::Result<Vec<u8>>
 /// state, one input slice, one output piece).
 pub(super) fn compress_stream(coding: Coding, kind: Kind, w: &mut dyn Write) -> io::Result<()> {
     let out = BufWriter::with_capacity(OUT_PIECE, w);
-    let mut enc = Encoder::new(coding, out, BROTLI_STREAM_WINDOW)?;
+    let mut enc = Encoder::new(coding, out, STREAM_WINDOW)?;
     kind.write_to(&mut Sliced { enc: &mut enc, since_pause: Instant::now() })?;
     enc.finish()?.flush()
 }

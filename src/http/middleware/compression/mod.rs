@@ -20,6 +20,30 @@ const AT_ONCE_MAX: usize = 64 * 1024;
 /// The server's order of preference when the client weighs codings alike:
 /// zstd and brotli compress better than gzip for the same CPU.
 const OFFERED: [Coding; 3] = [Coding::Zstd, Coding::Br, Coding::Gzip];
+/// Streamed compressions running at once on one worker, by default.
+const DEFAULT_MAX_STREAMS: usize = 32;
+
+thread_local! {
+    /// Streamed compressions running on this worker's thread now.
+    static STREAMS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One streamed compression counted in `STREAMS` until dropped (with the
+/// body, sent or not).
+struct StreamSlot;
+
+impl StreamSlot {
+    /// A slot if fewer than `max` streams run on this thread.
+    fn take(max: usize) -> Option<StreamSlot> {
+        STREAMS.with(|n| (n.get() < max).then(|| n.set(n.get() + 1))).map(|()| StreamSlot)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let _ = STREAMS.try_with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
 
 /// Compresses response bodies with the coding the client prefers among
 /// brotli (`br`), zstd and gzip, by the `q` weights of its
@@ -52,19 +76,33 @@ const OFFERED: [Coding; 3] = [Coding::Zstd, Coding::Br, Coding::Gzip];
 /// Cost: bodies up to 64 KiB are compressed at once (gzip level 6,
 /// brotli quality 4, zstd level 3: fast levels) and keep a
 /// `Content-Length`; larger bodies and streams are compressed as they are
-/// written, chunked, 16 KiB of input at a time with a yield to the loop in
-/// between, so a 10 MiB body does not hold the worker and memory per
-/// stream stays bounded (the encoder's state and 16 KiB of output).
+/// written, chunked, 16 KiB of input at a time, pausing for the loop (an
+/// I/O poll and every other green thread) after each 2 ms of work, so a
+/// 10 MiB body does not hold the worker; and memory per
+/// stream stays bounded (the encoder's state with a 64 KiB window for
+/// brotli and zstd, 32 KiB for gzip, and 16 KiB of output), as does the
+/// number of streams ([`max_streams`](Self::max_streams)).
 /// docs/PERFORMANCE.md has the time each coding takes per request.
 #[derive(Clone, Debug)]
 pub struct Compression {
     min_size: u64,
+    max_streams: usize,
 }
 
 impl Compression {
     /// The middleware with the defaults above.
     pub fn new() -> Compression {
-        Compression { min_size: DEFAULT_MIN_SIZE }
+        Compression { min_size: DEFAULT_MIN_SIZE, max_streams: DEFAULT_MAX_STREAMS }
+    }
+
+    /// How many streamed compressions may run at once on one worker
+    /// (default 32); responses beyond go out uncompressed. Each holds its
+    /// encoder's state, 0.5 to 3.5 MiB (docs/PERFORMANCE.md), for as long as
+    /// its client takes to read the body: without a bound, many slow clients
+    /// of large text responses would hold gigabytes.
+    pub fn max_streams(mut self, n: usize) -> Compression {
+        self.max_streams = n;
+        self
     }
 
     /// Bodies known to be smaller than `bytes` are not compressed
@@ -115,14 +153,23 @@ impl Middleware for Compression {
         }
         add_vary(res.headers_mut());
         match accepted.best(&OFFERED) {
-            Some(coding) => compress(res, coding),
+            Some(coding) => compress(res, coding, self.max_streams),
             None => res,
         }
     }
 }
 
-/// `res` with its body in `coding`.
-fn compress(res: Response, coding: Coding) -> Response {
+/// `res` with its body in `coding` (as it is, past `max_streams` streams).
+fn compress(res: Response, coding: Coding, max_streams: usize) -> Response {
+    let at_once = res.body().as_bytes().is_some_and(|b| b.len() <= AT_ONCE_MAX);
+    let slot = if at_once {
+        None
+    } else {
+        match StreamSlot::take(max_streams) {
+            Some(slot) => Some(slot),
+            None => return res,
+        }
+    };
     let (mut parts, body) = res.into_parts();
     let body = match body.into_kind() {
         Kind::Bytes(b) if b.len() <= AT_ONCE_MAX => match encoder::compress_bytes(coding, &b) {
@@ -133,7 +180,10 @@ fn compress(res: Response, coding: Coding) -> Response {
                 return Response::from_parts(parts, ResponseBody::from(b.into_owned()));
             }
         },
-        kind => ResponseBody::stream(move |w| encoder::compress_stream(coding, kind, w)),
+        kind => ResponseBody::stream(move |w| {
+            let _slot = slot;
+            encoder::compress_stream(coding, kind, w)
+        }),
     };
     let h = &mut parts.headers;
     h.remove(header::CONTENT_LENGTH);
@@ -225,6 +275,21 @@ mod tests {
         let partial =
             App::new(|_req: Request| (StatusCode::PARTIAL_CONTENT, "x".repeat(5000))).wrap(Compression::new());
         assert!(get("gzip", &partial).headers().get("content-encoding").is_none());
+    }
+
+    #[test]
+    fn streams_beyond_the_bound_go_out_as_they_are() {
+        let app = App::new(|_req: Request| "big text ".repeat(20_000)).wrap(Compression::new().max_streams(2));
+        let first = get("gzip", &app);
+        let second = get("gzip", &app);
+        let third = get("gzip", &app);
+        assert!(first.headers().contains_key("content-encoding") && second.headers().contains_key("content-encoding"));
+        assert!(!third.headers().contains_key("content-encoding"), "a third stream at once: identity");
+        assert_eq!(third.body().len(), Some(180_000));
+        drop(first);
+        assert_eq!(get("gzip", &app).headers()["content-encoding"], "gzip", "a slot freed with its body");
+        let small = App::new(|_req: Request| "text ".repeat(500)).wrap(Compression::new().max_streams(0));
+        assert_eq!(get("br", &small).headers()["content-encoding"], "br", "bodies compressed at once need no slot");
     }
 
     #[test]
