@@ -21,7 +21,7 @@ const AT_ONCE_MAX: usize = 64 * 1024;
 /// zstd and brotli compress better than gzip for the same CPU.
 const OFFERED: [Coding; 3] = [Coding::Zstd, Coding::Br, Coding::Gzip];
 /// Streamed compressions running at once on one worker, by default.
-const DEFAULT_MAX_STREAMS: usize = 32;
+const DEFAULT_MAX_STREAMS: usize = 16;
 
 thread_local! {
     /// Streamed compressions running on this worker's thread now.
@@ -96,8 +96,9 @@ impl Compression {
     }
 
     /// How many streamed compressions may run at once on one worker
-    /// (default 32); responses beyond go out uncompressed. Each holds its
-    /// encoder's state, 0.5 to 3.5 MiB (docs/PERFORMANCE.md), for as long as
+    /// (default 16); responses beyond go out uncompressed. Each holds its
+    /// encoder's state (about 0.1 MiB for gzip and zstd, 1.7 MiB for brotli:
+    /// docs/PERFORMANCE.md), for as long as
     /// its client takes to read the body: without a bound, many slow clients
     /// of large text responses would hold gigabytes.
     pub fn max_streams(mut self, n: usize) -> Compression {
