@@ -16,6 +16,13 @@ pub(crate) use libc::{c_int, c_void, siginfo_t};
 
 /// `EINPROGRESS`: a non-blocking `connect` has not finished yet.
 pub(crate) const EINPROGRESS: i32 = libc::EINPROGRESS;
+/// `O_NONBLOCK` for `OpenOptions::custom_flags`: opening a FIFO must not wait for a writer.
+#[cfg_attr(not(feature = "static-files"), allow(dead_code))]
+pub(crate) const O_NONBLOCK: i32 = libc::O_NONBLOCK;
+/// `O_PATH | O_DIRECTORY` for `OpenOptions::custom_flags`: a handle on a
+/// directory that only anchors lookups below it ([`open_beneath`]).
+#[cfg_attr(not(feature = "static-files"), allow(dead_code))]
+pub(crate) const O_PATH_DIRECTORY: i32 = libc::O_PATH | libc::O_DIRECTORY;
 /// `EPROTO`: a protocol error on a socket (Linux reports some aborted
 /// handshakes from `accept` this way).
 pub(crate) const EPROTO: i32 = libc::EPROTO;
@@ -184,6 +191,76 @@ pub(crate) unsafe fn close_fd(fd: RawFd) {
     unsafe {
         libc::close(fd);
     }
+}
+
+/// Sends up to `count` bytes of the file `in_fd` from `offset` to the
+/// socket `out_fd` inside the kernel (`sendfile(2)`, no copy through user
+/// memory); returns how many went. `WouldBlock` when a non-blocking
+/// socket's send buffer is full. Safe: the kernel checks both descriptors,
+/// and a wrong one is an error, not undefined behaviour.
+pub(crate) fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: u64, count: usize) -> io::Result<usize> {
+    let mut off = libc::off_t::try_from(offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "sendfile: offset beyond off_t"))?;
+    // SAFETY: `off` is a valid, writable off_t for the call; sendfile reads
+    // no other user memory.
+    let n = unsafe { libc::sendfile(out_fd, in_fd, &mut off, count) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+/// Sends `buf` on the socket `fd` with `MSG_MORE`: the kernel holds a
+/// partial segment back for the data the caller sends next (a response
+/// head before its `sendfile` body: one packet, not two). `MSG_NOSIGNAL`:
+/// a closed peer is an `EPIPE` error, not a signal.
+pub(crate) fn send_more(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the buffer is valid for its length; send reads nothing else.
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_MORE | libc::MSG_NOSIGNAL) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+/// Opens `path`, relative to the directory `dir`, read-only, non-blocking
+/// (a FIFO does not wait for a writer) and close-on-exec, with the kernel
+/// refusing to resolve anything outside `dir` (`openat2(2)` with
+/// `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`): a `..` above it, an absolute
+/// path or a symbolic link leading out fails with `EXDEV` (`ELOOP` for
+/// `/proc` magic links). One syscall instead of resolving the path
+/// component by component. Fails with `ENOSYS` on kernels before 5.6 (and
+/// `EPERM` where a seccomp filter hides the call).
+#[cfg_attr(not(feature = "static-files"), allow(dead_code))]
+pub(crate) fn open_beneath(
+    dir: std::os::fd::BorrowedFd<'_>,
+    path: &std::ffi::CStr,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: open_how is plain integers; all zero is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `path` is NUL-terminated and `how` valid for the size passed;
+    // the kernel writes nothing back.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: openat2 returned a new descriptor that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Whether an [`open_beneath`] error asks for resolving the path by hand
+/// instead: `EXDEV` (the walk left the directory, maybe by an absolute
+/// link that leads back in), `ELOOP` (a magic link, or too many links),
+/// `ENOSYS` (no `openat2`), `EPERM` (a seccomp filter refusing it),
+/// `EAGAIN` (the kernel asks to retry).
+#[cfg_attr(not(feature = "static-files"), allow(dead_code))]
+pub(crate) fn open_beneath_refused(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EXDEV | libc::ELOOP | libc::ENOSYS | libc::EPERM | libc::EAGAIN))
 }
 
 // ---- threads ----

@@ -20,6 +20,8 @@
 //! (`http::Request<Body>`, `http::Response<ResponseBody>`), as in hyper, axum
 //! and reqwest.
 
+#[cfg(any(feature = "static-files", feature = "compression"))]
+mod accept_encoding;
 mod body;
 mod body_error;
 pub mod client;
@@ -41,6 +43,8 @@ mod response;
 mod router;
 mod server;
 pub mod sse;
+#[cfg(feature = "static-files")]
+mod static_files;
 mod thread_dump;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -64,6 +68,8 @@ pub use request_ext::{ConnInfo, RequestExt};
 pub use response::{IntoResponse, Response, ResponseBody};
 pub use router::{MethodRouter, Params, Router, any, delete, get, head, on, options, patch, post, put};
 pub use server::{Limits, RunningServer, Server, ShutdownHandle, worker_id, worker_state};
+#[cfg(feature = "static-files")]
+pub use static_files::ServeDir;
 #[cfg(feature = "json")]
 pub use typed::Json;
 pub use typed::{BodyLimit, Html, Redirect, Rejection, TypedRequest};

@@ -27,8 +27,17 @@ pub(crate) type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> io::Result<()>>;
 pub(crate) enum Kind {
     Empty,
     Bytes(Cow<'static, [u8]>),
-    Reader { reader: Box<dyn Read>, length: Option<u64> },
+    Reader {
+        reader: Box<dyn Read>,
+        length: Option<u64>,
+    },
     Writer(StreamFn),
+    /// `len` bytes of an open file from `start`: sent with `sendfile(2)`.
+    File {
+        file: std::fs::File,
+        start: u64,
+        len: u64,
+    },
 }
 
 impl Kind {
@@ -48,8 +57,27 @@ impl Kind {
                 }
             }
             Kind::Writer(f) => f(w),
+            Kind::File { file, start, len } => copy_file_range(&file, start, len, w),
         }
     }
+}
+
+/// Writes `len` bytes of `file` from `start` into `w` (where `sendfile`
+/// cannot be used: a body that middleware transforms, say).
+fn copy_file_range(file: &std::fs::File, mut at: u64, len: u64, w: &mut dyn Write) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; (len as usize).clamp(1, 16 * 1024)];
+    let end = at + len;
+    while at < end {
+        let want = (buf.len() as u64).min(end - at) as usize;
+        let n = file.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file ended before the range it was to send"));
+        }
+        w.write_all(&buf[..n])?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 impl ResponseBody {
@@ -83,6 +111,29 @@ impl ResponseBody {
         ResponseBody { kind: Kind::Writer(Box::new(f)) }
     }
 
+    /// `range` of an open file, sent with `Content-Length`. On a plain TCP
+    /// or Unix connection the server sends it with `sendfile(2)`: the bytes
+    /// go from the page cache to the socket without a copy through user
+    /// memory, and a slow client parks the connection's green thread as
+    /// any write does. Under TLS (and when middleware transforms the body)
+    /// it is read and written in slices. The file must hold the range
+    /// until it is sent: one that shrinks meanwhile closes the connection.
+    ///
+    /// [`ServeDir`](super::ServeDir) builds these; a handler that opens a
+    /// file itself can too:
+    ///
+    /// ```no_run
+    /// let file = std::fs::File::open("/var/www/video.mp4")?;
+    /// let len = file.metadata()?.len();
+    /// let body = greenloop::http::ResponseBody::file(file, 0..len);
+    /// # drop(body);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn file(file: std::fs::File, range: std::ops::Range<u64>) -> ResponseBody {
+        let len = range.end.saturating_sub(range.start);
+        ResponseBody { kind: Kind::File { file, start: range.start, len } }
+    }
+
     /// The length, when known before sending.
     pub fn len(&self) -> Option<u64> {
         match &self.kind {
@@ -90,6 +141,7 @@ impl ResponseBody {
             Kind::Bytes(b) => Some(b.len() as u64),
             Kind::Reader { length, .. } => *length,
             Kind::Writer(_) => None,
+            Kind::File { len, .. } => Some(*len),
         }
     }
 
@@ -125,6 +177,7 @@ impl fmt::Debug for ResponseBody {
             Kind::Bytes(b) => write!(f, "ResponseBody::Bytes({} bytes)", b.len()),
             Kind::Reader { length, .. } => write!(f, "ResponseBody::Reader(length {length:?})"),
             Kind::Writer(_) => f.write_str("ResponseBody::Stream"),
+            Kind::File { start, len, .. } => write!(f, "ResponseBody::File({len} bytes from {start})"),
         }
     }
 }

@@ -42,6 +42,11 @@ OPTIONS:
     --db-statement-timeout SECS
                              Postgres' statement_timeout on the pool's connections: a query
                              running longer is cancelled by the server [default: 10]
+    --static DIR             the directory GET /static/{*path} serves (ranges, ETags, 304s,
+                             precompressed .br/.gz siblings; sendfile on plain TCP)
+                             [default: a few built-in demo files]
+    --no-compression         do not compress responses (by default text bodies of 1 KiB or more
+                             go out as br, zstd or gzip, as the client's Accept-Encoding prefers)
     --chat-bus URL           /ws/chat spans every instance on this bus: redis://HOST:PORT
                              (Redis pub/sub) or nats://HOST:PORT [default: this instance only]
     --no-request-ids         no X-Request-Id on responses and in the log (about 1 900
@@ -116,6 +121,10 @@ pub struct Options {
     pub cors_origins: Vec<String>,
     /// `--no-request-ids`: no `X-Request-Id` (on by default).
     pub request_ids: bool,
+    /// `--static`: the directory `/static/` serves (`None`: the built-in files).
+    pub static_dir: Option<String>,
+    /// Whether responses are compressed (`--no-compression` turns it off).
+    pub compression: bool,
 }
 
 /// What `greenloop swarm` was asked to do.
@@ -243,6 +252,8 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
         chat_bus: None,
         cors_origins: Vec::new(),
         request_ids: true,
+        static_dir: None,
+        compression: true,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -284,6 +295,8 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--chat-bus" => o.chat_bus = Some(non_empty(&flag, value(&flag)?)?),
             "--cors-origin" => o.cors_origins.push(origin(&flag, &value(&flag)?)?),
             "--no-request-ids" => o.request_ids = false,
+            "--static" => o.static_dir = Some(non_empty_path(&flag, value(&flag)?)?),
+            "--no-compression" => o.compression = false,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -298,6 +311,9 @@ fn parse_serve(args: impl Iterator<Item = String>) -> Result<Command, String> {
     }
     if (o.tls_cert.is_some() || o.upstream_ca.is_some()) && !cfg!(feature = "tls") {
         return Err("this build has no TLS (build with the `tls` cargo feature)".into());
+    }
+    if o.static_dir.is_some() && !cfg!(feature = "static-files") {
+        return Err("--static: this build has no file server (build with the `static-files` cargo feature)".into());
     }
     if o.quiet && o.log_bodies {
         return Err("--log-bodies needs the access log, which --quiet turns off".into());
@@ -384,6 +400,8 @@ mod tests {
         assert_eq!(o.idle_stackless_after, Some(Some(Duration::from_millis(250))));
         let bad = parse(["--idle-stackless-after", "soon"].iter().map(|s| s.to_string())).err().unwrap().message;
         assert!(bad.contains("not a number of seconds"), "{bad}");
+        assert!(parse_ok(&[]).compression && !parse_ok(&["--no-compression"]).compression);
+        assert_eq!(parse_ok(&["--static", "/srv/www"]).static_dir.as_deref(), Some("/srv/www"));
     }
 
     #[test]

@@ -14,6 +14,8 @@ mod live;
 mod logger;
 mod routes;
 mod scenarios;
+#[cfg(feature = "static-files")]
+mod static_files;
 mod status;
 mod swarm;
 mod web_api;
@@ -86,13 +88,20 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     if let Some(url) = &o.upstream {
         upstream.set(Some(url.clone()));
     }
-    let mut app = App::new(routes::router(upstream.clone(), limits.max_body_bytes));
+    let router = routes::router(upstream.clone(), limits.max_body_bytes);
+    #[cfg(feature = "static-files")]
+    let router = static_files::routes(router, o.static_dir.as_deref())?;
+    let mut app = App::new(router);
     if o.request_ids {
         // The outermost layer, so every log line and response has one.
         app = app.wrap(RequestIds::new());
     }
     if !o.quiet {
         app = app.wrap(AccessLog::new().log_body(o.log_bodies));
+    }
+    #[cfg(feature = "compression")]
+    if o.compression {
+        app = app.wrap(greenloop::http::middleware::Compression::new());
     }
     if let Some(cors) = cors(&o.cors_origins) {
         app = app.wrap(

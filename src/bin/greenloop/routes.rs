@@ -68,6 +68,10 @@ green thread that parks whenever it waits, so thousands run at once on one OS th
     loop busy, offload queue and the recent blocking incidents with the line that blocked (from <code>/status.json</code>).</li>
 <li><a href="/debug/threads"><code>GET /debug/threads</code></a>: every green thread, what it waits on and for how long
     (<code>?format=json</code> for JSON).</li>
+<li><a href="/static/"><code>GET /static/{*path}</code></a>: files from <code>--static DIR</code> (a few built-in
+    ones by default), sent with <code>sendfile</code>; <code>ETag</code>/<code>Last-Modified</code> give 304s,
+    <code>Range</code> gives 206 (<code>curl -r 0-99</code>). Text answers of this demo are compressed (br, zstd
+    or gzip, as your <code>Accept-Encoding</code> asks; <code>--no-compression</code> turns it off).</li>
 </ul>
 <h2>Typed JSON, uploads and CORS</h2>
 <ul>

@@ -117,6 +117,34 @@ impl Stream {
         }
     }
 
+    /// Writes all of `buf` saying more follows (`MSG_MORE`) on TCP, where
+    /// that merges a response head with the file body sent next; a plain
+    /// write elsewhere.
+    pub(crate) fn write_all_before_more(&self, mut buf: &[u8]) -> io::Result<()> {
+        let Stream::Tcp(s) = self else { return (&*self).write_all(buf) };
+        while !buf.is_empty() {
+            match s.write_more(buf) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "failed to write the whole buffer")),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends file bytes with `sendfile(2)`, parking on back-pressure; `None`
+    /// under TLS, whose records must be encrypted in user memory (the
+    /// caller then reads and writes).
+    pub(crate) fn send_file(&self, file: &std::fs::File, offset: u64, count: usize) -> Option<io::Result<usize>> {
+        match self {
+            Stream::Tcp(s) => Some(s.send_file(file, offset, count)),
+            Stream::Unix(s) => Some(s.send_file(file, offset, count)),
+            #[cfg(feature = "tls")]
+            Stream::Tls(_) => None,
+        }
+    }
+
     /// Parks until writable, unparked, or `deadline`.
     pub(crate) fn writable_until(&self, deadline: Option<std::time::Instant>) -> io::Result<()> {
         match self {

@@ -74,6 +74,52 @@ impl Output {
         Ok(())
     }
 
+    /// Writes what is buffered (earlier pipelined answers and this
+    /// response's head), then `len` bytes of `file` from `offset`: with
+    /// `sendfile(2)` on plain sockets (zero copy, parking while the client
+    /// is slow), read and written under TLS. Fails if the file ends sooner
+    /// (truncated while being sent): the connection must then close.
+    pub(crate) fn send_file(&mut self, file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+        if len > 0 && !self.buf.is_empty() {
+            // The head and the file's first bytes in the same segments.
+            let r = self.stream.write_all_before_more(&self.buf);
+            self.buf.clear();
+            r?;
+        }
+        self.flush()?;
+        let end = offset + len;
+        let mut at = offset;
+        while at < end {
+            // Bounded per call: a file not in the page cache is read from
+            // disk inside the call, and the loop must get turns in between.
+            let want = (end - at).min(SENDFILE_STEP) as usize;
+            match self.stream.send_file(file, at, want) {
+                Some(Ok(0)) => return Err(file_ended(at - offset, len)),
+                Some(Ok(n)) => at += n as u64,
+                Some(Err(e)) => return Err(e),
+                None => return self.copy_file(file, at, end - at, len),
+            }
+        }
+        Ok(())
+    }
+
+    /// The read-and-write path of [`send_file`](Self::send_file) (TLS).
+    fn copy_file(&mut self, file: &std::fs::File, mut at: u64, mut left: u64, len: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; (left as usize).clamp(1, 64 * 1024)];
+        while left > 0 {
+            let want = (buf.len() as u64).min(left) as usize;
+            let got = file.read_at(&mut buf[..want], at)?;
+            if got == 0 {
+                return Err(file_ended(len - left, len));
+            }
+            (&*self.stream).write_all(&buf[..got])?;
+            at += got as u64;
+            left -= got as u64;
+        }
+        Ok(())
+    }
+
     /// Writes what is buffered, then gives a writer that sends each write
     /// as one chunk; end the body with [`ChunkedWriter::finish`].
     pub(crate) fn chunked(&mut self) -> io::Result<ChunkedWriter<'_>> {
@@ -87,6 +133,16 @@ impl Output {
         self.flush()?;
         Ok(RawWriter { stream: &self.stream })
     }
+}
+
+/// The most one `sendfile` call is asked to send.
+const SENDFILE_STEP: u64 = 1024 * 1024;
+
+fn file_ended(sent: u64, len: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("file ended after {sent} of the {len} bytes its response declared (truncated while being sent?)"),
+    )
 }
 
 /// Writes each `write` as one chunk straight to the socket (parking on back-pressure).

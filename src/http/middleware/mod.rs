@@ -12,12 +12,16 @@
 //! ```
 
 mod access_log;
+#[cfg(feature = "compression")]
+mod compression;
 mod cors;
 mod request_id;
 mod timing;
 
 pub use super::log_sink::LineSink;
 pub use access_log::AccessLog;
+#[cfg(feature = "compression")]
+pub use compression::Compression;
 pub use cors::Cors;
 pub use request_id::{RequestId, RequestIds, X_REQUEST_ID};
 pub use timing::Timing;

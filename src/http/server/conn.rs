@@ -704,6 +704,7 @@ impl Conn {
             Kind::Empty => OutgoingBody::Empty,
             Kind::Bytes(b) => OutgoingBody::Length(b.len() as u64),
             Kind::Reader { length: Some(n), .. } => OutgoingBody::Length(*n),
+            Kind::File { len, .. } => OutgoingBody::Length(*len),
             Kind::Reader { length: None, .. } | Kind::Writer(_) => OutgoingBody::Chunked,
         };
         let config = &self.ctx.config;
@@ -724,6 +725,7 @@ impl Conn {
             (BodyFraming::Length(_), Kind::Bytes(b)) if b.len() <= COPY_LIMIT => self.out.buf().extend_from_slice(&b),
             (BodyFraming::Length(_), Kind::Bytes(b)) => self.out.write_now(&b)?,
             (BodyFraming::Length(n), Kind::Reader { mut reader, .. }) => self.out.copy_exact(&mut *reader, n)?,
+            (BodyFraming::Length(n), Kind::File { file, start, .. }) => self.out.send_file(&file, start, n)?,
             (BodyFraming::Chunked, kind) => {
                 let mut w = self.out.chunked()?;
                 kind.write_to(&mut w)?;

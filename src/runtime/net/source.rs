@@ -340,6 +340,17 @@ macro_rules! green_stream {
             pub fn peer_hung_up(&self) -> bool {
                 self.io.peer_hung_up()
             }
+            /// Sends up to `count` bytes of `file`, from `offset`, inside the
+            /// kernel (`sendfile(2)`: no copy through user memory), parking
+            /// while the send buffer is full (the write timeout applies).
+            /// Returns how many bytes went: fewer than `count` when the socket
+            /// took less or the file ends there (0 at its end). What a file
+            /// server sends bodies with.
+            pub fn send_file(&self, file: &std::fs::File, offset: u64, count: usize) -> std::io::Result<usize> {
+                use std::os::fd::AsRawFd;
+                let (out, from) = (self.io.get().as_raw_fd(), file.as_raw_fd());
+                self.io.io(Dir::Write, "sendfile", |_| crate::sys::sendfile(out, from, offset, count))
+            }
             /// Takes the pending socket error (`SO_ERROR`).
             pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
                 self.io.get().take_error()

@@ -100,6 +100,18 @@ pub(crate) fn bind_one(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::
     Ok(socket.into())
 }
 
+impl TcpStream {
+    /// Writes what the socket takes of `buf` (parking while it takes
+    /// nothing), telling the kernel more follows at once (`MSG_MORE`): a
+    /// server writes a response head so, before sending the body with
+    /// [`send_file`](Self::send_file), and both go out in full segments.
+    pub(crate) fn write_more(&self, buf: &[u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let fd = self.io.get().as_raw_fd();
+        self.io.io(Dir::Write, "write", |_| crate::sys::send_more(fd, buf))
+    }
+}
+
 impl std::os::fd::AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.io.get().as_raw_fd()

@@ -59,6 +59,7 @@ pub(super) fn send(
         Kind::Empty => Some(0),
         Kind::Bytes(b) => Some(b.len() as u64),
         Kind::Reader { length, .. } => *length,
+        Kind::File { len, .. } => Some(*len),
         Kind::Writer(_) => None,
     };
     let bodiless = parts.status.is_informational()
