@@ -16,6 +16,7 @@
 #   DUR=4s sets the length of each load.
 #   REQUEST_IDS=1 keeps the demo's X-Request-Id middleware (off by default, as
 #   the peers compared have none; a build that predates it has none either).
+#   COMPRESSION=1 keeps the demo's compression middleware (off here, likewise).
 #   GREENLOOP_WATCHDOG_MS (default here 10000) is the watchdog's threshold.
 set -euo pipefail
 BIN="$(realpath "${1:-$(dirname "$0")/../../target/release/greenloop}")"
@@ -39,6 +40,11 @@ export GREENLOOP_WATCHDOG_MS="${GREENLOOP_WATCHDOG_MS:-10000}"
 ARGS=(--quiet)
 if [ -z "${REQUEST_IDS:-}" ] && "$BIN" --help 2>/dev/null | grep -q -- --no-request-ids; then
   ARGS+=(--no-request-ids)
+fi
+# The same for the compression middleware (on in the demo by default): the
+# figure is the server's own path; COMPRESSION=1 measures it with it.
+if [ -z "${COMPRESSION:-}" ] && "$BIN" --help 2>/dev/null | grep -q -- --no-compression; then
+  ARGS+=(--no-compression)
 fi
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT

@@ -115,6 +115,11 @@ impl Compression {
 
     /// Whether `res` is a candidate at all (then it varies on `Accept-Encoding`).
     fn compressible(&self, res: &Response) -> bool {
+        // The cheapest test first: most small answers end here, before any
+        // header is looked up.
+        if res.body().len().is_some_and(|n| n < self.min_size) {
+            return false;
+        }
         let status = res.status();
         if status.is_informational()
             || matches!(
@@ -131,9 +136,6 @@ impl Compression {
         if h.contains_key(header::CONTENT_ENCODING) || h.contains_key(header::CONTENT_RANGE) || no_transform(h) {
             return false;
         }
-        if res.body().len().is_some_and(|n| n < self.min_size) {
-            return false;
-        }
         h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(compressible_type)
     }
 }
@@ -147,13 +149,15 @@ impl Default for Compression {
 impl Middleware for Compression {
     fn call(&self, req: Request, next: Next<'_>) -> Response {
         let head = req.method() == Method::HEAD;
-        let accepted = Accepted::from_headers(req.headers());
+        // Parsed only when the client names an encoding at all.
+        let accepted =
+            req.headers().contains_key(header::ACCEPT_ENCODING).then(|| Accepted::from_headers(req.headers()));
         let mut res = next.run(req);
         if head || !self.compressible(&res) {
             return res;
         }
         add_vary(res.headers_mut());
-        match accepted.best(&OFFERED) {
+        match accepted.and_then(|a| a.best(&OFFERED)) {
             Some(coding) => compress(res, coding, self.max_streams),
             None => res,
         }
