@@ -11,7 +11,7 @@ Layers, lowest first (docs/DESIGN.md draws the same map):
   http: conn/                the connection layer: stream, inbound reader, counters
   http: body, response, request_ext, handler, router, upgrade, metrics, debug, thread_dump, sse, ws
                              the types handlers touch, and what they return
-  http: middleware/          Middleware impls over those types
+  http: middleware/, tower/  Middleware impls over those types; tower layers and services around them
   http: server/, client/     the two roles, on top of everything above
   pool/, postgres/, redis/, bin/   users of the runtime and of http
 
@@ -53,6 +53,7 @@ HTTP_RANKS = {
     "sse": 2,
     "ws": 2,
     "middleware": 3,
+    "tower": 3,
     "server": 4,
     "client": 4,
 }

@@ -221,7 +221,7 @@ fn a_sleeping_unix_socket_connection_wakes_too() {
         .expect("server starts");
     let mut s = std::os::unix::net::UnixStream::connect(&path).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut read_answer = |s: &mut std::os::unix::net::UnixStream, want: &str| {
+    let read_answer = |s: &mut std::os::unix::net::UnixStream, want: &str| {
         let mut got = Vec::new();
         let mut buf = [0u8; 1024];
         while !String::from_utf8_lossy(&got).ends_with(want) {

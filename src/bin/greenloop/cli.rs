@@ -352,7 +352,8 @@ mod tests {
         assert_eq!(o.idle_stackless_after, Some(None));
         let o = parse_ok(&["--idle-stackless-after", "0.25"]);
         assert_eq!(o.idle_stackless_after, Some(Some(Duration::from_millis(250))));
-        assert!(err(&["--idle-stackless-after", "soon"]).contains("not a number of seconds"));
+        let err = parse(["--idle-stackless-after", "soon"].iter().map(|s| s.to_string())).err().unwrap().message;
+        assert!(err.contains("not a number of seconds"));
     }
 
     #[test]

@@ -13,7 +13,11 @@
 
 mod access_log;
 mod timing;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use super::log_sink::LineSink;
 pub use access_log::AccessLog;
 pub use timing::Timing;
+#[cfg(feature = "tracing")]
+pub use trace::Trace;

@@ -8,10 +8,14 @@
 //! - [`wait`]: park and unpark, deadlines and the timers that enforce them.
 //! - [`io`]: registrations of sockets, their readiness and waiters.
 //! - [`turn`]: one turn of the loop, and the ends of green threads.
+//! - `span_slot` (feature `tracing`): the spans a green thread holds, exited
+//!   when it suspends and entered again when it resumes.
 
 mod budget;
 mod dump;
 mod io;
+#[cfg(feature = "tracing")]
+mod span_slot;
 mod tasks;
 #[cfg(feature = "tokio")]
 mod tokio_local;
@@ -119,6 +123,9 @@ pub(crate) struct Core {
     /// Operations the running green thread completed without parking since
     /// it was resumed (`budget.rs`).
     budget: Cell<u32>,
+    /// The tracing span current when the loop started (`span_slot`).
+    #[cfg(feature = "tracing")]
+    span_base: RefCell<Option<tracing::span::Id>>,
 }
 
 thread_local! {
@@ -218,6 +225,8 @@ impl Core {
             next_task_id: Cell::new(1),
             counters: Counters::default(),
             budget: Cell::new(0),
+            #[cfg(feature = "tracing")]
+            span_base: RefCell::new(None),
         })
     }
 
