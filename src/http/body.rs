@@ -49,6 +49,12 @@ enum Source {
         /// The request this body belongs to (see `Inbound::request_seq`).
         seq: u64,
     },
+    /// Any reader (`Body::from_reader`): a body that comes from elsewhere
+    /// than the connection, such as a tower layer's.
+    Reader {
+        reader: Box<dyn Read>,
+        length: Option<u64>,
+    },
 }
 
 impl Body {
@@ -59,6 +65,14 @@ impl Body {
 
     pub(crate) fn from_conn(inbound: Rc<RefCell<Inbound>>, seq: u64) -> Body {
         Body { source: Source::Conn { inbound, seq } }
+    }
+
+    /// A body read from `reader`, with `length` bytes if known: for a request
+    /// whose body comes from elsewhere than the connection (a request built
+    /// in a test, or one that went through tower layers, which hand the
+    /// body on as their own type). Reads may park, like the connection's.
+    pub fn from_reader(reader: impl Read + 'static, length: Option<u64>) -> Body {
+        Body { source: Source::Reader { reader: Box::new(reader), length } }
     }
 
     /// Puts `prefix` back in front of this body: for middleware that read
@@ -84,6 +98,7 @@ impl Body {
             Source::Prefixed { prefix, pos, rest } => rest.content_length().map(|n| n + (prefix.len() - pos) as u64),
             Source::Bytes { data, pos } => Some((data.len() - pos) as u64),
             Source::Conn { inbound, seq } => inbound.try_borrow().ok().and_then(|inb| inb.body_left(*seq)),
+            Source::Reader { length, .. } => *length,
         }
     }
 
@@ -95,6 +110,7 @@ impl Body {
         match &mut self.source {
             Source::Prefixed { prefix, pos, rest } if *pos >= prefix.len() => rest.read_arrived(out),
             Source::Conn { inbound, seq } => read_arrived(inbound, *seq, out),
+            Source::Reader { .. } => Err(io::ErrorKind::WouldBlock.into()),
             _ => self.read(out),
         }
     }
@@ -153,6 +169,13 @@ impl Read for Body {
                 Ok(n)
             }
             Source::Conn { inbound, seq, .. } => read_parking(inbound, *seq, out),
+            Source::Reader { reader, length } => {
+                let n = reader.read(out)?;
+                if let Some(left) = length {
+                    *left = left.saturating_sub(n as u64);
+                }
+                Ok(n)
+            }
         }
     }
 }

@@ -41,6 +41,8 @@ pub mod sse;
 mod thread_dump;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod upgrade;
 #[cfg(feature = "ws")]
 pub mod ws;
