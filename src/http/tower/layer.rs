@@ -113,7 +113,13 @@ where
         let outcome = Rc::new(RefCell::new(Outcome { response: None, waker: None }));
         let cancel = Cancel::new();
         let (o, c, app) = (outcome.clone(), cancel.clone(), self.app.clone());
+        // The span a layer entered around this call (tower-http's
+        // `TraceLayer`) goes on around the App on its own green thread.
+        #[cfg(feature = "tracing")]
+        let span = tracing::Span::current();
         crate::spawn_detached(move || {
+            #[cfg(feature = "tracing")]
+            let _entered = span.enter();
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.run(|| app.call(req))));
             let response = match r {
                 Ok(Ok(res)) => Ok(res),
