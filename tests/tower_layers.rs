@@ -180,6 +180,8 @@ fn axum_router() -> axum::Router {
     axum::Router::new()
         .route("/users/{id}", get(|Path(id): Path<u32>| async move { format!("user {id}\n") }))
         .route("/echo", post(|Json(v): Json<Value>| async move { Json(json!({ "got": v, "from": "axum" })) }))
+        .route("/ignore", post(|| async { "ignored the body\n" }))
+        .route("/count", post(|body: axum::body::Bytes| async move { format!("{} bytes\n", body.len()) }))
         .route(
             "/slow",
             get(|| async {
@@ -235,6 +237,21 @@ fn an_axum_router_mounted_beside_greenloop_routes() {
 
     let res = a.get(&url(addr, "/axum/nowhere")).call().unwrap();
     assert_eq!(res.status(), 404);
+
+    // A large body (under axum's 2 MB default limit) read whole by axum,
+    // through the body pipe in 16 KiB slices.
+    let big = vec![b'z'; 1_500_000];
+    let mut res = a.post(&url(addr, "/axum/count")).send(&big[..]).unwrap();
+    assert_eq!(res.body_mut().read_to_string().unwrap(), "1500000 bytes\n");
+    // One that axum never reads: answered, and the connection goes on (or
+    // is closed cleanly by the server, which the agent handles).
+    for _ in 0..3 {
+        let mut res = a.post(&url(addr, "/axum/ignore")).send(&big[..]).unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.body_mut().read_to_string().unwrap(), "ignored the body\n");
+        let mut res = a.get(&url(addr, "/native")).call().unwrap();
+        assert_eq!(res.body_mut().read_to_string().unwrap(), "greenloop route\n");
+    }
     server.stop().unwrap();
 }
 

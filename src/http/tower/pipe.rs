@@ -150,3 +150,66 @@ impl Drop for Consumer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::future::poll_fn;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_producer_reads_only_on_demand_and_ends_when_the_consumer_goes() {
+        crate::run(|| {
+            let (p, c) = pipe();
+            let reads = Rc::new(Cell::new(0));
+            let r = reads.clone();
+            let producer = crate::spawn(move || {
+                while p.wait_demand() {
+                    r.set(r.get() + 1);
+                    p.send(Ok(Bytes::from_static(b"chunk")));
+                }
+            });
+            crate::sleep(Duration::from_millis(20));
+            assert_eq!(reads.get(), 0, "nothing is read before the consumer asks");
+            let got = crate::block_on(poll_fn(|cx| c.poll_next(cx))).unwrap().unwrap();
+            assert_eq!(&got[..], b"chunk");
+            crate::sleep(Duration::from_millis(20));
+            assert_eq!(reads.get(), 1, "one chunk per demand, none ahead");
+            drop(c);
+            crate::timeout(Duration::from_secs(5), || producer.join().unwrap()).expect("the producer ended");
+        });
+    }
+
+    #[test]
+    fn a_producer_gone_before_the_end_is_an_error_not_a_clean_end() {
+        crate::run(|| {
+            let (p, c) = pipe();
+            crate::spawn(move || {
+                assert!(p.wait_demand());
+                p.send(Ok(Bytes::from_static(b"half")));
+                // Dropped without `finish`.
+            });
+            let first = crate::block_on(poll_fn(|cx| c.poll_next(cx))).unwrap().unwrap();
+            assert_eq!(&first[..], b"half");
+            let second = crate::block_on(poll_fn(|cx| c.poll_next(cx))).unwrap();
+            assert_eq!(second.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+            assert!(crate::block_on(poll_fn(|cx| c.poll_next(cx))).is_none());
+        });
+    }
+
+    #[test]
+    fn finish_ends_the_stream() {
+        crate::run(|| {
+            let (p, c) = pipe();
+            crate::spawn(move || {
+                assert!(p.wait_demand());
+                p.finish();
+            });
+            assert!(crate::block_on(poll_fn(|cx| c.poll_next(cx))).is_none());
+            assert!(c.is_end());
+        });
+    }
+}
