@@ -140,9 +140,11 @@ impl http_body::Body for GreenResponseBody {
 
 /// A tower service's response body as a greenloop [`ResponseBody`]: sent
 /// with `Content-Length` when the body says its exact size, chunked
-/// otherwise. Frames are polled with [`block_on`](crate::block_on) as the
-/// connection writes, on the connection's green thread; trailers are
-/// dropped (HTTP/1.1 responses here carry none).
+/// otherwise. A body of known size up to 64 KiB is collected at once (with
+/// [`block_on`](crate::block_on), on the caller's green thread); a larger
+/// or open-ended one is polled frame by frame as the connection writes, on
+/// the connection's green thread. Trailers are dropped (HTTP/1.1 responses
+/// here carry none).
 pub fn into_response_body<B>(body: B) -> ResponseBody
 where
     B: http_body::Body + 'static,
@@ -152,7 +154,35 @@ where
     if hint.exact() == Some(0) && body.is_end_stream() {
         return ResponseBody::empty();
     }
-    ResponseBody::from_reader(BodyReader { body: Box::pin(body), chunk: None, ended: false }, hint.exact())
+    let mut reader = BodyReader { body: Box::pin(body), chunk: None, ended: false };
+    match hint.exact() {
+        // Small and of known size (most API answers): collected now, on the
+        // request's green thread, so the server sees bytes, not a stream:
+        // it can then decide before the head whether the connection stays
+        // open when the request body was left unread.
+        Some(n) if n <= COLLECT_UP_TO => {
+            let mut bytes = Vec::with_capacity(n as usize);
+            match reader.read_to_end(&mut bytes) {
+                Ok(_) => ResponseBody::from(bytes),
+                Err(e) => ResponseBody::from_reader(Failed(Some(e)), None),
+            }
+        }
+        exact => ResponseBody::from_reader(reader, exact),
+    }
+}
+
+/// Response bodies of a known size up to this are collected before the
+/// head is written.
+const COLLECT_UP_TO: u64 = 64 * 1024;
+
+/// A body whose collection failed: the error comes out on the first read,
+/// as the connection writes it, which closes the connection.
+struct Failed(Option<io::Error>);
+
+impl Read for Failed {
+    fn read(&mut self, _out: &mut [u8]) -> io::Result<usize> {
+        Err(self.0.take().unwrap_or_else(|| io::Error::other("response body failed")))
+    }
 }
 
 /// Reads an `http_body::Body` through `block_on`.
