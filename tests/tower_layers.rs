@@ -114,7 +114,9 @@ fn tower_http_layers_wrap_a_greenloop_app() {
     let methods = res.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
     assert!(methods.contains("POST"), "{methods}");
 
-    // A request body goes through the layers to the blocking handler.
+    // A request body goes through the layers to the blocking handler, small or large.
+    let mut res = a.post(&url(addr, "/upload")).send("twelve bytes").unwrap();
+    assert_eq!(res.body_mut().read_to_string().unwrap(), "12 bytes\n");
     let mut res = a.post(&url(addr, "/upload")).send(&vec![7u8; 100_000][..]).unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.body_mut().read_to_string().unwrap(), "100000 bytes\n");

@@ -6,7 +6,7 @@ use std::time::Instant;
 use http::HeaderName;
 use tracing::field::Empty;
 
-use crate::http::{Middleware, Next, Request, Response};
+use crate::http::{Middleware, Next, Request, RequestExt, Response};
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -22,7 +22,11 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// interleaved on one OS thread.
 ///
 /// `request_id` is the request's `X-Request-Id` header when it has a short
-/// printable one, otherwise a number counted by this middleware.
+/// printable one (a proxy's, or tower-http's `SetRequestIdLayer`'s),
+/// otherwise `WORKER-N` from the server's own request number (what
+/// [`RequestExt::request_id`](crate::http::RequestExt::request_id) and the
+/// watchdog's labels show), or a number counted by this middleware for a
+/// request that did not come from a server.
 ///
 /// ```
 /// use greenloop::http::middleware::Trace;
@@ -50,7 +54,10 @@ impl Trace {
         let given = req.headers().get(X_REQUEST_ID).and_then(|v| v.to_str().ok());
         match given {
             Some(id) if !id.is_empty() && id.len() <= 128 => id.to_owned(),
-            _ => self.next_id.fetch_add(1, Ordering::Relaxed).to_string(),
+            _ => match req.conn_info() {
+                Some(c) => format!("{}-{}", c.worker, c.request_id),
+                None => self.next_id.fetch_add(1, Ordering::Relaxed).to_string(),
+            },
         }
     }
 }

@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use super::BoxError;
 use super::request_body::TowerBody;
-use super::response_body::{GreenResponseBody, into_response_body};
+use super::response_body::{GreenResponseBody, into_response_body, reader};
 use crate::cancel::Cancel;
 use crate::http::{App, Body, Handler, IntoResponse, Request, Response};
 
@@ -138,19 +138,15 @@ where
     }
 }
 
-/// A body of the layers' type as greenloop's [`Body`], read through `block_on`.
+/// A body of the layers' type as greenloop's [`Body`], read through
+/// `block_on` by the App's green thread as its handler reads (never here:
+/// `call` runs inside the layers' poll).
 fn into_body<B>(body: B, length: Option<u64>) -> Body
 where
     B: http_body::Body + 'static,
     B::Error: Into<BoxError>,
 {
-    // Reading it is reading a response body: the same frames-to-bytes reader.
-    let rb = into_response_body(body);
-    let reader = rb.into_kind();
-    match reader {
-        crate::http::response::Kind::Reader { reader, .. } => Body::from_reader(reader, length),
-        _ => Body::empty(),
-    }
+    Body::from_reader(reader(body), length)
 }
 
 /// An [`App`] under a tower [`Layer`]: a greenloop [`Handler`]. Made by

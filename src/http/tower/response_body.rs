@@ -185,6 +185,16 @@ impl Read for Failed {
     }
 }
 
+/// Reads `body` through `block_on`, frame by frame as it is read: for a
+/// green thread that reads it outside any poll.
+pub(super) fn reader<B>(body: B) -> impl Read + 'static
+where
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+{
+    BodyReader { body: Box::pin(body), chunk: None, ended: false }
+}
+
 /// Reads an `http_body::Body` through `block_on`.
 struct BodyReader<B: http_body::Body> {
     body: Pin<Box<B>>,

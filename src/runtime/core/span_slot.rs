@@ -20,10 +20,10 @@
 //!
 //! Cost: without the feature, nothing (the slot and the calls are not
 //! compiled). With it but no subscriber ever set, one relaxed atomic load
-//! per switch. With a subscriber, one `current_span` per switch, and the
+//! and one flag test per switch. With a subscriber, one `current_span` per switch, and the
 //! exits and enters only for green threads that hold spans.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use tracing::Dispatch;
 use tracing::dispatcher;
@@ -41,6 +41,8 @@ const MAX_DEPTH: usize = 64;
 /// dispatcher they were entered on.
 #[derive(Default)]
 pub(crate) struct SpanSlot {
+    /// Whether `stash` holds spans: the one load a resume pays when not.
+    held: Cell<bool>,
     stash: RefCell<Stash>,
 }
 
@@ -53,6 +55,7 @@ struct Stash {
 impl SpanSlot {
     /// Forgets what a finished task held (its spans were already exited).
     pub(super) fn clear(&mut self) {
+        self.held.set(false);
         let s = self.stash.get_mut();
         s.ids.clear();
         s.dispatch = None;
@@ -73,10 +76,17 @@ impl Core {
     /// Re-enters the spans `task` held when it suspended, before it resumes.
     #[inline]
     pub(super) fn restore_spans(&self, task: &Task) {
-        let mut s = task.spans.stash.borrow_mut();
-        if s.ids.is_empty() {
+        if !task.spans.held.get() {
             return;
         }
+        self.restore_slow(task);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn restore_slow(&self, task: &Task) {
+        task.spans.held.set(false);
+        let mut s = task.spans.stash.borrow_mut();
         if let Some(d) = s.dispatch.take() {
             for id in s.ids.iter().rev() {
                 d.enter(id);
@@ -119,6 +129,7 @@ impl Core {
             d.exit(&id);
             s.ids.push(id);
         }
+        task.spans.held.set(!s.ids.is_empty());
         s.dispatch = Some(d);
     }
 }
