@@ -2,7 +2,8 @@
 //! that park inside their request spans, interleaved on one worker, each log
 //! only inside their own span; a span entered on a plain spawned green thread
 //! survives its park and does not leak into the green threads that run
-//! meanwhile; greenloop's `log` records arrive as events in the current span.
+//! meanwhile; greenloop's `log` records arrive as events in the current span;
+//! with the `tower` feature, a tower layer's span goes on around a layered App.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -240,4 +241,89 @@ fn a_span_entered_on_a_spawned_green_thread_survives_its_park_and_stays_with_it(
     assert_eq!(which("holder after"), ["holder"], "the span was lost across the park");
     assert!(by_message["bystander"].is_empty(), "the holder's span leaked: {:?}", by_message["bystander"]);
     assert_eq!(which("bystander in its own span"), ["bystander"]);
+}
+
+/// A layer that, like tower-http's `TraceLayer`, opens a span per request,
+/// enters it around the inner service's `call` and instruments its future.
+#[cfg(feature = "tower")]
+mod layered {
+    use std::task::{Context, Poll};
+
+    use tracing::Instrument;
+
+    #[derive(Clone)]
+    pub struct SpanLayer;
+
+    impl<S> tower::Layer<S> for SpanLayer {
+        type Service = SpanService<S>;
+        fn layer(&self, inner: S) -> SpanService<S> {
+            SpanService(inner)
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct SpanService<S>(S);
+
+    impl<S, B> tower::Service<http::Request<B>> for SpanService<S>
+    where
+        S: tower::Service<http::Request<B>>,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = tracing::instrument::Instrumented<S::Future>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.0.poll_ready(cx)
+        }
+
+        fn call(&mut self, req: http::Request<B>) -> Self::Future {
+            let tag = req.headers()["x-tag"].to_str().unwrap().to_owned();
+            let span = tracing::info_span!("layer", tag);
+            let future = {
+                let _entered = span.enter();
+                self.0.call(req)
+            };
+            future.instrument(span)
+        }
+    }
+}
+
+#[cfg(feature = "tower")]
+#[test]
+fn a_tower_layers_span_goes_on_around_the_layered_app_across_its_parks() {
+    install();
+    let app = App::new(|req: Request| {
+        let tag = req.headers()["x-tag"].to_str().unwrap().to_owned();
+        tracing::info!(test = "layered", tag, "before the park");
+        greenloop::sleep(Duration::from_millis(100));
+        tracing::info!(test = "layered", tag, "after the park");
+        "ok\n"
+    })
+    .layer(layered::SpanLayer);
+    let server = Server::bind("127.0.0.1:0").workers(1).handle_signals(false).start(app).unwrap();
+    let addr = server.local_addr().unwrap();
+    let clients: Vec<_> = (0..10)
+        .map(|n| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                write!(s, "GET / HTTP/1.1\r\nHost: x\r\nX-Tag: t{n}\r\nConnection: close\r\n\r\n").unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                out
+            })
+        })
+        .collect();
+    for c in clients {
+        let out = c.join().unwrap();
+        assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("ok\n"), "{out}");
+    }
+    server.stop().unwrap();
+    let events = events_of("layered");
+    assert_eq!(events.len(), 20, "{events:#?}");
+    for e in events {
+        let layer: Vec<_> = e.scope.iter().filter(|(name, _)| name == "layer").collect();
+        assert_eq!(layer.len(), 1, "the layer's span is around the App's events: {e:#?}");
+        assert_eq!(layer[0].1["tag"], e.fields["tag"], "an event in another request's layer span: {e:#?}");
+    }
 }
