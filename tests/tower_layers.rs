@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::Path;
-use greenloop::http::tower::service;
+use greenloop::http::tower::{service, wrap};
 use greenloop::http::{App, Request, ResponseBody, Router, Server, any, get};
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::{Value, json};
@@ -205,6 +205,16 @@ fn axum_router() -> axum::Router {
 fn mixed_app() -> Router {
     Router::new()
         .route("/native", get(|_req: Request| "greenloop route\n"))
+        .route(
+            "/native/layered",
+            get(wrap(
+                |_req: Request| "one layered route\n",
+                SetResponseHeaderLayer::overriding(
+                    http::header::HeaderName::from_static("x-only-here"),
+                    HeaderValue::from_static("yes"),
+                ),
+            )),
+        )
         .route("/axum/{*rest}", any(service(axum_router()).strip_prefix("/axum")))
 }
 
@@ -214,7 +224,12 @@ fn an_axum_router_mounted_beside_greenloop_routes() {
     let addr = server.local_addr().unwrap();
     let a = agent();
     let mut res = a.get(&url(addr, "/native")).call().unwrap();
+    assert!(res.headers().get("x-only-here").is_none());
     assert_eq!(res.body_mut().read_to_string().unwrap(), "greenloop route\n");
+    // A layer on one route only.
+    let mut res = a.get(&url(addr, "/native/layered")).call().unwrap();
+    assert_eq!(res.headers()["x-only-here"], "yes");
+    assert_eq!(res.body_mut().read_to_string().unwrap(), "one layered route\n");
 
     let mut res = a.get(&url(addr, "/axum/users/42")).call().unwrap();
     assert_eq!(res.status(), 200);

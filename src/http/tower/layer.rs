@@ -150,7 +150,7 @@ where
 }
 
 /// An [`App`] under a tower [`Layer`]: a greenloop [`Handler`]. Made by
-/// [`App::layer`].
+/// [`wrap`] (and inside [`App::layer`]).
 pub struct Layered<S> {
     service: Mutex<S>,
 }
@@ -196,8 +196,38 @@ impl App {
         B: http_body::Body + 'static,
         B::Error: Into<BoxError>,
     {
-        App::new(Layered { service: Mutex::new(layer.layer(AppService::new(self))) })
+        App::new(wrap(self, layer))
     }
+}
+
+/// Puts one handler (or App) under a tower [`Layer`], as a handler: for a
+/// layer on a single route (`.route("/upload", post(wrap(upload, limit)))`),
+/// where [`App::layer`] covers a whole App.
+///
+/// ```
+/// # #[cfg(feature = "tower")] {
+/// use greenloop::http::tower::wrap;
+/// use greenloop::http::{Request, Router, get};
+///
+/// let only_here = tower::util::MapResponseLayer::new(|mut res: http::Response<_>| {
+///     res.headers_mut().insert("x-route", http::HeaderValue::from_static("reports"));
+///     res
+/// });
+/// let router = Router::new()
+///     .route("/reports", get(wrap(|_req: Request| "report", only_here)))
+///     .route("/other", get(|_req: Request| "no header"));
+/// # drop(router);
+/// # }
+/// ```
+pub fn wrap<L, B>(handler: impl Into<App>, layer: L) -> Layered<L::Service>
+where
+    L: Layer<AppService>,
+    L::Service: Service<http::Request<TowerBody>, Response = http::Response<B>> + Clone + Send + 'static,
+    <L::Service as Service<http::Request<TowerBody>>>::Error: Into<BoxError>,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+{
+    Layered { service: Mutex::new(layer.layer(AppService::new(handler))) }
 }
 
 impl<S, B> Handler for Layered<S>

@@ -9,7 +9,8 @@
 //!
 //! - [`App::layer`](crate::http::App::layer) puts an App under any
 //!   [`tower_layer::Layer`]: tower-http's CORS, timeouts, compression,
-//!   request ids, tracing.
+//!   request ids, tracing; [`wrap`] does the same for one handler, to
+//!   layer a single route.
 //! - [`service`] makes any tower service of HTTP requests a handler, to
 //!   mount on a route (`"/api/{*rest}"` with
 //!   [`strip_prefix`](TowerHandler::strip_prefix)) or as the router's
@@ -48,7 +49,7 @@ mod request_body;
 mod response_body;
 mod service;
 
-pub use layer::{AppFuture, AppService, Layered};
+pub use layer::{AppFuture, AppService, Layered, wrap};
 pub use request_body::TowerBody;
 pub use response_body::{GreenResponseBody, into_response_body};
 pub use service::{TowerHandler, service};
