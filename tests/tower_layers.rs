@@ -319,3 +319,41 @@ fn a_panic_inside_the_tower_service_answers_500_for_that_request_only() {
     assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("greenloop route\n"), "{out}");
     server.stop().unwrap();
 }
+
+#[test]
+fn stopping_the_server_ends_tower_requests_still_in_flight() {
+    let app = Router::new().route("/axum/{*rest}", any(service(axum_router()).strip_prefix("/axum"))).route(
+        "/layered",
+        get(wrap(
+            |_req: Request| {
+                greenloop::sleep(Duration::from_secs(60));
+                "late\n"
+            },
+            SetResponseHeaderLayer::overriding(
+                http::header::HeaderName::from_static("x-layered"),
+                HeaderValue::from_static("yes"),
+            ),
+        )),
+    );
+    let server = Server::bind("127.0.0.1:0")
+        .workers(1)
+        .grace_period(Duration::from_millis(300))
+        .handle_signals(false)
+        .start(app)
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let clients: Vec<_> = ["/layered", "/axum/slow", "/layered"]
+        .into_iter()
+        .map(|path| std::thread::spawn(move || agent().get(&url(addr, path)).call().map(|r| r.status())))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    server.stop().unwrap();
+    // The grace period, then the parked green threads (a layered handler's,
+    // its caller's in block_on, a body pipe's) are unwound: no hang.
+    assert!(started.elapsed() < Duration::from_secs(10), "stop took {:?}", started.elapsed());
+    for c in clients {
+        // Answered in the grace period, or cut off: either way, not hung.
+        let _ = c.join().unwrap();
+    }
+}

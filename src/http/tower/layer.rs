@@ -120,7 +120,8 @@ where
         crate::spawn_detached(move || {
             #[cfg(feature = "tracing")]
             let _entered = span.enter();
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.run(|| app.call(req))));
+            // greenloop's catch_unwind: the unwind of a shutdown passes through.
+            let r = crate::catch_unwind(|| c.run(|| app.call(req)));
             let response = match r {
                 Ok(Ok(res)) => Ok(res),
                 // Cancelled: nobody waits for it any more.
