@@ -4,6 +4,10 @@
 //!
 //! `cargo bench --bench runtime_ops -- OP N` with OP one of `yield`,
 //! `park`, `spawn`, `channel`, `block_on`; N = 0 measures the fixed start-up cost.
+//! With the `tracing` feature, `yield_in_span` yields inside an entered span
+//! (the span is exited and entered again at every switch), and
+//! `TRACING_SUBSCRIBER=1` sets tracing-subscriber's `Registry` as the
+//! subscriber first: what the per-green-thread span slot costs.
 
 use greenloop::Runtime;
 
@@ -22,10 +26,20 @@ fn main() {
         "spawn" => ops::spawn_joins,
         "channel" => ops::channel_ping_pongs,
         "block_on" => ops::ready_block_ons,
+        #[cfg(feature = "tracing")]
+        "yield_in_span" => |n| {
+            let span = tracing::info_span!("bench");
+            let _entered = span.enter();
+            ops::yields(n)
+        },
         other => {
             eprintln!("unknown operation {other:?}");
             std::process::exit(2);
         }
     };
+    #[cfg(feature = "tracing")]
+    if std::env::var_os("TRACING_SUBSCRIBER").is_some() {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry()).expect("first subscriber");
+    }
     Runtime::new().expect("runtime").run(move || run(n));
 }

@@ -12,7 +12,7 @@ Layers, lowest first (docs/DESIGN.md draws the same map):
   http: body, response, request_ext, handler, router, upgrade, metrics, debug, thread_dump, sse, ws,
         typed, cookies, multipart
                              the types handlers touch, and what they return
-  http: middleware/          Middleware impls over those types
+  http: middleware/, tower/  Middleware impls over those types; tower layers and services around them
   http: server/, client/     the two roles, on top of everything above
   pool/, postgres/, redis/, bin/   users of the runtime and of http
 
@@ -59,6 +59,7 @@ HTTP_RANKS = {
     "multipart": 2,
     "static_files": 2,
     "middleware": 3,
+    "tower": 3,
     "server": 4,
     "client": 4,
 }

@@ -38,6 +38,8 @@ mod runtime;
 mod sys;
 
 pub use runtime::block_on;
+#[cfg(feature = "tracing")]
+pub use runtime::trace;
 pub use runtime::{
     Builder, CallLater, Elapsed, Handle, JoinError, JoinHandle, LocalKey, RemoteJoinHandle, Runtime, call_later,
     catch_unwind, consume_budget, join_all, offload, offload_serial, run, sleep, sleep_until, spawn, spawn_detached,

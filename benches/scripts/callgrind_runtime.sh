@@ -9,6 +9,8 @@
 #   benches/scripts/callgrind_runtime.sh            # N = 100000 of each
 #   N=20000 benches/scripts/callgrind_runtime.sh
 #   FEATURES=tokio benches/scripts/callgrind_runtime.sh   # block_on entering tokio's context
+#   FEATURES=tracing OPS="yield yield_in_span" TRACING_SUBSCRIBER=1 benches/scripts/callgrind_runtime.sh
+#     # the span slot: switches with a subscriber set, inside a span or not
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N="${N:-100000}"
@@ -25,7 +27,7 @@ instructions() {
 }
 
 printf '%-9s %12s   (N = %s, %s)\n' op "instr/op" "$N" "$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-for op in yield park spawn channel block_on; do
+for op in ${OPS:-yield park spawn channel block_on}; do
   base="$(instructions "$op" 0)"
   total="$(instructions "$op" "$N")"
   printf '%-9s %12s\n' "$op" "$(((total - base) / N))"

@@ -49,8 +49,9 @@ enum Source {
         /// The request this body belongs to (see `Inbound::request_seq`).
         seq: u64,
     },
-    /// Read from elsewhere (an HTTP/2 stream): the reader parks as it
-    /// needs; `left` is the declared length less what was read.
+    /// Any reader (`Body::from_reader`): a body from elsewhere than the
+    /// connection (an HTTP/2 stream's data, a tower layer's body); the
+    /// reader parks as it needs. `left`: the declared length less what was read.
     Reader {
         reader: Box<dyn Read>,
         left: Option<u64>,
@@ -67,11 +68,13 @@ impl Body {
         Body { source: Source::Conn { inbound, seq } }
     }
 
-    /// A body read from `reader` (an HTTP/2 stream's data), of `length`
-    /// bytes if declared.
-    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
-    pub(crate) fn from_reader(reader: Box<dyn Read>, length: Option<u64>) -> Body {
-        Body { source: Source::Reader { reader, left: length } }
+    /// A body read from `reader`, with `length` bytes if known: for a request
+    /// whose body comes from elsewhere than the connection (an HTTP/2
+    /// stream's data, a request built in a test, or one that went through
+    /// tower layers, which hand the body on as their own type). Reads may
+    /// park, like the connection's.
+    pub fn from_reader(reader: impl Read + 'static, length: Option<u64>) -> Body {
+        Body { source: Source::Reader { reader: Box::new(reader), left: length } }
     }
 
     /// Puts `prefix` back in front of this body: for middleware that read
@@ -109,7 +112,7 @@ impl Body {
         match &mut self.source {
             Source::Prefixed { prefix, pos, rest } if *pos >= prefix.len() => rest.read_arrived(out),
             Source::Conn { inbound, seq } => read_arrived(inbound, *seq, out),
-            // An HTTP/2 stream's reader parks: what has arrived is not known here.
+            // A reader parks: what has arrived is not known here.
             Source::Reader { .. } => Err(io::ErrorKind::WouldBlock.into()),
             _ => self.read(out),
         }

@@ -48,6 +48,8 @@ mod static_files;
 mod thread_dump;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod typed;
 pub mod upgrade;
 #[cfg(feature = "ws")]

@@ -25,6 +25,8 @@ mod time;
 mod timers;
 #[cfg(feature = "tokio")]
 mod tokio_bridge;
+#[cfg(feature = "tracing")]
+pub mod trace;
 
 pub mod net;
 pub mod park;

@@ -17,6 +17,8 @@ mod compression;
 mod cors;
 mod request_id;
 mod timing;
+#[cfg(feature = "tracing")]
+mod trace;
 
 pub use super::log_sink::LineSink;
 pub use access_log::AccessLog;
@@ -25,3 +27,5 @@ pub use compression::Compression;
 pub use cors::Cors;
 pub use request_id::{RequestId, RequestIds, X_REQUEST_ID};
 pub use timing::Timing;
+#[cfg(feature = "tracing")]
+pub use trace::Trace;

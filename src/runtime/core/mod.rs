@@ -8,10 +8,14 @@
 //! - [`wait`]: park and unpark, deadlines and the timers that enforce them.
 //! - [`io`]: registrations of sockets, their readiness and waiters.
 //! - [`turn`]: one turn of the loop, and the ends of green threads.
+//! - `span_slot` (feature `tracing`): the spans a green thread holds, exited
+//!   when it suspends and entered again when it resumes.
 
 mod budget;
 mod dump;
 mod io;
+#[cfg(feature = "tracing")]
+mod span_slot;
 mod stack_sweep;
 mod tasks;
 #[cfg(feature = "tokio")]
@@ -124,6 +128,9 @@ pub(crate) struct Core {
     next_sweep: Cell<Option<Instant>>,
     /// `counters.switches` at the last sweep: none is scheduled unless green threads ran since.
     swept_at_switches: Cell<u64>,
+    /// The tracing span current when the loop started (`span_slot`).
+    #[cfg(feature = "tracing")]
+    span_base: RefCell<Option<tracing::span::Id>>,
 }
 
 thread_local! {
@@ -225,6 +232,8 @@ impl Core {
             budget: Cell::new(0),
             next_sweep: Cell::new(None),
             swept_at_switches: Cell::new(0),
+            #[cfg(feature = "tracing")]
+            span_base: RefCell::new(None),
         })
     }
 

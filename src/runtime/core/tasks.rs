@@ -111,6 +111,9 @@ pub(crate) struct Task {
     pub(crate) measure: Cell<Option<Measure>>,
     pub(crate) locals: RefCell<Vec<(usize, Rc<dyn Any>)>>,
     pub(super) completion: Option<Rc<dyn Completion>>,
+    /// The tracing spans it holds while suspended.
+    #[cfg(feature = "tracing")]
+    pub(super) spans: super::span_slot::SpanSlot,
 }
 
 impl Task {
@@ -150,6 +153,8 @@ impl Task {
         // Green-thread locals may run arbitrary drop code: take them out first.
         let locals = std::mem::take(self.locals.get_mut());
         drop(locals);
+        #[cfg(feature = "tracing")]
+        self.spans.clear();
     }
 }
 
@@ -353,6 +358,8 @@ impl Core {
                 measure: Cell::new(None),
                 locals: RefCell::new(Vec::new()),
                 completion,
+                #[cfg(feature = "tracing")]
+                spans: Default::default(),
             })
             .with_name_label(),
         };

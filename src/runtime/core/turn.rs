@@ -28,6 +28,10 @@ const BUSY_TRIM_EVERY: u64 = 64;
 impl Core {
     /// Runs the loop until `done()` is true after a round of tasks.
     pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) -> io::Result<()> {
+        #[cfg(feature = "tracing")]
+        {
+            *self.span_base.borrow_mut() = super::span_slot::loop_base();
+        }
         loop {
             self.counters.iterations.set(self.counters.iterations.get() + 1);
             self.run_ready();
@@ -196,7 +200,11 @@ impl Core {
         // SAFETY: only the scheduler touches the coroutine cell, and it is not
         // re-entered: a task cannot resume another task's coroutine.
         let coroutine = unsafe { (*task.coroutine.get()).as_mut() }.expect("task has a coroutine");
+        #[cfg(feature = "tracing")]
+        self.restore_spans(task);
         let result = coroutine.resume(());
+        #[cfg(feature = "tracing")]
+        self.stash_spans(task);
         if let Some(w) = &self.watch {
             w.leave(n);
         }
@@ -251,9 +259,13 @@ impl Core {
             task.state.set(State::Running);
             self.current.set(Some(r));
             self.current_task.set(ptr);
+            #[cfg(feature = "tracing")]
+            self.restore_spans(&task);
             FORCE_UNWINDING.with(|f| f.set(true));
             co.force_unwind();
             FORCE_UNWINDING.with(|f| f.set(false));
+            #[cfg(feature = "tracing")]
+            self.stash_spans(&task);
             self.current.set(None);
             self.current_task.set(ptr::null());
             if co.done() {

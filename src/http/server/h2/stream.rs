@@ -120,7 +120,7 @@ fn request(req: http::Request<RecvStream>, max_body: u64, body_timeout: std::tim
     let body = if recv.is_end_stream() {
         Body::empty()
     } else {
-        Body::from_reader(Box::new(RecvBody::new(recv, max_body, body_timeout)), length)
+        Body::from_reader(RecvBody::new(recv, max_body, body_timeout), length)
     };
     Request::from_parts(parts, body)
 }
