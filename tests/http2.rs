@@ -499,3 +499,20 @@ fn an_idle_http2_connection_makes_room_at_the_connection_cap() {
     assert_eq!(r["closed"], true, "{r}");
     server.stop().unwrap();
 }
+
+/// A browser gets HTTP/2 from the demo's TLS port: headless Chromium loads
+/// the live status page, which says which protocol it came over and polls
+/// `/status.json` on the same connection.
+#[test]
+fn chromium_loads_the_status_page_over_h2() {
+    let Some(browser) = support::chromium::browser() else { return };
+    let certs = TestCerts::new();
+    let (cert, key) = (certs.cert_path.to_str().unwrap(), certs.key_path.to_str().unwrap());
+    let demo = support::demo::Demo::start(&["--tls-cert", cert, "--tls-key", key, "--quiet"]);
+    let url = format!("https://127.0.0.1:{}/status", demo.addr().port());
+    // The test's own CA is not the browser's: the certificate is not what is tested here.
+    let dom =
+        support::chromium::dump_dom_with(&browser, &url, Some(3000), "h2-status", &["--ignore-certificate-errors"]);
+    assert!(dom.contains("data-protocol=\"h2\""), "the page came over HTTP/2: {dom}");
+    assert!(dom.contains("data-polls=\"") && dom.contains(", over h2)"), "it polled over HTTP/2: {dom}");
+}

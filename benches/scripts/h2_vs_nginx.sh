@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Measures: HTTP/2 on one worker, greenloop against nginx (one worker), in one
-#   run, side by side, with h2load (10 connections, 10 concurrent streams
-#   each: `-c 10 -m 10`) on GET /plaintext ("Hello, World!"):
+# Measures: HTTP/2 on one worker, greenloop against nginx (one worker) and
+#   hyper (one current-thread tokio runtime; h2c only), in one run, side by
+#   side, with h2load (10 connections, 10 concurrent streams each:
+#   `-c 10 -m 10`) on GET /plaintext ("Hello, World!"):
 #   - h2c: cleartext HTTP/2 by prior knowledge;
-#   - h2 over TLS (ALPN), the same ECDSA P-256 certificate for both.
+#   - h2 over TLS (ALPN), the same ECDSA P-256 certificate for greenloop and nginx.
+#   The hyper peer is benches/peers/hyper_h2 (built here on first use; set
+#   HYPER_H2=path to use another build, or HYPER_H2=none to leave it out).
 # Needs: h2load (nghttp2-client), nginx (nginx-light, built with http_v2),
 #   openssl, curl; a release build (cargo build --release).
 # Run (from the repository root):
@@ -15,6 +18,12 @@ GL_PORT="${GL_PORT:-18480}"
 GL_TLS_PORT="${GL_TLS_PORT:-18481}"
 NG_PORT="${NG_PORT:-18482}"
 NG_TLS_PORT="${NG_TLS_PORT:-18483}"
+HY_PORT="${HY_PORT:-18484}"
+HYPER_H2="${HYPER_H2:-}"
+if [ -z "$HYPER_H2" ]; then
+  cargo build --release --quiet --manifest-path "$(dirname "$0")/../peers/hyper_h2/Cargo.toml"
+  HYPER_H2="$(dirname "$0")/../peers/hyper_h2/target/release/hyper_h2_peer"
+fi
 [ -x "$BIN" ] || { echo "$BIN: no such executable (cargo build --release?)" >&2; exit 1; }
 for tool in h2load nginx openssl curl; do
   command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
@@ -66,7 +75,15 @@ http {
 CONF
 nginx -c "$OUT/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx-start.log" &
 pids+=($!)
-for url in "http://127.0.0.1:$GL_PORT" "http://127.0.0.1:$NG_PORT"; do
+servers=(greenloop nginx)
+h2c_urls=("http://127.0.0.1:$GL_PORT" "http://127.0.0.1:$NG_PORT")
+if [ "$HYPER_H2" != none ]; then
+  "$HYPER_H2" "$HY_PORT" &
+  pids+=($!)
+  servers+=(hyper)
+  h2c_urls+=("http://127.0.0.1:$HY_PORT")
+fi
+for url in "${h2c_urls[@]}"; do
   for _ in $(seq 100); do curl -sf --http2-prior-knowledge "$url/plaintext" >/dev/null && break; sleep 0.1; done
   curl -sf --http2-prior-knowledge "$url/plaintext" >/dev/null || { echo "$url does not answer h2c" >&2; exit 1; }
 done
@@ -83,11 +100,13 @@ load() {
 }
 echo "h2load -n $N -c 10 -m 10, GET /plaintext, one worker each"
 printf "%-10s %16s %20s\n" server "h2c req/s" "h2 over TLS req/s"
-for name in greenloop nginx; do
+for name in "${servers[@]}"; do
   port=$GL_PORT; tls=$GL_TLS_PORT
   [ "$name" = nginx ] && { port=$NG_PORT; tls=$NG_TLS_PORT; }
+  [ "$name" = hyper ] && { port=$HY_PORT; tls=; }
   read -r plain ok1 <<<"$(load "http://127.0.0.1:$port/plaintext")"
-  read -r secure ok2 <<<"$(load "https://127.0.0.1:$tls/plaintext")"
+  secure=-; ok2=$N
+  [ -n "$tls" ] && read -r secure ok2 <<<"$(load "https://127.0.0.1:$tls/plaintext")"
   [ "$ok1" = "$N" ] && [ "$ok2" = "$N" ] || echo "$name: not every request succeeded ($ok1, $ok2 of $N)" >&2
   printf "%-10s %16s %20s\n" "$name" "$plain" "$secure"
 done

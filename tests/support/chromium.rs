@@ -24,6 +24,12 @@ pub fn browser() -> Option<PathBuf> {
 /// afterwards. The flags keep Chromium off the network it would otherwise
 /// reach for (updates, sync, first-run pages).
 pub fn dump_dom(browser: &PathBuf, url: &str, virtual_time_ms: Option<u32>, tag: &str) -> String {
+    dump_dom_with(browser, url, virtual_time_ms, tag, &[])
+}
+
+/// [`dump_dom`] with `extra` flags (`--ignore-certificate-errors` for a test
+/// certificate, say).
+pub fn dump_dom_with(browser: &PathBuf, url: &str, virtual_time_ms: Option<u32>, tag: &str, extra: &[&str]) -> String {
     let profile = std::env::temp_dir().join(format!("greenloop-chromium-{}-{tag}", std::process::id()));
     let mut args = vec![
         "--headless".to_owned(),
@@ -36,6 +42,7 @@ pub fn dump_dom(browser: &PathBuf, url: &str, virtual_time_ms: Option<u32>, tag:
         "--no-first-run".to_owned(),
         format!("--user-data-dir={}", profile.display()),
     ];
+    args.extend(extra.iter().map(|s| s.to_string()));
     if let Some(ms) = virtual_time_ms {
         args.push(format!("--virtual-time-budget={ms}"));
     }
