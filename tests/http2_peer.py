@@ -28,6 +28,18 @@ def out(**kw):
     print(json.dumps(kw), flush=True)
 
 
+
+def recv_some(sock, deadline):
+    """What arrives on `sock` before `deadline`: None if nothing did, b"" once
+    the connection has ended."""
+    r, _, _ = select.select([sock], [], [], max(0.0, deadline - time.time()))
+    if not r:
+        return None
+    try:
+        return sock.recv(65536)
+    except (ConnectionResetError, socket.timeout):
+        return b""
+
 class Client:
     """A client on h2's state machine, for well-formed traffic."""
 
@@ -62,13 +74,9 @@ class Client:
         """Reads and handles events until `until()` or the connection ends."""
         deadline = time.time() + timeout
         while not until() and not self.closed and time.time() < deadline:
-            r, _, _ = select.select([self.sock], [], [], max(0.0, deadline - time.time()))
-            if not r:
+            data = recv_some(self.sock, deadline)
+            if data is None:
                 break
-            try:
-                data = self.sock.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                data = b""
             if not data:
                 self.closed = True
                 break
@@ -120,13 +128,9 @@ class Raw:
         deadline = time.time() + timeout
         closed = False
         while time.time() < deadline:
-            r, _, _ = select.select([self.sock], [], [], max(0.0, deadline - time.time()))
-            if not r:
+            data = recv_some(self.sock, deadline)
+            if data is None:
                 break
-            try:
-                data = self.sock.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                data = b""
             if not data:
                 closed = True
                 break

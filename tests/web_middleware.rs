@@ -10,6 +10,7 @@ use greenloop::http::middleware::{Cors, RequestId, RequestIds};
 use greenloop::http::{App, Method, Request, Router, RunningServer, Server, StatusCode, get, post};
 
 mod support;
+use support::curl::{curl, header};
 use support::python;
 
 fn start(app: App, workers: usize) -> RunningServer {
@@ -20,20 +21,7 @@ fn url(s: &RunningServer, path: &str) -> String {
     format!("http://{}{path}", s.local_addr().unwrap())
 }
 
-/// `curl -s -i` with `args`: (status, lowercase head, body).
-fn curl(args: &[&str]) -> (u16, String, String) {
-    let out = Command::new("curl").args(["-s", "-i", "--max-time", "30"]).args(args).output().expect("run curl");
-    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_string())
-}
 
-/// The value of header `name` (lowercase) in a lowercased head.
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim))
-}
 
 fn ids_app() -> App {
     App::new(|req: Request| RequestId::of(&req).map_or("none".to_string(), |id| id.to_string())).wrap(RequestIds::new())

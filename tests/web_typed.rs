@@ -13,6 +13,7 @@ use greenloop::http::{
 use serde::{Deserialize, Serialize};
 
 mod support;
+use support::curl::curl;
 use support::python;
 
 #[derive(Deserialize)]
@@ -83,15 +84,6 @@ fn addr(s: &RunningServer) -> SocketAddr {
     s.local_addr().unwrap()
 }
 
-/// `curl -s -i` with `args`: (status, lowercase headers text, body).
-fn curl(args: &[&str]) -> (u16, String, String) {
-    let out = Command::new("curl").args(["-s", "-i", "--max-time", "30"]).args(args).output().expect("run curl");
-    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_string())
-}
 
 #[test]
 fn a_handler_with_a_path_parameter_a_query_and_a_json_body_answers_typed_json() {

@@ -12,6 +12,8 @@
 # Run (from the repository root):
 #   benches/scripts/h2_vs_nginx.sh            # N=200000 requests per load
 set -euo pipefail
+# shellcheck source=nginx_peer.sh
+. "$(dirname "$0")/nginx_peer.sh"
 BIN="$(realpath "${1:-$(dirname "$0")/../../target/release/greenloop}")"
 N="${N:-200000}"
 GL_PORT="${GL_PORT:-18480}"
@@ -32,13 +34,8 @@ OUT="$(mktemp -d)"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$OUT/ca.key" \
-  -out "$OUT/ca.pem" -days 1 -subj "/CN=bench CA" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$OUT/key.pem" \
-  -out "$OUT/leaf.csr" -subj /CN=localhost 2>/dev/null
-printf "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n" >"$OUT/ext.cnf"
-openssl x509 -req -in "$OUT/leaf.csr" -CA "$OUT/ca.pem" -CAkey "$OUT/ca.key" -CAcreateserial \
-  -out "$OUT/cert.pem" -days 1 -extfile "$OUT/ext.cnf" 2>/dev/null
+# A private CA and a leaf for localhost signed by it (no key is kept).
+bench_cert "$OUT"
 
 "$BIN" --bind "127.0.0.1:$GL_PORT" --quiet 2>"$OUT/greenloop.log" &
 pids+=($!)
@@ -51,17 +48,7 @@ if nginx -V 2>&1 | grep -qE 'nginx/1\.(2[5-9]|[3-9][0-9])'; then
 else
   h2_listen=" http2"; h2_on=""
 fi
-mkdir -p "$OUT/nginx"
-cat >"$OUT/nginx.conf" <<CONF
-worker_processes 1;
-pid $OUT/nginx.pid;
-error_log $OUT/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $OUT/nginx; proxy_temp_path $OUT/nginx; fastcgi_temp_path $OUT/nginx;
-  uwsgi_temp_path $OUT/nginx; scgi_temp_path $OUT/nginx;
-  keepalive_requests 1000000;
+{ nginx_conf_head "$OUT"; cat <<CONF
   http2_max_requests 1000000;
   server {
     listen 127.0.0.1:$NG_PORT$h2_listen;
@@ -73,6 +60,7 @@ http {
   }
 }
 CONF
+} >"$OUT/nginx.conf"
 nginx -c "$OUT/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx-start.log" &
 pids+=($!)
 servers=(greenloop nginx)

@@ -20,6 +20,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procfs import rss_kib  # noqa: E402
+
 N = int(os.environ.get("N", "10000"))
 SETTLE = float(os.environ.get("SETTLE", "3"))
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/greenloop"
@@ -27,13 +30,6 @@ PORT = int(os.environ.get("PORT", "18591"))
 ARGS = os.environ.get("ARGS", "").split()
 REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
 
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def one_request(s):

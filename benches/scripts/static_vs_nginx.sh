@@ -12,6 +12,8 @@
 # Run (from the repository root):
 #   benches/scripts/static_vs_nginx.sh            # SIZE=65536 bytes, DUR=5s, CONNS=50, ROUNDS=3
 set -euo pipefail
+# shellcheck source=nginx_peer.sh
+. "$(dirname "$0")/nginx_peer.sh"
 BIN="$(realpath "${1:-$(dirname "$0")/../../target/release/greenloop}")"
 SIZE="${SIZE:-65536}"
 DUR="${DUR:-5s}"
@@ -40,24 +42,15 @@ taskset -c 0 "$BIN" --bind "127.0.0.1:$GL_PORT" --workers 1 --quiet --no-compres
   --static "$OUT/www" 2>"$OUT/greenloop.log" &
 gl_pid=$!
 pids+=($gl_pid)
-mkdir -p "$OUT/nginx"
-cat >"$OUT/nginx.conf" <<CONF
-worker_processes 1;
-pid $OUT/nginx.pid;
-error_log $OUT/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
+{ nginx_conf_head "$OUT"; cat <<CONF
   sendfile on;
-  client_body_temp_path $OUT/nginx; proxy_temp_path $OUT/nginx; fastcgi_temp_path $OUT/nginx;
-  uwsgi_temp_path $OUT/nginx; scgi_temp_path $OUT/nginx;
-  keepalive_requests 1000000;
   server {
     listen 127.0.0.1:$NG_PORT;
     location /static/ { alias $OUT/www/; }
   }
 }
 CONF
+} >"$OUT/nginx.conf"
 taskset -c 0 nginx -c "$OUT/nginx.conf" -g 'daemon off;' &
 ng_pid=$!
 pids+=($ng_pid)

@@ -11,6 +11,8 @@
 # Run (from the repository root):
 #   benches/scripts/tls_vs_nginx.sh            # DUR=5s per load, CONNS=50
 set -euo pipefail
+# shellcheck source=nginx_peer.sh
+. "$(dirname "$0")/nginx_peer.sh"
 BIN="$(realpath "${1:-$(dirname "$0")/../../target/release/greenloop}")"
 DUR="${DUR:-5s}"
 CONNS="${CONNS:-50}"
@@ -25,28 +27,12 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
 # A private CA and a leaf for localhost signed by it (no key is kept).
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$OUT/ca.key" \
-  -out "$OUT/ca.pem" -days 1 -subj "/CN=bench CA" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$OUT/key.pem" \
-  -out "$OUT/leaf.csr" -subj /CN=localhost 2>/dev/null
-printf "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n" >"$OUT/ext.cnf"
-openssl x509 -req -in "$OUT/leaf.csr" -CA "$OUT/ca.pem" -CAkey "$OUT/ca.key" -CAcreateserial \
-  -out "$OUT/cert.pem" -days 1 -extfile "$OUT/ext.cnf" 2>/dev/null
+bench_cert "$OUT"
 
 GREENLOOP_LOG=warn "$BIN" --bind "127.0.0.1:$GL_PORT" --tls-cert "$OUT/cert.pem" --tls-key "$OUT/key.pem" \
   --quiet 2>"$OUT/greenloop.log" &
 pids+=($!)
-mkdir -p "$OUT/nginx"
-cat >"$OUT/nginx.conf" <<CONF
-worker_processes 1;
-pid $OUT/nginx.pid;
-error_log $OUT/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $OUT/nginx; proxy_temp_path $OUT/nginx; fastcgi_temp_path $OUT/nginx;
-  uwsgi_temp_path $OUT/nginx; scgi_temp_path $OUT/nginx;
-  keepalive_requests 1000000;
+{ nginx_conf_head "$OUT"; cat <<CONF
   server {
     listen 127.0.0.1:$NG_PORT ssl;
     ssl_certificate $OUT/cert.pem;
@@ -57,6 +43,7 @@ http {
   }
 }
 CONF
+} >"$OUT/nginx.conf"
 nginx -c "$OUT/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 for port in "$GL_PORT" "$NG_PORT"; do

@@ -20,18 +20,14 @@ import time
 
 import websockets
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procfs import rss_kib  # noqa: E402
+
 N = int(os.environ.get("N", "10000"))
 BIN = sys.argv[1] if len(sys.argv) > 1 else "target/release/greenloop"
 PORT = int(os.environ.get("PORT", "18590"))
 BASE = f"ws://127.0.0.1:{PORT}"
 
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 async def crowd(path, n):

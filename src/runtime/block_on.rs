@@ -2,12 +2,11 @@
 
 use std::future::Future;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 
-use super::park::{self, Unparker};
+use super::park;
 use super::thread_info::WaitReason;
+use super::wake_signal::WakeSignal;
 
 /// Runs `future` to completion on the caller and returns its output.
 ///
@@ -98,14 +97,13 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         #[cfg(feature = "tokio")]
         tokio: &tokio,
     };
-    let signal = Arc::new(Signal { woken: AtomicBool::new(false), unparker: park::unparker() });
-    let waker = Waker::from(signal.clone());
+    let (signal, waker) = WakeSignal::new();
     let mut cx = Context::from_waker(&waker);
     loop {
         if let Poll::Ready(out) = slot.poll(&mut cx) {
             return out;
         }
-        if signal.woken.swap(false, Ordering::Acquire) {
+        if signal.take() {
             // Woken during its own poll (a future that yields by waking
             // itself): let the other green threads run before polling again,
             // or such a future would hold the loop.
@@ -116,7 +114,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
         // Parks may return spuriously (an unpark meant for an earlier wait
         // on this green thread): poll again only once the waker was called.
-        while !signal.woken.swap(false, Ordering::Acquire) {
+        while !signal.take() {
             park::park_as(WaitReason::Future);
         }
     }
@@ -154,23 +152,5 @@ impl<F> Drop for Slot<'_, F> {
         #[cfg(feature = "tokio")]
         let _entered = self.tokio.enter();
         self.future.set(None);
-    }
-}
-/// What a `block_on` waker does: note the wake-up, then unpark the waiter.
-struct Signal {
-    woken: AtomicBool,
-    unparker: Unparker,
-}
-
-impl Wake for Signal {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        // Only the first wake-up since the last poll needs to unpark.
-        if !self.woken.swap(true, Ordering::Release) {
-            self.unparker.unpark();
-        }
     }
 }

@@ -23,6 +23,7 @@ mod thread_info;
 mod threads;
 mod time;
 mod timers;
+pub(crate) mod wake_signal;
 #[cfg(feature = "tokio")]
 mod tokio_bridge;
 #[cfg(feature = "tracing")]

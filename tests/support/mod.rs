@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod certs;
 pub mod chromium;
+pub mod curl;
 pub mod demo;
 pub mod python;
 pub mod raw;

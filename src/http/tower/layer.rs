@@ -240,22 +240,6 @@ where
 {
     fn call(&self, req: Request) -> Response {
         let (parts, body) = req.into_parts();
-        let req = http::Request::from_parts(parts, TowerBody::new(body));
-        let mut svc = self.service.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let result = crate::block_on(async move {
-            std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
-            svc.call(req).await
-        });
-        match result {
-            Ok(res) => {
-                let (parts, body) = res.into_parts();
-                http::Response::from_parts(parts, into_response_body(body))
-            }
-            Err(e) => {
-                let e: BoxError = e.into();
-                log::error!("greenloop: tower layer failed: {e}");
-                (StatusCode::INTERNAL_SERVER_ERROR, format!("layer error: {e}\n")).into_response()
-            }
-        }
+        super::service::call_service(&self.service, http::Request::from_parts(parts, TowerBody::new(body)), "layer")
     }
 }

@@ -104,22 +104,34 @@ where
                 None => return StatusCode::NOT_FOUND.into_response(),
             }
         }
-        let req = http::Request::from_parts(parts, TowerBody::new(body));
-        let mut svc = self.service.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let result = crate::block_on(async move {
-            poll_fn(|cx| svc.poll_ready(cx)).await?;
-            svc.call(req).await
-        });
-        match result {
-            Ok(res) => {
-                let (parts, body) = res.into_parts();
-                http::Response::from_parts(parts, into_response_body(body))
-            }
-            Err(e) => {
-                let e: BoxError = e.into();
-                log::error!("greenloop: tower service failed: {e}");
-                (StatusCode::INTERNAL_SERVER_ERROR, format!("service error: {e}\n")).into_response()
-            }
+        call_service(&self.service, http::Request::from_parts(parts, TowerBody::new(body)), "service")
+    }
+}
+
+/// Calls a clone of the service in `shared` with `req` through
+/// [`block_on`](crate::block_on), and makes its answer a greenloop response:
+/// a failure is a 500 naming `what` failed (a "service", a "layer").
+pub(super) fn call_service<S, B>(shared: &Mutex<S>, req: http::Request<TowerBody>, what: &str) -> Response
+where
+    S: Service<http::Request<TowerBody>, Response = http::Response<B>> + Clone,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut svc = shared.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let result = crate::block_on(async move {
+        poll_fn(|cx| svc.poll_ready(cx)).await?;
+        svc.call(req).await
+    });
+    match result {
+        Ok(res) => {
+            let (parts, body) = res.into_parts();
+            http::Response::from_parts(parts, into_response_body(body))
+        }
+        Err(e) => {
+            let e: BoxError = e.into();
+            log::error!("greenloop: tower {what} failed: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("{what} error: {e}\n")).into_response()
         }
     }
 }

@@ -15,14 +15,13 @@ use std::io;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::super::stream::Stream;
-use crate::park::Unparker;
+use crate::runtime::wake_signal::WakeSignal;
 
 /// Socket reads one poll of the connection may make before it lets the
 /// other green threads run: a peer that floods frames (pings, settings,
@@ -121,29 +120,12 @@ impl AsyncWrite for Io {
     }
 }
 
-/// The driver's `Waker`: notes the wake-up and unparks the connection's green thread.
-struct Signal {
-    woken: AtomicBool,
-    unparker: Unparker,
-}
-
-impl Wake for Signal {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.woken.swap(true, Ordering::AcqRel) {
-            self.unparker.unpark();
-        }
-    }
-}
 
 /// How the connection's green thread waits between polls of `h2`.
 pub(super) struct Waiter {
     stream: Rc<Stream>,
     wants: Rc<Wants>,
-    signal: Arc<Signal>,
+    signal: Arc<WakeSignal>,
     waker: Waker,
     write_timeout: Duration,
 }
@@ -151,8 +133,7 @@ pub(super) struct Waiter {
 impl Waiter {
     /// Must be made on the connection's green thread (its waker unparks it).
     pub(super) fn new(stream: Rc<Stream>, wants: Rc<Wants>, write_timeout: Duration) -> Waiter {
-        let signal = Arc::new(Signal { woken: AtomicBool::new(false), unparker: crate::park::unparker() });
-        let waker = Waker::from(signal.clone());
+        let (signal, waker) = WakeSignal::new();
         wants.reads_left.set(READS_PER_TURN);
         Waiter { stream, wants, signal, waker, write_timeout }
     }
@@ -164,7 +145,7 @@ impl Waiter {
     pub(super) fn poll_start(&self) -> &Waker {
         self.wants.read.set(false);
         self.wants.write.set(false);
-        self.signal.woken.store(false, Ordering::Release);
+        self.signal.clear();
         &self.waker
     }
 
@@ -175,7 +156,7 @@ impl Waiter {
     pub(super) fn wait(&self, deadline: Option<Instant>) -> io::Result<bool> {
         // Whatever ends the wait, the next turn may read again.
         self.wants.reads_left.set(READS_PER_TURN);
-        if self.signal.woken.load(Ordering::Acquire) {
+        if self.signal.is_set() {
             // Woken during the poll (a stream's output, or a spent read
             // budget): let the other green threads run, then poll again.
             crate::yield_now();
