@@ -2,15 +2,12 @@
 //! user runs the binary, against curl and Python's `requests`.
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::Duration;
 
 mod support;
-use support::demo::Demo;
 use support::curl::{curl, header};
+use support::demo::Demo;
 use support::python;
-
-
 
 /// Creates 20 items on fresh connections, then reads each back on fresh
 /// connections (any worker); prints one line per check.

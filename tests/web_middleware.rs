@@ -2,7 +2,6 @@
 //! and Python's `http.client`.
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::Duration;
 
 use greenloop::http::cookies::{Cookie, Key, RequestCookies};
@@ -20,8 +19,6 @@ fn start(app: App, workers: usize) -> RunningServer {
 fn url(s: &RunningServer, path: &str) -> String {
     format!("http://{}{path}", s.local_addr().unwrap())
 }
-
-
 
 fn ids_app() -> App {
     App::new(|req: Request| RequestId::of(&req).map_or("none".to_string(), |id| id.to_string())).wrap(RequestIds::new())

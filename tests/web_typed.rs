@@ -4,7 +4,6 @@
 //! names the problem; JSON, HTML, redirect and header-tuple responses.
 
 use std::net::SocketAddr;
-use std::process::Command;
 
 use greenloop::http::{
     BodyLimit, Html, Json, Next, Redirect, Rejection, Request, Router, RunningServer, Server, StatusCode, TypedRequest,
@@ -83,7 +82,6 @@ fn server() -> RunningServer {
 fn addr(s: &RunningServer) -> SocketAddr {
     s.local_addr().unwrap()
 }
-
 
 #[test]
 fn a_handler_with_a_path_parameter_a_query_and_a_json_body_answers_typed_json() {

@@ -23,11 +23,11 @@ mod thread_info;
 mod threads;
 mod time;
 mod timers;
-pub(crate) mod wake_signal;
 #[cfg(feature = "tokio")]
 mod tokio_bridge;
 #[cfg(feature = "tracing")]
 pub mod trace;
+pub(crate) mod wake_signal;
 
 pub mod net;
 pub mod park;

@@ -7,15 +7,14 @@ use std::rc::Rc;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
-use http::StatusCode;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::BoxError;
 use super::request_body::TowerBody;
-use super::response_body::{GreenResponseBody, into_response_body, reader};
+use super::response_body::{GreenResponseBody, reader};
 use crate::cancel::Cancel;
-use crate::http::{App, Body, Handler, IntoResponse, Request, Response};
+use crate::http::{App, Body, Handler, Request, Response};
 
 /// A greenloop [`App`] as a tower [`Service`]: what a tower [`Layer`] wraps
 /// when an App goes under one (see [`App::layer`]).

@@ -120,7 +120,6 @@ impl AsyncWrite for Io {
     }
 }
 
-
 /// How the connection's green thread waits between polls of `h2`.
 pub(super) struct Waiter {
     stream: Rc<Stream>,
