@@ -14,7 +14,7 @@ use super::wake_signal::WakeSignal;
 /// asgiref's `async_to_sync` is to Django, without a thread): on a green
 /// thread, the future is polled right here, and while it is pending the
 /// green thread *parks*, so the loop runs every other green thread. The
-/// future's [`Waker`] unparks it from any thread: another green thread,
+/// future's [`Waker`](std::task::Waker) unparks it from any thread: another green thread,
 /// an offload thread, a foreign thread pool. [`offload`](crate::offload)
 /// is the other direction.
 ///

@@ -62,6 +62,16 @@ impl ConnShared {
     }
 }
 
+/// What [`Registry::evict_longest_idle`] did.
+pub(crate) enum Eviction {
+    /// This connection was told to close: wake it.
+    Told(Rc<ConnShared>),
+    /// Enough were told already; they have not closed yet.
+    Pending,
+    /// None is idle.
+    NoneIdle,
+}
+
 /// A worker's open connections, by connection id.
 pub(crate) struct Registry {
     conns: HashMap<u64, Rc<ConnShared>>,
@@ -106,18 +116,20 @@ impl Registry {
         }
     }
 
-    /// At the connection cap with `open` connections: tells the connection
-    /// idle the longest to close, unless enough were told already. Returns
-    /// false when none is idle.
-    pub(crate) fn evict_longest_idle(&mut self, open: usize, max: usize) -> bool {
+    /// At the connection cap with `open` connections: marks the connection
+    /// idle the longest as told to close, unless enough were told already.
+    /// The caller wakes the one returned, once this registry is no longer
+    /// borrowed: waking a connection asleep between requests starts a green
+    /// thread, or closes it (unregistering it) when none can start.
+    pub(crate) fn evict_longest_idle(&mut self, open: usize, max: usize) -> Eviction {
         if open.saturating_sub(self.evicting) < max {
-            return true;
+            return Eviction::Pending;
         }
         let mut scanned = false;
         loop {
             let Some((c, since)) = self.candidates.pop_front() else {
                 if scanned {
-                    return false;
+                    return Eviction::NoneIdle;
                 }
                 self.scan();
                 scanned = true;
@@ -126,8 +138,7 @@ impl Registry {
             if c.idle_since.get() == Some(since) && !c.evicted.get() {
                 c.evicted.set(true);
                 self.evicting += 1;
-                c.wake();
-                return true;
+                return Eviction::Told(c);
             }
         }
     }
@@ -161,25 +172,25 @@ mod tests {
         let c = r.insert(3, crate::park::unparker());
         a.idle_since.set(at(2));
         b.idle_since.set(at(1));
-        assert!(r.evict_longest_idle(3, 3));
+        assert!(matches!(r.evict_longest_idle(3, 3), Eviction::Told(t) if Rc::ptr_eq(&t, &b)));
         assert!(b.evicted.get() && !a.evicted.get() && !c.evicted.get());
         // Until b has closed, it counts as gone: nobody else is told.
-        assert!(r.evict_longest_idle(3, 3));
+        assert!(matches!(r.evict_longest_idle(3, 3), Eviction::Pending));
         assert!(!a.evicted.get());
         r.remove(2);
         // a served a request and fell idle again, after c did.
         c.idle_since.set(at(3));
         a.idle_since.set(at(4));
-        assert!(r.evict_longest_idle(2, 2));
+        assert!(matches!(r.evict_longest_idle(2, 2), Eviction::Told(t) if Rc::ptr_eq(&t, &c)));
         assert!(c.evicted.get() && !a.evicted.get());
         // c went on serving instead (a request had arrived): a is next.
         c.idle_since.set(None);
         r.eviction_refused(&c);
-        assert!(r.evict_longest_idle(2, 2));
+        assert!(matches!(r.evict_longest_idle(2, 2), Eviction::Told(t) if Rc::ptr_eq(&t, &a)));
         assert!(a.evicted.get());
         r.remove(1);
         // Nobody idle: the caller is told.
-        assert!(!r.evict_longest_idle(2, 1));
+        assert!(matches!(r.evict_longest_idle(2, 1), Eviction::NoneIdle));
         assert!(!c.evicted.get());
     }
 }

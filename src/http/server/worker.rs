@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::conn;
 use super::context::{Stamp, WORKER, WorkerConfig, WorkerCtx, panic_text};
 use super::holdings::OpenSlot;
-use super::registry::Registry;
+use super::registry::{Eviction, Registry};
 use super::shutdown::ShutdownHandle;
 use super::stream::Stream;
 use crate::Handle;
@@ -132,7 +132,11 @@ fn accept_loop(ctx: &Rc<WorkerCtx>, app: &Arc<App>, accept: Accept) {
                 // to close (once), and its slot goes to this one. With none
                 // idle, this one waits until a connection closes or falls idle.
                 held = Some(c);
-                if !ctx.connections.borrow_mut().evict_longest_idle(ctx.open.get(), max) {
+                let eviction = ctx.connections.borrow_mut().evict_longest_idle(ctx.open.get(), max);
+                if let Eviction::Told(c) = &eviction {
+                    c.wake();
+                }
+                if matches!(eviction, Eviction::NoneIdle) {
                     ctx.idle_wanted.set(true);
                     // None idle: after a short wait for a slot, newcomers
                     // are answered 503 (refuse.rs) rather than left hanging.
