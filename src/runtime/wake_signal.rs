@@ -28,11 +28,13 @@ impl WakeSignal {
     }
 
     /// Whether a wake-up came since the last `take` or `clear`.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
     pub(crate) fn is_set(&self) -> bool {
         self.woken.load(Ordering::Acquire)
     }
 
     /// Forgets a wake-up (before a poll that will see its cause anyway).
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
     pub(crate) fn clear(&self) {
         self.woken.store(false, Ordering::Release);
     }
