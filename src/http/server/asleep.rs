@@ -68,20 +68,16 @@ pub(super) fn sleep(mut conn: Box<Conn>) -> Result<(), Box<Conn>> {
         return Err(conn);
     };
     conn.shed();
+    // Held weakly: the socket's callback alone keeps the sleeper.
     let weak: Weak<Sleeper> = Rc::downgrade(&sleeper);
-    let wake_weak = weak.clone();
     let wake: Rc<dyn Fn()> = Rc::new(move || {
-        if let Some(s) = wake_weak.upgrade() {
-            s.wake();
-        }
-    });
-    conn.shared().set_waker(ConnWaker::Asleep(wake));
-    let left = conn.idle_deadline().saturating_duration_since(crate::inspect::loop_time());
-    let timer = crate::call_later(left, move || {
         if let Some(s) = weak.upgrade() {
             s.wake();
         }
     });
+    conn.shared().set_waker(ConnWaker::Asleep(wake.clone()));
+    let left = conn.idle_deadline().saturating_duration_since(crate::inspect::loop_time());
+    let timer = crate::call_later(left, move || wake());
     sleeper.timer.set(Some(timer));
     *sleeper.conn.borrow_mut() = Some((conn, held));
     Ok(())

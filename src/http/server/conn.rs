@@ -137,8 +137,7 @@ fn open(
     let stream = Rc::new(stream);
     let inbound = Rc::new(RefCell::new(Inbound {
         stream: stream.clone(),
-        // Most request heads fit; the buffer grows when one does not.
-        buf: ReadBuf::new(1024, 4096),
+        buf: request_buf(),
         body: BodyDecoder::done(),
         expect_continue: false,
         broken: None,
@@ -172,6 +171,12 @@ fn open(
         stay_awake: false,
         upgrade: None,
     })
+}
+
+/// A connection's read buffer: most request heads fit in 1 KiB (a block of
+/// the thread's pool); it grows when one does not.
+fn request_buf() -> ReadBuf {
+    ReadBuf::new(1024, 4096)
 }
 
 /// Serves `conn` on the current green thread until it closes, or falls
@@ -257,7 +262,8 @@ impl Conn {
     /// Gives back the memory a connection between requests does not need:
     /// its read and write buffers and the cached last head.
     pub(super) fn shed(&mut self) {
-        self.inbound.borrow_mut().buf = ReadBuf::new(0, 1024);
+        // None while asleep; `wake_up` gives it one.
+        self.inbound.borrow_mut().buf = ReadBuf::new(0, 0);
         *self.out.buf() = Vec::new();
         self.head_cache = HeadCache::new();
         self.label_text = String::new();
@@ -267,7 +273,7 @@ impl Conn {
     pub(super) fn wake_up(&mut self) {
         crate::http::request_ext::set_connection_info(self.info.clone());
         self.label.attach();
-        self.inbound.borrow_mut().buf = ReadBuf::new(1024, 4096);
+        self.inbound.borrow_mut().buf = request_buf();
     }
 
     fn run(&mut self) -> End {
@@ -325,7 +331,7 @@ impl Conn {
                     let deadline = match head_started {
                         Some(started) => started + limits.header_timeout,
                         None if buffered => self.clock + limits.header_timeout,
-                        None => self.clock + limits.idle_timeout,
+                        None => self.idle_deadline(),
                     };
                     // Between requests with nothing buffered, the connection
                     // is idle: at the cap, the one idle the longest is closed.
