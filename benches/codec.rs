@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use greenloop::http::codec::{
-    ChunkedDecoder, CodecLimits, DateCache, HeadCache, LAST_CHUNK, OutgoingBody, ResponseOptions, encode_chunk,
-    parse_request, parse_request_reusing, write_response_head,
+    ChunkedDecoder, CodecLimits, DateCache, LAST_CHUNK, OutgoingBody, ResponseOptions, encode_chunk, parse_request,
+    write_response_head,
 };
 use http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 
@@ -27,15 +27,12 @@ fn bench_parse(c: &mut Criterion) {
                 black_box(r.map(|o| o.map(|(h, n)| (h.keep_alive, n)))).ok();
             })
         });
-        // The same head again on a keep-alive connection: target and fields reused.
-        g.bench_function(format!("{name}_repeated"), |b| {
-            let mut cache = HeadCache::new();
-            for _ in 0..2 {
-                parse_request_reusing(req, &limits, Some(&mut cache)).unwrap();
-            }
+        // And the owned types built from it, as a handler calling
+        // `uri()` and `headers()` makes them.
+        g.bench_function(format!("{name}_owned"), |b| {
             b.iter(|| {
-                let r = parse_request_reusing(black_box(req), &limits, Some(&mut cache));
-                black_box(r.map(|o| o.map(|(h, n)| (h.keep_alive, n)))).ok();
+                let (h, _) = parse_request(black_box(req), &limits).unwrap().unwrap();
+                black_box((h.uri(), h.headers()));
             })
         });
     }

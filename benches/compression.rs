@@ -54,7 +54,7 @@ fn bench_compression(c: &mut Criterion) {
 }
 
 fn request(accept: &str) -> Request {
-    http::Request::builder().uri("/api/rows").header("accept-encoding", accept).body(Body::empty()).unwrap()
+    Request::builder().uri("/api/rows").header("accept-encoding", accept).body(Body::empty()).unwrap()
 }
 
 criterion_group!(benches, bench_compression);

@@ -9,7 +9,7 @@ Layers, lowest first (docs/DESIGN.md draws the same map):
   http: codec, read_buf, body_error, query, tls, log_sink
                              bytes and text: parsing, buffers, TLS records
   http: conn/                the connection layer: stream, inbound reader, counters
-  http: body, response, request_ext, handler, router, upgrade, metrics, debug, thread_dump, sse, ws,
+  http: body, request, response, request_ext, handler, router, upgrade, metrics, debug, thread_dump, sse, ws,
         typed, cookies, multipart
                              the types handlers touch, and what they return
   http: middleware/, tower/  Middleware impls over those types; tower layers and services around them
@@ -44,6 +44,7 @@ HTTP_RANKS = {
     "accept_encoding": 0,
     "conn": 1,
     "body": 2,
+    "request": 2,
     "response": 2,
     "request_ext": 2,
     "handler": 2,

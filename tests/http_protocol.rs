@@ -1349,12 +1349,25 @@ fn a_body_read_after_its_request_was_answered_fails_cleanly() {
     server.stop().unwrap();
 }
 
-/// Successive heads on one connection reuse what repeats from the previous
-/// head (`codec::HeadCache`): every request must still see exactly its own
-/// target and fields, whether they repeat, change value, change name or move.
+/// Successive heads on one connection are read where they arrived
+/// (`codec::RawHead`, whose buffers are recycled from request to request):
+/// every request must still see exactly its own target and fields, whether
+/// they repeat, change value, change name or move, through the views on
+/// the received bytes and through the owned `Uri` and `HeaderMap`.
 #[test]
 fn each_request_on_a_connection_sees_its_own_head() {
     let server = start(|req: Request| {
+        // The views on the received bytes first (nothing built yet), then the owned types.
+        let views =
+            format!("{} {:?} {:?} {:?}", req.target(), req.query_string(), req.header("x-a"), req.header("X-B"));
+        let owned = format!(
+            "{} {:?} {:?} {:?}",
+            req.uri(),
+            req.uri().query(),
+            req.headers().get("x-a").map(|v| v.as_bytes()),
+            req.headers().get("x-b").map(|v| v.as_bytes())
+        );
+        assert_eq!(views, owned, "the views and the owned types differ");
         let mut out = format!("{}\n", req.uri());
         for (name, value) in req.headers() {
             out.push_str(&format!("{}={}\n", name, value.to_str().unwrap_or("?")));
@@ -1384,5 +1397,62 @@ fn each_request_on_a_connection_sees_its_own_head() {
             want.push_str(&format!("{}={v}\n", n.to_ascii_lowercase()));
         }
         assert_eq!(res.text(), want, "request for {target} with {fields:?}");
+    }
+}
+
+/// What a handler reads of unusual targets and fields, over a real socket:
+/// a fragment (cut, as `Uri` cuts it), percent-escapes and UTF-8 kept as
+/// received, an absolute URI (sent to proxies), `OPTIONS *`, repeated
+/// fields in order, and any case of a name.
+#[test]
+fn a_handler_reads_targets_and_fields_as_received() {
+    let server = start(|req: Request| {
+        let values: Vec<String> = req.header_all("x-many").map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+        format!(
+            "{} {} path={} query={:?} target={} x-many={:?} uri={} fields={}\n",
+            req.method(),
+            req.version() == http::Version::HTTP_10,
+            req.path(),
+            req.query_string(),
+            req.target(),
+            values,
+            req.uri(),
+            req.headers().len()
+        )
+        .into_response()
+    });
+    let mut c = RawClient::connect(addr(&server));
+    let cases = [
+        (
+            "GET /a/b?x=1#frag HTTP/1.1\r\nHost: h\r\n\r\n",
+            "GET false path=/a/b query=Some(\"x=1\") target=/a/b?x=1 x-many=[] uri=/a/b?x=1 fields=1",
+        ),
+        (
+            "GET /caf%C3%A9/\u{e9}t\u{e9}?q=%20+\u{e9} HTTP/1.1\r\nhost: h\r\nX-Many: 1\r\nx-many: 2\r\nX-MANY: 3\r\n\r\n",
+            "GET false path=/caf%C3%A9/\u{e9}t\u{e9} query=Some(\"q=%20+\u{e9}\") target=/caf%C3%A9/\u{e9}t\u{e9}?q=%20+\u{e9} x-many=[\"1\", \"2\", \"3\"] uri=/caf%C3%A9/\u{e9}t\u{e9}?q=%20+\u{e9} fields=4",
+        ),
+        (
+            "GET http://example.com:8080/p?q=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+            "GET false path=/p query=Some(\"q=1\") target=/p?q=1 x-many=[] uri=http://example.com:8080/p?q=1 fields=1",
+        ),
+        ("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "OPTIONS false path=* query=None target=* x-many=[] uri=* fields=1"),
+        (
+            "GET /?empty= HTTP/1.0\r\n\r\n",
+            "GET true path=/ query=Some(\"empty=\") target=/?empty= x-many=[] uri=/?empty= fields=0",
+        ),
+    ];
+    for (head, want) in cases {
+        c.send(head);
+        let res = c.response();
+        assert_eq!((res.status, res.text().trim_end()), (200, want), "for {head:?}");
+        if head.contains("HTTP/1.0") {
+            c = RawClient::connect(addr(&server));
+        }
+    }
+    // Targets `Uri` would refuse are refused before any handler runs.
+    for bad in ["/a b", "/a<b", "/a\u{7f}", "/q?a\"b"] {
+        let mut c = RawClient::connect(addr(&server));
+        c.send(format!("GET {bad} HTTP/1.1\r\nHost: h\r\n\r\n"));
+        assert_eq!(c.response().status, 400, "{bad:?}");
     }
 }

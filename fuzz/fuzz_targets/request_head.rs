@@ -1,6 +1,5 @@
-//! Fuzzes the server's request head parser (`codec::parse_request` and its
-//! head-reusing form) on arbitrary bytes read as one connection's stream of
-//! pipelined requests.
+//! Fuzzes the server's request head parser (`codec::parse_request`) on
+//! arbitrary bytes read as one connection's stream of pipelined requests.
 //!
 //! Besides "no panic", every input checks that:
 //! - a complete head never claims more bytes than it was given, nor more
@@ -9,17 +8,16 @@
 //! - what it accepts is well formed (HTTP/1.0 or 1.1, one `Host` in 1.1,
 //!   a `Content-Length` within `max_body_bytes`, no 100-continue in 1.0);
 //! - an accepted head written back onto the wire parses to the same head;
-//! - parsing with the connection's `HeadCache` (reuse of repeated targets
-//!   and fields) gives exactly what parsing without it gives, head after head;
+//! - the head read where it arrived (`RawHead`: path, query, fields) says
+//!   exactly what the owned `Uri` and `HeaderMap` built from it say, and
+//!   building them never drops a field;
 //! - errors carry a status a server may answer with (4xx or 5xx).
 //!
 //! Run: `cargo +nightly fuzz run request_head fuzz/corpus/request_head fuzz/seeds/request_head`
 //! (from the repository root; see docs/TESTING.md).
 #![no_main]
 
-use greenloop::http::codec::{
-    BodyFraming, CodecLimits, HeadCache, ParseError, RequestHead, parse_request, parse_request_reusing,
-};
+use greenloop::http::codec::{BodyFraming, CodecLimits, ParseError, RequestHead, parse_request};
 use http::Version;
 use libfuzzer_sys::fuzz_target;
 
@@ -34,17 +32,12 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// Parses `data` as the bytes of one connection: head after head (skipping
-/// a `Content-Length` body), with and without a `HeadCache`.
+/// a `Content-Length` body).
 fn connection(data: &[u8], limits: &CodecLimits) {
-    let mut cache = HeadCache::new();
     let mut pos = 0;
-    // A few heads are enough to reach the cache's "came twice in a row" paths.
     for _ in 0..8 {
         let buf = &data[pos..];
-        let plain = parse_request(buf, limits);
-        let cached = parse_request_reusing(buf, limits, Some(&mut cache));
-        same_result(&plain, &cached);
-        match plain {
+        match parse_request(buf, limits) {
             Ok(None) => {
                 check_start_line_bound(buf, limits);
                 return;
@@ -57,6 +50,7 @@ fn connection(data: &[u8], limits: &CodecLimits) {
                 assert!(n > 0 && n <= buf.len(), "consumed {n} of {}", buf.len());
                 assert!(n <= limits.max_head_bytes, "head of {n} bytes accepted over max_head_bytes");
                 check_head(&head, limits);
+                check_views(&head);
                 check_prefixes(&buf[..n], limits);
                 check_reencodes(&head, limits);
                 let body = match head.framing {
@@ -69,51 +63,54 @@ fn connection(data: &[u8], limits: &CodecLimits) {
     }
 }
 
-fn same_result(
-    a: &Result<Option<(RequestHead, usize)>, ParseError>,
-    b: &Result<Option<(RequestHead, usize)>, ParseError>,
-) {
-    match (a, b) {
-        (Ok(Some((ha, na))), Ok(Some((hb, nb)))) => {
-            assert_eq!(na, nb, "consumed differs with the head cache");
-            same_head(ha, hb, "with the head cache");
-        }
-        (Ok(None), Ok(None)) => {}
-        (Err(ea), Err(eb)) => assert_eq!(ea, eb, "error differs with the head cache"),
-        _ => panic!("head cache changes the outcome: {a:?} vs {b:?}"),
+/// The head as received and the owned types built from it agree.
+fn check_views(head: &RequestHead) {
+    let raw = &head.raw;
+    let headers = head.headers();
+    assert_eq!(headers.len(), raw.fields().len(), "a field was dropped building the HeaderMap");
+    for (name, value) in raw.fields() {
+        let first = headers.get(name).map(|v| v.as_bytes());
+        assert_eq!(raw.get(name), first, "field {name:?}");
+        assert!(headers.get_all(name).iter().any(|v| v.as_bytes() == value), "value of {name:?}");
+    }
+    let uri = head.uri();
+    if raw.other_form().is_none() {
+        assert_eq!(uri.path(), raw.path(), "path");
+        assert_eq!(uri.query(), raw.query(), "query");
+        assert_eq!(uri.to_string(), raw.target(), "target");
     }
 }
 
 fn same_head(a: &RequestHead, b: &RequestHead, what: &str) {
-    assert_eq!(a.parts.method, b.parts.method, "method {what}");
-    assert_eq!(a.parts.uri, b.parts.uri, "target {what}");
-    assert_eq!(a.parts.uri.to_string(), b.parts.uri.to_string(), "target text {what}");
-    assert_eq!(a.parts.version, b.parts.version, "version {what}");
-    assert_eq!(a.parts.headers, b.parts.headers, "header fields {what}");
+    assert_eq!(a.method, b.method, "method {what}");
+    assert_eq!(a.uri(), b.uri(), "target {what}");
+    assert_eq!(a.uri().to_string(), b.uri().to_string(), "target text {what}");
+    assert_eq!(a.version, b.version, "version {what}");
+    assert_eq!(a.headers(), b.headers(), "header fields {what}");
     assert_eq!(a.framing, b.framing, "framing {what}");
     assert_eq!(a.keep_alive, b.keep_alive, "keep-alive {what}");
     assert_eq!(a.expect_continue, b.expect_continue, "expect-continue {what}");
 }
 
 fn check_head(head: &RequestHead, limits: &CodecLimits) {
-    let p = &head.parts;
-    assert!(p.version == Version::HTTP_10 || p.version == Version::HTTP_11, "version {:?}", p.version);
-    let hosts = p.headers.get_all(http::header::HOST).iter().count();
-    if p.version == Version::HTTP_11 {
+    let headers = head.headers();
+    assert!(head.version == Version::HTTP_10 || head.version == Version::HTTP_11, "version {:?}", head.version);
+    let hosts = headers.get_all(http::header::HOST).iter().count();
+    if head.version == Version::HTTP_11 {
         assert_eq!(hosts, 1, "an HTTP/1.1 head needs exactly one Host");
     } else {
         assert!(hosts <= 1, "duplicate Host accepted");
         assert!(!head.expect_continue, "100-continue promised to an HTTP/1.0 client");
         assert!(head.framing != BodyFraming::Chunked, "chunked HTTP/1.0 request accepted");
     }
-    assert!(p.headers.len() <= limits.max_headers, "{} fields over max_headers", p.headers.len());
+    assert!(headers.len() <= limits.max_headers, "{} fields over max_headers", headers.len());
     match head.framing {
         BodyFraming::Length(n) => assert!(n <= limits.max_body_bytes, "Content-Length {n} over max_body_bytes"),
         BodyFraming::UntilClose => panic!("a request body cannot be close-delimited"),
         BodyFraming::None | BodyFraming::Chunked => {}
     }
     if head.framing == BodyFraming::Chunked {
-        assert!(!p.headers.contains_key(http::header::CONTENT_LENGTH), "both Content-Length and chunked");
+        assert!(!headers.contains_key(http::header::CONTENT_LENGTH), "both Content-Length and chunked");
     }
 }
 
@@ -159,13 +156,12 @@ fn check_error(e: &ParseError) {
 
 /// Writes the parsed head back as a request and parses it again.
 fn check_reencodes(head: &RequestHead, limits: &CodecLimits) {
-    let p = &head.parts;
     let mut wire = Vec::new();
-    wire.extend_from_slice(p.method.as_str().as_bytes());
+    wire.extend_from_slice(head.method.as_str().as_bytes());
     wire.push(b' ');
-    wire.extend_from_slice(p.uri.to_string().as_bytes());
-    wire.extend_from_slice(if p.version == Version::HTTP_10 { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" });
-    for (name, value) in &p.headers {
+    wire.extend_from_slice(head.uri().to_string().as_bytes());
+    wire.extend_from_slice(if head.version == Version::HTTP_10 { b" HTTP/1.0\r\n" } else { b" HTTP/1.1\r\n" });
+    for (name, value) in &head.headers() {
         wire.extend_from_slice(name.as_str().as_bytes());
         wire.extend_from_slice(b": ");
         wire.extend_from_slice(value.as_bytes());

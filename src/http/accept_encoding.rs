@@ -41,10 +41,15 @@ impl Accepted {
     /// coding wins over `*`, whatever their order; a malformed `q` makes the
     /// entry count as refused.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Accepted {
+        Accepted::from_values(headers.get_all(ACCEPT_ENCODING).iter().map(|v| v.as_bytes()))
+    }
+
+    /// The same, from the values of every `Accept-Encoding` field.
+    pub(crate) fn from_values<'a>(values: impl Iterator<Item = &'a [u8]>) -> Accepted {
         let mut named: [Option<u16>; 3] = [None; 3];
         let mut star: Option<u16> = None;
-        for value in headers.get_all(ACCEPT_ENCODING) {
-            let Ok(value) = value.to_str() else { continue };
+        for value in values {
+            let Ok(value) = std::str::from_utf8(value) else { continue };
             for entry in value.split(',') {
                 let mut parts = entry.split(';');
                 let token = parts.next().unwrap_or("").trim();

@@ -10,9 +10,6 @@ use http::StatusCode;
 use super::body_error::BodyError;
 use super::conn::inbound::{Inbound, read_arrived, read_parking};
 
-/// A request as handlers see it: the `http` crate's type with a streaming [`Body`].
-pub type Request = http::Request<Body>;
-
 /// The body of a request: read it like any `std::io::Read`. Reading parks
 /// the green thread while data is in flight, so a slow upload stalls only
 /// its own request.

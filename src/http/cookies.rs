@@ -22,7 +22,7 @@
 //!     (jar, format!("visit {}", visits + 1))
 //! };
 //!
-//! let req = http::Request::builder().header("cookie", "old=1; theme=dark").body(Body::empty()).unwrap();
+//! let req = Request::builder().header("cookie", "old=1; theme=dark").body(Body::empty()).unwrap();
 //! let res = visit(req).into_response();
 //! let set: Vec<_> = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
 //! assert_eq!(set.len(), 2); // the signed `visits`, and `old` removed
@@ -32,6 +32,7 @@ use http::{HeaderValue, header};
 
 pub use cookie::{Cookie, CookieJar, Key, SameSite};
 
+use super::request::RequestView;
 use super::response::{IntoResponse, Response};
 
 /// The request's cookies, on the request.
@@ -45,7 +46,7 @@ pub trait RequestCookies {
     fn cookie(&self, name: &str) -> Option<String>;
 }
 
-impl<B> RequestCookies for http::Request<B> {
+impl<R: RequestView> RequestCookies for R {
     fn cookies(&self) -> CookieJar {
         let mut jar = CookieJar::new();
         for c in request_cookies(self) {
@@ -59,8 +60,8 @@ impl<B> RequestCookies for http::Request<B> {
     }
 }
 
-fn request_cookies<B>(req: &http::Request<B>) -> impl Iterator<Item = Cookie<'static>> + '_ {
-    req.headers()
+fn request_cookies(req: &impl RequestView) -> impl Iterator<Item = Cookie<'static>> + '_ {
+    req.view_headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -92,8 +93,8 @@ mod tests {
     use super::*;
     use crate::http::Body;
 
-    fn req(cookie: &str) -> http::Request<Body> {
-        http::Request::builder().header("cookie", cookie).header("cookie", "z=26").body(Body::empty()).unwrap()
+    fn req(cookie: &str) -> crate::http::Request {
+        crate::http::Request::builder().header("cookie", cookie).header("cookie", "z=26").body(Body::empty()).unwrap()
     }
 
     #[test]

@@ -16,9 +16,11 @@
 //! Server::bind("127.0.0.1:8000").serve(Router::new().route("/", get(hello))).unwrap();
 //! ```
 //!
-//! The request and response types are the `http` crate's
-//! (`http::Request<Body>`, `http::Response<ResponseBody>`), as in hyper, axum
-//! and reqwest.
+//! The response type is the `http` crate's (`http::Response<ResponseBody>`),
+//! as in hyper, axum and reqwest. The [`Request`] reads like
+//! `http::Request<Body>` (the same method names, conversions both ways) but
+//! keeps the head as it arrived, building `http`'s `Uri` and `HeaderMap`
+//! only for a handler that asks for them.
 
 #[cfg(any(feature = "static-files", feature = "compression"))]
 mod accept_encoding;
@@ -38,6 +40,7 @@ pub mod middleware;
 pub mod multipart;
 mod query;
 mod read_buf;
+mod request;
 mod request_ext;
 mod response;
 mod router;
@@ -55,7 +58,7 @@ pub mod upgrade;
 #[cfg(feature = "ws")]
 pub mod ws;
 
-pub use body::{Body, Request};
+pub use body::Body;
 pub use client::Client;
 pub use conn::serving::shutting_down;
 pub use handler::{App, Handler, Middleware, Next};
@@ -66,6 +69,7 @@ pub use handler::{App, Handler, Middleware, Next};
 )]
 pub type LineSink = log_sink::LineSink;
 pub use query::{percent_decode, query_pairs};
+pub use request::{HeaderValues, Request, RequestBuilder};
 pub use request_ext::{ConnInfo, RequestExt};
 pub use response::{IntoResponse, Response, ResponseBody};
 pub use router::{MethodRouter, Params, Router, any, delete, get, head, on, options, patch, post, put};

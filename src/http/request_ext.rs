@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use super::query::{percent_decode, query_pairs};
+use super::request::RequestView;
 use super::router::Params;
 
 /// The serving connection's facts, per green thread: set once per connection
@@ -33,7 +34,7 @@ pub struct ConnInfo {
 ///
 /// ```
 /// use greenloop::http::{Body, Request, RequestExt};
-/// let req: Request = http::Request::builder().uri("/search?q=green+loop&page=2").body(Body::empty()).unwrap();
+/// let req: Request = Request::builder().uri("/search?q=green+loop&page=2").body(Body::empty()).unwrap();
 /// assert_eq!(req.query("q").as_deref(), Some("green loop"));
 /// assert_eq!(req.query("missing"), None);
 /// ```
@@ -66,9 +67,9 @@ pub trait RequestExt {
     fn request_id(&self) -> Option<u64>;
 }
 
-impl<B> RequestExt for http::Request<B> {
+impl<R: RequestView> RequestExt for R {
     fn conn_info(&self) -> Option<ConnInfo> {
-        match self.extensions().get::<ConnInfo>() {
+        match self.view_extensions().get::<ConnInfo>() {
             Some(info) => Some(*info),
             None => CONNECTION.with(|c| c.map(|c| c.get())),
         }
@@ -79,11 +80,11 @@ impl<B> RequestExt for http::Request<B> {
     }
 
     fn params(&self) -> Option<&Params> {
-        self.extensions().get::<Params>()
+        self.view_extensions().get::<Params>()
     }
 
     fn query(&self, key: &str) -> Option<String> {
-        let query = self.uri().query()?;
+        let query = self.view_query()?;
         query.split('&').filter(|seg| !seg.is_empty()).find_map(|seg| {
             let (k, v) = seg.split_once('=').unwrap_or((seg, ""));
             (percent_decode(k) == key).then(|| percent_decode(v).into_owned())
@@ -91,7 +92,7 @@ impl<B> RequestExt for http::Request<B> {
     }
 
     fn query_pairs(&self) -> Vec<(String, String)> {
-        self.uri().query().map(query_pairs).unwrap_or_default()
+        self.view_query().map(query_pairs).unwrap_or_default()
     }
 
     fn peer_addr(&self) -> Option<SocketAddr> {
@@ -109,7 +110,7 @@ mod tests {
     use crate::http::{Body, Request};
 
     fn req(uri: &str) -> Request {
-        http::Request::builder().uri(uri).body(Body::empty()).unwrap()
+        Request::builder().uri(uri).body(Body::empty()).unwrap()
     }
 
     #[test]

@@ -401,7 +401,7 @@ impl Router {
     #[inline(never)]
     fn lookup(&self, slot: &mut Option<Request>) -> Option<&dyn Handler> {
         let req = slot.as_mut()?;
-        let matched = self.matcher.at(req.uri().path()).ok()?;
+        let matched = self.matcher.at(req.path()).ok()?;
         let ep = &self.endpoints[*matched.value];
         let h = ep.methods.handler(req.method())?;
         if !matched.params.is_empty() {
@@ -418,12 +418,12 @@ impl Router {
         let Some(req) = slot.as_ref() else {
             return super::handler::empty_slot();
         };
-        if let Ok(matched) = self.matcher.at(req.uri().path()) {
+        if let Ok(matched) = self.matcher.at(req.path()) {
             return method_not_allowed(&self.endpoints[*matched.value], req);
         }
         match &self.fallback {
             Some(h) => h.call_in_place(slot),
-            None => text(StatusCode::NOT_FOUND, format!("not found: {}\n", req.uri().path())),
+            None => text(StatusCode::NOT_FOUND, format!("not found: {}\n", req.path())),
         }
     }
 }
@@ -436,7 +436,7 @@ fn method_not_allowed(ep: &Endpoint, req: &Request) -> Response {
         *r.status_mut() = StatusCode::NO_CONTENT;
         r
     } else {
-        text(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed: {} {}\n", req.method(), req.uri().path()))
+        text(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed: {} {}\n", req.method(), req.path()))
     };
     res.headers_mut().insert(header::ALLOW, ep.allow.clone());
     res

@@ -106,7 +106,7 @@ fn serve(o: cli::Options) -> std::io::Result<()> {
     if let Some(cors) = cors(&o.cors_origins) {
         app = app.wrap(
             move |req: Request, next: Next<'_>| {
-                if req.uri().path().starts_with("/api/") { cors.call(req, next) } else { next.run(req) }
+                if req.path().starts_with("/api/") { cors.call(req, next) } else { next.run(req) }
             },
         );
     }

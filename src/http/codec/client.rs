@@ -139,7 +139,7 @@ fn parse_response_with<'b>(
     let is_10 = version == Version::HTTP_10;
 
     let mut info = HeaderInfo::default();
-    let headers = build_headers(res.headers, &mut info, false, None)?;
+    let headers = build_headers(res.headers, &mut info, false)?;
 
     let code = status.as_u16();
     let mut keep_alive = info.keep_alive(is_10);

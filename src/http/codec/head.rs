@@ -1,13 +1,11 @@
 //! What both roles share: [`ParseError`], the body framings
 //! ([`BodyFraming`], [`OutgoingBody`]), start-line checks, header-field
-//! parsing (`build_headers`) and the field writers.
+//! parsing (`HeaderInfo`, `build_headers`) and the field writers.
 
 use std::fmt;
 
 use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-
-use super::head_cache::HeadCache;
 
 pub(super) const TOO_MANY_HEADERS: ParseError =
     ParseError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "too many headers");
@@ -194,82 +192,132 @@ pub(super) struct HeaderInfo {
     pub(super) expect_other: bool,
 }
 
-/// Builds the `HeaderMap` and collects framing-related facts. With a
-/// cache, fields repeating the previous head's are reused from it and the
-/// new ones are remembered.
+/// Builds the `HeaderMap` and collects framing-related facts (a
+/// response's head, for the client; the server keeps a request's fields
+/// as received, see `RawHead`).
 pub(super) fn build_headers(
     raw: &[httparse::Header<'_>],
     info: &mut HeaderInfo,
     is_request: bool,
-    mut cache: Option<&mut HeadCache>,
 ) -> Result<HeaderMap, ParseError> {
     let err = |reason| {
         if is_request { ParseError::bad(reason) } else { ParseError::new(StatusCode::BAD_GATEWAY, reason) }
     };
     let mut map = HeaderMap::with_capacity(raw.len());
-    for (i, h) in raw.iter().enumerate() {
-        let (name, value) = match cache.as_deref().and_then(|c| c.field(i, h.name, h.value)) {
-            Some(field) => field,
-            None => {
-                let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| err("invalid header name"))?;
-                let value = HeaderValue::from_bytes(h.value).map_err(|_| err("invalid header value"))?;
-                if let Some(c) = cache.as_deref_mut() {
-                    c.remember_field(i, (h.name, h.value), (&name, &value));
-                }
-                (name, value)
-            }
-        };
-        if name == header::CONTENT_LENGTH {
-            for item in h.value.split(|&b| b == b',') {
-                let v = parse_content_length(trim_ows(item)).ok_or(err("invalid Content-Length"))?;
-                match info.content_length {
-                    Some(prev) if prev != v => return Err(err("conflicting Content-Length")),
-                    _ => info.content_length = Some(v),
-                }
-            }
-        } else if name == header::TRANSFER_ENCODING {
-            info.has_te = true;
-            for item in h.value.split(|&b| b == b',') {
-                let coding = trim_ows(item);
-                if coding.is_empty() {
-                    continue;
-                }
-                if coding.eq_ignore_ascii_case(b"chunked") {
-                    if info.te_chunked_seen {
-                        return Err(err("chunked applied more than once"));
-                    }
-                    info.te_chunked_seen = true;
-                    info.te_chunked_last = true;
-                } else {
-                    info.te_other = true;
-                    info.te_chunked_last = false;
-                }
-            }
-        } else if name == header::HOST {
-            info.host_count += 1;
-        } else if name == header::CONNECTION {
-            for item in h.value.split(|&b| b == b',') {
-                let t = trim_ows(item);
-                if t.eq_ignore_ascii_case(b"close") {
-                    info.conn_close = true;
-                } else if t.eq_ignore_ascii_case(b"keep-alive") {
-                    info.conn_keep_alive = true;
-                }
-            }
-        } else if name == header::EXPECT {
-            let t = trim_ows(h.value);
-            if t.eq_ignore_ascii_case(b"100-continue") {
-                info.expect_continue = true;
-            } else {
-                info.expect_other = true;
-            }
-        }
+    for h in raw {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| err("invalid header name"))?;
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| err("invalid header value"))?;
+        info.note(Field::of(&name), h.value, is_request)?;
         map.append(name, value);
     }
     Ok(map)
 }
 
+/// The header fields that decide a message's framing and persistence: the
+/// ones [`HeaderInfo::note`] reads.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Field {
+    ContentLength,
+    TransferEncoding,
+    Host,
+    Connection,
+    Expect,
+    Other,
+}
+
+impl Field {
+    /// Which field `name` is.
+    pub(super) fn of(name: &HeaderName) -> Field {
+        if *name == header::CONTENT_LENGTH {
+            Field::ContentLength
+        } else if *name == header::TRANSFER_ENCODING {
+            Field::TransferEncoding
+        } else if *name == header::HOST {
+            Field::Host
+        } else if *name == header::CONNECTION {
+            Field::Connection
+        } else if *name == header::EXPECT {
+            Field::Expect
+        } else {
+            Field::Other
+        }
+    }
+
+    /// Which field `name` is, as received (any case): by length first, so
+    /// most names cost one comparison.
+    #[inline]
+    pub(super) fn of_raw(name: &str) -> Field {
+        let (field, known) = match name.len() {
+            4 => (Field::Host, "host"),
+            6 => (Field::Expect, "expect"),
+            10 => (Field::Connection, "connection"),
+            14 => (Field::ContentLength, "content-length"),
+            17 => (Field::TransferEncoding, "transfer-encoding"),
+            _ => return Field::Other,
+        };
+        if name.eq_ignore_ascii_case(known) { field } else { Field::Other }
+    }
+}
+
 impl HeaderInfo {
+    /// Takes in the field `field` with `value`: its part of the framing and
+    /// persistence facts, or why the head is refused.
+    pub(super) fn note(&mut self, field: Field, value: &[u8], is_request: bool) -> Result<(), ParseError> {
+        let err = |reason| {
+            if is_request { ParseError::bad(reason) } else { ParseError::new(StatusCode::BAD_GATEWAY, reason) }
+        };
+        match field {
+            Field::ContentLength => {
+                for item in value.split(|&b| b == b',') {
+                    let v = parse_content_length(trim_ows(item)).ok_or(err("invalid Content-Length"))?;
+                    match self.content_length {
+                        Some(prev) if prev != v => return Err(err("conflicting Content-Length")),
+                        _ => self.content_length = Some(v),
+                    }
+                }
+            }
+            Field::TransferEncoding => {
+                self.has_te = true;
+                for item in value.split(|&b| b == b',') {
+                    let coding = trim_ows(item);
+                    if coding.is_empty() {
+                        continue;
+                    }
+                    if coding.eq_ignore_ascii_case(b"chunked") {
+                        if self.te_chunked_seen {
+                            return Err(err("chunked applied more than once"));
+                        }
+                        self.te_chunked_seen = true;
+                        self.te_chunked_last = true;
+                    } else {
+                        self.te_other = true;
+                        self.te_chunked_last = false;
+                    }
+                }
+            }
+            Field::Host => self.host_count += 1,
+            Field::Connection => {
+                for item in value.split(|&b| b == b',') {
+                    let t = trim_ows(item);
+                    if t.eq_ignore_ascii_case(b"close") {
+                        self.conn_close = true;
+                    } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                        self.conn_keep_alive = true;
+                    }
+                }
+            }
+            Field::Expect => {
+                if trim_ows(value).eq_ignore_ascii_case(b"100-continue") {
+                    self.expect_continue = true;
+                } else {
+                    self.expect_other = true;
+                }
+            }
+            Field::Other => {}
+        }
+        Ok(())
+    }
+
     /// Determines body framing from Content-Length / Transfer-Encoding
     /// (RFC 9112 §6.3), rejecting ambiguous framing.
     pub(super) fn framing(&self, is_10: bool, max_body: u64, is_request: bool) -> Result<BodyFraming, ParseError> {

@@ -8,15 +8,16 @@
 //! Split by role and direction: `server.rs` parses requests and writes
 //! responses, `client.rs` writes requests and parses responses, `head.rs`
 //! holds what both share (errors, framing, field parsing), `body.rs` the
-//! body decoder of both roles; `limits.rs`, `chunked.rs`, `date.rs` and `head_cache.rs` one job each.
+//! body decoder of both roles; `raw_head.rs` a request head kept as received, `limits.rs`,
+//! `chunked.rs` and `date.rs` one job each.
 
 mod body;
 pub mod chunked;
 mod client;
 pub mod date;
 mod head;
-mod head_cache;
 mod limits;
+mod raw_head;
 mod server;
 
 pub use body::BodyDecoder;
@@ -24,11 +25,9 @@ pub use chunked::{ChunkedDecoder, LAST_CHUNK, encode_chunk, encode_chunk_header}
 pub use client::{ResponseHead, parse_response, write_request_head};
 pub use date::DateCache;
 pub use head::{BodyFraming, OutgoingBody, ParseError};
-pub use head_cache::HeadCache;
 pub use limits::{CodecLimits, STACK_HEADERS};
-pub use server::{
-    CONTINUE_100, RequestHead, ResponseOptions, WrittenHead, parse_request, parse_request_reusing, write_response_head,
-};
+pub use raw_head::RawHead;
+pub use server::{CONTINUE_100, RequestHead, ResponseOptions, WrittenHead, parse_request, write_response_head};
 pub(crate) use server::{write_date_server, write_response_head_stamped};
 
 /// Deterministic pseudo-random byte strings (xorshift) for no-panic tests.

@@ -11,17 +11,27 @@ use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Uri, Version};
 
 use super::head::{
-    BodyFraming, HeaderInfo, OutgoingBody, ParseError, TOO_MANY_HEADERS, build_headers, check_start_line_len,
+    BodyFraming, Field, HeaderInfo, OutgoingBody, ParseError, TOO_MANY_HEADERS, check_start_line_len,
     map_httparse_error, trim_ows, uri_too_long, write_content_length, write_field,
 };
-use super::head_cache::HeadCache;
 use super::limits::{CodecLimits, STACK_HEADERS};
+use super::raw_head::{RawHead, scan_origin_form};
 
 /// A parsed request head.
+///
+/// The head stays as it arrived ([`RawHead`]): method and version are
+/// decoded, the target and the fields are positions in a copy of the bytes,
+/// built into `http`'s types only for a request that asks (see
+/// `http::Request`). Framing and persistence are decided here, once.
 #[derive(Debug)]
 pub struct RequestHead {
-    /// Method, request target, version and header fields.
-    pub parts: http::request::Parts,
+    /// The request method.
+    pub method: Method,
+    /// HTTP/1.0 or HTTP/1.1.
+    pub version: Version,
+    /// The head's bytes, with the positions of the target and the fields
+    /// (and the target parsed, when it is not in origin form).
+    pub raw: RawHead,
     /// How the request body is delimited.
     pub framing: BodyFraming,
     /// Whether the connection may serve another request after this one
@@ -32,6 +42,18 @@ pub struct RequestHead {
     /// before reading the body, or answer with a final status and skip or
     /// close.
     pub expect_continue: bool,
+}
+
+impl RequestHead {
+    /// The target as a `Uri`, whatever its form.
+    pub fn uri(&self) -> Uri {
+        self.raw.uri()
+    }
+
+    /// The header fields as a `HeaderMap`.
+    pub fn headers(&self) -> HeaderMap {
+        self.raw.header_map()
+    }
 }
 
 /// Parses a request head from the start of `buf`.
@@ -45,24 +67,13 @@ pub struct RequestHead {
 /// Leading empty lines (CRLF or LF) before the request line are skipped and
 /// counted in `n`.
 pub fn parse_request(buf: &[u8], limits: &CodecLimits) -> Result<Option<(RequestHead, usize)>, ParseError> {
-    parse_request_reusing(buf, limits, None)
-}
-
-/// [`parse_request`] for the successive heads of one connection: the
-/// request target and header fields that repeat the previous head's byte
-/// for byte are taken from `cache` instead of being built again.
-pub fn parse_request_reusing(
-    buf: &[u8],
-    limits: &CodecLimits,
-    mut cache: Option<&mut HeadCache>,
-) -> Result<Option<(RequestHead, usize)>, ParseError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
     let on_stack = limits.max_headers.min(STACK_HEADERS);
-    match parse_request_with(buf, limits, &mut slots[..on_stack], cache.as_deref_mut()) {
+    match parse_request_with(buf, limits, &mut slots[..on_stack]) {
         Err(e) if e == TOO_MANY_HEADERS && limits.max_headers > STACK_HEADERS => {
             let mut slots = Vec::with_capacity(limits.max_headers);
             slots.resize_with(limits.max_headers, MaybeUninit::uninit);
-            parse_request_with(buf, limits, &mut slots, cache)
+            parse_request_with(buf, limits, &mut slots)
         }
         r => r,
     }
@@ -72,7 +83,6 @@ fn parse_request_with<'b>(
     buf: &'b [u8],
     limits: &CodecLimits,
     slots: &mut [MaybeUninit<httparse::Header<'b>>],
-    mut cache: Option<&mut HeadCache>,
 ) -> Result<Option<(RequestHead, usize)>, ParseError> {
     // Bound the work: never look past `max_head_bytes`.
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
@@ -93,29 +103,32 @@ fn parse_request_with<'b>(
     };
 
     let method_s = req.method.unwrap_or("");
-    let path = req.path.unwrap_or("");
+    let target = req.path.unwrap_or("").as_bytes();
     // httparse only accepts single SP delimiters (default config), so the
     // request line length is exact.
-    if method_s.len() + path.len() + 10 > limits.max_request_line {
+    if method_s.len() + target.len() + 10 > limits.max_request_line {
         return Err(uri_too_long(true));
     }
     let version = match req.version {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let method = Method::from_bytes(method_s.as_bytes()).map_err(|_| ParseError::bad("invalid method"))?;
-    if let Some(c) = cache.as_deref_mut() {
-        c.begin_head();
-    }
-    let uri = match cache.as_deref_mut() {
-        _ if path == "/" => Ok(Uri::from_static("/")),
-        Some(c) => c.uri(path.as_bytes()),
-        None => Uri::try_from(path.as_bytes()),
+    let method = match method_s {
+        "GET" => Method::GET,
+        _ => Method::from_bytes(method_s.as_bytes()).map_err(|_| ParseError::bad("invalid method"))?,
     };
-    let uri = uri.map_err(|_| ParseError::bad("invalid request target"))?;
+    let invalid_target = || ParseError::bad("invalid request target");
+    let (kept, query, uri) = match scan_origin_form(target) {
+        Some((query, end)) => (&target[..end], query, None),
+        // Not origin form: the rare targets are parsed into a `Uri` now.
+        None if target.first() == Some(&b'/') => return Err(invalid_target()),
+        None => (&target[..0], None, Some(Uri::try_from(target).map_err(|_| invalid_target())?)),
+    };
 
     let mut info = HeaderInfo::default();
-    let headers = build_headers(req.headers, &mut info, true, cache)?;
+    for h in &*req.headers {
+        info.note(Field::of_raw(h.name), h.value, true)?;
+    }
 
     let is_10 = version == Version::HTTP_10;
     let framing = info.framing(is_10, limits.max_body_bytes, true)?;
@@ -135,18 +148,8 @@ fn parse_request_with<'b>(
 
     let keep_alive = info.keep_alive(is_10);
     let expect_continue = info.expect_continue && !is_10;
-
-    let mut r = http::Request::new(());
-    *r.method_mut() = method;
-    *r.uri_mut() = uri;
-    *r.version_mut() = version;
-    // Not `*r.headers_mut() = headers`: that drops the empty map
-    // `Request::new` made, about 50 instructions per request for a map that
-    // (documented) never allocated, so forgetting it leaks nothing.
-    std::mem::forget(std::mem::replace(r.headers_mut(), headers));
-    let (parts, ()) = r.into_parts();
-
-    Ok(Some((RequestHead { parts, framing, keep_alive, expect_continue }, n)))
+    let raw = RawHead::new(&buf[..n], kept, query, uri, req.headers);
+    Ok(Some((RequestHead { method, version, raw, framing, keep_alive, expect_continue }, n)))
 }
 
 /// A complete `100 Continue` interim response, to send before reading the

@@ -251,7 +251,7 @@ mod tests {
     use crate::http::{App, Body};
 
     fn req(method: &str, origin: Option<&str>, preflight: bool) -> Request {
-        let mut b = http::Request::builder().method(method).uri("/");
+        let mut b = Request::builder().method(method).uri("/");
         if let Some(o) = origin {
             b = b.header("origin", o);
         }

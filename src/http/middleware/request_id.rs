@@ -34,7 +34,7 @@ const MAX_LEN: usize = 128;
 ///
 /// let app = App::new(|req: Request| format!("id {}", RequestId::of(&req).as_deref().unwrap_or("-")))
 ///     .wrap(RequestIds::new());
-/// let res = app.call(http::Request::builder().header("x-request-id", "abc-1").body(Body::empty()).unwrap());
+/// let res = app.call(Request::builder().header("x-request-id", "abc-1").body(Body::empty()).unwrap());
 /// assert_eq!(res.headers()["x-request-id"], "abc-1");
 /// assert_eq!(res.body().as_bytes(), Some(&b"id abc-1"[..]));
 /// ```
@@ -54,7 +54,7 @@ impl RequestId {
     /// the request's extensions if one was put there (outside a green
     /// thread, [`RequestIds`] puts it there), else from the serving green
     /// thread, as [`RequestExt::conn_info`](crate::http::RequestExt::conn_info) does.
-    pub fn of<B>(req: &http::Request<B>) -> Option<RequestId> {
+    pub fn of(req: &Request) -> Option<RequestId> {
         if let Some(id) = req.extensions().get::<RequestId>() {
             return Some(*id);
         }
@@ -165,8 +165,10 @@ fn current_cell() -> Option<Rc<Cell<Option<RequestId>>>> {
 
 impl Middleware for RequestIds {
     fn call(&self, mut req: Request, next: Next<'_>) -> Response {
-        let incoming = match req.headers().get(&X_REQUEST_ID) {
-            Some(v) if !self.ignore_incoming => RequestId::from_sane(v.as_bytes()).map(|id| (id, v.clone())),
+        let incoming = match req.header(&X_REQUEST_ID) {
+            Some(v) if !self.ignore_incoming => {
+                RequestId::from_sane(v).and_then(|id| Some((id, HeaderValue::from_bytes(v).ok()?)))
+            }
             _ => None,
         };
         let (id, header) = incoming.unwrap_or_else(|| {
@@ -252,7 +254,7 @@ mod tests {
     use crate::http::{App, Body};
 
     fn req(id: Option<&[u8]>) -> Request {
-        let mut b = http::Request::builder().uri("/");
+        let mut b = Request::builder().uri("/");
         if let Some(id) = id {
             b = b.header("x-request-id", HeaderValue::from_bytes(id).unwrap());
         }

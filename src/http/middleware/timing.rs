@@ -45,7 +45,7 @@ mod tests {
     use crate::http::{App, Body, IntoResponse};
 
     fn req() -> Request {
-        http::Request::builder().uri("/").body(Body::empty()).unwrap()
+        Request::builder().uri("/").body(Body::empty()).unwrap()
     }
 
     fn dur(v: &HeaderValue) -> f64 {

@@ -68,7 +68,7 @@ impl Middleware for Trace {
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
-            path = %req.uri().path(),
+            path = %req.path(),
             request_id = %self.request_id(&req),
             status = Empty,
             latency_ms = Empty,

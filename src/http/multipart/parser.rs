@@ -9,8 +9,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use memchr::memmem;
 
 use super::disposition;
-use crate::http::body::{Body, Request};
+use crate::http::body::Body;
 use crate::http::body_error::BodyError;
+use crate::http::request::Request;
 use crate::http::typed::Rejection;
 
 /// Bytes asked of the body per read.

@@ -4,7 +4,7 @@ use super::*;
 use crate::http::{App, Body, RequestExt};
 
 fn req(method: &str, uri: &str) -> Request {
-    http::Request::builder().method(method).uri(uri).body(Body::empty()).unwrap()
+    Request::builder().method(method).uri(uri).body(Body::empty()).unwrap()
 }
 
 fn body(res: &Response) -> &str {
@@ -80,7 +80,7 @@ fn unknown_path_is_404() {
 
 #[test]
 fn fallback_replaces_404() {
-    let r = app().fallback(|req: Request| (StatusCode::IM_A_TEAPOT, format!("fb {}", req.uri().path())));
+    let r = app().fallback(|req: Request| (StatusCode::IM_A_TEAPOT, format!("fb {}", req.path())));
     let res = r.call(req("POST", "/zzz"));
     assert_eq!(res.status(), 418);
     assert_eq!(body(&res), "fb /zzz");

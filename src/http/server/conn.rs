@@ -20,8 +20,8 @@ use super::inbound::Inbound;
 use super::registry::ConnShared;
 use super::stream::Stream;
 use crate::http::codec::{
-    BodyDecoder, BodyFraming, CONTINUE_100, HeadCache, OutgoingBody, ParseError, RequestHead, ResponseOptions,
-    parse_request_reusing, write_response_head_stamped,
+    BodyDecoder, BodyFraming, CONTINUE_100, OutgoingBody, ParseError, RequestHead, ResponseOptions, parse_request,
+    write_response_head_stamped,
 };
 use crate::http::conn::write::Output;
 use crate::http::handler::App;
@@ -53,8 +53,6 @@ pub(super) struct Conn {
     /// Responses not yet written (pipelined answers go out together).
     out: Output,
     codec_limits: crate::http::codec::CodecLimits,
-    /// The previous head's target and fields, reused when the next repeats them.
-    head_cache: HeadCache,
     /// What the watchdog calls this connection's green thread: the current
     /// request's method and target, then its id.
     label: crate::watchdog::Label,
@@ -161,7 +159,6 @@ fn open(
         stream,
         inbound,
         codec_limits: limits.codec(),
-        head_cache: HeadCache::new(),
         label,
         label_text: String::new(),
         clock: Instant::now(),
@@ -260,12 +257,11 @@ impl Conn {
     }
 
     /// Gives back the memory a connection between requests does not need:
-    /// its read and write buffers and the cached last head.
+    /// its read and write buffers and the label's text.
     pub(super) fn shed(&mut self) {
         // None while asleep; `wake_up` gives it one.
         self.inbound.borrow_mut().buf = ReadBuf::new(0, 0);
         *self.out.buf() = Vec::new();
-        self.head_cache = HeadCache::new();
         self.label_text = String::new();
     }
 
@@ -301,7 +297,7 @@ impl Conn {
                     // Every answered request ends here: no parse of nothing.
                     Ok(None)
                 } else {
-                    parse_request_reusing(inb.buf.unread(), &self.codec_limits, Some(&mut self.head_cache))
+                    parse_request(inb.buf.unread(), &self.codec_limits)
                 }
             };
             match parsed {
@@ -555,7 +551,7 @@ impl Conn {
     /// Sets the connection up for the request in `head` and builds it into `slot`.
     #[inline(never)]
     fn begin(&mut self, head: RequestHead, slot: &mut Option<Request>) -> io::Result<Begun> {
-        let RequestHead { parts, framing, keep_alive, expect_continue } = head;
+        let (framing, keep_alive, expect_continue) = (head.framing, head.keep_alive, head.expect_continue);
         let limits = &self.ctx.config.limits;
         let state = match framing {
             // A request body is never delimited by close (the answer needs the connection).
@@ -575,8 +571,8 @@ impl Conn {
             self.flush()?;
         }
         let begun = Begun {
-            version: parts.version,
-            is_head: parts.method == Method::HEAD,
+            version: head.version,
+            is_head: head.method == Method::HEAD,
             keep_alive,
             has_body,
             request_id: self.ctx.next_request_id.get(),
@@ -584,11 +580,11 @@ impl Conn {
         };
         let seq = self.inbound.borrow().request_seq;
         let body = if has_body { Body::from_conn(self.inbound.clone(), seq) } else { Body::empty() };
-        let req = slot.insert(Request::from_parts(parts, body));
+        let req = slot.insert(Request::from_head(head, body));
         self.ctx.next_request_id.set(begun.request_id + 1);
         self.info.set(ConnInfo { peer: self.peer, worker: self.ctx.id, request_id: begun.request_id });
         let method = req.method().as_str();
-        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let target = req.target();
         let says = &self.label_text;
         let same = says.len() == method.len() + 1 + target.len()
             && says.starts_with(method)

@@ -95,7 +95,7 @@ impl ServeDir {
             r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return r;
         }
-        let raw = req.uri().path();
+        let raw = req.path();
         let decoded = match req.extensions().get::<Params>().and_then(|p| p.iter().last()) {
             Some((_, value)) => std::borrow::Cow::Borrowed(value),
             None => super::query::percent_decode_path(raw),
@@ -236,8 +236,8 @@ fn not_found() -> Response {
 
 /// `301` to the same path with a trailing slash (the query kept).
 fn redirect_to_dir(req: &Request) -> Response {
-    let mut location = format!("{}/", req.uri().path());
-    if let Some(q) = req.uri().query() {
+    let mut location = format!("{}/", req.path());
+    if let Some(q) = req.query_string() {
         location.push('?');
         location.push_str(q);
     }

@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::rejection::Rejection;
-use crate::http::body::Request;
+use crate::http::request::Request;
 use crate::http::request_ext::RequestExt;
 
 /// The most bytes [`TypedRequest::json`] and [`TypedRequest::form`] read
@@ -25,7 +25,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// ```
 /// use greenloop::http::{App, BodyLimit, Next, Request};
 /// let app = App::new(|_req: Request| "ok").wrap(|mut req: Request, next: Next<'_>| {
-///     if req.uri().path().starts_with("/import/") {
+///     if req.path().starts_with("/import/") {
 ///         req.extensions_mut().insert(BodyLimit(64 * 1024 * 1024));
 ///     }
 ///     next.run(req)
@@ -117,7 +117,7 @@ impl TypedRequest for Request {
 
     #[cfg(feature = "json")]
     fn query_as<T: DeserializeOwned>(&self) -> Result<T, Rejection> {
-        serde_urlencoded::from_str(self.uri().query().unwrap_or(""))
+        serde_urlencoded::from_str(self.query_string().unwrap_or(""))
             .map_err(|e| Rejection::bad_request(format!("invalid query string: {e}")))
     }
 
@@ -197,7 +197,7 @@ mod tests {
     }
 
     fn call(router: &Router, method: &str, uri: &str, ct: Option<&str>, body: &str) -> (u16, String) {
-        let mut b = http::Request::builder().method(method).uri(uri);
+        let mut b = Request::builder().method(method).uri(uri);
         if let Some(ct) = ct {
             b = b.header("content-type", ct);
         }

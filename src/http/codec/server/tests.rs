@@ -23,12 +23,12 @@ fn simple_get() {
     let s = "GET /plaintext?x=1 HTTP/1.1\r\nHost: localhost:8080\r\nAccept: */*\r\n\r\n";
     let (h, n) = ok(s);
     assert_eq!(n, s.len());
-    assert_eq!(h.parts.method, Method::GET);
-    assert_eq!(h.parts.uri.path(), "/plaintext");
-    assert_eq!(h.parts.uri.query(), Some("x=1"));
-    assert_eq!(h.parts.version, Version::HTTP_11);
-    assert_eq!(h.parts.headers["host"], "localhost:8080");
-    assert_eq!(h.parts.headers.len(), 2);
+    assert_eq!(h.method, Method::GET);
+    assert_eq!(h.uri().path(), "/plaintext");
+    assert_eq!(h.uri().query(), Some("x=1"));
+    assert_eq!(h.version, Version::HTTP_11);
+    assert_eq!(h.headers()["host"], "localhost:8080");
+    assert_eq!(h.headers().len(), 2);
     assert_eq!(h.framing, BodyFraming::None);
     assert!(h.keep_alive);
     assert!(!h.expect_continue);
@@ -36,15 +36,15 @@ fn simple_get() {
 
 #[test]
 fn root_and_other_targets() {
-    assert_eq!(ok("GET / HTTP/1.1\r\nHost: a\r\n\r\n").0.parts.uri, "/");
+    assert_eq!(ok("GET / HTTP/1.1\r\nHost: a\r\n\r\n").0.uri(), "/");
     let (h, _) = ok("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_eq!(h.parts.uri, "*");
+    assert_eq!(h.uri(), "*");
     let (h, _) = ok("GET http://example.com/x HTTP/1.1\r\nHost: example.com\r\n\r\n");
-    assert_eq!(h.parts.uri.host(), Some("example.com"));
+    assert_eq!(h.uri().host(), Some("example.com"));
     let (h, _) = ok("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
-    assert_eq!(h.parts.method, Method::CONNECT);
+    assert_eq!(h.method, Method::CONNECT);
     let (h, _) = ok("PURGE /x HTTP/1.1\r\nHost: a\r\n\r\n");
-    assert_eq!(h.parts.method.as_str(), "PURGE");
+    assert_eq!(h.method.as_str(), "PURGE");
 }
 
 #[test]
@@ -71,11 +71,11 @@ fn pipelined() {
     let buf = format!("{a}{b}");
     let (h1, n1) = ok(&buf);
     assert_eq!(n1, a.len());
-    assert_eq!(h1.parts.uri, "/a");
+    assert_eq!(h1.uri(), "/a");
     assert!(h1.keep_alive);
     let (h2, n2) = ok(&buf[n1..]);
     assert_eq!(n2, b.len());
-    assert_eq!(h2.parts.uri, "/b");
+    assert_eq!(h2.uri(), "/b");
     assert!(!h2.keep_alive);
 }
 
@@ -84,7 +84,7 @@ fn leading_empty_lines() {
     let s = "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n";
     let (h, n) = ok(s);
     assert_eq!(n, s.len());
-    assert_eq!(h.parts.uri, "/");
+    assert_eq!(h.uri(), "/");
     assert!(parse("\r\n").unwrap().is_none());
     assert!(parse("\r\n\r\nGET").unwrap().is_none());
 }
@@ -105,7 +105,7 @@ fn keep_alive_rules() {
 #[test]
 fn http10_needs_no_host() {
     let (h, _) = ok("GET / HTTP/1.0\r\n\r\n");
-    assert_eq!(h.parts.version, Version::HTTP_10);
+    assert_eq!(h.version, Version::HTTP_10);
 }
 
 #[test]

@@ -160,8 +160,8 @@ impl AccessLog {
             return Some(peer);
         }
         let mut client = peer;
-        for value in req.headers().get_all("x-forwarded-for").iter().rev() {
-            let Ok(value) = value.to_str() else { return Some(client) };
+        for value in req.header_all("x-forwarded-for").collect::<Vec<_>>().into_iter().rev() {
+            let Ok(value) = std::str::from_utf8(value) else { return Some(client) };
             for hop in value.rsplit(',') {
                 let Some(ip) = parse_hop(hop) else { return Some(client) };
                 client = ip;
@@ -193,14 +193,14 @@ impl Middleware for AccessLog {
         line.push_str(" method=");
         push_value(&mut line, req.method().as_str());
         line.push_str(" uri=");
-        match req.uri().path_and_query() {
-            Some(pq) => push_value(&mut line, pq.as_str()),
-            None => push_value(&mut line, &req.uri().to_string()),
+        match req.target() {
+            "" => push_value(&mut line, &req.uri().to_string()),
+            target => push_value(&mut line, target),
         }
         let mut tail = String::new();
         tail.push_str(" ua=");
-        match req.headers().get(header::USER_AGENT) {
-            Some(ua) => push_value(&mut tail, &String::from_utf8_lossy(ua.as_bytes())),
+        match req.header(header::USER_AGENT) {
+            Some(ua) => push_value(&mut tail, &String::from_utf8_lossy(ua)),
             None => tail.push('-'),
         }
         tail.push_str(" body=");
@@ -280,11 +280,12 @@ enum Peek {
 
 /// Reads up to [`BODY_LIMIT`] bytes (plus one, to know whether there is
 /// more), waiting for the first only, and puts them back in front of the body.
-fn peek_body(req: Request) -> (Option<Request>, Peek) {
-    let (parts, mut body) = req.into_parts();
+fn peek_body(mut req: Request) -> (Option<Request>, Peek) {
+    let mut body = std::mem::take(req.body_mut());
     let declared = body.content_length();
     if declared == Some(0) {
-        return (Some(Request::from_parts(parts, body)), Peek::Empty);
+        *req.body_mut() = body;
+        return (Some(req), Peek::Empty);
     }
     let want = BODY_LIMIT + 1;
     let mut buf = vec![0u8; declared.map_or(want, |n| n.min(want as u64) as usize)];
@@ -318,9 +319,11 @@ fn peek_body(req: Request) -> (Option<Request>, Peek) {
         return (None, Peek::Failed { shown, truncated, error });
     }
     if got == 0 {
-        return (Some(Request::from_parts(parts, body)), Peek::Empty);
+        *req.body_mut() = body;
+        return (Some(req), Peek::Empty);
     }
-    (Some(Request::from_parts(parts, body.prepend(buf))), Peek::Bytes { shown, truncated })
+    *req.body_mut() = body.prepend(buf);
+    (Some(req), Peek::Bytes { shown, truncated })
 }
 
 /// Body bytes as text: lossy UTF-8, except that a character cut in half by
@@ -428,8 +431,8 @@ mod tests {
         }
     }
 
-    fn request(method: &str, uri: &str, peer: Option<&str>) -> http::request::Builder {
-        let mut b = http::Request::builder().method(method).uri(uri);
+    fn request(method: &str, uri: &str, peer: Option<&str>) -> crate::http::request::RequestBuilder {
+        let mut b = Request::builder().method(method).uri(uri);
         if let Some(p) = peer {
             b = b.extension(ConnInfo { peer: Some(p.parse().unwrap()), worker: 0, request_id: 1 });
         }

@@ -119,7 +119,7 @@ fn limits_are_413() {
 #[test]
 fn request_checks() {
     let req = |ct: Option<&str>| {
-        let mut b = http::Request::builder().method("POST");
+        let mut b = Request::builder().method("POST");
         if let Some(ct) = ct {
             b = b.header("content-type", ct);
         }
