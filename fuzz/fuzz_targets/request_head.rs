@@ -8,6 +8,8 @@
 //! - what it accepts is well formed (HTTP/1.0 or 1.1, one `Host` in 1.1,
 //!   a `Content-Length` within `max_body_bytes`, no 100-continue in 1.0);
 //! - an accepted head written back onto the wire parses to the same head;
+//! - the one-pass reading of common heads gives exactly what httparse
+//!   alone gives (`parse_request_general`), head after head;
 //! - the head read where it arrived (`RawHead`: path, query, fields) says
 //!   exactly what the owned `Uri` and `HeaderMap` built from it say, and
 //!   building them never drops a field;
@@ -17,7 +19,7 @@
 //! (from the repository root; see docs/TESTING.md).
 #![no_main]
 
-use greenloop::http::codec::{BodyFraming, CodecLimits, ParseError, RequestHead, parse_request};
+use greenloop::http::codec::{BodyFraming, CodecLimits, ParseError, RequestHead, parse_request, parse_request_general};
 use http::Version;
 use libfuzzer_sys::fuzz_target;
 
@@ -37,7 +39,9 @@ fn connection(data: &[u8], limits: &CodecLimits) {
     let mut pos = 0;
     for _ in 0..8 {
         let buf = &data[pos..];
-        match parse_request(buf, limits) {
+        let parsed = parse_request(buf, limits);
+        same_result(&parsed, &parse_request_general(buf, limits));
+        match parsed {
             Ok(None) => {
                 check_start_line_bound(buf, limits);
                 return;
@@ -60,6 +64,24 @@ fn connection(data: &[u8], limits: &CodecLimits) {
                 pos += n + body;
             }
         }
+    }
+}
+
+fn same_result(
+    a: &Result<Option<(RequestHead, usize)>, ParseError>,
+    b: &Result<Option<(RequestHead, usize)>, ParseError>,
+) {
+    match (a, b) {
+        (Ok(Some((ha, na))), Ok(Some((hb, nb)))) => {
+            assert_eq!(na, nb, "consumed differs from httparse's");
+            same_head(ha, hb, "from httparse's");
+            let fields = |h: &RequestHead| h.raw.fields().map(|(n, v)| (n.to_string(), v.to_vec())).collect::<Vec<_>>();
+            assert_eq!(fields(ha), fields(hb), "fields as received differ from httparse's");
+            assert_eq!(ha.raw.target(), hb.raw.target(), "target as received differs from httparse's");
+        }
+        (Ok(None), Ok(None)) => {}
+        (Err(ea), Err(eb)) => assert_eq!(ea, eb, "error differs from httparse's"),
+        _ => panic!("the common-head pass changes the outcome: {a:?} vs {b:?}"),
     }
 }
 

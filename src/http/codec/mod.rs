@@ -14,6 +14,7 @@
 mod body;
 pub mod chunked;
 mod client;
+mod common_head;
 pub mod date;
 mod head;
 mod limits;
@@ -27,7 +28,9 @@ pub use date::DateCache;
 pub use head::{BodyFraming, OutgoingBody, ParseError};
 pub use limits::{CodecLimits, STACK_HEADERS};
 pub use raw_head::RawHead;
-pub use server::{CONTINUE_100, RequestHead, ResponseOptions, WrittenHead, parse_request, write_response_head};
+pub use server::{
+    CONTINUE_100, RequestHead, ResponseOptions, WrittenHead, parse_request, parse_request_general, write_response_head,
+};
 pub(crate) use server::{write_date_server, write_response_head_stamped};
 
 /// Deterministic pseudo-random byte strings (xorshift) for no-panic tests.

@@ -259,16 +259,18 @@ pub(super) fn scan_origin_form(target: &[u8]) -> Option<(Option<usize>, usize)> 
     Some((query, end))
 }
 
-const OK: u8 = 0;
-const QUERY: u8 = 1;
+/// A byte allowed as it is.
+pub(super) const OK: u8 = 0;
+/// The `?` that starts the query.
+pub(super) const QUERY: u8 = 1;
 const FRAGMENT: u8 = 2;
 const HIGH: u8 = 3;
 const BAD: u8 = 4;
 
 /// Byte classes in a path.
-const PATH: [u8; 256] = classes(false);
+pub(super) const PATH: [u8; 256] = classes(false);
 /// Byte classes in a query (`?` is a plain byte there).
-const QUERY_PART: [u8; 256] = classes(true);
+pub(super) const QUERY_PART: [u8; 256] = classes(true);
 
 const fn classes(query: bool) -> [u8; 256] {
     let mut t = [BAD; 256];

@@ -10,6 +10,7 @@ use std::mem::MaybeUninit;
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Uri, Version};
 
+use super::common_head::parse_common;
 use super::head::{
     BodyFraming, Field, HeaderInfo, OutgoingBody, ParseError, TOO_MANY_HEADERS, check_start_line_len,
     map_httparse_error, trim_ows, uri_too_long, write_content_length, write_field,
@@ -67,13 +68,30 @@ impl RequestHead {
 /// Leading empty lines (CRLF or LF) before the request line are skipped and
 /// counted in `n`.
 pub fn parse_request(buf: &[u8], limits: &CodecLimits) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    parse_request_by(buf, limits, true)
+}
+
+/// [`parse_request`] without the one-pass reading of common heads: every
+/// head goes through httparse. For the fuzzing target, which checks that
+/// both give the same answer on every input.
+#[doc(hidden)]
+pub fn parse_request_general(buf: &[u8], limits: &CodecLimits) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    parse_request_by(buf, limits, false)
+}
+
+#[inline]
+fn parse_request_by(
+    buf: &[u8],
+    limits: &CodecLimits,
+    common: bool,
+) -> Result<Option<(RequestHead, usize)>, ParseError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
     let on_stack = limits.max_headers.min(STACK_HEADERS);
-    match parse_request_with(buf, limits, &mut slots[..on_stack]) {
+    match parse_request_with(buf, limits, &mut slots[..on_stack], common) {
         Err(e) if e == TOO_MANY_HEADERS && limits.max_headers > STACK_HEADERS => {
             let mut slots = Vec::with_capacity(limits.max_headers);
             slots.resize_with(limits.max_headers, MaybeUninit::uninit);
-            parse_request_with(buf, limits, &mut slots)
+            parse_request_with(buf, limits, &mut slots, common)
         }
         r => r,
     }
@@ -83,9 +101,18 @@ fn parse_request_with<'b>(
     buf: &'b [u8],
     limits: &CodecLimits,
     slots: &mut [MaybeUninit<httparse::Header<'b>>],
+    common: bool,
 ) -> Result<Option<(RequestHead, usize)>, ParseError> {
     // Bound the work: never look past `max_head_bytes`.
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    if let Some(c) = if common { parse_common(window, slots) } else { None } {
+        // SAFETY: `parse_common` wrote the first `c.fields` slots, and
+        // `MaybeUninit<T>` has the layout of `T`.
+        let fields = unsafe { &*(&raw const slots[..c.fields] as *const [httparse::Header<'b>]) };
+        let version = if c.version == 0 { Version::HTTP_10 } else { Version::HTTP_11 };
+        let line = Line { method: c.method, target: c.target, kept: c.target, query: c.query, uri: None, version };
+        return finish(&buf[..c.len], limits, line, fields).map(|head| Some((head, c.len)));
+    }
     let mut req = httparse::Request::new(&mut []);
     let n = match req.parse_with_uninit_headers(window, slots) {
         Ok(httparse::Status::Complete(n)) => n,
@@ -101,22 +128,7 @@ fn parse_request_with<'b>(
             return Err(map_httparse_error(e, buf, true));
         }
     };
-
-    let method_s = req.method.unwrap_or("");
     let target = req.path.unwrap_or("").as_bytes();
-    // httparse only accepts single SP delimiters (default config), so the
-    // request line length is exact.
-    if method_s.len() + target.len() + 10 > limits.max_request_line {
-        return Err(uri_too_long(true));
-    }
-    let version = match req.version {
-        Some(0) => Version::HTTP_10,
-        _ => Version::HTTP_11,
-    };
-    let method = match method_s {
-        "GET" => Method::GET,
-        _ => Method::from_bytes(method_s.as_bytes()).map_err(|_| ParseError::bad("invalid method"))?,
-    };
     let invalid_target = || ParseError::bad("invalid request target");
     let (kept, query, uri) = match scan_origin_form(target) {
         Some((query, end)) => (&target[..end], query, None),
@@ -124,9 +136,46 @@ fn parse_request_with<'b>(
         None if target.first() == Some(&b'/') => return Err(invalid_target()),
         None => (&target[..0], None, Some(Uri::try_from(target).map_err(|_| invalid_target())?)),
     };
+    let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let line = Line { method: req.method.unwrap_or(""), target, kept, query, uri, version };
+    finish(&buf[..n], limits, line, req.headers).map(|head| Some((head, n)))
+}
+
+/// A parsed request line.
+struct Line<'b> {
+    method: &'b str,
+    /// The target as received.
+    target: &'b [u8],
+    /// What the head keeps of it: origin form without a fragment, or empty.
+    kept: &'b [u8],
+    /// Position of the `?` in `kept`.
+    query: Option<usize>,
+    /// The target parsed, when it is not in origin form.
+    uri: Option<Uri>,
+    version: Version,
+}
+
+/// The checks and decisions on a complete head (`head`, the request line
+/// read into `line`, the fields into `fields`), whoever parsed it.
+fn finish(
+    head: &[u8],
+    limits: &CodecLimits,
+    line: Line<'_>,
+    fields: &[httparse::Header<'_>],
+) -> Result<RequestHead, ParseError> {
+    // httparse only accepts single SP delimiters (default config), so the
+    // request line length is exact.
+    if line.method.len() + line.target.len() + 10 > limits.max_request_line {
+        return Err(uri_too_long(true));
+    }
+    let method = match line.method {
+        "GET" => Method::GET,
+        m => Method::from_bytes(m.as_bytes()).map_err(|_| ParseError::bad("invalid method"))?,
+    };
+    let version = line.version;
 
     let mut info = HeaderInfo::default();
-    for h in &*req.headers {
+    for h in fields {
         info.note(Field::of_raw(h.name), h.value, true)?;
     }
 
@@ -148,8 +197,8 @@ fn parse_request_with<'b>(
 
     let keep_alive = info.keep_alive(is_10);
     let expect_continue = info.expect_continue && !is_10;
-    let raw = RawHead::new(&buf[..n], kept, query, uri, req.headers);
-    Ok(Some((RequestHead { method, version, raw, framing, keep_alive, expect_continue }, n)))
+    let raw = RawHead::new(head, line.kept, line.query, line.uri, fields);
+    Ok(RequestHead { method, version, raw, framing, keep_alive, expect_continue })
 }
 
 /// A complete `100 Continue` interim response, to send before reading the

@@ -1,0 +1,263 @@
+//! The common request head in one pass: `METHOD /origin-form HTTP/1.x`
+//! with CRLF line ends and plain ASCII fields, which is what browsers,
+//! HTTP libraries and load generators send.
+//!
+//! httparse is general: it handles bare LF line ends, leading empty lines,
+//! fragments, bytes above 0x7F, and tells an error from an incomplete head
+//! precisely. That generality costs: on a two-line head most of the
+//! server's parse time went to it, a third of that validating the target
+//! as UTF-8 although the target is checked again against `Uri`'s rules. So
+//! this pass accepts only the common form, checking the target once with
+//! those rules, and gives up (`None`) on anything else, leaving the head to
+//! httparse, whose verdict then stands: an error, an incomplete head, or
+//! an unusual but valid one. Nothing is decided differently: what this
+//! pass accepts, httparse accepts the same way (same method, target,
+//! version, fields and length), which a unit test here and the
+//! `request_head` fuzzing target check on every input.
+
+use std::mem::MaybeUninit;
+
+use super::raw_head::{OK, PATH, QUERY, QUERY_PART};
+
+/// A request head read by [`parse_common`]; its fields are in the slots.
+#[derive(Debug)]
+pub(super) struct Common<'b> {
+    pub(super) method: &'b str,
+    /// The request target (origin form, no fragment, ASCII).
+    pub(super) target: &'b [u8],
+    /// Position of the `?` in `target`.
+    pub(super) query: Option<usize>,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub(super) version: u8,
+    /// How many slots hold a field.
+    pub(super) fields: usize,
+    /// The head's length, final CRLF included.
+    pub(super) len: usize,
+}
+
+/// Longest method looked for (the registered ones are at most 17 bytes).
+const MAX_METHOD: usize = 24;
+
+/// Reads `buf` as a common request head, writing its fields into `slots`;
+/// `None` when the head is anything else (or incomplete, or has more fields
+/// than `slots`): then httparse decides.
+pub(super) fn parse_common<'b>(buf: &'b [u8], slots: &mut [MaybeUninit<httparse::Header<'b>>]) -> Option<Common<'b>> {
+    let method_len = if buf.starts_with(b"GET ") {
+        3
+    } else {
+        let sp = memchr::memchr(b' ', &buf[..buf.len().min(MAX_METHOD + 1)])?;
+        if sp == 0 || !buf[..sp].iter().all(|&b| TCHAR[usize::from(b)]) {
+            return None;
+        }
+        sp
+    };
+    // SAFETY: `buf[..method_len]` is "GET" or bytes checked to be tchar (ASCII).
+    let method = unsafe { std::str::from_utf8_unchecked(&buf[..method_len]) };
+
+    let start = method_len + 1;
+    if buf.get(start) != Some(&b'/') {
+        return None;
+    }
+    let (query, end) = scan_target(buf, start)?;
+    let target = &buf[start..end];
+
+    let version = match buf.get(end + 1..end + 11)? {
+        b"HTTP/1.1\r\n" => 1,
+        b"HTTP/1.0\r\n" => 0,
+        _ => return None,
+    };
+
+    let mut at = end + 11;
+    let mut fields = 0;
+    loop {
+        if buf.get(at..at + 2)? == b"\r\n" {
+            return Some(Common { method, target, query, version, fields, len: at + 2 });
+        }
+        let (header, next) = field(buf, at)?;
+        slots.get_mut(fields)?.write(header);
+        fields += 1;
+        at = next;
+    }
+}
+
+/// The target starting at `buf[start]` (a `/`) up to the space after it:
+/// the `?`'s position in it and where it ends. `None` on a byte `Uri`
+/// refuses, on a fragment or a byte above 0x7F (left to httparse), or when
+/// the buffer ends first.
+#[inline]
+fn scan_target(buf: &[u8], start: usize) -> Option<(Option<usize>, usize)> {
+    let mut i = start;
+    let query = loop {
+        let b = *buf.get(i)?;
+        match PATH[usize::from(b)] {
+            OK => {}
+            QUERY => break Some(i - start),
+            _ if b == b' ' => return Some((None, i)),
+            _ => return None,
+        }
+        i += 1;
+    };
+    loop {
+        i += 1;
+        let b = *buf.get(i)?;
+        match QUERY_PART[usize::from(b)] {
+            OK => {}
+            _ if b == b' ' => return Some((query, i)),
+            _ => return None,
+        }
+    }
+}
+
+/// The field line at `buf[at..]`: `name: value CRLF` with a token name and
+/// a value of visible ASCII, spaces and tabs; the value without the
+/// whitespace around it, as httparse gives it. Also where the next line starts.
+#[inline]
+fn field(buf: &[u8], at: usize) -> Option<(httparse::Header<'_>, usize)> {
+    let rest = &buf[at..];
+    let colon = rest.iter().position(|&b| !TCHAR[usize::from(b)])?;
+    if colon == 0 || rest[colon] != b':' {
+        return None;
+    }
+    let cr = memchr::memchr(b'\r', &rest[colon..])? + colon;
+    if rest.get(cr + 1) != Some(&b'\n') {
+        return None;
+    }
+    let value = &rest[colon + 1..cr];
+    // No early exit: the compiler checks many bytes at once.
+    let plain = value.iter().fold(true, |ok, &b| ok & (((0x20..0x7f).contains(&b)) | (b == b'\t')));
+    if !plain {
+        return None;
+    }
+    let first = value.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(value.len());
+    let last = value.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(first, |i| i + 1);
+    // SAFETY: `rest[..colon]` was checked to be tchar (ASCII).
+    let name = unsafe { std::str::from_utf8_unchecked(&rest[..colon]) };
+    Some((httparse::Header { name, value: &value[first..last] }, at + cr + 2))
+}
+
+/// RFC 9110 `tchar`: the bytes of a method and of a field name.
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = matches!(b,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+            | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z');
+        i += 1;
+    }
+    t
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// httparse's reading of `head`, as owned values.
+    fn httparse_reads(head: &[u8]) -> Option<(String, String, u8, Vec<(String, Vec<u8>)>, usize)> {
+        let mut slots = [httparse::EMPTY_HEADER; 16];
+        let mut req = httparse::Request::new(&mut slots);
+        let n = match req.parse(head) {
+            Ok(httparse::Status::Complete(n)) => n,
+            _ => return None,
+        };
+        let fields = req.headers.iter().map(|h| (h.name.to_string(), h.value.to_vec())).collect();
+        Some((req.method?.to_string(), req.path?.to_string(), req.version?, fields, n))
+    }
+
+    fn ours(head: &[u8]) -> Option<(String, String, u8, Vec<(String, Vec<u8>)>, usize)> {
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 16];
+        let c = parse_common(head, &mut slots)?;
+        let fields = slots[..c.fields]
+            .iter()
+            .map(|s| {
+                // SAFETY: the first `c.fields` slots were written.
+                let h = unsafe { s.assume_init_ref() };
+                (h.name.to_string(), h.value.to_vec())
+            })
+            .collect();
+        let target = String::from_utf8(c.target.to_vec()).unwrap();
+        if let Some(q) = c.query {
+            assert_eq!(c.target[q], b'?');
+        }
+        Some((c.method.to_string(), target, c.version, fields, c.len))
+    }
+
+    #[test]
+    fn what_it_accepts_httparse_reads_the_same_way() {
+        let heads: &[&[u8]] = &[
+            b"GET /plaintext HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n",
+            b"POST /items?x=1&y=%20 HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi",
+            b"PURGE /a HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-Spaces: \t a b \t\r\nCookie: a=1; b=2\r\n\r\n",
+            b"GET /q?a?b=/c HTTP/1.1\r\nhost:h\r\n\r\n",
+            b"GET /a\"{}|b HTTP/1.1\r\nHost: h\r\n\r\n",
+        ];
+        for head in heads {
+            assert!(ours(head).is_some(), "{:?}", String::from_utf8_lossy(head));
+            assert_eq!(ours(head), httparse_reads(head), "{:?}", String::from_utf8_lossy(head));
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_httparse() {
+        let heads: &[&[u8]] = &[
+            b"\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: h\n\n",
+            b"GET /a#f HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: caf\xc3\xa9\r\n\r\n",
+            b"GET * HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET http://h/ HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/2.0\r\nHost: h\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost : h\r\n\r\n",
+            b"GET / HTTP/1.1\r\n Host: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: a\x7fb\r\n\r\n",
+            b"GET / HTTP/1.1\r\n: v\r\n\r\n",
+            b"GET /a<b HTTP/1.1\r\nHost: h\r\n\r\n",
+        ];
+        for head in heads {
+            assert_eq!(ours(head), None, "{:?}", String::from_utf8_lossy(head));
+        }
+        // More fields than slots: left to httparse (which says how many is too many).
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 1];
+        assert!(parse_common(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", &mut slots).is_none());
+    }
+
+    #[test]
+    fn every_prefix_of_a_head_is_left_to_httparse() {
+        let head = b"GET /p?q HTTP/1.1\r\nHost: h\r\nX: y\r\n\r\n";
+        for k in 0..head.len() {
+            assert_eq!(ours(&head[..k]), None, "prefix of {k}");
+        }
+        assert!(ours(head).is_some());
+    }
+
+    #[test]
+    fn noise_is_never_read_differently() {
+        let alphabet = b"GET /?#a:b \r\n\tHTTP1.0\x7f\xc3";
+        for input in crate::http::codec::noise(7, alphabet, 80, 20_000) {
+            if let Some(o) = ours(&input) {
+                assert_eq!(Some(o), httparse_reads(&input), "{:?}", String::from_utf8_lossy(&input));
+            }
+        }
+        // Heads built from random pieces: a method, a target and fields,
+        // each drawn from bytes that include the ones that matter.
+        let mut seen = 0;
+        let methods = crate::http::codec::noise(3, b"GETPOS_-", 6, 20_000);
+        let targets = crate::http::codec::noise(5, b"/a?=&%20#\"<\x7f\xc3 ", 12, 20_000);
+        let names = crate::http::codec::noise(9, b"Hostx-: \t", 8, 20_000);
+        let values = crate::http::codec::noise(13, b"ab \t:\r\n\x7f\xc3,", 10, 20_000);
+        for (((m, t), n), v) in methods.zip(targets).zip(names).zip(values) {
+            let mut head = [m.as_slice(), b" /", &t, b" HTTP/1.1\r\n"].concat();
+            head.extend_from_slice(&[n.as_slice(), b":", &v, b"\r\nHost: h\r\n\r\n"].concat());
+            if let Some(o) = ours(&head) {
+                seen += 1;
+                assert_eq!(Some(o), httparse_reads(&head), "{:?}", String::from_utf8_lossy(&head));
+            }
+        }
+        assert!(seen > 200, "the noise made only {seen} heads this pass accepts");
+    }
+}
