@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by callgrind_per_request.sh and callgrind_peers.sh: one server
 # under callgrind, one wrk load, the requests served and the instructions
 # spent, so that greenloop and the peers are counted the same way.
