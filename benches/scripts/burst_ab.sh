@@ -3,11 +3,12 @@
 #   GET /sleep?ms=1000) against several greenloop builds, in interleaved
 #   rounds, so that two builds can be compared in a few minutes on a noisy
 #   machine. Prints per build: median, mean, min, max wall in ms, and every run.
-# Needs: taskset (util-linux), a release build of each greenloop to compare, and the
-#   peers harness: the comparison servers (floor_mio, hyper_ct, may_mini,
-#   sleep_burst) and pipeline.lua, kept outside this repository. Point PEERS
-#   at it (default ../shared/peers, relative to the repository root) and
-#   build it once: (cd "$PEERS/servers" && cargo build --release).
+# Needs: taskset (util-linux), a release build of each greenloop to compare, and
+#   the burst client sleep_burst of benches/peers/h1, built here on first use:
+#   (cd benches/peers/h1 && cargo build --release). BURST=path takes another
+#   client of the same arguments (ADDR PATH CONNS TIMEOUT_MS, printing
+#   wall_ms=N); PEERS=dir takes dir/servers/target/release/sleep_burst, an
+#   outside harness's.
 # Run (from the repository root):
 #   benches/scripts/burst_ab.sh /tmp/greenloop-old target/release/greenloop
 #   ROUNDS=6 CONNS=10000 benches/scripts/burst_ab.sh A B
@@ -17,9 +18,13 @@ cd "$(dirname "$0")/../.."
 ROUNDS="${ROUNDS:-6}"
 CONNS="${CONNS:-10000}"
 PORT="${PORT:-19700}"
-PEERS="${PEERS:-../shared/peers}"
-BURST="${BURST:-$PEERS/servers/target/release/sleep_burst}"
-[ -x "$BURST" ] || { echo "$BURST not built (cd $PEERS/servers && cargo build --release)" >&2; exit 1; }
+if [ -n "${PEERS:-}" ]; then
+  BURST="${BURST:-$PEERS/servers/target/release/sleep_burst}"
+else
+  BURST="${BURST:-benches/peers/h1/target/release/sleep_burst}"
+  [ -x "$BURST" ] || cargo build --release --quiet --manifest-path benches/peers/h1/Cargo.toml
+fi
+[ -x "$BURST" ] || { echo "$BURST: no such executable" >&2; exit 1; }
 [ "$#" -ge 1 ] || { echo "usage: $0 BUILD [BUILD...]" >&2; exit 2; }
 ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 

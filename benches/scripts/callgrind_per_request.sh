@@ -7,8 +7,10 @@
 #   makes one recv and one send per request).
 # Needs: wrk, valgrind (callgrind, callgrind_annotate), curl
 #   (apt-get install -y wrk valgrind curl); a release build
-#   (cargo build --release); a wrk pipelining script: PIPELINE, by default
-#   pipeline.lua of the peers harness (PEERS, default ../shared/peers).
+#   (cargo build --release). The pipelined load sends 16 requests per write
+#   with benches/scripts/pipeline.lua (PIPELINE=file for another script;
+#   PEERS=dir takes dir/pipeline.lua, an outside peers harness's).
+#   The peer servers are measured the same way by callgrind_peers.sh.
 # Run (from the repository root):
 #   benches/scripts/callgrind_per_request.sh                      # target/release/greenloop
 #   benches/scripts/callgrind_per_request.sh /tmp/greenloop-old   # another build, to compare
@@ -24,8 +26,8 @@ cd "$(dirname "$0")/../.."
 DUR="${DUR:-4s}"
 CONNS="${CONNS:-1}"
 PORT="${PORT:-18580}"
-PEERS="${PEERS:-../shared/peers}"
-PIPELINE="${PIPELINE:-$PEERS/pipeline.lua}"
+PIPELINE="${PIPELINE:-${PEERS:+$PEERS/pipeline.lua}}"
+PIPELINE="${PIPELINE:-benches/scripts/pipeline.lua}"
 [ -x "$BIN" ] || { echo "$BIN: no such executable (cargo build --release?)" >&2; exit 1; }
 [ -f "$PIPELINE" ] || { echo "$PIPELINE: no wrk pipelining script (set PIPELINE)" >&2; exit 1; }
 for tool in wrk valgrind callgrind_annotate curl; do
@@ -49,31 +51,13 @@ fi
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
-# one LOAD PORT -> "requests instructions"
-one() {
-  local load="$1" port="$2" n total
-  valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$load" "$BIN" --bind "127.0.0.1:$port" "${ARGS[@]}" \
-    >/dev/null 2>"$OUT/err.$load" &
-  pid=$!
-  # `one` runs in a subshell (`< <(one ...)`): the server goes down with it,
-  # however it ends.
-  trap 'kill "${pid:-}" 2>/dev/null || true' EXIT
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/plaintext" && break; sleep 0.2; done
-  if [ "$load" = pipelined ]; then
-    n="$(wrk -t1 -c"$CONNS" -d"$DUR" -s "$PIPELINE" "http://127.0.0.1:$port/plaintext" -- 16 | awk '/requests in/ { print $1 }')"
-  else
-    n="$(wrk -t1 -c"$CONNS" -d"$DUR" "http://127.0.0.1:$port/plaintext" | awk '/requests in/ { print $1 }')"
-  fi
-  kill -INT "$pid"
-  wait "$pid" || true
-  total="$(callgrind_annotate "$OUT/cg.$load" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')"
-  echo "$n $total"
-}
+# shellcheck source=callgrind_load.sh
+. benches/scripts/callgrind_load.sh
 
 printf '%-10s %10s %14s %12s   (%s, %s connection(s))\n' load requests instructions "instr/req" "$BIN" "$CONNS"
 for load in plaintext pipelined; do
   PORT=$((PORT + 1))
-  read -r n total < <(one "$load" "$PORT") || true
+  read -r n total < <(callgrind_load "$load" "$PORT" "$OUT/cg.$load" "$BIN" --bind "127.0.0.1:$PORT" "${ARGS[@]}") || true
   if [ -z "${n:-}" ] || [ -z "${total:-}" ] || [ "$n" -eq 0 ]; then
     echo "$load: no requests counted (did $BIN answer on 127.0.0.1:$PORT?)" >&2
     exit 1

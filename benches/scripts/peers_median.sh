@@ -4,12 +4,12 @@
 #   for greenloop and the peer servers: rounds taken in turn expose every
 #   server to the same drift of a noisy machine.
 # Needs: wrk (apt-get install -y wrk), taskset, a release build
-#   (cargo build --release), and the
-#   peers harness: the comparison servers (floor_mio, hyper_ct, may_mini,
-#   sleep_burst) and pipeline.lua, kept outside this repository. Point PEERS
-#   at it (default ../shared/peers, relative to the repository root) and
-#   build it once: (cd "$PEERS/servers" && cargo build --release).
-#   A peer that is not built is skipped.
+#   (cargo build --release), and the peer servers of benches/peers/h1
+#   (floor_mio, hyper_ct, may_mini), built here on first use:
+#   (cd benches/peers/h1 && cargo build --release). The pipelined load is
+#   benches/scripts/pipeline.lua. PEERS=dir takes the peers from
+#   dir/servers/target/release and dir/pipeline.lua instead (an outside
+#   harness of that layout); there a peer that is not built is skipped.
 # Run (from the repository root):
 #   benches/scripts/peers_median.sh          # greenloop, floor_mio, hyper_ct, may_mini; 5 rounds
 #   ROUNDS=9 DUR=3s benches/scripts/peers_median.sh
@@ -17,15 +17,25 @@
 # The server is pinned to CPU 1 and wrk to CPU 0.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PEERS="${PEERS:-../shared/peers}"
 ROUNDS="${ROUNDS:-5}"
 DUR="${DUR:-3s}"
 PORT="${PORT:-18480}"
 HZ="$(getconf CLK_TCK)"
-REL="$PEERS/servers/target/release"
+if [ -n "${PEERS:-}" ]; then
+  REL="$PEERS/servers/target/release"
+  PIPELINE="${PIPELINE:-$PEERS/pipeline.lua}"
+else
+  REL="$PWD/benches/peers/h1/target/release"
+  PIPELINE="${PIPELINE:-benches/scripts/pipeline.lua}"
+  for b in floor_mio hyper_ct may_mini; do
+    [ -x "$REL/$b" ] || { cargo build --release --quiet --manifest-path benches/peers/h1/Cargo.toml; break; }
+  done
+fi
 
 command -v wrk >/dev/null || { echo "wrk not found (apt-get install -y wrk)" >&2; exit 1; }
-SERVERS=("greenloop:$PWD/target/release/greenloop --bind 127.0.0.1:{port} --quiet")
+# greenloop's demo without its request-id and compression middleware, as
+# callgrind_per_request.sh runs it: the peers make no ids and compress nothing.
+SERVERS=("greenloop:$PWD/target/release/greenloop --bind 127.0.0.1:{port} --quiet --no-request-ids --no-compression")
 for b in floor_mio hyper_ct may_mini; do
   [ -x "$REL/$b" ] && SERVERS+=("$b:$REL/$b {port}") || echo "skip $b: not built" >&2
 done
@@ -56,7 +66,7 @@ for round in $(seq "$ROUNDS"); do
     # Warm up: connections, stacks and buffers set up once, not measured.
     taskset -c 0 wrk -t1 -c64 -d1s "$url" >/dev/null
     plain="$(measure "$pid" "$url")"
-    pipe="$(measure "$pid" -s "$PEERS/pipeline.lua" "$url" -- 16)"
+    pipe="$(measure "$pid" -s "$PIPELINE" "$url" -- 16)"
     kill "$pid"; wait "$pid" 2>/dev/null || true
     echo "$name $plain $pipe" >>"$OUT"
     echo "round $round: $name plaintext $plain µs/req, pipelined $pipe µs/req" >&2
