@@ -35,6 +35,9 @@ pub(super) struct Common<'b> {
     pub(super) len: usize,
 }
 
+const HTTP_11: u64 = u64::from_le_bytes(*b"HTTP/1.1");
+const HTTP_10: u64 = u64::from_le_bytes(*b"HTTP/1.0");
+
 /// Longest method looked for (the registered ones are at most 17 bytes).
 const MAX_METHOD: usize = 24;
 
@@ -61,9 +64,10 @@ pub(super) fn parse_common<'b>(buf: &'b [u8], slots: &mut [MaybeUninit<httparse:
     let (query, end) = scan_target(buf, start)?;
     let target = &buf[start..end];
 
-    let version = match buf.get(end + 1..end + 11)? {
-        b"HTTP/1.1\r\n" => 1,
-        b"HTTP/1.0\r\n" => 0,
+    let line_end = buf.get(end + 1..end + 11)?;
+    let version = match (u64::from_le_bytes(line_end[..8].try_into().ok()?), &line_end[8..]) {
+        (HTTP_11, b"\r\n") => 1,
+        (HTTP_10, b"\r\n") => 0,
         _ => return None,
     };
 
@@ -118,21 +122,59 @@ fn field(buf: &[u8], at: usize) -> Option<(httparse::Header<'_>, usize)> {
     if colon == 0 || rest[colon] != b':' {
         return None;
     }
-    let cr = memchr::memchr(b'\r', &rest[colon..])? + colon;
+    let mut first = colon + 1;
+    while matches!(rest.get(first), Some(b' ' | b'\t')) {
+        first += 1;
+    }
+    let cr = value_end(rest, first)?;
     if rest.get(cr + 1) != Some(&b'\n') {
         return None;
     }
-    let value = &rest[colon + 1..cr];
-    // No early exit: the compiler checks many bytes at once.
-    let plain = value.iter().fold(true, |ok, &b| ok & (((0x20..0x7f).contains(&b)) | (b == b'\t')));
-    if !plain {
-        return None;
+    let mut last = cr;
+    while last > first && matches!(rest[last - 1], b' ' | b'\t') {
+        last -= 1;
     }
-    let first = value.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(value.len());
-    let last = value.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(first, |i| i + 1);
     // SAFETY: `rest[..colon]` was checked to be tchar (ASCII).
     let name = unsafe { std::str::from_utf8_unchecked(&rest[..colon]) };
-    Some((httparse::Header { name, value: &value[first..last] }, at + cr + 2))
+    Some((httparse::Header { name, value: &rest[first..last] }, at + cr + 2))
+}
+
+/// Where the value starting at `rest[from]` ends: the position of its CR.
+/// `None` if a byte before it is not visible ASCII, a space or a tab (left
+/// to httparse), or the buffer ends first.
+///
+/// Eight bytes at a time: a word with no byte below 0x20 (controls, tab,
+/// CR, LF) and none at or above 0x7F is plain value bytes.
+#[inline]
+fn value_end(rest: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(word) = rest.get(i..i + 8) {
+        let x = u64::from_le_bytes(word.try_into().ok()?);
+        let below_space = x.wrapping_sub(0x20 * ONES) & !x & HIGH;
+        let del_or_high = (x.wrapping_add(ONES) | x) & HIGH;
+        let flagged = below_space | del_or_high;
+        if flagged == 0 {
+            i += 8;
+            continue;
+        }
+        // The lowest flagged byte is exactly the first that is not plain
+        // (a borrow can only flag bytes above it).
+        i += flagged.trailing_zeros() as usize / 8;
+        match rest[i] {
+            b'\r' => return Some(i),
+            b'\t' => i += 1,
+            _ => return None,
+        }
+    }
+    loop {
+        match *rest.get(i)? {
+            b'\r' => return Some(i),
+            b'\t' | 0x20..=0x7e => i += 1,
+            _ => return None,
+        }
+    }
 }
 
 /// RFC 9110 `tchar`: the bytes of a method and of a field name.
@@ -224,6 +266,34 @@ mod tests {
         // More fields than slots: left to httparse (which says how many is too many).
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 1];
         assert!(parse_common(b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", &mut slots).is_none());
+    }
+
+    #[test]
+    fn a_value_ends_at_its_cr_and_any_other_control_or_high_byte_is_refused() {
+        for len in 0..40 {
+            for at in 0..len {
+                for (b, plain) in [
+                    (b'a', true),
+                    (b'\t', true),
+                    (b' ', true),
+                    (b'~', true),
+                    (0x7f, false),
+                    (0x80, false),
+                    (0xff, false),
+                    (0x00, false),
+                    (0x1f, false),
+                    (b'\n', false),
+                ] {
+                    let mut v = vec![b'x'; len];
+                    v[at] = b;
+                    v.extend_from_slice(b"\r\n");
+                    let want = if plain { Some(len) } else { None };
+                    assert_eq!(value_end(&v, 0), want, "byte {b:#x} at {at} of {len}");
+                }
+            }
+        }
+        assert_eq!(value_end(b"abcdefghijklmnop", 0), None, "no CR before the end");
+        assert_eq!(value_end(b"abcdefgh\rijklmnop", 0), Some(8));
     }
 
     #[test]
