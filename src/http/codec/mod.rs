@@ -8,7 +8,7 @@
 //! Split by role and direction: `server.rs` parses requests and writes
 //! responses, `client.rs` writes requests and parses responses, `head.rs`
 //! holds what both share (errors, framing, field parsing), `body.rs` the
-//! body decoder of both roles; `limits.rs`, `chunked.rs`, `date.rs` and `head_cache.rs` one job each.
+//! body decoder of both roles; `limits.rs`, `chunked.rs`, `date.rs`, `head_cache.rs` and `ok_head.rs` one job each.
 
 mod body;
 pub mod chunked;
@@ -17,6 +17,7 @@ pub mod date;
 mod head;
 mod head_cache;
 mod limits;
+mod ok_head;
 mod server;
 
 pub use body::BodyDecoder;
@@ -26,6 +27,7 @@ pub use date::DateCache;
 pub use head::{BodyFraming, OutgoingBody, ParseError};
 pub use head_cache::HeadCache;
 pub use limits::{CodecLimits, STACK_HEADERS};
+pub(crate) use ok_head::OkHead;
 pub use server::{
     CONTINUE_100, RequestHead, ResponseOptions, WrittenHead, parse_request, parse_request_reusing, write_response_head,
 };

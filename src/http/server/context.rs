@@ -65,6 +65,8 @@ pub(crate) struct Stamp {
     pub(crate) date: [u8; 29],
     /// `Date: <date>\r\n`, then `Server: <name>\r\n` unless the name is empty.
     pub(crate) fields: Vec<u8>,
+    /// The last common `200 OK` head written with these fields (cleared with them).
+    pub(crate) ok_head: RefCell<codec::OkHead>,
     /// Until when it may be reused.
     pub(super) until: Option<Instant>,
 }
@@ -81,6 +83,7 @@ impl WorkerCtx {
             stamp.date = date;
             stamp.until = now.checked_add(Duration::from_millis(100));
             stamp.fields.clear();
+            stamp.ok_head.get_mut().clear();
             codec::write_date_server(&date, self.config.server_name.as_bytes(), &mut stamp.fields);
         }
         self.stamp.borrow()
