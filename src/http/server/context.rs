@@ -76,17 +76,26 @@ impl WorkerCtx {
     /// `Date` and `Server` fields ready to copy: the wall clock is read at
     /// most every 100 ms (a Date is approximate by definition; nginx
     /// refreshes its own once per loop iteration).
+    #[inline]
     pub(crate) fn stamp_at(&self, now: Instant) -> std::cell::Ref<'_, Stamp> {
         if self.stamp.borrow().until.is_none_or(|until| now >= until) {
-            let mut stamp = self.stamp.borrow_mut();
-            let date = *self.date.borrow_mut().get(std::time::SystemTime::now());
-            stamp.date = date;
-            stamp.until = now.checked_add(Duration::from_millis(100));
-            stamp.fields.clear();
-            stamp.ok_head.get_mut().clear();
-            codec::write_date_server(&date, self.config.server_name.as_bytes(), &mut stamp.fields);
+            self.restamp(now);
         }
         self.stamp.borrow()
+    }
+
+    /// Formats the stamp anew (every 100 ms): out of line, so that the
+    /// check above is all a response pays.
+    #[cold]
+    #[inline(never)]
+    fn restamp(&self, now: Instant) {
+        let mut stamp = self.stamp.borrow_mut();
+        let date = *self.date.borrow_mut().get(std::time::SystemTime::now());
+        stamp.date = date;
+        stamp.until = now.checked_add(Duration::from_millis(100));
+        stamp.fields.clear();
+        stamp.ok_head.get_mut().clear();
+        codec::write_date_server(&date, self.config.server_name.as_bytes(), &mut stamp.fields);
     }
 
     /// Registers the calling connection green thread until the guard drops.
