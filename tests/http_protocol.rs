@@ -1152,12 +1152,25 @@ fn a_panicking_response_stream_closes_its_connection_and_frees_its_slot() {
                     }
                     Response::new(ResponseBody::from_reader(Bad, Some(10)))
                 }
+                "/extension-panic" => {
+                    // Dropped by the server after the handler returned.
+                    #[derive(Clone)]
+                    struct Bad;
+                    impl Drop for Bad {
+                        fn drop(&mut self) {
+                            panic!("response extension dropped with a panic on purpose")
+                        }
+                    }
+                    let mut r = "fixed body".into_response();
+                    r.extensions_mut().insert(Bad);
+                    r
+                }
                 _ => app(req),
             }
         })
         .unwrap();
     let a = addr(&server);
-    for path in ["/stream-panic", "/reader-panic"] {
+    for path in ["/stream-panic", "/reader-panic", "/extension-panic"] {
         let mut c = RawClient::connect(a);
         c.send(get(path));
         // Whatever was sent, the connection must end (never hang).

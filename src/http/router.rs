@@ -187,7 +187,20 @@ impl MethodRouter {
     }
 
     /// The handler for `method`, `HEAD` falling back to `GET`, then `any`.
+    #[inline]
     fn handler(&self, method: &Method) -> Option<&Arc<dyn Handler>> {
+        // Most requests are GETs to a route that has a GET handler: one
+        // compare, not the search of the slots for the method.
+        if *method == Method::GET
+            && let Some(h) = &self.slots[GET]
+        {
+            return Some(h);
+        }
+        self.handler_by_slot(method)
+    }
+
+    /// [`handler`](Self::handler) in general.
+    fn handler_by_slot(&self, method: &Method) -> Option<&Arc<dyn Handler>> {
         let own = match slot(method) {
             Some(HEAD) => self.slots[HEAD].as_ref().or(self.slots[GET].as_ref()),
             Some(i) => self.slots[i].as_ref(),
@@ -294,6 +307,8 @@ struct Endpoint {
 #[derive(Default)]
 pub struct Router {
     matcher: matchit::Router<usize>,
+    /// The patterns without parameters, found before `matcher` is walked.
+    exact: exact::ExactPaths,
     endpoints: Vec<Endpoint>,
     /// Pattern -> index in `endpoints`, for merging `route` calls.
     by_pattern: HashMap<String, usize>,
@@ -329,6 +344,7 @@ impl Router {
         if let Err(e) = self.matcher.insert(path, i) {
             panic!("Router::route({path:?}): {e}");
         }
+        self.exact.insert(path, i);
         let allow = methods.allow();
         self.endpoints.push(Endpoint { methods, allow, names: names.into() });
         self.by_pattern.insert(path.to_string(), i);
@@ -401,6 +417,16 @@ impl Router {
     #[inline(never)]
     fn lookup(&self, slot: &mut Option<Request>) -> Option<&dyn Handler> {
         let req = slot.as_mut()?;
+        if let Some(i) = self.exact.get(req.path()) {
+            // A route without parameters: what `matcher` would find (see `exact`).
+            return self.endpoints[i].methods.handler(req.method()).map(|h| &**h);
+        }
+        self.lookup_tree(req)
+    }
+
+    /// [`lookup`](Self::lookup) for paths no pattern without parameters spells.
+    #[inline(never)]
+    fn lookup_tree<'r>(&'r self, req: &mut Request) -> Option<&'r dyn Handler> {
         let matched = self.matcher.at(req.path()).ok()?;
         let ep = &self.endpoints[*matched.value];
         let h = ep.methods.handler(req.method())?;
@@ -459,5 +485,6 @@ fn decode_params(ep: &Endpoint, params: &matchit::Params<'_, '_>) -> Params {
     Params { names, buf, ends }
 }
 
+mod exact;
 #[cfg(test)]
 mod tests;

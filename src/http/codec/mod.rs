@@ -8,8 +8,9 @@
 //! Split by role and direction: `server.rs` parses requests and writes
 //! responses, `client.rs` writes requests and parses responses, `head.rs`
 //! holds what both share (errors, framing, field parsing), `body.rs` the
-//! body decoder of both roles; `raw_head.rs` a request head kept as received, `limits.rs`,
-//! `chunked.rs` and `date.rs` one job each.
+//! body decoder of both roles; `raw_head.rs` a request head kept as received,
+//! `common_head.rs` the common request head in one pass, `limits.rs`, `chunked.rs`,
+//! `date.rs` and `ok_head.rs` one job each.
 
 mod body;
 pub mod chunked;
@@ -18,6 +19,7 @@ mod common_head;
 pub mod date;
 mod head;
 mod limits;
+mod ok_head;
 mod raw_head;
 mod server;
 
@@ -27,6 +29,7 @@ pub use client::{ResponseHead, parse_response, write_request_head};
 pub use date::DateCache;
 pub use head::{BodyFraming, OutgoingBody, ParseError};
 pub use limits::{CodecLimits, STACK_HEADERS};
+pub(crate) use ok_head::OkHead;
 pub use raw_head::RawHead;
 pub use server::{
     CONTINUE_100, RequestHead, ResponseOptions, WrittenHead, parse_request, parse_request_general, write_response_head,

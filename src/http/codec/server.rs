@@ -16,6 +16,7 @@ use super::head::{
     map_httparse_error, trim_ows, uri_too_long, write_content_length, write_field,
 };
 use super::limits::{CodecLimits, STACK_HEADERS};
+use super::ok_head::OkHead;
 use super::raw_head::{RawHead, scan_origin_form};
 
 /// A parsed request head.
@@ -267,15 +268,21 @@ pub fn write_response_head(
 /// `Server` fields `opts` describes, already formatted (`Date: ...\r\n`,
 /// then `Server: ...\r\n` when `opts.server` is not empty). They are copied
 /// as one piece when the handler set neither: the server formats them once
-/// per 100 ms, not once per response.
+/// per 100 ms, not once per response. With `kept`, the last head of the
+/// common form (see [`OkHead`]) is kept there and copied whole when the
+/// next one is the same; `kept` must be cleared when `date_server` changes.
 pub(crate) fn write_response_head_stamped(
     status: StatusCode,
     headers: &HeaderMap,
     body: OutgoingBody,
     opts: &ResponseOptions<'_>,
     date_server: &[u8],
+    kept: Option<&mut OkHead>,
     out: &mut Vec<u8>,
 ) -> WrittenHead {
+    if let Some(written) = write_common_head(status, headers, body, opts, date_server, kept, out) {
+        return written;
+    }
     write_head(status, headers, body, opts, Some(date_server), out)
 }
 
@@ -297,11 +304,6 @@ fn write_head(
     date_server: Option<&[u8]>,
     out: &mut Vec<u8>,
 ) -> WrittenHead {
-    if let Some(fields) = date_server
-        && let Some(written) = write_common_head(status, headers, body, opts, fields, out)
-    {
-        return written;
-    }
     let code = status.as_u16();
     let informational = status.is_informational();
     let bodiless_status = informational || code == 204 || code == 304;
@@ -406,6 +408,7 @@ fn write_common_head(
     body: OutgoingBody,
     opts: &ResponseOptions<'_>,
     date_server: &[u8],
+    kept: Option<&mut OkHead>,
     out: &mut Vec<u8>,
 ) -> Option<WrittenHead> {
     let OutgoingBody::Length(n) = body else { return None };
@@ -419,6 +422,15 @@ fn write_common_head(
         return None;
     }
     let content_type = value.as_bytes();
+    let written = WrittenHead { framing: BodyFraming::Length(n), keep_alive: opts.keep_alive };
+    // Only keep-alive heads are kept: a closing connection writes one.
+    let kept = kept.filter(|_| opts.keep_alive);
+    if let Some(k) = &kept
+        && k.write(value, n, out)
+    {
+        return Some(written);
+    }
+    let start = out.len();
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(n).as_bytes();
     // One reservation for the whole head: the pieces below then never grow the buffer.
@@ -434,7 +446,10 @@ fn write_common_head(
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(date_server);
     out.extend_from_slice(if opts.keep_alive { b"\r\n".as_slice() } else { b"Connection: close\r\n\r\n" });
-    Some(WrittenHead { framing: BodyFraming::Length(n), keep_alive: opts.keep_alive })
+    if let Some(k) = kept {
+        k.keep(&out[start..], value, n);
+    }
+    Some(written)
 }
 
 /// Appends `HTTP/1.1 <code> <reason>\r\n`, from a constant for common codes.

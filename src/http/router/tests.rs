@@ -176,3 +176,47 @@ fn invalid_pattern_panics() {
 fn chained_duplicate_panics() {
     let _ = post(echo_params).post(echo_params);
 }
+
+#[test]
+fn the_exact_table_agrees_with_the_tree() {
+    // Static routes overlapping parameters and catch-alls at every depth:
+    // for each pattern without parameters, the exact table must give the
+    // endpoint `matchit` gives.
+    let r = Router::new()
+        .route("/", get(echo_params))
+        .route("/{top}", get(echo_params))
+        .route("/users", get(echo_params))
+        .route("/users/", get(echo_params))
+        .route("/users/new", get(echo_params))
+        .route("/users/{id}", get(echo_params))
+        .route("/users/{id}/edit", get(echo_params))
+        .route("/users/me/edit", get(echo_params))
+        .route("/files/{*rest}", get(echo_params))
+        .route("/files/index.html", get(echo_params))
+        .route("/a{{b}}", get(echo_params))
+        .route("/api/v1/items", post(echo_params))
+        .route("/api/v1/{kind}", get(echo_params));
+    let mut n = 0;
+    for (path, i) in r.exact.iter() {
+        let tree = *r.matcher.at(path).expect("a static pattern matches its own path").value;
+        assert_eq!(tree, i, "{path}");
+        n += 1;
+    }
+    assert_eq!(n, 7, "every pattern without braces, and only those");
+    assert_eq!(body(&r.call(req("GET", "/users/new"))), "GET none");
+    assert_eq!(body(&r.call(req("GET", "/users/7"))), "GET id=7");
+    assert_eq!(body(&r.call(req("GET", "/a{b}"))), "GET none");
+    assert_eq!(body(&r.call(req("GET", "/files/index.html"))), "GET none");
+    assert_eq!(body(&r.call(req("GET", "/files/other.html"))), "GET rest=other.html");
+    // A static path with a method it lacks is a 405 naming its own methods,
+    // not the parameter route's.
+    let res = r.call(req("GET", "/api/v1/items"));
+    assert_eq!(res.status(), 405);
+    assert_eq!(allow(&res), "OPTIONS, POST");
+    assert_eq!(body(&r.call(req("POST", "/api/v1/items"))), "POST none");
+    assert_eq!(body(&r.call(req("GET", "/api/v1/things"))), "GET kind=things");
+    // HEAD runs GET's handler on the exact path too; a trailing slash is another route.
+    assert_eq!(body(&r.call(req("HEAD", "/users"))), "HEAD none");
+    assert_eq!(body(&r.call(req("GET", "/users/"))), "GET none");
+    assert_eq!(body(&r.call(req("GET", "/users?x=1"))), "GET none");
+}

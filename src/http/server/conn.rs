@@ -650,19 +650,10 @@ impl Conn {
                 self.out.buf().extend_from_slice(CONTINUE_100);
             }
         }
-        // A streamed body runs user code (a `ResponseBody::stream` closure, a
-        // reader's `read`) after the handler's own `catch_unwind`. A panic there
-        // used to unwind the connection's green thread past
-        // `connection_closed()`, leaking its `max_connections` slot for good
-        // (and making a graceful shutdown wait out the whole grace period).
-        // The head is already out, so all we can do is close the connection.
-        keep = match crate::catch_unwind(|| self.write_response(response, version, is_head, keep)) {
-            Ok(written) => written?,
-            Err(p) => {
-                log::error!("greenloop: response body panicked (request {request_id}): {}", panic_text(&*p));
-                return Err(io::Error::other("response body panicked"));
-            }
-        };
+        // User code that runs after the handler's own `catch_unwind` (a
+        // streamed body, the response's extensions dropped) runs under
+        // another, in `write_response`.
+        keep = self.write_response(response, version, is_head, keep)?;
         if has_body && keep {
             // So the next request starts where it should. Should the rest of
             // the body be slow to come, the answer goes out first.
@@ -699,6 +690,15 @@ impl Conn {
 
     /// Serialises `response`; fixed bodies are buffered, streams written now.
     /// Returns whether the connection may be kept.
+    ///
+    /// A streamed body runs user code (a `ResponseBody::stream` closure, a
+    /// reader's `read`) after the handler's own `catch_unwind`, and so may
+    /// the `Drop` of a response extension. A panic there used to unwind the
+    /// connection's green thread past `connection_closed()`, leaking its
+    /// `max_connections` slot for good (and making a graceful shutdown wait
+    /// out the whole grace period). Both run under `catch_unwind` here; the
+    /// head may be out already, so all a panic can do is close the
+    /// connection. A fixed body runs none, and is written without one.
     fn write_response(&mut self, response: Response, version: Version, is_head: bool, keep: bool) -> io::Result<bool> {
         let (parts, body) = response.into_parts();
         let kind = body.into_kind();
@@ -719,27 +719,68 @@ impl Conn {
                 date: &stamp.date,
                 server: config.server_name.as_bytes(),
             };
-            write_response_head_stamped(parts.status, &parts.headers, outgoing, &opts, &stamp.fields, self.out.buf())
+            let mut kept = stamp.ok_head.borrow_mut();
+            let fields = &stamp.fields;
+            write_response_head_stamped(
+                parts.status,
+                &parts.headers,
+                outgoing,
+                &opts,
+                fields,
+                Some(&mut kept),
+                self.out.buf(),
+            )
         };
-        crate::http::response::recycle_headers(parts.headers);
+        if parts.extensions.is_empty() {
+            crate::http::response::recycle_parts(parts);
+        } else if let Err(p) = crate::catch_unwind(|| crate::http::response::recycle_parts(parts)) {
+            return Err(self.user_code_panicked("a response extension's drop", &*p));
+        }
         match (written.framing, kind) {
-            (BodyFraming::None, _) | (_, Kind::Empty) => {}
+            (BodyFraming::None, Kind::Empty | Kind::Bytes(_) | Kind::File { .. }) | (_, Kind::Empty) => {}
             (BodyFraming::Length(_), Kind::Bytes(b)) if b.len() <= COPY_LIMIT => self.out.buf().extend_from_slice(&b),
             (BodyFraming::Length(_), Kind::Bytes(b)) => self.out.write_now(&b)?,
-            (BodyFraming::Length(n), Kind::Reader { mut reader, .. }) => self.out.copy_exact(&mut *reader, n)?,
             (BodyFraming::Length(n), Kind::File { file, start, .. }) => self.out.send_file(&file, start, n)?,
-            (BodyFraming::Chunked, kind) => {
-                let mut w = self.out.chunked()?;
-                kind.write_to(&mut w)?;
-                w.finish()?;
+            (framing, kind) => {
+                let out = &mut self.out;
+                let streamed = crate::catch_unwind(move || -> io::Result<bool> {
+                    match (framing, kind) {
+                        (BodyFraming::None, _) => {}
+                        (BodyFraming::Length(n), Kind::Reader { mut reader, .. }) => out.copy_exact(&mut *reader, n)?,
+                        (BodyFraming::Chunked, kind) => {
+                            let mut w = out.chunked()?;
+                            kind.write_to(&mut w)?;
+                            w.finish()?;
+                        }
+                        (BodyFraming::UntilClose, kind) => {
+                            kind.write_to(&mut out.raw()?)?;
+                            return Ok(false);
+                        }
+                        (BodyFraming::Length(_), _) => unreachable!("streams are never given a length"),
+                    }
+                    Ok(true)
+                });
+                match streamed {
+                    Ok(may_keep) => {
+                        if !may_keep? {
+                            return Ok(false);
+                        }
+                    }
+                    Err(p) => return Err(self.user_code_panicked("response body", &*p)),
+                }
             }
-            (BodyFraming::UntilClose, kind) => {
-                kind.write_to(&mut self.out.raw()?)?;
-                return Ok(false);
-            }
-            (BodyFraming::Length(_), Kind::Writer(_)) => unreachable!("streams are never given a length"),
         }
         Ok(written.keep_alive)
+    }
+
+    /// Logs a panic of user code that `write_response` ran, and the error
+    /// that closes the connection.
+    #[cold]
+    #[inline(never)]
+    fn user_code_panicked(&self, what: &str, p: &(dyn std::any::Any + Send)) -> io::Error {
+        let request_id = self.info.get().request_id;
+        log::error!("greenloop: {what} panicked (request {request_id}): {}", panic_text(p));
+        io::Error::other(format!("{what} panicked"))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -65,6 +65,8 @@ pub(crate) struct Stamp {
     pub(crate) date: [u8; 29],
     /// `Date: <date>\r\n`, then `Server: <name>\r\n` unless the name is empty.
     pub(crate) fields: Vec<u8>,
+    /// The last common `200 OK` head written with these fields (cleared with them).
+    pub(crate) ok_head: RefCell<codec::OkHead>,
     /// Until when it may be reused.
     pub(super) until: Option<Instant>,
 }
@@ -74,16 +76,26 @@ impl WorkerCtx {
     /// `Date` and `Server` fields ready to copy: the wall clock is read at
     /// most every 100 ms (a Date is approximate by definition; nginx
     /// refreshes its own once per loop iteration).
+    #[inline]
     pub(crate) fn stamp_at(&self, now: Instant) -> std::cell::Ref<'_, Stamp> {
         if self.stamp.borrow().until.is_none_or(|until| now >= until) {
-            let mut stamp = self.stamp.borrow_mut();
-            let date = *self.date.borrow_mut().get(std::time::SystemTime::now());
-            stamp.date = date;
-            stamp.until = now.checked_add(Duration::from_millis(100));
-            stamp.fields.clear();
-            codec::write_date_server(&date, self.config.server_name.as_bytes(), &mut stamp.fields);
+            self.restamp(now);
         }
         self.stamp.borrow()
+    }
+
+    /// Formats the stamp anew (every 100 ms): out of line, so that the
+    /// check above is all a response pays.
+    #[cold]
+    #[inline(never)]
+    fn restamp(&self, now: Instant) {
+        let mut stamp = self.stamp.borrow_mut();
+        let date = *self.date.borrow_mut().get(std::time::SystemTime::now());
+        stamp.date = date;
+        stamp.until = now.checked_add(Duration::from_millis(100));
+        stamp.fields.clear();
+        stamp.ok_head.get_mut().clear();
+        codec::write_date_server(&date, self.config.server_name.as_bytes(), &mut stamp.fields);
     }
 
     /// Registers the calling connection green thread until the guard drops.

@@ -67,7 +67,7 @@ pub(super) fn run_worker(
             idle_wanted: Cell::new(false),
             acceptor: RefCell::new(Some(park::unparker())),
             date: RefCell::new(DateCache::new()),
-            stamp: RefCell::new(Stamp { date: [0; 29], fields: Vec::new(), until: None }),
+            stamp: RefCell::new(Stamp { date: [0; 29], fields: Vec::new(), ok_head: Default::default(), until: None }),
             states: RefCell::new(Vec::new()),
         });
         WORKER.with(|w| *w.borrow_mut() = Some(ctx.clone()));

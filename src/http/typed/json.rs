@@ -1,7 +1,7 @@
 //! [`Json`]: a response body serialised with serde, and how a JSON body
 //! that failed to parse is told to the client.
 
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 
 use super::rejection::Rejection;
@@ -26,11 +26,7 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(bytes) => {
-                let mut r = Response::new(ResponseBody::from(bytes));
-                r.headers_mut().insert(header::CONTENT_TYPE, JSON);
-                r
-            }
+            Ok(bytes) => crate::http::response::with_type(ResponseBody::from(bytes), JSON),
             Err(e) => {
                 Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, format!("could not serialise the response: {e}"))
                     .into_response()

@@ -20,9 +20,7 @@ const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 
 impl<T: Into<ResponseBody>> IntoResponse for Html<T> {
     fn into_response(self) -> Response {
-        let mut r = Response::new(self.0.into());
-        r.headers_mut().insert(header::CONTENT_TYPE, HTML);
-        r
+        crate::http::response::with_type(self.0.into(), HTML)
     }
 }
 

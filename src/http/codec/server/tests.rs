@@ -494,6 +494,7 @@ fn preformatted_date_and_server_write_the_same_head() {
                         OutgoingBody::Length(2),
                         &o,
                         &fields,
+                        None,
                         &mut stamped,
                     );
                     assert_eq!((String::from_utf8(stamped).unwrap(), b), (String::from_utf8(plain).unwrap(), a));
@@ -511,7 +512,7 @@ fn the_pre_encoded_common_head_is_byte_for_byte_the_general_one() {
     two.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let mut fields = Vec::new();
     write_date_server(DATE, b"greenloop", &mut fields);
-    for headers in [text, json, two, HeaderMap::new()] {
+    for headers in [text.clone(), json.clone(), two, HeaderMap::new()] {
         for body in
             [OutgoingBody::Length(0), OutgoingBody::Length(13), OutgoingBody::Length(1 << 40), OutgoingBody::Chunked]
         {
@@ -524,7 +525,36 @@ fn the_pre_encoded_common_head_is_byte_for_byte_the_general_one() {
                         // Something already in the buffer (an earlier pipelined answer) stays.
                         let (mut general, mut common) = (b"earlier".to_vec(), b"earlier".to_vec());
                         let a = write_response_head(status, &headers, body, &o, &mut general);
-                        let b = write_response_head_stamped(status, &headers, body, &o, &fields, &mut common);
+                        let b = write_response_head_stamped(status, &headers, body, &o, &fields, None, &mut common);
+                        // A kept head, whatever it was, changes nothing either.
+                        for kept_first in [&text, &json, &headers] {
+                            let mut kept = OkHead::default();
+                            let mut scratch = Vec::new();
+                            let ok = opts(Version::HTTP_11, false, true);
+                            let o13 = OutgoingBody::Length(13);
+                            write_response_head_stamped(
+                                status,
+                                kept_first,
+                                o13,
+                                &ok,
+                                &fields,
+                                Some(&mut kept),
+                                &mut scratch,
+                            );
+                            for _ in 0..2 {
+                                let mut again = b"earlier".to_vec();
+                                let c = write_response_head_stamped(
+                                    status,
+                                    &headers,
+                                    body,
+                                    &o,
+                                    &fields,
+                                    Some(&mut kept),
+                                    &mut again,
+                                );
+                                assert_eq!((&again, c), (&general, a), "kept {kept_first:?}");
+                            }
+                        }
                         assert_eq!(
                             (String::from_utf8(common).unwrap(), b),
                             (String::from_utf8(general).unwrap(), a),
