@@ -136,6 +136,8 @@ impl Cancel {
     /// server's, under every handler): `Err` carries the panic's payload, or
     /// a [`Cancelled`] when the scope was cancelled.
     pub(crate) fn run_catching<T>(&self, f: impl FnOnce() -> T) -> Result<T, Box<dyn std::any::Any + Send>> {
+        // Opening and closing are inline (their rare cases out of line):
+        // they add a few words to this frame, not a frame of their own.
         let scope = self.open();
         let mut result = catch_unwind(AssertUnwindSafe(f));
         scope.close(&mut result);
@@ -161,7 +163,7 @@ impl Cancel {
     /// request: two stores), else where `enter_elsewhere` puts it. Returns
     /// the task and the scope's place: the green thread and the depth (0
     /// for the slot).
-    #[inline(never)]
+    #[inline]
     fn enter(&self) -> (&'static Task, TaskRef, usize) {
         let c = core();
         let (Some(task), Some(me)) = (c.current_task(), c.current()) else { not_on_a_green_thread() };
@@ -202,7 +204,7 @@ impl Cancel {
     }
 
     /// Closes the scope `enter` opened; whether it was cancelled.
-    #[inline(never)]
+    #[inline]
     fn leave(&self, task: &Task, me: TaskRef, depth: usize) -> bool {
         if self.inner.scope.get() == Some((me, depth)) {
             self.inner.scope.set(None);
@@ -277,6 +279,8 @@ impl OpenScope<'_> {
     }
 }
 
+/// `Cancel::run`'s panic outside a green thread, out of the way of the
+/// inline path.
 #[cold]
 #[inline(never)]
 fn not_on_a_green_thread() -> ! {
