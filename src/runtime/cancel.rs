@@ -40,7 +40,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
-use super::core::{Scope, Task, TaskRef, core, force_unwinding, try_core};
+use super::core::{CancelSlot, Scope, Task, TaskRef, core, force_unwinding, try_core};
 use super::park::is_scope_elapsed;
 
 /// A cancellation handle: cloning it gives another handle to the same one.
@@ -53,9 +53,9 @@ pub struct Cancel {
 struct Inner {
     cancelled: Cell<bool>,
     /// The scopes running under this handle: the green thread and the
-    /// scope's depth on it. Almost always one (a server's request), kept
-    /// apart from the rare others so that entering and leaving it are two
-    /// stores, not a vector's push and search.
+    /// scope's depth on it (0: the task's own slot). Almost always one (a
+    /// server's request), kept apart from the rare others so that entering
+    /// and leaving it are two stores, not a vector's push and search.
     scope: Cell<Option<(TaskRef, usize)>>,
     others: RefCell<Vec<(TaskRef, usize)>>,
 }
@@ -136,29 +136,62 @@ impl Cancel {
     /// server's, under every handler): `Err` carries the panic's payload, or
     /// a [`Cancelled`] when the scope was cancelled.
     pub(crate) fn run_catching<T>(&self, f: impl FnOnce() -> T) -> Result<T, Box<dyn std::any::Any + Send>> {
-        // Entering and leaving are out of line: this frame stays on the
-        // stack under every handler, so it holds only the scope's place.
-        let (task, me, depth) = self.enter();
-        let result = catch_unwind(AssertUnwindSafe(f));
-        let expired = self.leave(task, me, depth);
-        if !expired && result.is_ok() {
-            return result;
-        }
-        Self::settle(result, expired)
+        // Opening and closing are inline (their rare cases out of line):
+        // they add a few words to this frame, not a frame of their own.
+        let scope = self.open();
+        let mut result = catch_unwind(AssertUnwindSafe(f));
+        scope.close(&mut result);
+        result
     }
 
-    /// Pushes a scope on the current green thread; its task and depth.
-    #[inline(never)]
+    /// Opens a scope on the current green thread, for code that catches its
+    /// own unwinds and hands the outcome to [`OpenScope::close`]: what
+    /// [`run_catching`](Self::run_catching) does, for a caller that keeps
+    /// the outcome where it will use it (the HTTP/1 server: the response is
+    /// built in place, not copied out of a returned value).
+    ///
+    /// # Panics
+    /// Outside a green thread.
+    #[inline]
+    pub(crate) fn open(&self) -> OpenScope<'_> {
+        let (task, me, depth) = self.enter();
+        OpenScope { cancel: self, task, me, depth }
+    }
+
+    /// Opens a scope on the current green thread: in its task's own slot
+    /// when that is free and this handle tracks no other scope (a server's
+    /// request: two stores), else where `enter_elsewhere` puts it. Returns
+    /// the task and the scope's place: the green thread and the depth (0
+    /// for the slot).
+    #[inline]
     fn enter(&self) -> (&'static Task, TaskRef, usize) {
         let c = core();
-        let (task, me) = match (c.current_task(), c.current()) {
-            (Some(t), Some(r)) => (t, r),
-            _ => panic!("greenloop: Cancel::run must be called on a green thread"),
-        };
+        let (Some(task), Some(me)) = (c.current_task(), c.current()) else { not_on_a_green_thread() };
+        if task.cancel_slot.get() == CancelSlot::Free && self.inner.scope.get().is_none() {
+            task.cancel_slot.set(if self.inner.cancelled.get() {
+                CancelSlot::Cancelled(c.now())
+            } else {
+                CancelSlot::Open
+            });
+            self.inner.scope.set(Some((me, 0)));
+            return (task, me, 0);
+        }
+        self.enter_elsewhere(task, me)
+    }
+
+    /// `enter` for the rare cases: a scope inside another on the same green
+    /// thread goes on its vector of scopes, like a `timeout`; a handle with
+    /// scopes on several green threads tracks all but the first apart.
+    #[cold]
+    #[inline(never)]
+    fn enter_elsewhere(&self, task: &'static Task, me: TaskRef) -> (&'static Task, TaskRef, usize) {
         let cancelled = self.inner.cancelled.get();
-        let depth = {
+        let deadline = if cancelled { Some(crate::runtime::inspect::loop_time()) } else { None };
+        let depth = if task.cancel_slot.get() == CancelSlot::Free {
+            task.cancel_slot.set(deadline.map_or(CancelSlot::Open, CancelSlot::Cancelled));
+            0
+        } else {
             let mut scopes = task.scopes.borrow_mut();
-            let deadline = if cancelled { Some(crate::runtime::inspect::loop_time()) } else { None };
             scopes.push(Scope { deadline, expired: cancelled, cancel: true });
             scopes.len()
         };
@@ -170,42 +203,88 @@ impl Cancel {
         (task, me, depth)
     }
 
-    /// Pops the scope `enter` pushed; whether it was cancelled.
-    #[inline(never)]
+    /// Closes the scope `enter` opened; whether it was cancelled.
+    #[inline]
     fn leave(&self, task: &Task, me: TaskRef, depth: usize) -> bool {
         if self.inner.scope.get() == Some((me, depth)) {
             self.inner.scope.set(None);
         } else {
-            let mut others = self.inner.others.borrow_mut();
-            if let Some(i) = others.iter().rposition(|&(t, d)| t == me && d == depth) {
-                others.swap_remove(i);
-            }
+            self.forget_other(me, depth);
         }
+        if depth == 0 {
+            matches!(task.cancel_slot.replace(CancelSlot::Free), CancelSlot::Cancelled(_))
+        } else {
+            Self::pop_scope(task, depth)
+        }
+    }
+
+    /// `leave` for a scope this handle tracks among its others.
+    #[cold]
+    #[inline(never)]
+    fn forget_other(&self, me: TaskRef, depth: usize) {
+        let mut others = self.inner.others.borrow_mut();
+        if let Some(i) = others.iter().rposition(|&(t, d)| t == me && d == depth) {
+            others.swap_remove(i);
+        }
+    }
+
+    /// `leave` for a scope on the vector: pops it; whether it was cancelled.
+    #[cold]
+    #[inline(never)]
+    fn pop_scope(task: &Task, depth: usize) -> bool {
         let mut scopes = task.scopes.borrow_mut();
         let expired = scopes.get(depth - 1).is_some_and(|s| s.expired);
         scopes.truncate(depth - 1);
         expired
     }
 
-    /// What a cancelled scope or an unwind out of it becomes: a
-    /// [`Cancelled`] if the scope was cancelled, the panic's payload
-    /// otherwise; the runtime's own unwinds (shutdown, an enclosing
-    /// `timeout`) go on.
+    /// What a cancelled scope or an unwind out of it becomes, in place: a
+    /// [`Cancelled`] if the scope was cancelled (a value `f` returned after
+    /// all is dropped), the panic's payload otherwise; the runtime's own
+    /// unwinds (shutdown, an enclosing `timeout`) go on.
     #[cold]
     #[inline(never)]
-    fn settle<T>(
-        result: Result<T, Box<dyn std::any::Any + Send>>,
-        expired: bool,
-    ) -> Result<T, Box<dyn std::any::Any + Send>> {
-        let p = match result {
-            Ok(_) => return Err(Box::new(Cancelled(()))),
-            Err(p) => p,
-        };
-        if force_unwinding() || (is_scope_elapsed(&*p) && !expired) {
-            resume_unwind(p)
+    fn settle<T>(result: &mut Result<T, Box<dyn std::any::Any + Send>>, expired: bool) {
+        match std::mem::replace(result, Err(Box::new(Cancelled(())))) {
+            Ok(_) => {}
+            Err(p) if force_unwinding() || (is_scope_elapsed(&*p) && !expired) => resume_unwind(p),
+            Err(p) if is_scope_elapsed(&*p) => {}
+            Err(p) => *result = Err(p),
         }
-        if is_scope_elapsed(&*p) { Err(Box::new(Cancelled(()))) } else { Err(p) }
     }
+}
+
+/// A [`Cancel`] scope opened by [`Cancel::open`]: its waits end when the
+/// handle is cancelled, until [`close`](Self::close).
+#[must_use = "a scope stays open until it is closed"]
+pub(crate) struct OpenScope<'a> {
+    cancel: &'a Cancel,
+    task: &'static Task,
+    me: TaskRef,
+    depth: usize,
+}
+
+impl OpenScope<'_> {
+    /// Closes the scope, with the outcome of the code under it (its value,
+    /// or the payload `catch_unwind` caught): made a [`Cancelled`] if the
+    /// scope was cancelled, an unwind of the runtime's own resumed, a panic
+    /// left as it is. Call it on the green thread that opened the scope,
+    /// after everything opened inside it was closed.
+    #[inline]
+    pub(crate) fn close<T>(self, outcome: &mut Result<T, Box<dyn std::any::Any + Send>>) {
+        let expired = self.cancel.leave(self.task, self.me, self.depth);
+        if expired || outcome.is_err() {
+            Cancel::settle(outcome, expired);
+        }
+    }
+}
+
+/// `Cancel::run`'s panic outside a green thread, out of the way of the
+/// inline path.
+#[cold]
+#[inline(never)]
+fn not_on_a_green_thread() -> ! {
+    panic!("greenloop: Cancel::run must be called on a green thread")
 }
 
 /// Whether the current green thread runs inside a [`Cancel::run`] scope
@@ -214,5 +293,5 @@ impl Cancel {
 /// timed out. `false` outside a green thread.
 pub fn is_cancelled() -> bool {
     let Some(task) = try_core().and_then(|c| c.current_task()) else { return false };
-    task.scopes.borrow().iter().any(|s| s.cancel && s.expired)
+    task.cancel_slot.get().deadline().is_some() || task.scopes.borrow().iter().any(|s| s.cancel && s.expired)
 }

@@ -541,8 +541,11 @@ impl Conn {
         }
         // The request stays in this frame; the app takes it out where it is
         // consumed (see `Handler::call_in_place`). One frame both catches a
-        // panic and scopes the cancellation.
-        let outcome = self.cancel.run_catching(|| self.app.call_in_place(&mut slot));
+        // panic and scopes the cancellation, and the response is made where
+        // `respond` takes it from (`run_catching` would return a copy).
+        let scope = self.cancel.open();
+        let mut outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.app.call_in_place(&mut slot)));
+        scope.close(&mut outcome);
         metrics.in_flight.sub(1);
         drop(slot);
         self.respond(outcome, request)

@@ -205,9 +205,14 @@ impl Core {
     /// `watch_hangup` means it). No syscall unless a hang-up event was seen.
     #[inline]
     pub(crate) fn hung_up(&self, index: usize) -> bool {
-        let io = self.io.borrow();
-        let e = &io[index];
-        e.hup && peer_gone(e.fd)
+        // Asked at the start of every request: the bit is read inline, the
+        // peek (rare) is out of line.
+        let (hup, fd) = {
+            let io = self.io.borrow();
+            let e = &io[index];
+            (e.hup, e.fd)
+        };
+        hup && peer_gone(fd)
     }
 
     pub(super) fn dispatch_io(&self, event: &mio::event::Event) {
@@ -274,6 +279,8 @@ impl Core {
 
 /// Whether a stream's peer is gone: a non-consuming one-byte peek finds the
 /// end of the stream or an error. Unread bytes, or none yet, say no.
+#[cold]
+#[inline(never)]
 fn peer_gone(fd: std::os::fd::RawFd) -> bool {
     let mut byte = 0u8;
     // SAFETY: `fd` is the open descriptor of a registered stream, and the

@@ -35,7 +35,7 @@ use crossbeam::queue::SegQueue;
 pub(crate) use self::dump::known_loops;
 use self::io::IoEntry;
 use self::tasks::TaskTable;
-pub(crate) use self::tasks::{Completion, Exit, Measure, Scope, Task, TaskRef};
+pub(crate) use self::tasks::{CancelSlot, Completion, Exit, Measure, Scope, Task, TaskRef};
 use self::wait::TimerAction;
 pub use self::wait::Wake;
 use super::config::Config;

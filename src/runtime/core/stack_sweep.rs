@@ -117,7 +117,7 @@ impl Core {
 impl Core {
     /// Frees the boxes of finished green threads beyond `SPARE_TASKS` (at
     /// most `MAX_FREED` now): after 10 000 connections fell asleep they
-    /// would otherwise stay, 344 bytes each. Returns whether some are left.
+    /// would otherwise stay, 360 bytes each. Returns whether some are left.
     fn free_spare_tasks(&self) -> bool {
         if self.tasks.spare_len() <= SPARE_TASKS {
             return false;

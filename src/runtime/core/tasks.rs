@@ -68,6 +68,33 @@ pub(crate) struct Scope {
     pub(crate) cancel: bool,
 }
 
+/// The one `Cancel::run` scope a task holds in itself rather than in its
+/// `scopes` vector: the first opened while none is (a server's request is
+/// one, every time), so entering and leaving it are a store each. Scopes
+/// opened inside it go in the vector; scopes are told apart by their own
+/// state, never by their order, so the two places need not agree on one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum CancelSlot {
+    /// No scope in it: the next `Cancel::run` takes it.
+    Free,
+    /// A scope runs, not cancelled.
+    Open,
+    /// A scope runs and was cancelled at this loop time, now its deadline
+    /// (passed): every wait inside it ends at once.
+    Cancelled(Instant),
+}
+
+impl CancelSlot {
+    /// Its deadline: the time it was cancelled.
+    #[inline]
+    pub(crate) fn deadline(self) -> Option<Instant> {
+        match self {
+            CancelSlot::Cancelled(at) => Some(at),
+            _ => None,
+        }
+    }
+}
+
 /// One green thread.
 pub(crate) struct Task {
     pub(crate) id: u64,
@@ -104,6 +131,8 @@ pub(crate) struct Task {
     /// another (see `wait`).
     pub(super) timer: Cell<Option<(Instant, u64)>>,
     pub(crate) scopes: RefCell<Vec<Scope>>,
+    /// Its own cancellation scope, outside `scopes` (see `CancelSlot`).
+    pub(crate) cancel_slot: Cell<CancelSlot>,
     /// (task id, label) shown by the watchdog; read from its thread, hence a Mutex.
     pub(crate) label: TaskLabel,
     pub(crate) has_label: Cell<bool>,
@@ -144,6 +173,7 @@ impl Task {
         self.urgent.set(false);
         self.yielder.set(ptr::null());
         self.scopes.get_mut().clear();
+        self.cancel_slot.set(CancelSlot::Free);
         self.measure.set(None);
         if self.has_label.replace(false) {
             // Locked: the watchdog thread may be cloning this label (see set_name_label).
@@ -353,6 +383,7 @@ impl Core {
                 wait_io: Cell::new(0),
                 timer: Cell::new(None),
                 scopes: RefCell::new(Vec::new()),
+                cancel_slot: Cell::new(CancelSlot::Free),
                 label: std::sync::Mutex::new(None),
                 has_label: Cell::new(false),
                 measure: Cell::new(None),

@@ -17,7 +17,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::tasks::{State, Task, TaskRef};
+use super::tasks::{CancelSlot, State, Task, TaskRef};
 use super::{Core, force_unwinding};
 use crate::runtime::join_error::JoinError;
 use crate::runtime::thread_info::WaitReason;
@@ -128,14 +128,20 @@ impl Core {
             // must not start a second unwind (that aborts the process).
             return deadline;
         }
-        let scopes = task.scopes.borrow();
-        let scope = scopes.iter().filter_map(|s| s.deadline).min();
-        match (deadline, scope) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let mut at = deadline;
+        let mut bound = |d: Instant| at = Some(at.map_or(d, |a| a.min(d)));
+        if let Some(d) = task.cancel_slot.get().deadline() {
+            bound(d);
         }
+        for d in task.scopes.borrow().iter().filter_map(|s| s.deadline) {
+            bound(d);
+        }
+        at
     }
 
+    /// Marks the scopes whose deadline is `at` or earlier expired. (The
+    /// task's `cancel_slot` has a deadline only once it is cancelled, and is
+    /// expired from then on.)
     fn expire_scopes(&self, task: &Task, at: Instant) {
         for s in task.scopes.borrow_mut().iter_mut() {
             if s.deadline.is_some_and(|d| d <= at) {
@@ -144,14 +150,20 @@ impl Core {
         }
     }
 
-    /// Ends scope `depth` (1-based) of task `r` now, as if its deadline had
-    /// passed: its waits stop at once (a parked task is woken), and so does
-    /// every later wait inside it. What `Cancel::cancel` does.
+    /// Ends scope `depth` (1-based; 0 is the task's `cancel_slot`) of task
+    /// `r` now, as if its deadline had passed: its waits stop at once (a
+    /// parked task is woken), and so does every later wait inside it. What
+    /// `Cancel::cancel` does.
     pub(crate) fn expire_scope_now(&self, r: TaskRef, depth: usize) {
         let Some(task) = self.tasks.get(r) else { return };
-        {
+        if depth == 0 {
+            if task.cancel_slot.get() == CancelSlot::Free {
+                return;
+            }
+            task.cancel_slot.set(CancelSlot::Cancelled(self.now.get()));
+        } else {
             let mut scopes = task.scopes.borrow_mut();
-            let Some(s) = scopes.get_mut(depth.wrapping_sub(1)) else { return };
+            let Some(s) = scopes.get_mut(depth - 1) else { return };
             s.deadline = Some(self.now.get());
             s.expired = true;
         }

@@ -337,6 +337,7 @@ macro_rules! green_stream {
             }
             /// Whether the peer has hung up (as [`cancel_on_hangup`](Self::cancel_on_hangup)
             /// means it). Costs a syscall only once a hang-up event was seen.
+            #[inline]
             pub fn peer_hung_up(&self) -> bool {
                 self.io.peer_hung_up()
             }
