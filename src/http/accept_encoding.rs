@@ -2,8 +2,8 @@
 //! coding the server can produce (RFC 9110, section 12.5.3): shared by the
 //! file server (precompressed siblings) and the compression middleware.
 
-use http::HeaderMap;
-use http::header::ACCEPT_ENCODING;
+#[cfg(any(feature = "static-files", test))]
+use http::{HeaderMap, header::ACCEPT_ENCODING};
 
 /// A content coding the server produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +40,7 @@ impl Accepted {
     /// Reads every `Accept-Encoding` field of `headers`. An entry naming a
     /// coding wins over `*`, whatever their order; a malformed `q` makes the
     /// entry count as refused.
+    #[cfg(any(feature = "static-files", test))]
     pub(crate) fn from_headers(headers: &HeaderMap) -> Accepted {
         Accepted::from_values(headers.get_all(ACCEPT_ENCODING).iter().map(|v| v.as_bytes()))
     }

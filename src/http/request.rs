@@ -358,6 +358,7 @@ impl<'a> Iterator for HeaderValues<'a> {
 pub(crate) trait RequestView {
     fn view_extensions(&self) -> &Extensions;
     fn view_query(&self) -> Option<&str>;
+    #[cfg(feature = "cookies")]
     fn view_headers(&self) -> &HeaderMap;
 }
 
@@ -368,6 +369,7 @@ impl RequestView for Request {
     fn view_query(&self) -> Option<&str> {
         self.query_string()
     }
+    #[cfg(feature = "cookies")]
     fn view_headers(&self) -> &HeaderMap {
         self.headers()
     }
@@ -380,6 +382,7 @@ impl<B> RequestView for http::Request<B> {
     fn view_query(&self) -> Option<&str> {
         self.uri().query()
     }
+    #[cfg(feature = "cookies")]
     fn view_headers(&self) -> &HeaderMap {
         self.headers()
     }

@@ -195,8 +195,11 @@ const TCHAR: [bool; 256] = {
 mod tests {
     use super::*;
 
-    /// httparse's reading of `head`, as owned values.
-    fn httparse_reads(head: &[u8]) -> Option<(String, String, u8, Vec<(String, Vec<u8>)>, usize)> {
+    /// Method, target, version, fields and length, as owned values.
+    type Reading = Option<(String, String, u8, Vec<(String, Vec<u8>)>, usize)>;
+
+    /// httparse's reading of `head`.
+    fn httparse_reads(head: &[u8]) -> Reading {
         let mut slots = [httparse::EMPTY_HEADER; 16];
         let mut req = httparse::Request::new(&mut slots);
         let n = match req.parse(head) {
@@ -207,7 +210,7 @@ mod tests {
         Some((req.method?.to_string(), req.path?.to_string(), req.version?, fields, n))
     }
 
-    fn ours(head: &[u8]) -> Option<(String, String, u8, Vec<(String, Vec<u8>)>, usize)> {
+    fn ours(head: &[u8]) -> Reading {
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 16];
         let c = parse_common(head, &mut slots)?;
         let fields = slots[..c.fields]
