@@ -54,7 +54,7 @@ impl Sleeper {
 
 /// Moves a value out of its box and frees the box now, not when the
 /// caller's frame ends (a connection's green thread outlives it).
-fn unbox<T>(b: Box<T>) -> T {
+pub(super) fn unbox<T>(b: Box<T>) -> T {
     *b
 }
 

@@ -271,7 +271,7 @@ pub(super) fn drive(mut conn: Box<Conn>) {
 #[inline(never)]
 fn run_upgraded(conn: Box<Conn>, then: crate::http::upgrade::Pending, upgraded: crate::http::upgrade::Upgraded) {
     let Some(held) = super::holdings::take() else {
-        then(upgraded);
+        then.run(upgraded);
         release();
         return;
     };
@@ -280,13 +280,14 @@ fn run_upgraded(conn: Box<Conn>, then: crate::http::upgrade::Pending, upgraded: 
     let handover = Box::new((held, conn.shared.clone(), conn.label.clone(), conn.info.clone(), then, upgraded));
     drop(conn);
     crate::spawn_detached(move || {
-        let (held, shared, label, info, then, upgraded) = *handover;
+        // Out of its box first: the box is freed now, not when the protocol ends.
+        let (held, shared, label, info, then, upgraded) = super::asleep::unbox(handover);
         super::holdings::restore(held);
         shared.set_waker(super::registry::ConnWaker::Thread(crate::park::unparker()));
         drop(shared);
         crate::http::request_ext::set_connection_info(info);
         label.attach();
-        then(upgraded);
+        then.run(upgraded);
         release();
     });
 }
