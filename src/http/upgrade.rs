@@ -36,6 +36,8 @@ impl<F: FnOnce(Upgraded)> Then for F {
 
 /// Moves a value out of its box, which is freed when this returns (not
 /// when the caller's frame ends).
+// Taking the box is the point: it is freed on return.
+#[allow(clippy::boxed_local)]
 fn unbox<T>(b: Box<T>) -> T {
     *b
 }

@@ -54,6 +54,8 @@ impl Sleeper {
 
 /// Moves a value out of its box and frees the box now, not when the
 /// caller's frame ends (a connection's green thread outlives it).
+// Taking the box is the point: it is freed on return.
+#[allow(clippy::boxed_local)]
 pub(super) fn unbox<T>(b: Box<T>) -> T {
     *b
 }
