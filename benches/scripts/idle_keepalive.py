@@ -7,7 +7,7 @@ so the connections sleep without their green threads, and the stack pool
 has given back the stacks they no longer need).
 
 Run twice to compare, from the repository root, with a release build:
-  benches/scripts/idle_keepalive.py                      # default: asleep after 1 s
+  benches/scripts/idle_keepalive.py                      # default: asleep after 250 ms
   ARGS="--idle-stackless-after off" benches/scripts/idle_keepalive.py
   N=2000 benches/scripts/idle_keepalive.py PATH          # another size or build
 Needs `ulimit -n` above N + 100 (raised here up to the hard limit).

@@ -18,7 +18,29 @@ use super::conn::stream::Stream;
 use super::response::Response;
 
 /// What runs the connection after a `101`.
-pub(crate) type Pending = Box<dyn FnOnce(Upgraded)>;
+pub(crate) type Pending = Box<dyn Then>;
+
+/// A callback given to [`switch`], run once with the connection.
+pub(crate) trait Then {
+    /// Runs the callback, its box freed first: the protocol it runs may
+    /// last as long as the connection (a WebSocket), and its box need not.
+    fn run(self: Box<Self>, conn: Upgraded);
+}
+
+impl<F: FnOnce(Upgraded)> Then for F {
+    fn run(self: Box<Self>, conn: Upgraded) {
+        let then = unbox(self);
+        then(conn)
+    }
+}
+
+/// Moves a value out of its box, which is freed when this returns (not
+/// when the caller's frame ends).
+// Taking the box is the point: it is freed on return.
+#[allow(clippy::boxed_local)]
+fn unbox<T>(b: Box<T>) -> T {
+    *b
+}
 
 /// The callback of the `101` the current connection's handler answers.
 static PENDING: crate::LocalKey<Pending> = crate::LocalKey::new();
@@ -75,6 +97,12 @@ impl std::fmt::Debug for Upgraded {
 impl Upgraded {
     pub(crate) fn new(stream: Rc<Stream>, early: Vec<u8>) -> Upgraded {
         Upgraded { stream, early: RefCell::new(early) }
+    }
+
+    /// The connection underneath (a protocol layer that took the early
+    /// bytes reads it directly).
+    pub(crate) fn stream(&self) -> &Rc<Stream> {
+        &self.stream
     }
 
     /// Takes the bytes that arrived with the request head (a protocol layer

@@ -26,7 +26,7 @@ OPTIONS:
     --idle-timeout SECS      keep-alive idle time [default: 60]
     --idle-stackless-after SECS|off
                              an idle keep-alive connection gives back its green thread
-                             and stack after this long [default: 1]
+                             and stack after this long [default: 0.25]
     --stack-size BYTES       green-thread stack size [default: 262144]
     --tls-cert PATH          serve HTTPS with this PEM certificate chain (with --tls-key);
                              ALPN offers h2 (feature `http2`) and http/1.1

@@ -1,27 +1,31 @@
 //! A keep-alive connection between requests, waiting without a green thread.
 //!
 //! After `Limits::idle_stackless_after` with no request, a connection's
-//! green thread ends and gives its stack back; what is left is the
-//! connection's state in a box, held by a readiness callback on its socket
-//! (as [`call_later`](crate::call_later) holds no stack while it waits).
+//! green thread ends and gives its stack back; what is left is the little
+//! the connection needs to be built again ([`Dormant`]: its socket, its
+//! registration, its clock) in one allocation, held by a readiness callback
+//! on its socket (as [`call_later`](crate::call_later) holds no stack while
+//! it waits). Its buffers, input state, cancellation and label are freed.
 //! The first bytes of the next request, a hang-up, the idle timeout, an
 //! eviction at the connection cap or the worker's shutdown start a new
 //! green thread that takes the connection up where it stopped.
 //!
 //! Ten thousand idle keep-alive connections then cost their sockets and
-//! about a kilobyte each, instead of a green thread and its touched stack
+//! under 700 bytes of live heap each, instead of a green thread and its touched stack
 //! each (see docs/PERFORMANCE.md, "Idle connections").
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use super::conn::{Conn, drive};
+use super::conn::{Conn, Dormant, drive};
 use super::holdings::{self, Holdings};
 use super::registry::ConnWaker;
 
 /// A sleeping connection: taken out once, by whichever wake comes first.
-struct Sleeper {
-    conn: RefCell<Option<(Box<Conn>, Holdings)>>,
+/// Held by the socket's readiness callback; the worker's registry and the
+/// idle timer hold it weakly.
+pub(super) struct Sleeper {
+    conn: RefCell<Option<(Dormant, Holdings)>>,
     /// Wakes it at its idle timeout (to close it).
     timer: Cell<Option<crate::CallLater>>,
 }
@@ -29,7 +33,7 @@ struct Sleeper {
 impl Sleeper {
     /// Starts a green thread that takes the connection up; later wakes find
     /// it gone and do nothing.
-    fn wake(&self) {
+    pub(super) fn wake(&self) {
         let Some((conn, held)) = self.conn.borrow_mut().take() else { return };
         if let Some(timer) = self.timer.take() {
             timer.cancel();
@@ -40,20 +44,27 @@ impl Sleeper {
         // Boxed: the new green thread's entry frame then holds a pointer.
         let state = Box::new((conn, held));
         crate::spawn_detached(move || {
-            let (mut conn, held) = *state;
+            let (conn, held) = unbox(state);
             holdings::restore(held);
             conn.shared().set_waker(ConnWaker::Thread(crate::park::unparker()));
-            conn.wake_up();
-            drive(conn);
+            drive(conn.revive());
         });
     }
+}
+
+/// Moves a value out of its box and frees the box now, not when the
+/// caller's frame ends (a connection's green thread outlives it).
+// Taking the box is the point: it is freed on return.
+#[allow(clippy::boxed_local)]
+pub(super) fn unbox<T>(b: Box<T>) -> T {
+    *b
 }
 
 /// Puts `conn`, idle between requests, to sleep without its green thread
 /// (which should end right after). Gives it back when bytes may already be
 /// readable: the caller reads them instead.
 #[inline(never)]
-pub(super) fn sleep(mut conn: Box<Conn>) -> Result<(), Box<Conn>> {
+pub(super) fn sleep(conn: Box<Conn>) -> Result<(), Box<Conn>> {
     let sleeper = Rc::new(Sleeper { conn: RefCell::new(None), timer: Cell::new(None) });
     let on_readable = {
         let sleeper = sleeper.clone();
@@ -67,17 +78,16 @@ pub(super) fn sleep(mut conn: Box<Conn>) -> Result<(), Box<Conn>> {
         conn.stream().forget_when_readable();
         return Err(conn);
     };
-    conn.shed();
+    let conn = conn.doze();
     // Held weakly: the socket's callback alone keeps the sleeper.
     let weak: Weak<Sleeper> = Rc::downgrade(&sleeper);
-    let wake: Rc<dyn Fn()> = Rc::new(move || {
+    conn.shared().set_waker(ConnWaker::Asleep(weak.clone()));
+    let left = conn.idle_deadline().saturating_duration_since(crate::inspect::loop_time());
+    let timer = crate::call_later(left, move || {
         if let Some(s) = weak.upgrade() {
             s.wake();
         }
     });
-    conn.shared().set_waker(ConnWaker::Asleep(wake.clone()));
-    let left = conn.idle_deadline().saturating_duration_since(crate::inspect::loop_time());
-    let timer = crate::call_later(left, move || wake());
     sleeper.timer.set(Some(timer));
     *sleeper.conn.borrow_mut() = Some((conn, held));
     Ok(())

@@ -130,44 +130,91 @@ fn open(
     peer: Option<SocketAddr>,
     id: u64,
 ) -> Box<Conn> {
-    let limits = &ctx.config.limits;
-    let _ = stream.set_write_timeout(Some(limits.write_timeout));
+    let _ = stream.set_write_timeout(Some(ctx.config.limits.write_timeout));
     let stream = Rc::new(stream);
-    let inbound = Rc::new(RefCell::new(Inbound {
-        stream: stream.clone(),
-        buf: request_buf(),
-        body: BodyDecoder::done(),
-        expect_continue: false,
-        broken: None,
-        request_seq: 0,
-        body_timeout: limits.body_timeout,
-    }));
     let shared = hold(slot, ctx.register_connection(id), &stream);
-    let info = Rc::new(std::cell::Cell::new(ConnInfo { peer, worker: ctx.id, request_id: 0 }));
-    crate::http::request_ext::set_connection_info(info.clone());
-    let label = crate::watchdog::Label::new();
-    label.attach();
-    // The socket cancels the running request's work when its client goes away.
-    let cancel = crate::cancel::Cancel::new();
-    stream.cancel_on_hangup(Some(&cancel));
-    Box::new(Conn {
-        ctx: ctx.clone(),
-        app: app.clone(),
-        id,
-        peer,
-        out: Output::new(stream.clone()),
-        stream,
-        inbound,
-        codec_limits: limits.codec(),
-        label,
-        label_text: String::new(),
-        clock: Instant::now(),
-        info,
-        shared,
-        cancel,
-        stay_awake: false,
-        upgrade: None,
-    })
+    let info = ConnInfo { peer, worker: ctx.id, request_id: 0 };
+    Dormant { ctx: ctx.clone(), app: app.clone(), id, stream, clock: Instant::now(), shared, request_seq: 0, info }
+        .revive()
+}
+
+/// What a connection asleep between requests keeps (`asleep.rs`): enough
+/// to build the rest again when it wakes. Its input state, cancellation,
+/// watchdog label and connection-facts cell are freed meanwhile: a
+/// sleeping connection is this, its socket and its registration, not a
+/// dozen allocations spread over the heap (see docs/PERFORMANCE.md, "Idle
+/// connections").
+pub(super) struct Dormant {
+    ctx: Rc<WorkerCtx>,
+    app: Arc<App>,
+    id: u64,
+    stream: Rc<Stream>,
+    /// When bytes last arrived or a response was made.
+    clock: Instant,
+    shared: Rc<ConnShared>,
+    /// How many requests it has begun (0: none yet, the header timeout applies).
+    request_seq: u64,
+    /// Its peer, worker and last request id.
+    info: ConnInfo,
+}
+
+impl Dormant {
+    /// What the connection shares with its worker.
+    pub(super) fn shared(&self) -> &Rc<ConnShared> {
+        &self.shared
+    }
+
+    pub(super) fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// How long it may sleep: until its idle timeout.
+    pub(super) fn idle_deadline(&self) -> Instant {
+        self.clock + self.ctx.config.limits.idle_timeout
+    }
+
+    /// Builds the connection's state around what was kept, on the current
+    /// green thread (whose label and connection facts it sets). Out of
+    /// line, like `open`.
+    #[inline(never)]
+    pub(super) fn revive(self) -> Box<Conn> {
+        let Dormant { ctx, app, id, stream, clock, shared, request_seq, info } = self;
+        let limits = &ctx.config.limits;
+        let inbound = Rc::new(RefCell::new(Inbound {
+            stream: stream.clone(),
+            buf: request_buf(),
+            body: BodyDecoder::done(),
+            expect_continue: false,
+            broken: None,
+            request_seq,
+            body_timeout: limits.body_timeout,
+        }));
+        let info = Rc::new(std::cell::Cell::new(info));
+        crate::http::request_ext::set_connection_info(info.clone());
+        let label = crate::watchdog::Label::new();
+        label.attach();
+        // The socket cancels the running request's work when its client goes away.
+        let cancel = crate::cancel::Cancel::new();
+        stream.cancel_on_hangup(Some(&cancel));
+        Box::new(Conn {
+            codec_limits: limits.codec(),
+            ctx,
+            app,
+            id,
+            peer: info.get().peer,
+            out: Output::new(stream.clone()),
+            stream,
+            inbound,
+            label,
+            label_text: String::new(),
+            clock,
+            info,
+            shared,
+            cancel,
+            stay_awake: false,
+            upgrade: None,
+        })
+    }
 }
 
 /// A connection's read buffer: most request heads fit in 1 KiB (a block of
@@ -221,7 +268,7 @@ pub(super) fn drive(mut conn: Box<Conn>) {
 #[inline(never)]
 fn run_upgraded(conn: Box<Conn>, then: crate::http::upgrade::Pending, upgraded: crate::http::upgrade::Upgraded) {
     let Some(held) = super::holdings::take() else {
-        then(upgraded);
+        then.run(upgraded);
         release();
         return;
     };
@@ -230,46 +277,47 @@ fn run_upgraded(conn: Box<Conn>, then: crate::http::upgrade::Pending, upgraded: 
     let handover = Box::new((held, conn.shared.clone(), conn.label.clone(), conn.info.clone(), then, upgraded));
     drop(conn);
     crate::spawn_detached(move || {
-        let (held, shared, label, info, then, upgraded) = *handover;
+        // Out of its box first: the box is freed now, not when the protocol ends.
+        let (held, shared, label, info, then, upgraded) = super::asleep::unbox(handover);
         super::holdings::restore(held);
         shared.set_waker(super::registry::ConnWaker::Thread(crate::park::unparker()));
         drop(shared);
         crate::http::request_ext::set_connection_info(info);
         label.attach();
-        then(upgraded);
+        then.run(upgraded);
         release();
     });
 }
 
 impl Conn {
-    /// What the connection shares with its worker.
-    pub(super) fn shared(&self) -> &Rc<ConnShared> {
-        &self.shared
-    }
-
     pub(super) fn stream(&self) -> &Stream {
         &self.stream
     }
 
-    /// How long it may sleep: until its idle timeout.
-    pub(super) fn idle_deadline(&self) -> Instant {
+    /// How long it may wait between requests: until its idle timeout.
+    fn idle_deadline(&self) -> Instant {
         self.clock + self.ctx.config.limits.idle_timeout
     }
 
-    /// Gives back the memory a connection between requests does not need:
-    /// its read and write buffers and the label's text.
-    pub(super) fn shed(&mut self) {
-        // None while asleep; `wake_up` gives it one.
-        self.inbound.borrow_mut().buf = ReadBuf::new(0, 0);
-        *self.out.buf() = Vec::new();
-        self.label_text = String::new();
-    }
-
-    /// Takes up the connection on the current (new) green thread.
-    pub(super) fn wake_up(&mut self) {
-        crate::http::request_ext::set_connection_info(self.info.clone());
-        self.label.attach();
-        self.inbound.borrow_mut().buf = request_buf();
+    /// Keeps only what a connection asleep between requests needs (see
+    /// [`Dormant`]); the rest (buffers, cached head, input state,
+    /// cancellation, label) is freed.
+    #[inline(never)]
+    pub(super) fn doze(self: Box<Self>) -> Dormant {
+        // The socket's hang-up no longer cancels anything: no request runs.
+        self.stream.cancel_on_hangup(None);
+        let request_seq = self.inbound.borrow().request_seq;
+        let conn = *self;
+        Dormant {
+            info: conn.info.get(),
+            ctx: conn.ctx,
+            app: conn.app,
+            id: conn.id,
+            stream: conn.stream,
+            clock: conn.clock,
+            shared: conn.shared,
+            request_seq,
+        }
     }
 
     fn run(&mut self) -> End {

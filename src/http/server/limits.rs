@@ -23,12 +23,15 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// How long an idle keep-alive connection (one that was answered) is kept open.
     pub idle_timeout: Duration,
-    /// After this long without a request, an idle keep-alive connection
-    /// gives back its green thread and stack, and waits as a readiness
-    /// callback on its socket (about 1 KiB) until its next request, a
-    /// hang-up or the idle timeout starts a new one. `None`: it keeps its
-    /// green thread for the whole wait. Shorter saves memory sooner; each
-    /// sleep and wake costs about one green thread's start.
+    /// After this long without a request (default 250 ms), an idle
+    /// keep-alive connection gives back its green thread and stack, and
+    /// waits as a readiness callback on its socket (under 1 KiB) until its
+    /// next request, a hang-up or the idle timeout starts a new one. `None`:
+    /// it keeps its green thread for the whole wait. Shorter saves memory
+    /// sooner, and after a burst of connections it bounds how many are awake
+    /// at once, which sets the heap's high-water mark (see
+    /// docs/PERFORMANCE.md, "Idle connections"); each sleep and wake costs
+    /// about one green thread's start and a few small allocations.
     pub idle_stackless_after: Option<Duration>,
     /// Longest wait for the next piece of a request body.
     pub body_timeout: Duration,
@@ -73,7 +76,7 @@ impl Default for Limits {
             max_body_bytes: codec.max_body_bytes,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
-            idle_stackless_after: Some(Duration::from_secs(1)),
+            idle_stackless_after: Some(Duration::from_millis(250)),
             body_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
             max_connections: 10_000,

@@ -37,8 +37,9 @@ pub(crate) struct ConnShared {
 pub(crate) enum ConnWaker {
     /// The connection's green thread.
     Thread(Unparker),
-    /// Starts a green thread for a connection asleep between requests.
-    Asleep(std::rc::Rc<dyn Fn()>),
+    /// A connection asleep between requests (held weakly: its socket's
+    /// readiness callback owns it); waking it starts a green thread.
+    Asleep(std::rc::Weak<super::asleep::Sleeper>),
 }
 
 impl ConnShared {
@@ -49,10 +50,12 @@ impl ConnShared {
                 u.unpark();
                 return;
             }
-            ConnWaker::Asleep(start) => start.clone(),
+            ConnWaker::Asleep(sleeper) => sleeper.upgrade(),
         };
         // Outside the borrow: starting the green thread replaces the waker.
-        asleep();
+        if let Some(sleeper) = asleep {
+            sleeper.wake();
+        }
     }
 
     /// The connection is now reached this way.

@@ -16,7 +16,7 @@
 //! protocol violations (unmasked frames, bad opcodes) with 1002, bad UTF-8
 //! with 1007.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -26,8 +26,19 @@ pub use tungstenite::Message;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
+use super::conn::stream::Stream;
 use super::upgrade::Upgraded;
 use super::{IntoResponse, Request, Response};
+
+mod frames;
+use frames::Frames;
+
+/// How long a peer stays quiet between messages before the socket's
+/// tungstenite state (its read buffer among it) is given back.
+/// Half a second: its stack is swept a second after it dozed
+/// (`runtime/core/stack_sweep.rs`), and a socket quiet that long pays one
+/// more wake-up and a fresh state when it speaks (about a microsecond).
+const DOZE_AFTER: Duration = Duration::from_millis(500);
 
 /// Limits and keep-alive of a WebSocket.
 #[derive(Clone, Copy, Debug)]
@@ -123,30 +134,45 @@ fn check_handshake(req: &Request) -> Result<HeaderValue, Box<Response>> {
 }
 
 /// The connection as tungstenite sees it: never parks (`WouldBlock` instead).
-/// `blocked` says whether output is waiting for the peer to read: set when
-/// a write is refused, cleared when a write takes all it was given.
-struct NoPark(Rc<Upgraded>, Rc<Cell<bool>>);
+struct NoPark {
+    /// The connection (the bytes that came with the handshake were handed
+    /// to tungstenite before its first read).
+    stream: Rc<Stream>,
+    /// Output is waiting for the peer to read: set when a write is refused,
+    /// cleared when a write takes all it was given.
+    blocked: bool,
+    /// Where the bytes handed to tungstenite stand in the frame sequence.
+    frames: Frames,
+}
+
+impl NoPark {
+    fn new(stream: Rc<Stream>) -> NoPark {
+        NoPark { stream, blocked: false, frames: Frames::default() }
+    }
+}
 
 impl Read for NoPark {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
+        let n = self.stream.try_read(buf)?;
+        self.frames.feed(&buf[..n]);
+        Ok(n)
     }
 }
 
 impl Write for NoPark {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let r = self.0.try_write(buf);
+        let r = self.stream.try_write(buf);
         match &r {
-            Ok(n) => self.1.set(*n < buf.len()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.1.set(true),
+            Ok(n) => self.blocked = *n < buf.len(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.blocked = true,
             Err(_) => {}
         }
         r
     }
     fn flush(&mut self) -> io::Result<()> {
-        let r = self.0.try_flush();
+        let r = self.stream.try_flush();
         if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-            self.1.set(true);
+            self.blocked = true;
         }
         r
     }
@@ -159,16 +185,16 @@ pub struct WebSocket {
 }
 
 struct Inner {
-    io: Rc<Upgraded>,
-    /// Borrowed for CPU work and non-parking I/O only; never across a park.
-    ws: RefCell<tungstenite::WebSocket<NoPark>>,
+    io: Upgraded,
+    /// tungstenite's state, boxed, borrowed for CPU work and non-parking
+    /// I/O only (never across a park). `None` while the peer is quiet
+    /// between messages (see [`WebSocket::doze`]); built again on use.
+    ws: RefCell<Option<Box<tungstenite::WebSocket<NoPark>>>>,
     config: WsConfig,
     /// When the peer was last heard from.
     heard: Cell<Instant>,
     /// When the ping that is still unanswered went out.
     pinged: Cell<Option<Instant>>,
-    /// Output is waiting for the peer to read (shared with `NoPark`).
-    blocked: Rc<Cell<bool>>,
 }
 
 impl std::fmt::Debug for WebSocket {
@@ -177,32 +203,70 @@ impl std::fmt::Debug for WebSocket {
     }
 }
 
+/// tungstenite's settings for a socket with `config`'s limits.
+fn ws_config(config: &WsConfig) -> WebSocketConfig {
+    WebSocketConfig::default()
+        // Small buffers: an idle connection should cost a few KiB.
+        .read_buffer_size(1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.frame_limit()))
+}
+
 fn is_would_block(e: &tungstenite::Error) -> bool {
     matches!(e, tungstenite::Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
 impl WebSocket {
     fn new(conn: Upgraded, config: WsConfig) -> WebSocket {
-        let io = Rc::new(conn);
-        let early = io.take_early_bytes();
-        let ws_config = WebSocketConfig::default()
-            // Small buffers: an idle connection should cost a few KiB.
-            .read_buffer_size(1024)
-            .write_buffer_size(0)
-            .max_message_size(Some(config.max_message_size))
-            .max_frame_size(Some(config.frame_limit()));
-        let blocked = Rc::new(Cell::new(false));
-        let no_park = NoPark(io.clone(), blocked.clone());
-        let ws = tungstenite::WebSocket::from_partially_read(no_park, early, Role::Server, Some(ws_config));
+        let early = conn.take_early_bytes();
+        let mut no_park = NoPark::new(conn.stream().clone());
+        no_park.frames.feed(&early);
+        let ws = tungstenite::WebSocket::from_partially_read(no_park, early, Role::Server, Some(ws_config(&config)));
         WebSocket {
             inner: Rc::new(Inner {
-                io,
-                ws: RefCell::new(ws),
+                io: conn,
+                ws: RefCell::new(Some(Box::new(ws))),
                 config,
                 heard: Cell::new(Instant::now()),
                 pinged: Cell::new(None),
-                blocked,
             }),
+        }
+    }
+
+    /// tungstenite's state, built again if it was given back meanwhile.
+    fn ws(&self) -> RefMut<'_, tungstenite::WebSocket<NoPark>> {
+        let inner = &*self.inner;
+        RefMut::map(inner.ws.borrow_mut(), |ws| {
+            &mut **ws.get_or_insert_with(|| {
+                let no_park = NoPark::new(inner.io.stream().clone());
+                Box::new(tungstenite::WebSocket::from_raw_socket(no_park, Role::Server, Some(ws_config(&inner.config))))
+            })
+        })
+    }
+
+    /// Whether output is waiting for the peer to read.
+    fn blocked(&self) -> bool {
+        self.inner.ws.borrow().as_ref().is_some_and(|ws| ws.get_ref().blocked)
+    }
+
+    /// Gives tungstenite's state back, its 1 KiB read buffer among it, while
+    /// the peer is quiet: only where a fresh state is the same as the old
+    /// one, that is between messages (every byte read belongs to a complete
+    /// frame, and no fragmented message is under way, so tungstenite, whose
+    /// last read found nothing more, holds no input), with all output
+    /// written and the connection open both ways. An idle WebSocket then
+    /// keeps about 1.4 KiB less (see docs/PERFORMANCE.md, "Idle connections").
+    fn doze(&self) {
+        let mut ws = self.inner.ws.borrow_mut();
+        let quiet = ws.as_ref().is_some_and(|ws| {
+            let io = ws.get_ref();
+            ws.can_write() && !io.blocked && io.frames.between_messages()
+        });
+        if quiet {
+            let old = ws.take();
+            drop(ws);
+            drop(old);
         }
     }
 
@@ -218,12 +282,12 @@ impl WebSocket {
             // parsed from bytes read earlier cost no socket operation, and
             // a peer that never stops sending must not hold the loop.
             crate::consume_budget();
-            if inner.blocked.get() {
+            if self.blocked() {
                 // Our output waits for the peer to read: read nothing more
                 // until it does (its pings would queue pongs without end).
                 self.drain_output()?;
             }
-            let r = inner.ws.borrow_mut().read();
+            let r = self.ws().read();
             match r {
                 Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
                     self.heard();
@@ -263,10 +327,10 @@ impl WebSocket {
         let inner = &*self.inner;
         let deadline = Instant::now() + inner.config.write_timeout;
         loop {
-            let r = inner.ws.borrow_mut().flush();
+            let r = self.ws().flush();
             match r {
                 Ok(()) => {
-                    inner.blocked.set(false);
+                    self.ws().get_mut().blocked = false;
                     return Ok(());
                 }
                 Err(e) if is_would_block(&e) => {}
@@ -317,17 +381,25 @@ impl WebSocket {
     fn wait_readable(&self) -> io::Result<()> {
         let inner = &*self.inner;
         self.unless_shutting_down()?;
-        let Some(every) = inner.config.ping_interval else {
-            inner.io.readable_until(None)?;
-            return self.unless_shutting_down();
-        };
-        let deadline = match inner.pinged.get() {
+        let deadline = inner.config.ping_interval.map(|every| match inner.pinged.get() {
             Some(at) => at + every,
             None => inner.heard.get() + every,
+        });
+        let waited = match self.doze_at(deadline) {
+            Some(at) => match inner.io.readable_until(Some(at)) {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    // Not kept for the wait (its message is on the heap).
+                    drop(e);
+                    self.doze();
+                    inner.io.readable_until(deadline)
+                }
+                r => r,
+            },
+            None => inner.io.readable_until(deadline),
         };
-        match inner.io.readable_until(Some(deadline)) {
+        match waited {
             Ok(()) => self.unless_shutting_down(),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut && deadline.is_some() => {
                 if inner.pinged.get().is_some() {
                     return Err(self.fail(CloseCode::Away, "ping not answered"));
                 }
@@ -336,6 +408,17 @@ impl WebSocket {
             }
             r => r,
         }
+    }
+
+    /// When to give tungstenite's state back if the peer stays quiet
+    /// (`DOZE_AFTER` from now), unless that is given back already or the
+    /// wait ends first.
+    fn doze_at(&self, deadline: Option<Instant>) -> Option<Instant> {
+        if self.inner.ws.borrow().is_none() {
+            return None;
+        }
+        let at = crate::inspect::loop_time() + DOZE_AFTER;
+        deadline.is_none_or(|d| at < d).then_some(at)
     }
 
     /// A server shutting down wakes its connections' green threads: a
@@ -356,7 +439,7 @@ impl WebSocket {
         let mut msg = Some(msg.into());
         loop {
             let r = {
-                let mut ws = inner.ws.borrow_mut();
+                let mut ws = self.ws();
                 match msg.take() {
                     Some(m) => ws.send(m),
                     None => ws.flush(),
@@ -380,7 +463,7 @@ impl WebSocket {
     /// answer ends [`recv`](Self::recv) with `Ok(None)`.
     pub fn close(&self, code: u16, reason: &str) -> io::Result<()> {
         let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
-        let r = self.inner.ws.borrow_mut().close(Some(frame));
+        let r = self.ws().close(Some(frame));
         match r {
             Ok(()) => {}
             Err(e) if is_would_block(&e) => {}
@@ -393,7 +476,7 @@ impl WebSocket {
     /// Writes what tungstenite queued, parking on back-pressure, until `deadline`.
     fn flush_until(&self, deadline: Instant) -> io::Result<()> {
         loop {
-            let r = self.inner.ws.borrow_mut().flush();
+            let r = self.ws().flush();
             match r {
                 Ok(()) => return Ok(()),
                 Err(e) if is_would_block(&e) => self.inner.io.writable_until(Some(deadline))?,
@@ -409,7 +492,7 @@ impl WebSocket {
     fn fail(&self, code: CloseCode, why: &str) -> io::Error {
         let reason: String = why.chars().take(100).collect();
         let frame = CloseFrame { code, reason: reason.into() };
-        let _ = self.inner.ws.borrow_mut().close(Some(frame));
+        let _ = self.ws().close(Some(frame));
         let _ = self.flush_until(Instant::now() + Duration::from_secs(1));
         let _ = self.inner.io.shutdown(std::net::Shutdown::Write);
         io::Error::new(io::ErrorKind::InvalidData, format!("WebSocket closed ({}): {why}", u16::from(code)))

@@ -190,6 +190,14 @@ impl Core {
             return Err(hook);
         }
         let old = e.on_readable.replace(hook);
+        // Nobody waits on it now, maybe for long (a connection asleep
+        // between requests): the waiter lists' memory goes back.
+        if e.readers.is_empty() {
+            e.readers = Vec::new();
+        }
+        if e.writers.is_empty() {
+            e.writers = Vec::new();
+        }
         drop(io);
         drop(old);
         Ok(())
