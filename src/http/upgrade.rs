@@ -101,6 +101,7 @@ impl Upgraded {
 
     /// The connection underneath (a protocol layer that took the early
     /// bytes reads it directly).
+    #[cfg(feature = "ws")]
     pub(crate) fn stream(&self) -> &Rc<Stream> {
         &self.stream
     }

@@ -32,9 +32,15 @@ impl Demo {
     }
 
     pub fn spawn(args: &[&str]) -> Demo {
+        Demo::spawn_with_env(args, &[])
+    }
+
+    /// [`spawn`](Demo::spawn) with environment variables set for the server.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Demo {
         let child = Command::new(BIN)
             .args(args)
             .env("GREENLOOP_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
