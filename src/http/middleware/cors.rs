@@ -173,10 +173,10 @@ impl Cors {
         let h = res.headers_mut();
         h.insert(ALLOW_ORIGIN, allow);
         h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, self.methods.clone());
-        let asked = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS);
+        let asked = req.header(header::ACCESS_CONTROL_REQUEST_HEADERS).and_then(|v| HeaderValue::from_bytes(v).ok());
         match (&self.headers, asked) {
             (AllowHeaders::Mirror, Some(asked)) => {
-                h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+                h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked);
             }
             (AllowHeaders::List(Some(list)), _) => {
                 h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, list.clone());
@@ -201,7 +201,9 @@ impl Cors {
 
 impl Middleware for Cors {
     fn call(&self, req: Request, next: Next<'_>) -> Response {
-        let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
+        // Read from the received head: a request without `Origin` (most)
+        // costs no header map.
+        let Some(origin) = req.header(header::ORIGIN).and_then(|v| HeaderValue::from_bytes(v).ok()) else {
             let mut res = next.run(req);
             if self.varies() {
                 res.headers_mut().append(header::VARY, ORIGIN);
@@ -209,8 +211,7 @@ impl Middleware for Cors {
             return res;
         };
         let allow = self.allowed(&origin);
-        let preflight =
-            req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        let preflight = req.method() == Method::OPTIONS && req.header(header::ACCESS_CONTROL_REQUEST_METHOD).is_some();
         if preflight {
             return match allow {
                 Some(allow) => self.preflight(&req, allow),

@@ -79,7 +79,7 @@ impl Multipart {
     /// the request (its headers and extensions stay). 415 when the request
     /// is not `multipart/form-data`, 400 without a usable boundary.
     pub fn from_request(req: &mut Request) -> Result<Multipart, Rejection> {
-        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let content_type = req.header(header::CONTENT_TYPE).and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
         let (media, params) = disposition::split(content_type);
         if !media.eq_ignore_ascii_case("multipart/form-data") {
             return Err(crate::http::typed::unsupported(req, "multipart/form-data"));

@@ -151,7 +151,7 @@ pub(crate) fn content_type_is(req: &Request, accept: impl Fn(&str) -> bool) -> b
 /// The request's media type, lowercased, without parameters.
 #[cfg(feature = "json")]
 fn media_type(req: &Request) -> Option<String> {
-    let v = req.headers().get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let v = std::str::from_utf8(req.header(http::header::CONTENT_TYPE)?).ok()?;
     let media = v.split(';').next().unwrap_or("").trim();
     Some(media.to_ascii_lowercase())
 }
@@ -163,8 +163,8 @@ fn is_json(m: &str) -> bool {
 
 /// 415 naming the type expected and the one sent.
 pub(crate) fn unsupported(req: &Request, expected: &str) -> Rejection {
-    let sent = match req.headers().get(http::header::CONTENT_TYPE) {
-        Some(v) => format!("Content-Type {:?}", String::from_utf8_lossy(v.as_bytes())),
+    let sent = match req.header(http::header::CONTENT_TYPE) {
+        Some(v) => format!("Content-Type {:?}", String::from_utf8_lossy(v)),
         None => "no Content-Type".to_string(),
     };
     Rejection::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("expected Content-Type: {expected}, got {sent}"))
