@@ -130,6 +130,28 @@ fn a_socket_cancels_on_hangup_but_not_for_unread_bytes() {
     });
 }
 
+/// Sends `request`, leaves before the answer, and waits up to 5 s for `done`.
+fn leave_mid_request(addr: std::net::SocketAddr, request: &[u8], done: impl Fn() -> bool) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(s);
+    let start = Instant::now();
+    while !done() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `requests` on one connection and reads until the server closes it.
+fn ask(addr: std::net::SocketAddr, requests: &[u8]) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(requests).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 #[test]
 fn a_handler_stops_waiting_when_its_client_leaves() {
     use greenloop::http::{Router, Server, get};
@@ -159,24 +181,13 @@ fn a_handler_stops_waiting_when_its_client_leaves() {
     let server = Server::bind("127.0.0.1:0").handle_signals(false).start(app).expect("server starts");
     let addr = server.local_addr().unwrap();
 
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    drop(s);
-    let start = Instant::now();
-    while slept.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    leave_mid_request(addr, b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n", || slept.load(Ordering::SeqCst) != 0);
     let ms = slept.load(Ordering::SeqCst);
     assert!(ms > 0 && ms < 5000, "the handler's 10 s sleep should end when its client leaves: {ms} ms");
 
     // Pipelined requests on a connection that stays open are all answered.
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    let out =
+        ask(addr, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(out.matches("HTTP/1.1 200").count(), 2, "{out}");
     server.stop().expect("no worker panicked");
 }
@@ -319,27 +330,16 @@ fn a_handlers_own_scope_ends_when_its_client_leaves_and_its_own_cancel_is_no_499
     let addr = server.local_addr().unwrap();
 
     // The client leaves: the wait in the handler's own scope ends too.
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /inner-wait HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    drop(s);
-    let start = Instant::now();
-    while slept.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    leave_mid_request(addr, b"GET /inner-wait HTTP/1.1\r\nHost: x\r\n\r\n", || slept.load(Ordering::SeqCst) != 0);
     let ms = slept.load(Ordering::SeqCst);
     assert!(ms > 0 && ms < 5000, "the inner scope's 10 s sleep should end when the client leaves: {ms} ms");
 
     // The handler cancels its own scope: an ordinary answer on a connection
     // that stays open, twice.
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(
+    let out = ask(
+        addr,
         b"GET /own-cancel HTTP/1.1\r\nHost: x\r\n\r\nGET /own-cancel HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    );
     assert_eq!(out.matches("HTTP/1.1 200").count(), 2, "{out}");
     assert_eq!(out.matches("own scope: cancelled").count(), 2, "{out}");
     server.stop().expect("no worker panicked");
@@ -395,21 +395,10 @@ fn the_access_log_records_a_departed_client_as_499_and_a_panic_as_500() {
     let server = Server::bind("127.0.0.1:0").handle_signals(false).start(app).expect("server starts");
     let addr = server.local_addr().unwrap();
 
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /gone HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    drop(s);
-    let start = Instant::now();
-    while !ended.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    leave_mid_request(addr, b"GET /gone HTTP/1.1\r\nHost: x\r\n\r\n", || ended.load(Ordering::SeqCst));
     assert!(ended.load(Ordering::SeqCst), "the handler's wait should end when its client leaves");
 
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    let out = ask(addr, b"GET /boom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert!(out.starts_with("HTTP/1.1 500"), "{out}");
     server.stop().expect("no worker panicked");
 
