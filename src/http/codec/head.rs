@@ -5,7 +5,7 @@
 use std::fmt;
 
 use http::StatusCode;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 pub(super) const TOO_MANY_HEADERS: ParseError =
     ParseError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "too many headers");
@@ -207,7 +207,7 @@ pub(super) fn build_headers(
     for h in raw {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| err("invalid header name"))?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| err("invalid header value"))?;
-        info.note(Field::of(&name), h.value, is_request)?;
+        info.note(Field::of_raw(h.name), h.value, is_request)?;
         map.append(name, value);
     }
     Ok(map)
@@ -226,23 +226,6 @@ pub(super) enum Field {
 }
 
 impl Field {
-    /// Which field `name` is.
-    pub(super) fn of(name: &HeaderName) -> Field {
-        if *name == header::CONTENT_LENGTH {
-            Field::ContentLength
-        } else if *name == header::TRANSFER_ENCODING {
-            Field::TransferEncoding
-        } else if *name == header::HOST {
-            Field::Host
-        } else if *name == header::CONNECTION {
-            Field::Connection
-        } else if *name == header::EXPECT {
-            Field::Expect
-        } else {
-            Field::Other
-        }
-    }
-
     /// Which field `name` is, as received (any case): by length first, so
     /// most names cost one comparison.
     #[inline]
