@@ -150,10 +150,8 @@ impl Middleware for Compression {
     fn call(&self, req: Request, next: Next<'_>) -> Response {
         let head = req.method() == Method::HEAD;
         // Parsed only when the client names an encoding at all.
-        let accepted = req
-            .header(header::ACCEPT_ENCODING)
-            .is_some()
-            .then(|| Accepted::from_values(req.header_all(header::ACCEPT_ENCODING.as_str())));
+        let mut values = req.header_all(header::ACCEPT_ENCODING.as_str()).peekable();
+        let accepted = values.peek().is_some().then(|| Accepted::from_values(values));
         let mut res = next.run(req);
         if head || !self.compressible(&res) {
             return res;
