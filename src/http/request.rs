@@ -232,7 +232,7 @@ impl Request {
     pub fn header_all<'a>(&'a self, name: &'a str) -> HeaderValues<'a> {
         let inner = match (self.headers_built(), &self.raw) {
             (Some(map), _) => Values::Map(map.get_all(name).into_iter()),
-            (None, Some(raw)) => Values::Raw { raw, name, next: 0 },
+            (None, Some(raw)) => Values::Raw { raw, name, within: 0..raw.fields().len() },
             (None, None) => Values::Done,
         };
         HeaderValues { inner }
@@ -327,7 +327,12 @@ pub struct HeaderValues<'a> {
 #[derive(Debug)]
 enum Values<'a> {
     Map(http::header::ValueIter<'a, http::HeaderValue>),
-    Raw { raw: &'a RawHead, name: &'a str, next: usize },
+    /// The fields at positions `within` are still to be looked at.
+    Raw {
+        raw: &'a RawHead,
+        name: &'a str,
+        within: std::ops::Range<usize>,
+    },
     Done,
 }
 
@@ -337,9 +342,23 @@ impl<'a> Iterator for HeaderValues<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         match &mut self.inner {
             Values::Map(values) => values.next().map(http::HeaderValue::as_bytes),
-            Values::Raw { raw, name, next } => {
-                let (i, value) = raw.get_from(*next, name)?;
-                *next = i + 1;
+            Values::Raw { raw, name, within } => {
+                let (i, value) = raw.find(within.clone(), name, false)?;
+                within.start = i + 1;
+                Some(value)
+            }
+            Values::Done => None,
+        }
+    }
+}
+
+impl<'a> DoubleEndedIterator for HeaderValues<'a> {
+    fn next_back(&mut self) -> Option<&'a [u8]> {
+        match &mut self.inner {
+            Values::Map(values) => values.next_back().map(http::HeaderValue::as_bytes),
+            Values::Raw { raw, name, within } => {
+                let (i, value) = raw.find(within.clone(), name, true)?;
+                within.end = i;
                 Some(value)
             }
             Values::Done => None,
@@ -434,6 +453,11 @@ mod tests {
         );
         assert_eq!(req.header("x-token"), Some(&b"abc"[..]));
         assert_eq!(req.header_all("X-TOKEN").collect::<Vec<_>>(), [b"abc"]);
+        let many = parsed("GET / HTTP/1.1\r\nHost: h\r\nX-F: 1\r\nX-Other: 0\r\nx-f: 2\r\nX-F: 3\r\n\r\n");
+        assert_eq!(many.header_all("x-f").rev().collect::<Vec<_>>(), [b"3", b"2", b"1"]);
+        let mut both_ends = many.header_all("X-f");
+        assert_eq!((both_ends.next(), both_ends.next_back()), (Some(&b"1"[..]), Some(&b"3"[..])));
+        assert_eq!((both_ends.next_back(), both_ends.next(), both_ends.next_back()), (Some(&b"2"[..]), None, None));
         assert!(req.owned.get().is_none(), "nothing was built");
         assert_eq!(req.uri(), "/a%20b/c?x=1&y=%41");
         assert_eq!(req.headers()["host"], "example.com");
@@ -451,6 +475,7 @@ mod tests {
         assert_eq!(req.header("host"), None);
         req.headers_mut().append("accept", http::HeaderValue::from_static("a/b"));
         assert_eq!(req.header_all("accept").collect::<Vec<_>>(), [&b"text/html"[..], b"a/b"]);
+        assert_eq!(req.header_all("accept").rev().collect::<Vec<_>>(), [&b"a/b"[..], b"text/html"]);
         let http = req.into_http();
         assert_eq!(http.uri(), "/new");
         assert_eq!(http.headers().len(), 2);

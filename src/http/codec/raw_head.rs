@@ -18,6 +18,7 @@
 
 use std::cell::RefCell;
 use std::mem::ManuallyDrop;
+use std::ops::Range;
 
 use bytes::Bytes;
 use http::Uri;
@@ -129,7 +130,7 @@ impl RawHead {
     }
 
     /// Each header field, name and value as received, in order.
-    pub fn fields(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + '_ {
+    pub fn fields(&self) -> impl DoubleEndedIterator<Item = (&str, &[u8])> + ExactSizeIterator + '_ {
         self.stored.fields.iter().map(move |&[n, nl, v, vl]| {
             let name = &self.stored.bytes[n as usize..(n + nl) as usize];
             // SAFETY: httparse accepts only token bytes (ASCII) in a name.
@@ -140,17 +141,16 @@ impl RawHead {
 
     /// The value of the first field named `name` (compared without case).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.get_from(0, name).map(|(_, v)| v)
+        self.find(0..self.stored.fields.len(), name, false).map(|(_, v)| v)
     }
 
-    /// The first field named `name` at position `from` or later: its
-    /// position and value.
-    pub fn get_from(&self, from: usize, name: &str) -> Option<(usize, &[u8])> {
-        self.fields()
-            .enumerate()
-            .skip(from)
-            .find(|(_, (n, _))| n.len() == name.len() && n.eq_ignore_ascii_case(name))
-            .map(|(i, (_, v))| (i, v))
+    /// The first field named `name` (the last, with `last`) among the
+    /// fields at positions `within`: its position and value.
+    pub fn find(&self, within: Range<usize>, name: &str, last: bool) -> Option<(usize, &[u8])> {
+        let is_named = |(_, (n, _)): &(usize, (&str, &[u8]))| n.len() == name.len() && n.eq_ignore_ascii_case(name);
+        let mut fields = self.fields().enumerate().skip(within.start).take(within.len());
+        let found = if last { fields.rfind(is_named) } else { fields.find(is_named) };
+        found.map(|(i, (_, v))| (i, v))
     }
 
     /// The fields as a `HeaderMap`.

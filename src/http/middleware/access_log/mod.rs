@@ -160,7 +160,7 @@ impl AccessLog {
             return Some(peer);
         }
         let mut client = peer;
-        for value in req.header_all("x-forwarded-for").collect::<Vec<_>>().into_iter().rev() {
+        for value in req.header_all("x-forwarded-for").rev() {
             let Ok(value) = std::str::from_utf8(value) else { return Some(client) };
             for hop in value.rsplit(',') {
                 let Some(ip) = parse_hop(hop) else { return Some(client) };
