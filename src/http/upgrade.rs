@@ -35,10 +35,11 @@ impl<F: FnOnce(Upgraded)> Then for F {
 }
 
 /// Moves a value out of its box, which is freed when this returns (not
-/// when the caller's frame ends).
+/// when the caller's frame ends: a connection's green thread, and the
+/// protocol a `101` hands it to, outlive the frame that took the box).
 // Taking the box is the point: it is freed on return.
 #[allow(clippy::boxed_local)]
-fn unbox<T>(b: Box<T>) -> T {
+pub(crate) fn unbox<T>(b: Box<T>) -> T {
     *b
 }
 

@@ -20,6 +20,7 @@ use std::rc::{Rc, Weak};
 use super::conn::{Conn, Dormant, drive};
 use super::holdings::{self, Holdings};
 use super::registry::ConnWaker;
+use crate::http::upgrade::unbox;
 
 /// A sleeping connection: taken out once, by whichever wake comes first.
 /// Held by the socket's readiness callback; the worker's registry and the
@@ -50,14 +51,6 @@ impl Sleeper {
             drive(conn.revive());
         });
     }
-}
-
-/// Moves a value out of its box and frees the box now, not when the
-/// caller's frame ends (a connection's green thread outlives it).
-// Taking the box is the point: it is freed on return.
-#[allow(clippy::boxed_local)]
-pub(super) fn unbox<T>(b: Box<T>) -> T {
-    *b
 }
 
 /// Puts `conn`, idle between requests, to sleep without its green thread

@@ -278,7 +278,7 @@ fn run_upgraded(conn: Box<Conn>, then: crate::http::upgrade::Pending, upgraded: 
     drop(conn);
     crate::spawn_detached(move || {
         // Out of its box first: the box is freed now, not when the protocol ends.
-        let (held, shared, label, info, then, upgraded) = super::asleep::unbox(handover);
+        let (held, shared, label, info, then, upgraded) = crate::http::upgrade::unbox(handover);
         super::holdings::restore(held);
         shared.set_waker(super::registry::ConnWaker::Thread(crate::park::unparker()));
         drop(shared);
