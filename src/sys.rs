@@ -33,6 +33,20 @@ pub(crate) fn page_size() -> usize {
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
 }
 
+/// The monotonic clock in nanoseconds (`clock_gettime(CLOCK_MONOTONIC)`,
+/// the clock `Instant` reads).
+///
+/// For durations measured per request: the difference of two readings is
+/// one subtraction, where `Instant - Instant` normalises a `Duration`
+/// (about 55 instructions, as much as the rest of the latency metrics).
+#[inline]
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
+}
+
 /// Writes `bytes` to standard error with one `write(2)`, ignoring errors.
 /// Async-signal-safe: for messages from a signal handler.
 pub(crate) fn write_stderr(bytes: &[u8]) {

@@ -59,9 +59,13 @@ pub(super) struct Conn {
     /// The method and target the label says now: a request repeating them
     /// only changes the label's request id.
     label_text: String,
-    /// The last clock reading: when bytes last arrived or a response was
-    /// made. Pipelined requests start when the previous one ended.
+    /// The loop's clock when bytes last arrived or a response was made:
+    /// what deadlines and the Date stamp count from.
     clock: Instant,
+    /// The raw clock ([`sys::monotonic_ns`](crate::sys::monotonic_ns)) at
+    /// the same moments: what a request's latency counts from. Pipelined
+    /// requests start when the previous one ended.
+    tick: u64,
     /// This connection's facts, seen by `RequestExt::conn_info` on its green thread.
     info: Rc<std::cell::Cell<ConnInfo>>,
     /// What it shares with its worker: whether it is idle, since when, and
@@ -83,8 +87,9 @@ struct Begun {
     keep_alive: bool,
     has_body: bool,
     request_id: u64,
-    /// When the request started (its bytes arrived, or the previous answer was made).
-    started: Instant,
+    /// When the request started (its bytes arrived, or the previous answer
+    /// was made), in [`sys::monotonic_ns`](crate::sys::monotonic_ns).
+    started: u64,
 }
 
 /// How `Conn::run` returned.
@@ -208,6 +213,8 @@ impl Dormant {
             label,
             label_text: String::new(),
             clock,
+            // Set when its first bytes are read (a revived connection has none yet).
+            tick: 0,
             info,
             shared,
             cancel,
@@ -405,6 +412,7 @@ impl Conn {
                         Ok(_) => {
                             // When the loop last polled: these bytes were read in that turn.
                             self.clock = crate::inspect::loop_time();
+                            self.tick = crate::sys::monotonic_ns();
                             if head_started.is_none() {
                                 // The first bytes of a new head: its clock starts now.
                                 head_started = Some(self.clock);
@@ -627,7 +635,7 @@ impl Conn {
             keep_alive,
             has_body,
             request_id: self.ctx.next_request_id.get(),
-            started: self.clock,
+            started: self.tick,
         };
         let seq = self.inbound.borrow().request_seq;
         let body = if has_body { Body::from_conn(self.inbound.clone(), seq) } else { Body::empty() };
@@ -657,8 +665,12 @@ impl Conn {
     #[inline(never)]
     fn respond(&mut self, outcome: Result<Response, Box<dyn std::any::Any + Send>>, begun: Begun) -> io::Result<bool> {
         let Begun { version, is_head, keep_alive, has_body, request_id, started } = begun;
-        self.clock = Instant::now();
-        let took = self.clock - started;
+        // The latency from two readings of the raw clock; the connection's
+        // clock (deadlines, the Date stamp) is the loop's, as when bytes arrive.
+        let now = crate::sys::monotonic_ns();
+        let took = now.saturating_sub(started);
+        self.tick = now;
+        self.clock = crate::inspect::loop_time();
         let drain_limit = self.ctx.config.limits.drain_limit;
         let mut keep = keep_alive;
         let response = match outcome {

@@ -85,7 +85,10 @@ fn run(active: Active, req: http::Request<RecvStream>, respond: SendResponse<Byt
             log::debug!(
                 "greenloop: request {request_id}: the client reset its HTTP/2 stream; its handler was cancelled"
             );
-            metrics.observe(StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST), started.elapsed());
+            metrics.observe(
+                StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+                started.elapsed().as_nanos() as u64,
+            );
             respond.borrow_mut().send_reset(Reason::CANCEL);
             return;
         }
@@ -94,7 +97,7 @@ fn run(active: Active, req: http::Request<RecvStream>, respond: SendResponse<Byt
             (StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n").into_response()
         }
     };
-    metrics.observe(response.status(), started.elapsed());
+    metrics.observe(response.status(), started.elapsed().as_nanos() as u64);
     if let Err(e) = super::respond::send(&respond, response, is_head, ctx) {
         log::debug!("greenloop: request {request_id}: HTTP/2 response not sent in full: {e}");
     }
