@@ -16,11 +16,13 @@
 //! Server::bind("127.0.0.1:8000").serve(Router::new().route("/", get(hello))).unwrap();
 //! ```
 //!
-//! The response type is the `http` crate's (`http::Response<ResponseBody>`),
-//! as in hyper, axum and reqwest. The [`Request`] reads like
-//! `http::Request<Body>` (the same method names, conversions both ways) but
-//! keeps the head as it arrived, building `http`'s `Uri` and `HeaderMap`
-//! only for a handler that asks for them.
+//! [`Request`] and [`Response`] read like `http::Request<Body>` and
+//! `http::Response<ResponseBody>`, as in hyper, axum and reqwest (the same
+//! method names, conversions both ways). Underneath, the request keeps its
+//! head as it arrived, building `http`'s `Uri` and `HeaderMap` only for a
+//! handler that asks for them, and a response makes its `HeaderMap` only
+//! when some code adds or reads a field: `"text"`, `Json(v)` or `Html(s)`
+//! carry their `Content-Type` alone, written as the head is.
 
 #[cfg(any(feature = "static-files", feature = "compression"))]
 mod accept_encoding;
@@ -71,7 +73,7 @@ pub type LineSink = log_sink::LineSink;
 pub use query::{percent_decode, query_pairs};
 pub use request::{HeaderValues, Request, RequestBuilder};
 pub use request_ext::{ConnInfo, RequestExt};
-pub use response::{IntoResponse, Response, ResponseBody};
+pub use response::{IntoResponse, Response, ResponseBody, ResponseBuilder};
 pub use router::{MethodRouter, Params, Router, any, delete, get, head, on, options, patch, post, put};
 pub use server::{Limits, RunningServer, Server, ShutdownHandle, worker_id, worker_state};
 #[cfg(feature = "static-files")]

@@ -34,7 +34,7 @@ pub use raw_head::RawHead;
 pub use server::{
     CONTINUE_100, RequestHead, ResponseOptions, WrittenHead, parse_request, parse_request_general, write_response_head,
 };
-pub(crate) use server::{write_date_server, write_response_head_stamped};
+pub(crate) use server::{HeadFields, write_date_server, write_response_head_stamped};
 
 /// Deterministic pseudo-random byte strings (xorshift) for no-panic tests.
 #[cfg(test)]

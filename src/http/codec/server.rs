@@ -7,7 +7,7 @@
 
 use std::mem::MaybeUninit;
 
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri, Version};
 
 use super::common_head::parse_common;
@@ -261,7 +261,17 @@ pub fn write_response_head(
     opts: &ResponseOptions<'_>,
     out: &mut Vec<u8>,
 ) -> WrittenHead {
-    write_head(status, headers, body, opts, None, out)
+    write_head(status, None, Some(headers), body, opts, None, out)
+}
+
+/// The header fields of a response to write: at most a `Content-Type`
+/// (a response whose header map nobody made), or a map.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HeadFields<'a> {
+    /// Only this `Content-Type`, or no field.
+    Typed(Option<&'a HeaderValue>),
+    /// Every field is in the map.
+    Map(&'a HeaderMap),
 }
 
 /// [`write_response_head`] given also `date_server`: the `Date` and
@@ -273,17 +283,39 @@ pub fn write_response_head(
 /// next one is the same; `kept` must be cleared when `date_server` changes.
 pub(crate) fn write_response_head_stamped(
     status: StatusCode,
-    headers: &HeaderMap,
+    fields: HeadFields<'_>,
     body: OutgoingBody,
     opts: &ResponseOptions<'_>,
     date_server: &[u8],
     kept: Option<&mut OkHead>,
     out: &mut Vec<u8>,
 ) -> WrittenHead {
-    if let Some(written) = write_common_head(status, headers, body, opts, date_server, kept, out) {
+    let sole_type = match fields {
+        HeadFields::Typed(t) => t,
+        HeadFields::Map(map) => sole_content_type(map),
+    };
+    if let Some(t) = sole_type
+        && let Some(written) = write_common_head(status, t, body, opts, date_server, kept, out)
+    {
         return written;
     }
-    write_head(status, headers, body, opts, Some(date_server), out)
+    let (content_type, map) = match fields {
+        HeadFields::Typed(t) => (t, None),
+        HeadFields::Map(map) => (None, Some(map)),
+    };
+    write_head(status, content_type, map, body, opts, Some(date_server), out)
+}
+
+/// The value of `map`'s field when `Content-Type` is its only one (found by
+/// iteration: `get` would hash the name, about 100 instructions; comparing
+/// a standard name is one integer compare).
+#[inline]
+fn sole_content_type(map: &HeaderMap) -> Option<&HeaderValue> {
+    if map.len() != 1 {
+        return None;
+    }
+    let (name, value) = map.iter().next()?;
+    (name == header::CONTENT_TYPE).then_some(value)
 }
 
 /// Appends the `Date` and `Server` fields as [`write_response_head`] writes
@@ -296,9 +328,12 @@ pub(crate) fn write_date_server(date: &[u8], server: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The general head: `content_type` (when given) and then the fields of
+/// `headers` (when given), with the framing and connection fields decided.
 fn write_head(
     status: StatusCode,
-    headers: &HeaderMap,
+    content_type: Option<&HeaderValue>,
+    headers: Option<&HeaderMap>,
     body: OutgoingBody,
     opts: &ResponseOptions<'_>,
     date_server: Option<&[u8]>,
@@ -317,7 +352,10 @@ fn write_head(
     let mut has_server = false;
     let mut handler_close = false;
     let mut handler_keep_alive = false;
-    for (name, value) in headers {
+    if let Some(t) = content_type {
+        write_field(b"content-type", t.as_bytes(), out);
+    }
+    for (name, value) in headers.into_iter().flatten() {
         if name == header::CONTENT_LENGTH {
             if !keep_handler_cl {
                 continue;
@@ -397,14 +435,14 @@ const OK_TEXT: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=ut
 const OK_TYPE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: ";
 
 /// The most common head written from pre-encoded pieces: a `200 OK` to an
-/// HTTP/1.1 request (not HEAD) whose only field is `Content-Type`, with a
-/// body of known length, and `Date`/`Server` pre-formatted. The bytes are
-/// those [`write_head`]'s general path writes; `None` (nothing written)
-/// for any other head.
+/// HTTP/1.1 request (not HEAD) whose only field is `Content-Type: value`,
+/// with a body of known length, and `Date`/`Server` pre-formatted. The
+/// bytes are those [`write_head`]'s general path writes; `None` (nothing
+/// written) for any other head.
 #[inline]
 fn write_common_head(
     status: StatusCode,
-    headers: &HeaderMap,
+    value: &HeaderValue,
     body: OutgoingBody,
     opts: &ResponseOptions<'_>,
     date_server: &[u8],
@@ -412,13 +450,7 @@ fn write_common_head(
     out: &mut Vec<u8>,
 ) -> Option<WrittenHead> {
     let OutgoingBody::Length(n) = body else { return None };
-    if status != StatusCode::OK || opts.is_head || opts.request_version != Version::HTTP_11 || headers.len() != 1 {
-        return None;
-    }
-    // The one field, by iteration: `get` would hash the name (about 100
-    // instructions); comparing a standard name is one integer compare.
-    let (name, value) = headers.iter().next()?;
-    if name != header::CONTENT_TYPE {
+    if status != StatusCode::OK || opts.is_head || opts.request_version != Version::HTTP_11 {
         return None;
     }
     let content_type = value.as_bytes();

@@ -20,14 +20,14 @@ use super::inbound::Inbound;
 use super::registry::ConnShared;
 use super::stream::Stream;
 use crate::http::codec::{
-    BodyDecoder, BodyFraming, CONTINUE_100, OutgoingBody, ParseError, RequestHead, ResponseOptions, parse_request,
-    write_response_head_stamped,
+    BodyDecoder, BodyFraming, CONTINUE_100, HeadFields, OutgoingBody, ParseError, RequestHead, ResponseOptions,
+    parse_request, write_response_head_stamped,
 };
 use crate::http::conn::write::Output;
 use crate::http::handler::App;
 use crate::http::read_buf::ReadBuf;
 use crate::http::request_ext::ConnInfo;
-use crate::http::response::{IntoResponse, Kind};
+use crate::http::response::{Fields, IntoResponse, Kind, Written};
 use crate::http::{Body, Request, Response};
 
 /// How long, and how much, a closing connection reads and discards so that
@@ -763,7 +763,7 @@ impl Conn {
     /// head may be out already, so all a panic can do is close the
     /// connection. A fixed body runs none, and is written without one.
     fn write_response(&mut self, response: Response, version: Version, is_head: bool, keep: bool) -> io::Result<bool> {
-        let (parts, body) = response.into_parts();
+        let Written { status, fields, extensions, body } = response.into_written();
         let kind = body.into_kind();
         let outgoing = match &kind {
             Kind::Empty => OutgoingBody::Empty,
@@ -783,20 +783,24 @@ impl Conn {
                 server: config.server_name.as_bytes(),
             };
             let mut kept = stamp.ok_head.borrow_mut();
-            let fields = &stamp.fields;
+            let head_fields = match &fields {
+                Fields::Typed(t) => HeadFields::Typed(*t),
+                Fields::Map(map) => HeadFields::Map(map),
+            };
             write_response_head_stamped(
-                parts.status,
-                &parts.headers,
+                status,
+                head_fields,
                 outgoing,
                 &opts,
-                fields,
+                &stamp.fields,
                 Some(&mut kept),
                 self.out.buf(),
             )
         };
-        if parts.extensions.is_empty() {
-            crate::http::response::recycle_parts(parts);
-        } else if let Err(p) = crate::catch_unwind(|| crate::http::response::recycle_parts(parts)) {
+        fields.recycle();
+        if !extensions.is_empty()
+            && let Err(p) = crate::catch_unwind(move || drop(extensions))
+        {
             return Err(self.user_code_panicked("a response extension's drop", &*p));
         }
         match (written.framing, kind) {

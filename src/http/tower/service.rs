@@ -126,7 +126,7 @@ where
     match result {
         Ok(res) => {
             let (parts, body) = res.into_parts();
-            http::Response::from_parts(parts, into_response_body(body))
+            Response::from_parts(parts, into_response_body(body))
         }
         Err(e) => {
             let e: BoxError = e.into();

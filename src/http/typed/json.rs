@@ -21,12 +21,12 @@ use crate::http::response::{IntoResponse, Response, ResponseBody};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Json<T>(pub T);
 
-const JSON: HeaderValue = HeaderValue::from_static("application/json");
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(bytes) => crate::http::response::with_type(ResponseBody::from(bytes), JSON),
+            Ok(bytes) => Response::typed(ResponseBody::from(bytes), &JSON),
             Err(e) => {
                 Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, format!("could not serialise the response: {e}"))
                     .into_response()

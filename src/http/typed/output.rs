@@ -16,11 +16,11 @@ use crate::http::response::{IntoResponse, Response, ResponseBody};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Html<T>(pub T);
 
-const HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+static HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 
 impl<T: Into<ResponseBody>> IntoResponse for Html<T> {
     fn into_response(self) -> Response {
-        crate::http::response::with_type(self.0.into(), HTML)
+        Response::typed(self.0.into(), &HTML)
     }
 }
 

@@ -490,7 +490,7 @@ fn preformatted_date_and_server_write_the_same_head() {
                     let a = write_response_head(status, &headers, OutgoingBody::Length(2), &o, &mut plain);
                     let b = write_response_head_stamped(
                         status,
-                        &headers,
+                        HeadFields::Map(&headers),
                         OutgoingBody::Length(2),
                         &o,
                         &fields,
@@ -501,6 +501,16 @@ fn preformatted_date_and_server_write_the_same_head() {
                 }
             }
         }
+    }
+}
+
+/// `map`'s fields as a response whose map was never made gives them: no
+/// field, or a `Content-Type` alone (`None` for other maps).
+fn as_typed(map: &HeaderMap) -> Option<HeadFields<'_>> {
+    match map.len() {
+        0 => Some(HeadFields::Typed(None)),
+        1 => map.get(header::CONTENT_TYPE).map(|t| HeadFields::Typed(Some(t))),
+        _ => None,
     }
 }
 
@@ -525,7 +535,21 @@ fn the_pre_encoded_common_head_is_byte_for_byte_the_general_one() {
                         // Something already in the buffer (an earlier pipelined answer) stays.
                         let (mut general, mut common) = (b"earlier".to_vec(), b"earlier".to_vec());
                         let a = write_response_head(status, &headers, body, &o, &mut general);
-                        let b = write_response_head_stamped(status, &headers, body, &o, &fields, None, &mut common);
+                        let b = write_response_head_stamped(
+                            status,
+                            HeadFields::Map(&headers),
+                            body,
+                            &o,
+                            &fields,
+                            None,
+                            &mut common,
+                        );
+                        // The same fields given as a content type alone (no map) write the same.
+                        if let Some(typed) = as_typed(&headers) {
+                            let mut alone = b"earlier".to_vec();
+                            let t = write_response_head_stamped(status, typed, body, &o, &fields, None, &mut alone);
+                            assert_eq!((&alone, t), (&general, a), "{headers:?} as a type alone");
+                        }
                         // A kept head, whatever it was, changes nothing either.
                         for kept_first in [&text, &json, &headers] {
                             let mut kept = OkHead::default();
@@ -534,7 +558,7 @@ fn the_pre_encoded_common_head_is_byte_for_byte_the_general_one() {
                             let o13 = OutgoingBody::Length(13);
                             write_response_head_stamped(
                                 status,
-                                kept_first,
+                                HeadFields::Map(kept_first),
                                 o13,
                                 &ok,
                                 &fields,
@@ -545,7 +569,7 @@ fn the_pre_encoded_common_head_is_byte_for_byte_the_general_one() {
                                 let mut again = b"earlier".to_vec();
                                 let c = write_response_head_stamped(
                                     status,
-                                    &headers,
+                                    as_typed(&headers).unwrap_or(HeadFields::Map(&headers)),
                                     body,
                                     &o,
                                     &fields,
