@@ -47,6 +47,56 @@ pub(crate) fn monotonic_ns() -> u64 {
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
 
+/// Receives into `buf` from the stream socket `fd` (`recvfrom(2)` as a
+/// plain system call).
+///
+/// glibc's `recv` and `send` (and `read`/`write`, which std's sockets call)
+/// are thread cancellation points: each call turns asynchronous
+/// cancellation on and off around the system call, about 60 instructions,
+/// as much as the rest of a read. Rust code never cancels threads, so the
+/// green sockets call the kernel directly. Errors are as `recv` reports
+/// them (`WouldBlock`, `Interrupted`, ...).
+#[inline]
+pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
+    // call, and no address is asked for (null pointers). A closed or reused
+    // descriptor yields an error or another socket's bytes, never a write
+    // outside `buf`.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            libc::c_long::from(fd),
+            buf.as_mut_ptr(),
+            buf.len(),
+            0 as libc::c_long,
+            std::ptr::null_mut::<libc::sockaddr>(),
+            std::ptr::null_mut::<libc::socklen_t>(),
+        )
+    };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+/// Sends `buf` on the stream socket `fd` (`sendto(2)` as a plain system
+/// call, with `MSG_NOSIGNAL`: a peer gone is `BrokenPipe`, not `SIGPIPE`),
+/// for the reason [`recv`] gives.
+#[inline]
+pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole
+    // call; no address is given (null, length 0), as on a connected socket.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            libc::c_long::from(fd),
+            buf.as_ptr(),
+            buf.len(),
+            libc::c_long::from(libc::MSG_NOSIGNAL),
+            std::ptr::null::<libc::sockaddr>(),
+            0 as libc::c_long,
+        )
+    };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
 /// Writes `bytes` to standard error with one `write(2)`, ignoring errors.
 /// Async-signal-safe: for messages from a signal handler.
 pub(crate) fn write_stderr(bytes: &[u8]) {
@@ -521,5 +571,34 @@ pub(crate) unsafe fn resume_at(context: *mut c_void, to: Resume) {
         gregs[libc::REG_RBP as usize] = to.rbp as i64;
         gregs[libc::REG_RDI as usize] = to.rdi as i64;
         gregs[libc::REG_RSI as usize] = to.rsi as i64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{ErrorKind, Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn recv_and_send_are_the_socket_calls() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 8];
+        // Nothing there: WouldBlock, as recv reports it.
+        assert_eq!(super::recv(a.as_raw_fd(), &mut buf).unwrap_err().kind(), ErrorKind::WouldBlock);
+        b.write_all(b"hello").unwrap();
+        assert_eq!(super::recv(a.as_raw_fd(), &mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert_eq!(super::send(a.as_raw_fd(), b"back").unwrap(), 4);
+        let mut got = [0u8; 4];
+        b.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"back");
+        // The peer gone: end of stream for recv, BrokenPipe for send.
+        drop(b);
+        assert_eq!(super::recv(a.as_raw_fd(), &mut buf).unwrap(), 0);
+        assert_eq!(super::send(a.as_raw_fd(), b"x").unwrap_err().kind(), ErrorKind::BrokenPipe);
+        // Not a descriptor: the error, not a crash.
+        assert!(super::recv(-1, &mut buf).is_err());
     }
 }

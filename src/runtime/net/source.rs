@@ -206,10 +206,7 @@ macro_rules! green_stream {
     ($ty:ty) => {
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.io.io(Dir::Read, "read", |s| {
-                    let mut s = s;
-                    std::io::Read::read(&mut s, buf)
-                })
+                self.io.io(Dir::Read, "read", |s| crate::sys::recv(std::os::fd::AsRawFd::as_raw_fd(s), buf))
             }
             fn read_vectored(&mut self, bufs: &mut [std::io::IoSliceMut<'_>]) -> std::io::Result<usize> {
                 self.io.io(Dir::Read, "read", |s| {
@@ -220,10 +217,7 @@ macro_rules! green_stream {
         }
         impl std::io::Write for &$ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.io.io(Dir::Write, "write", |s| {
-                    let mut s = s;
-                    std::io::Write::write(&mut s, buf)
-                })
+                self.io.io(Dir::Write, "write", |s| crate::sys::send(std::os::fd::AsRawFd::as_raw_fd(s), buf))
             }
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
                 self.io.io(Dir::Write, "write", |s| {
@@ -280,18 +274,18 @@ macro_rules! green_stream {
             /// Reads into `buf` only if data is there now (never parks):
             /// `WouldBlock` otherwise. For servers that drain a socket.
             pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let mut s = self.io.get();
+                let fd = std::os::fd::AsRawFd::as_raw_fd(self.io.get());
                 let asked = buf.len();
-                self.io.transfer(Dir::Read, asked, std::io::Read::read(&mut s, buf))
+                self.io.transfer(Dir::Read, asked, crate::sys::recv(fd, buf))
             }
             /// Writes what the socket takes now (never parks): `WouldBlock`
             /// when its send buffer is full. With [`writable_until`](Self::writable_until),
             /// the building block of protocol layers (TLS) that must not park
             /// while they hold their own state.
             pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
-                let mut s = self.io.get();
+                let fd = std::os::fd::AsRawFd::as_raw_fd(self.io.get());
                 let asked = buf.len();
-                self.io.transfer(Dir::Write, asked, std::io::Write::write(&mut s, buf))
+                self.io.transfer(Dir::Write, asked, crate::sys::send(fd, buf))
             }
             /// Parks until the socket may be writable, the green thread is
             /// unparked (`Ok`: re-check), or `deadline` passes (`TimedOut`).
