@@ -113,7 +113,7 @@ impl ResponseBody {
     /// it is read and written in slices. The file must hold the range
     /// until it is sent: one that shrinks meanwhile closes the connection.
     ///
-    /// [`ServeDir`](super::ServeDir) builds these; a handler that opens a
+    /// [`ServeDir`](crate::http::ServeDir) builds these; a handler that opens a
     /// file itself can too:
     ///
     /// ```no_run
@@ -205,7 +205,7 @@ impl From<Body> for ResponseBody {
     /// Streams a request body back as it arrives (a full-duplex echo): with
     /// the length left to read when known, else chunked. Opt-in: only for
     /// clients that read while they send; one that sends a large body before
-    /// reading stalls (see [`Handler`](super::Handler#read-the-request-body-before-you-answer)).
+    /// reading stalls (see [`Handler`](crate::http::Handler#read-the-request-body-before-you-answer)).
     fn from(b: Body) -> Self {
         let length = b.content_length();
         ResponseBody::from_reader(b, length)
