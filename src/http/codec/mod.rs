@@ -22,6 +22,7 @@ mod limits;
 mod ok_head;
 mod raw_head;
 mod server;
+pub(crate) mod words;
 
 pub use body::BodyDecoder;
 pub use chunked::{ChunkedDecoder, LAST_CHUNK, encode_chunk, encode_chunk_header};

@@ -11,6 +11,8 @@
 //! Patterns with braces (parameters, or the escaped `{{`/`}}`) are left to
 //! `matchit` alone.
 
+use crate::http::codec::words::{half, same_bytes, word};
+
 /// Patterns without parameters, each to its index in the router's endpoints:
 /// an open-addressing table (linear probing, at most half full) of the
 /// patterns' hashes, so that a lookup is one hash of the path, usually one
@@ -93,18 +95,6 @@ impl ExactPaths {
     }
 }
 
-/// Eight bytes of `b` from `at`, little-endian (`at + 8 <= b.len()`).
-#[inline(always)]
-fn word(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default())
-}
-
-/// Four bytes of `b` from `at`, little-endian (`at + 4 <= b.len()`).
-#[inline(always)]
-fn half(b: &[u8], at: usize) -> u64 {
-    u64::from(u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or_default()))
-}
-
 /// `b` read as words: all of it, the last word overlapping the one before
 /// when the length is not a multiple of eight (no byte-wise tail, no copy);
 /// shorter slices as two overlapping halves or three bytes.
@@ -139,29 +129,6 @@ fn hash(b: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
-/// `a == b`, compared a word at a time inline (no call to `memcmp`).
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let n = a.len();
-    if n >= 8 {
-        let mut at = 0;
-        while at + 8 < n {
-            if word(a, at) != word(b, at) {
-                return false;
-            }
-            at += 8;
-        }
-        word(a, n - 8) == word(b, n - 8)
-    } else if n >= 4 {
-        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
-    } else {
-        a == b
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,23 +152,6 @@ mod tests {
     #[test]
     fn an_empty_table_finds_nothing() {
         assert_eq!(ExactPaths::default().get("/"), None);
-    }
-
-    #[test]
-    fn words_compare_like_slices() {
-        let all: Vec<Vec<u8>> = (0..20).map(|n| (0..n).map(|i| b'a' + i as u8).collect()).collect();
-        for a in &all {
-            for b in &all {
-                assert_eq!(same_bytes(a, b), a == b);
-                let mut c = b.clone();
-                if let Some(last) = c.last_mut() {
-                    *last = b'!';
-                    assert!(!same_bytes(b, &c));
-                    c[0] = b'!';
-                    assert!(!same_bytes(b, &c));
-                }
-            }
-        }
     }
 
     #[test]
