@@ -7,6 +7,8 @@ use std::fmt;
 use http::StatusCode;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::words::{half, word};
+
 pub(super) const TOO_MANY_HEADERS: ParseError =
     ParseError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "too many headers");
 
@@ -227,25 +229,80 @@ pub(super) enum Field {
 
 impl Field {
     /// Which field `name` is, as received (any case): by length first, so
-    /// most names cost one comparison.
+    /// most names cost one comparison, and that one a word or two at a time.
+    ///
+    /// `name` is a field name as both parsers accept it (token bytes), so
+    /// it holds no CR (see [`folds_to`]).
     #[inline]
     pub(super) fn of_raw(name: &str) -> Field {
-        let (field, known) = match name.len() {
-            4 => (Field::Host, "host"),
-            6 => (Field::Expect, "expect"),
-            10 => (Field::Connection, "connection"),
-            14 => (Field::ContentLength, "content-length"),
-            17 => (Field::TransferEncoding, "transfer-encoding"),
+        let name = name.as_bytes();
+        let (field, known): (Field, &[u8]) = match name.len() {
+            4 => (Field::Host, b"host"),
+            6 => (Field::Expect, b"expect"),
+            10 => (Field::Connection, b"connection"),
+            14 => (Field::ContentLength, b"content-length"),
+            17 => (Field::TransferEncoding, b"transfer-encoding"),
             _ => return Field::Other,
         };
-        if name.eq_ignore_ascii_case(known) { field } else { Field::Other }
+        if folds_to(name, known) { field } else { Field::Other }
     }
+}
+
+/// Case-folding mask: bit 5 of every byte.
+const FOLD: u64 = 0x2020_2020_2020_2020;
+
+/// Whether `name` is `lower` (lowercase letters and `-`, 4 bytes or more)
+/// in any ASCII case, as `eq_ignore_ascii_case` says when `name` holds no
+/// CR; compared 4 or 8 bytes at a time.
+///
+/// Setting bit 5 of a byte (`| 0x20`) lowercases an uppercase letter and
+/// keeps a lowercase letter and `-` as they are. A byte it turns into the
+/// letter `l` was `l` or its uppercase; one it turns into `-` (0x2D) was
+/// `-` or CR (0x0D), which a field name never holds.
+#[inline]
+fn folds_to(name: &[u8], lower: &[u8]) -> bool {
+    let n = lower.len();
+    if name.len() != n || n < 4 {
+        return false;
+    }
+    // `lower` has bit 5 set in every byte already: folding it too is free
+    // (a constant) and lets a four-byte half compare as a word.
+    let same = |a: u64, b: u64| a | FOLD == b | FOLD;
+    if n < 8 {
+        return same(half(name, 0), half(lower, 0)) && same(half(name, n - 4), half(lower, n - 4));
+    }
+    let mut at = 0;
+    while at + 8 < n {
+        if !same(word(name, at), word(lower, at)) {
+            return false;
+        }
+        at += 8;
+    }
+    // The last eight bytes (overlapping the word before when `n` is not a multiple of 8).
+    same(word(name, n - 8), word(lower, n - 8))
 }
 
 impl HeaderInfo {
     /// Takes in the field `field` with `value`: its part of the framing and
     /// persistence facts, or why the head is refused.
+    ///
+    /// Inline for the fields most heads have (any other field, `Host`);
+    /// the ones with a value to read go to [`note_value`](Self::note_value).
+    #[inline]
     pub(super) fn note(&mut self, field: Field, value: &[u8], is_request: bool) -> Result<(), ParseError> {
+        match field {
+            Field::Other => Ok(()),
+            Field::Host => {
+                self.host_count += 1;
+                Ok(())
+            }
+            _ => self.note_value(field, value, is_request),
+        }
+    }
+
+    /// [`note`](Self::note) for the fields whose value is read.
+    #[inline(never)]
+    fn note_value(&mut self, field: Field, value: &[u8], is_request: bool) -> Result<(), ParseError> {
         let err = |reason| {
             if is_request { ParseError::bad(reason) } else { ParseError::new(StatusCode::BAD_GATEWAY, reason) }
         };
@@ -386,4 +443,50 @@ pub(super) fn write_content_length(n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(b"Content-Length: ");
     out.extend_from_slice(buf.format(n).as_bytes());
     out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: [(&str, Field); 5] = [
+        ("host", Field::Host),
+        ("expect", Field::Expect),
+        ("connection", Field::Connection),
+        ("content-length", Field::ContentLength),
+        ("transfer-encoding", Field::TransferEncoding),
+    ];
+
+    #[test]
+    fn a_field_is_known_in_any_case_and_only_by_its_exact_name() {
+        for (name, field) in KNOWN {
+            assert_eq!(Field::of_raw(name), field);
+            assert_eq!(Field::of_raw(&name.to_ascii_uppercase()), field);
+            let mixed: String =
+                name.chars().enumerate().map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c }).collect();
+            assert_eq!(Field::of_raw(&mixed), field, "{mixed}");
+            assert_eq!(Field::of_raw(&name[1..]), Field::Other);
+            assert_eq!(Field::of_raw(&format!("{name}x")), Field::Other);
+        }
+        assert_eq!(Field::of_raw(""), Field::Other);
+        assert_eq!(Field::of_raw("x-host"), Field::Other);
+    }
+
+    /// Every byte but CR, at every position of every known name, against
+    /// `eq_ignore_ascii_case`: the word comparison decides the same.
+    #[test]
+    fn folding_by_words_is_eq_ignore_ascii_case_for_every_byte_but_cr() {
+        for (name, _) in KNOWN {
+            assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{name}");
+            for at in 0..name.len() {
+                for b in (0..=255u8).filter(|&b| b != b'\r') {
+                    let mut v = name.as_bytes().to_vec();
+                    v[at] = b;
+                    assert_eq!(folds_to(&v, name.as_bytes()), v.eq_ignore_ascii_case(name.as_bytes()), "{v:?}");
+                }
+            }
+        }
+        // CR is the one byte that folds to `-`: no field name holds one.
+        assert!(folds_to(b"content\rlength", b"content-length"));
+    }
 }

@@ -57,7 +57,8 @@ struct Stored {
     /// Each field: name start, name length, value start, value length.
     fields: Vec<[u32; 4]>,
     /// A target not in origin form, parsed (then `target` is empty).
-    uri: Option<Uri>,
+    /// Boxed: the common head moves and drops only a null pointer.
+    uri: Option<Box<Uri>>,
 }
 
 impl RawHead {
@@ -69,7 +70,7 @@ impl RawHead {
         head: &[u8],
         target: &[u8],
         query: Option<usize>,
-        uri: Option<Uri>,
+        uri: Option<Box<Uri>>,
         fields: &[httparse::Header<'_>],
     ) -> RawHead {
         let mut stored = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
@@ -84,7 +85,11 @@ impl RawHead {
         stored.fields.extend(
             fields.iter().map(|h| [at(h.name.as_bytes()), h.name.len() as u32, at(h.value), h.value.len() as u32]),
         );
-        stored.uri = uri;
+        // A spare holds no `Uri` (the drop takes it out): a head in origin
+        // form writes nothing here.
+        if uri.is_some() {
+            stored.uri = uri;
+        }
         RawHead { stored: ManuallyDrop::new(stored) }
     }
 
@@ -93,7 +98,7 @@ impl RawHead {
     /// (`OPTIONS`), parsed. `None` for origin form, which [`target`](Self::target),
     /// [`path`](Self::path) and [`query`](Self::query) read.
     pub fn other_form(&self) -> Option<&Uri> {
-        self.stored.uri.as_ref()
+        self.stored.uri.as_deref()
     }
 
     /// The request target as received (path and query), without a fragment.
@@ -172,7 +177,7 @@ impl RawHead {
     /// The target as a `Uri`.
     pub fn uri(&self) -> Uri {
         if let Some(uri) = &self.stored.uri {
-            return uri.clone();
+            return Uri::clone(uri);
         }
         let target = self.target();
         if target == "/" {
@@ -191,7 +196,9 @@ impl Drop for RawHead {
         if stored.bytes.capacity() > KEEP_CAPACITY || stored.fields.capacity() > KEEP_FIELDS {
             return;
         }
-        stored.uri = None;
+        if stored.uri.is_some() {
+            stored.uri = None;
+        }
         // At thread exit the pool may be gone already: the buffer is then freed.
         let _ = SPARE.try_with(|s| {
             let mut s = s.borrow_mut();

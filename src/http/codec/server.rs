@@ -80,6 +80,9 @@ pub fn parse_request_general(buf: &[u8], limits: &CodecLimits) -> Result<Option<
     parse_request_by(buf, limits, false)
 }
 
+/// The common head is read by [`parse_common`] and finished here, writing
+/// the answer straight into the caller's: no step between them returns it
+/// to be moved again. Anything else goes to [`parse_general`].
 #[inline]
 fn parse_request_by(
     buf: &[u8],
@@ -87,12 +90,33 @@ fn parse_request_by(
     common: bool,
 ) -> Result<Option<(RequestHead, usize)>, ParseError> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
-    let on_stack = limits.max_headers.min(STACK_HEADERS);
-    match parse_request_with(buf, limits, &mut slots[..on_stack], common) {
+    let slots = &mut slots[..limits.max_headers.min(STACK_HEADERS)];
+    // Bound the work: never look past `max_head_bytes`.
+    let window = &buf[..buf.len().min(limits.max_head_bytes)];
+    if common && let Some(c) = parse_common(window, slots) {
+        // SAFETY: `parse_common` wrote the first `c.fields` slots, and
+        // `MaybeUninit<T>` has the layout of `T`.
+        let fields = unsafe { &*(&raw const slots[..c.fields] as *const [httparse::Header<'_>]) };
+        let version = if c.version == 0 { Version::HTTP_10 } else { Version::HTTP_11 };
+        let line = Line { method: c.method, target: c.target, kept: c.target, query: c.query, uri: None, version };
+        return finish(&buf[..c.len], limits, line, fields);
+    }
+    parse_general(buf, limits, slots)
+}
+
+/// httparse's reading of the head, into `slots` first, then, when the
+/// head has more fields than that, into `max_headers` slots on the heap.
+#[inline(never)]
+fn parse_general<'b>(
+    buf: &'b [u8],
+    limits: &CodecLimits,
+    slots: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Result<Option<(RequestHead, usize)>, ParseError> {
+    match parse_request_with(buf, limits, slots) {
         Err(e) if e == TOO_MANY_HEADERS && limits.max_headers > STACK_HEADERS => {
             let mut slots = Vec::with_capacity(limits.max_headers);
             slots.resize_with(limits.max_headers, MaybeUninit::uninit);
-            parse_request_with(buf, limits, &mut slots, common)
+            parse_request_with(buf, limits, &mut slots)
         }
         r => r,
     }
@@ -102,18 +126,9 @@ fn parse_request_with<'b>(
     buf: &'b [u8],
     limits: &CodecLimits,
     slots: &mut [MaybeUninit<httparse::Header<'b>>],
-    common: bool,
 ) -> Result<Option<(RequestHead, usize)>, ParseError> {
     // Bound the work: never look past `max_head_bytes`.
     let window = &buf[..buf.len().min(limits.max_head_bytes)];
-    if let Some(c) = if common { parse_common(window, slots) } else { None } {
-        // SAFETY: `parse_common` wrote the first `c.fields` slots, and
-        // `MaybeUninit<T>` has the layout of `T`.
-        let fields = unsafe { &*(&raw const slots[..c.fields] as *const [httparse::Header<'b>]) };
-        let version = if c.version == 0 { Version::HTTP_10 } else { Version::HTTP_11 };
-        let line = Line { method: c.method, target: c.target, kept: c.target, query: c.query, uri: None, version };
-        return finish(&buf[..c.len], limits, line, fields).map(|head| Some((head, c.len)));
-    }
     let mut req = httparse::Request::new(&mut []);
     let n = match req.parse_with_uninit_headers(window, slots) {
         Ok(httparse::Status::Complete(n)) => n,
@@ -135,11 +150,11 @@ fn parse_request_with<'b>(
         Some((query, end)) => (&target[..end], query, None),
         // Not origin form: the rare targets are parsed into a `Uri` now.
         None if target.first() == Some(&b'/') => return Err(invalid_target()),
-        None => (&target[..0], None, Some(Uri::try_from(target).map_err(|_| invalid_target())?)),
+        None => (&target[..0], None, Some(Box::new(Uri::try_from(target).map_err(|_| invalid_target())?))),
     };
     let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
     let line = Line { method: req.method.unwrap_or(""), target, kept, query, uri, version };
-    finish(&buf[..n], limits, line, req.headers).map(|head| Some((head, n)))
+    finish(&buf[..n], limits, line, req.headers)
 }
 
 /// A parsed request line.
@@ -152,18 +167,19 @@ struct Line<'b> {
     /// Position of the `?` in `kept`.
     query: Option<usize>,
     /// The target parsed, when it is not in origin form.
-    uri: Option<Uri>,
+    uri: Option<Box<Uri>>,
     version: Version,
 }
 
 /// The checks and decisions on a complete head (`head`, the request line
-/// read into `line`, the fields into `fields`), whoever parsed it.
+/// read into `line`, the fields into `fields`), whoever parsed it; the
+/// answer [`parse_request`] gives.
 fn finish(
     head: &[u8],
     limits: &CodecLimits,
     line: Line<'_>,
     fields: &[httparse::Header<'_>],
-) -> Result<RequestHead, ParseError> {
+) -> Result<Option<(RequestHead, usize)>, ParseError> {
     // httparse only accepts single SP delimiters (default config), so the
     // request line length is exact.
     if line.method.len() + line.target.len() + 10 > limits.max_request_line {
@@ -199,7 +215,7 @@ fn finish(
     let keep_alive = info.keep_alive(is_10);
     let expect_continue = info.expect_continue && !is_10;
     let raw = RawHead::new(head, line.kept, line.query, line.uri, fields);
-    Ok(RequestHead { method, version, raw, framing, keep_alive, expect_continue })
+    Ok(Some((RequestHead { method, version, raw, framing, keep_alive, expect_continue }, head.len())))
 }
 
 /// A complete `100 Continue` interim response, to send before reading the
