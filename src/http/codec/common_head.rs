@@ -88,21 +88,25 @@ pub(super) fn parse_common<'b>(buf: &'b [u8], slots: &mut [MaybeUninit<httparse:
 /// the `?`'s position in it and where it ends. `None` on a byte `Uri`
 /// refuses, on a fragment or a byte above 0x7F (left to httparse), or when
 /// the buffer ends first.
+///
+/// Eight bytes at a time ([`skip_plain`]) up to a byte the tables do not
+/// hold plain in a path ([`path_flags`]) or in a query ([`query_flags`]),
+/// which the tables then decide; the last few bytes one at a time.
 #[inline]
 fn scan_target(buf: &[u8], start: usize) -> Option<(Option<usize>, usize)> {
     let mut i = start;
     let query = loop {
+        i = skip_plain(buf, i, path_flags);
         let b = *buf.get(i)?;
         match PATH[usize::from(b)] {
-            OK => {}
+            OK => i += 1,
             QUERY => break Some(i - start),
             _ if b == b' ' => return Some((None, i)),
             _ => return None,
         }
-        i += 1;
     };
     loop {
-        i += 1;
+        i = skip_plain(buf, i + 1, query_flags);
         let b = *buf.get(i)?;
         match QUERY_PART[usize::from(b)] {
             OK => {}
@@ -110,6 +114,66 @@ fn scan_target(buf: &[u8], start: usize) -> Option<(Option<usize>, usize)> {
             _ => return None,
         }
     }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// From `buf[i]`, eight bytes at a time: the position of the first byte
+/// `flags` flags in a word, or, when fewer than eight bytes are left
+/// before it, of the first of those.
+#[inline(always)]
+fn skip_plain(buf: &[u8], mut i: usize, flags: impl Fn(u64) -> u64) -> usize {
+    while let Some(word) = buf.get(i..i + 8) {
+        let flagged = flags(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        if flagged != 0 {
+            return i + flagged.trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    i
+}
+
+/// The bytes of the word `x` (first byte lowest) outside `0x21..=0x7E`,
+/// as the high bit of each; exact up to the first flagged byte, not above
+/// it (so the lowest set bit is exactly the first such byte).
+///
+/// No byte below the first flagged one borrows in `x - 0x21` or carries in
+/// `x + 1`, so each byte's result there is its own: below 0x21 the
+/// subtraction wraps to 0xDF or more, 0x7F plus one is 0x80, and a byte
+/// above 0x7F has its high bit already.
+#[inline(always)]
+fn outside_visible(x: u64) -> u64 {
+    x.wrapping_sub(0x21 * ONES) | x.wrapping_add(ONES) | x
+}
+
+/// Bytes of `x` equal to `c` (below 0x80), as [`outside_visible`] flags
+/// them: a visible byte other than `c` gives a non-zero byte below 0x80,
+/// which subtracting one neither wraps nor borrows through.
+#[inline(always)]
+fn equal_to(x: u64, c: u8) -> u64 {
+    (x ^ (u64::from(c) * ONES)).wrapping_sub(ONES)
+}
+
+/// Bytes of `x` that are not plain in a path: those `PATH` does not hold
+/// `OK` (in `0x21..=0x7E`: `#`, `<`, `>`, `?` and `` ` ``), as
+/// [`outside_visible`] flags them.
+#[inline(always)]
+fn path_flags(x: u64) -> u64 {
+    // `<` (0x3C) and `>` (0x3E) are the bytes that give 0x3E with bit 1 set.
+    let angle = equal_to(x | (0x02 * ONES), 0x3E);
+    (outside_visible(x) | equal_to(x, b'#') | angle | equal_to(x, b'?') | equal_to(x, b'`')) & HIGH
+}
+
+/// Bytes of `x` that are not plain in a query: those `QUERY_PART` does not
+/// hold `OK` (in `0x21..=0x7E`: `"`, `#`, `<` and `>`), as
+/// [`outside_visible`] flags them.
+#[inline(always)]
+fn query_flags(x: u64) -> u64 {
+    // `"` (0x22) and `#` (0x23) give 0x23 with bit 0 set, `<` and `>` 0x3E with bit 1.
+    let quote_or_hash = equal_to(x | ONES, 0x23);
+    let angle = equal_to(x | (0x02 * ONES), 0x3E);
+    (outside_visible(x) | quote_or_hash | angle) & HIGH
 }
 
 /// The field line at `buf[at..]`: `name: value CRLF` with a token name and
@@ -147,8 +211,6 @@ fn field(buf: &[u8], at: usize) -> Option<(httparse::Header<'_>, usize)> {
 /// CR, LF) and none at or above 0x7F is plain value bytes.
 #[inline]
 fn value_end(rest: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let mut i = from;
     while let Some(word) = rest.get(i..i + 8) {
         let x = u64::from_le_bytes(word.try_into().ok()?);
@@ -297,6 +359,62 @@ mod tests {
         }
         assert_eq!(value_end(b"abcdefghijklmnop", 0), None, "no CR before the end");
         assert_eq!(value_end(b"abcdefgh\rijklmnop", 0), Some(8));
+    }
+
+    /// The word flags against the tables, byte by byte: the lowest flag is
+    /// always the first byte the table does not hold plain, whatever the
+    /// plain bytes before it and whatever follows it.
+    #[test]
+    fn the_first_flagged_byte_of_a_word_is_the_first_the_table_does_not_hold_plain() {
+        type Flags = fn(u64) -> u64;
+        let tables: [(Flags, &[u8; 256]); 2] = [(path_flags, &PATH), (query_flags, &QUERY_PART)];
+        for (flags, table) in tables {
+            let plain: Vec<u8> = (0..=255u8).filter(|&b| table[usize::from(b)] == OK).collect();
+            for at in 0..8 {
+                for b in 0..=255u8 {
+                    for k in 0..plain.len() {
+                        let mut word = [0u8; 8];
+                        for (j, w) in word.iter_mut().enumerate() {
+                            *w = match j.cmp(&at) {
+                                std::cmp::Ordering::Less => plain[(k + j * 5) % plain.len()],
+                                std::cmp::Ordering::Equal => b,
+                                std::cmp::Ordering::Greater => (k * 7 + j * 37) as u8,
+                            };
+                        }
+                        let first = word.iter().position(|&c| table[usize::from(c)] != OK);
+                        let flagged = flags(u64::from_le_bytes(word));
+                        let lowest = (flagged != 0).then(|| flagged.trailing_zeros() as usize / 8);
+                        assert_eq!(lowest, first, "{word:02x?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_target_is_read_the_same_across_word_boundaries() {
+        // Every length of path and query, with the byte that ends each part
+        // at every position relative to the words.
+        for path_len in 1..20 {
+            for query_len in [None, Some(0), Some(1), Some(7), Some(8), Some(9), Some(17)] {
+                let mut head = b"GET /".to_vec();
+                head.extend((1..path_len).map(|i| b"abc=-\"{}"[i % 8]));
+                if let Some(q) = query_len {
+                    head.push(b'?');
+                    head.extend((0..q).map(|i| b"x=?/&%`{"[i % 8]));
+                }
+                head.extend_from_slice(b" HTTP/1.1\r\nHost: h\r\n\r\n");
+                assert!(ours(&head).is_some(), "{:?}", String::from_utf8_lossy(&head));
+                assert_eq!(ours(&head), httparse_reads(&head), "{:?}", String::from_utf8_lossy(&head));
+                for bad in [b'<', b'#', b'\x7f', 0xc3, b'\t'] {
+                    for at in 5..head.len() - 22 {
+                        let mut h = head.clone();
+                        h[at] = bad;
+                        assert_eq!(ours(&h), None, "{:?}", String::from_utf8_lossy(&h));
+                    }
+                }
+            }
+        }
     }
 
     #[test]
