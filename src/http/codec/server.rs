@@ -174,6 +174,10 @@ struct Line<'b> {
 /// The checks and decisions on a complete head (`head`, the request line
 /// read into `line`, the fields into `fields`), whoever parsed it; the
 /// answer [`parse_request`] gives.
+///
+/// Always inlined: called, it took the request line through memory and
+/// gave its answer back the same way, about 50 instructions a request.
+#[inline(always)]
 fn finish(
     head: &[u8],
     limits: &CodecLimits,
