@@ -345,6 +345,21 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_buffer_keeps_no_target_of_the_head_before() {
+        SPARE.with(|s| s.borrow_mut().clear());
+        let uri = Box::new(Uri::from_static("http://example.com/a"));
+        let h = RawHead::new(b"GET http://example.com/a HTTP/1.1\r\n\r\n", b"", None, Some(uri), &[]);
+        assert_eq!(h.other_form().map(|u| u.to_string()).as_deref(), Some("http://example.com/a"));
+        assert_eq!(h.uri(), "http://example.com/a");
+        drop(h);
+        assert_eq!(SPARE.with(|s| s.borrow().len()), 1);
+        let h = parse(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(SPARE.with(|s| s.borrow().len()), 0, "the spare was taken");
+        assert!(h.other_form().is_none());
+        assert_eq!(h.uri(), "/x");
+    }
+
+    #[test]
     fn buffers_are_reused_and_large_ones_freed() {
         SPARE.with(|s| s.borrow_mut().clear());
         drop(parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"));
