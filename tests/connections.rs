@@ -18,6 +18,11 @@ fn app(req: Request) -> Response {
             greenloop::sleep(Duration::from_millis(300));
             "slept".into_response()
         }
+        "/compute" => {
+            // Holds the loop (as long computing would) without waiting.
+            std::thread::sleep(Duration::from_millis(600));
+            "computed".into_response()
+        }
         _ => "hello".into_response(),
     }
 }
@@ -55,6 +60,22 @@ fn a_client_that_never_speaks_gets_the_header_timeout_not_the_idle_timeout() {
     std::thread::sleep(Duration::from_millis(1500));
     kept.send(get("/"));
     assert_eq!(kept.response().text(), "hello", "a kept-alive connection outlived the header timeout");
+    server.stop().unwrap();
+}
+
+#[test]
+fn the_idle_timeout_counts_from_the_answer_after_a_handler_that_held_the_loop() {
+    // The handler holds the loop longer than the idle timeout; the loop's
+    // clock is then as old as the request, and a timeout counted from it
+    // would close the connection right after the answer.
+    let limits = Limits { idle_timeout: Duration::from_millis(400), ..Default::default() };
+    let server = start_with(limits);
+    let mut c = RawClient::connect(addr(&server));
+    c.send(get("/compute"));
+    assert_eq!(c.response().text(), "computed");
+    std::thread::sleep(Duration::from_millis(100));
+    c.send(get("/"));
+    assert_eq!(c.response().text(), "hello", "closed by an idle timeout counted from before the handler ran");
     server.stop().unwrap();
 }
 

@@ -178,6 +178,27 @@ fn metrics_parse_and_move() {
     assert_eq!(sample(&after, "greenloop_workers"), 1.0);
 }
 
+#[test]
+fn request_latency_is_counted_in_the_bucket_of_its_duration() {
+    let demo = Demo::start(&["--quiet"]);
+    let before = samples(&demo.get("/metrics").1);
+    for _ in 0..5 {
+        assert_eq!(demo.get("/sleep?ms=40").0, 200);
+    }
+    let after = samples(&demo.get("/metrics").1);
+    let grew = |name: &str| sample(&after, name) - sample(&before, name);
+    let bucket = |le: &str| format!("greenloop_http_request_duration_seconds_bucket{{le=\"{le}\"}}");
+    // Six requests finished between the two renderings: the first /metrics
+    // (fast) and five sleeps of 40 ms, none of which fits under 25 ms.
+    assert_eq!(grew(&bucket("+Inf")), 6.0);
+    assert!(grew(&bucket("0.025")) <= 1.0, "a 40 ms sleep counted under 25 ms");
+    // The sum moved by the sleeps' time: at least 0.2 s, and not by a clock
+    // reading taken from anything but the request (that would be the
+    // machine's uptime, hours).
+    let sum = grew("greenloop_http_request_duration_seconds_sum");
+    assert!((0.2..30.0).contains(&sum), "five 40 ms requests summed to {sum} s");
+}
+
 /// 16 MiB (the default `--max-body`) of bytes that are not all alike.
 fn sixteen_mib() -> Vec<u8> {
     (0..16u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()

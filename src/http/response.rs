@@ -205,6 +205,13 @@ impl Response {
         self.body
     }
 
+    /// The same response with its body replaced by `f(body)` (a
+    /// transformation: compression, a wrapper that counts bytes).
+    pub fn map(mut self, f: impl FnOnce(ResponseBody) -> ResponseBody) -> Response {
+        self.body = f(std::mem::take(&mut self.body));
+        self
+    }
+
     /// What the server writes: the fields as they are (a map only if one
     /// was made), the version dropped (the server's is written).
     pub(crate) fn into_written(self) -> Written {

@@ -25,6 +25,13 @@ pub fn loop_time() -> std::time::Instant {
     super::core::try_core().map_or_else(std::time::Instant::now, |c| c.now())
 }
 
+/// [`loop_time`] and the same moment on the raw monotonic clock, in
+/// nanoseconds ([`sys::monotonic_ns`](crate::sys::monotonic_ns)): for a
+/// server that measures its requests' latency as integers.
+pub(crate) fn loop_time_ns() -> (std::time::Instant, u64) {
+    super::core::try_core().map_or_else(|| (std::time::Instant::now(), crate::sys::monotonic_ns()), |c| c.now_both())
+}
+
 /// How many bytes of the current green thread's stack are in use at this
 /// call, frames of the caller's callers included (`None` outside a green
 /// thread).

@@ -26,9 +26,11 @@ pub(super) fn take() -> Box<HeaderMap> {
 }
 
 /// Keeps `map` (emptied) for a later response, unless it grew large or
-/// the thread keeps enough already.
+/// the thread keeps enough already. `len` counts every value (`capacity`
+/// only the names' room): a map that held many values of one name (a
+/// dozen `Set-Cookie`) keeps their room after `clear`, so it is let go.
 pub(super) fn give(mut map: Box<HeaderMap>) {
-    if map.capacity() == 0 || map.capacity() > MAX_FIELDS {
+    if map.capacity() == 0 || map.capacity() > MAX_FIELDS || map.len() > MAX_FIELDS {
         return;
     }
     map.clear();

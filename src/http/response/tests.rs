@@ -53,6 +53,27 @@ fn a_recycled_map_starts_the_next_response_afresh() {
 }
 
 #[test]
+fn a_map_that_held_many_values_is_not_kept() {
+    let before = map_pool::spare_count();
+    let mut r = "x".into_response();
+    for i in 0..40 {
+        r.headers_mut().append(header::SET_COOKIE, HeaderValue::from(i));
+    }
+    r.into_written().fields.recycle();
+    assert_eq!(map_pool::spare_count(), before);
+}
+
+#[test]
+fn map_replaces_the_body_and_keeps_the_rest() {
+    let mut r = (StatusCode::CREATED, "abc").into_response();
+    r.extensions_mut().insert(1u8);
+    let r = r.map(|b| ResponseBody::from(format!("{}!", b.len().unwrap_or(0))));
+    assert_eq!((r.status(), r.body().as_bytes()), (StatusCode::CREATED, Some(&b"3!"[..])));
+    assert_eq!(r.headers()[header::CONTENT_TYPE], TEXT);
+    assert_eq!(r.extensions().get::<u8>(), Some(&1));
+}
+
+#[test]
 fn the_pool_keeps_a_bounded_number_of_maps() {
     for _ in 0..40 {
         let mut r = "a".into_response();

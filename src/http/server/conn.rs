@@ -40,6 +40,9 @@ const LINGER_BYTES: usize = 1024 * 1024;
 const FLUSH_AT: usize = 64 * 1024;
 /// Fixed bodies larger than this are written from their own buffer, not copied.
 const COPY_LIMIT: usize = 16 * 1024;
+/// A request that took longer than this (1 ms) reads the clock when it is
+/// answered, instead of taking the loop's (which is as old as the request).
+const LOOP_CLOCK_STALE_NS: u64 = 1_000_000;
 
 /// A connection's state, boxed: it moves whole between the green thread
 /// serving it and, between requests, the readiness callback it sleeps in
@@ -412,8 +415,7 @@ impl Conn {
                         Ok(0) => return End::Closed,
                         Ok(_) => {
                             // When the loop last polled: these bytes were read in that turn.
-                            self.clock = crate::inspect::loop_time();
-                            self.tick = crate::sys::monotonic_ns();
+                            (self.clock, self.tick) = crate::inspect::loop_time_ns();
                             if head_started.is_none() {
                                 // The first bytes of a new head: its clock starts now.
                                 head_started = Some(self.clock);
@@ -669,12 +671,15 @@ impl Conn {
     #[inline(never)]
     fn respond(&mut self, outcome: Result<Response, Box<dyn std::any::Any + Send>>, begun: Begun) -> io::Result<bool> {
         let Begun { version, is_head, keep_alive, has_body, request_id, started } = begun;
-        // The latency from two readings of the raw clock; the connection's
-        // clock (deadlines, the Date stamp) is the loop's, as when bytes arrive.
+        // The latency from two readings of the raw clock. The connection's
+        // clock (deadlines, the Date stamp) is the loop's, as when bytes
+        // arrive, unless the handler kept the loop long (computing, or
+        // blocking it): the loop's clock is as old as that, and the idle
+        // timeout must count from the answer, not from the request.
         let now = crate::sys::monotonic_ns();
         let took = now.saturating_sub(started);
         self.tick = now;
-        self.clock = crate::inspect::loop_time();
+        self.clock = if took > LOOP_CLOCK_STALE_NS { Instant::now() } else { crate::inspect::loop_time() };
         let drain_limit = self.ctx.config.limits.drain_limit;
         let mut keep = keep_alive;
         let response = match outcome {

@@ -115,6 +115,9 @@ pub(crate) struct Core {
     /// When the last poll for I/O returned: the loop's clock, read once per
     /// turn that found I/O or has timers pending.
     now: Cell<Instant>,
+    /// The same moment on the raw monotonic clock ([`crate::sys::monotonic_ns`]),
+    /// for durations measured as integers (request latency).
+    now_ns: Cell<u64>,
     pub(crate) stacks: RefCell<StackPool>,
     current: Cell<Option<TaskRef>>,
     current_task: Cell<*const Task>,
@@ -224,6 +227,7 @@ impl Core {
             free_io: RefCell::new(Vec::new()),
             timers: RefCell::new(Timers::default()),
             now: Cell::new(Instant::now()),
+            now_ns: Cell::new(crate::sys::monotonic_ns()),
             stacks: RefCell::new(stacks),
             current: Cell::new(None),
             current_task: Cell::new(ptr::null()),
@@ -253,6 +257,20 @@ impl Core {
     /// When the last poll for I/O returned.
     pub(crate) fn now(&self) -> Instant {
         self.now.get()
+    }
+
+    /// [`now`](Self::now) and the same moment in raw nanoseconds.
+    pub(crate) fn now_both(&self) -> (Instant, u64) {
+        (self.now.get(), self.now_ns.get())
+    }
+
+    /// Reads the clock into the loop's `now` (both forms).
+    #[inline]
+    fn stamp_now(&self) -> Instant {
+        let now = Instant::now();
+        self.now.set(now);
+        self.now_ns.set(crate::sys::monotonic_ns());
+        now
     }
 
     /// A snapshot of this loop's counters.

@@ -93,7 +93,7 @@ impl Core {
             // Read only when something will look at it: I/O arrived (its
             // handlers stamp it) or timers are pending. A loop of pure
             // computation between green threads pays no clock read per turn.
-            self.now.set(Instant::now());
+            self.stamp_now();
         }
         match polled {
             Ok(()) => {}
@@ -149,8 +149,7 @@ impl Core {
     /// and the watchdog told that the loop is awake.
     #[inline(never)]
     fn woke(&self, before: Instant) {
-        let now = Instant::now();
-        self.now.set(now);
+        let now = self.stamp_now();
         let idle = now.saturating_duration_since(before).as_nanos() as u64;
         self.counters.idle_ns.set(self.counters.idle_ns.get() + idle);
         if let Some(w) = &self.watch {
