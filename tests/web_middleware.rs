@@ -194,3 +194,28 @@ fn request_ids_and_cors_together_expose_the_id_to_the_page() {
     assert_eq!(header(&head, "x-request-id").map(str::len), Some(36));
     assert_eq!(header(&head, "vary"), None, "the same answer for every origin");
 }
+
+/// A text answer whose header map middleware made (by reading it) and
+/// rebuilt (through `http`'s parts): one `Content-Type` reaches the client,
+/// with what the middleware added beside it.
+#[test]
+fn a_typed_answer_keeps_one_content_type_through_middleware_that_reads_and_rebuilds_it() {
+    use greenloop::http::{Next, Response};
+    let reads = |req: Request, next: Next<'_>| -> Response {
+        let res = next.run(req);
+        assert_eq!(res.headers().len(), 1, "the type is in the map made on reading");
+        res
+    };
+    let rebuilds = |req: Request, next: Next<'_>| -> Response {
+        let (mut parts, body) = next.run(req).into_parts();
+        parts.headers.insert("x-seen", "yes".parse().unwrap());
+        Response::from_parts(parts, body)
+    };
+    let app = App::new(Router::new().route("/", get(|_req: Request| "typed"))).wrap(rebuilds).wrap(reads);
+    let s = start(app, 1);
+    let (_, head, body) = curl(&[&url(&s, "/")]);
+    assert_eq!(body, "typed");
+    let types: Vec<&str> = head.lines().filter(|l| l.to_ascii_lowercase().starts_with("content-type:")).collect();
+    assert_eq!(types, ["content-type: text/plain; charset=utf-8"], "{head}");
+    assert_eq!(header(&head, "x-seen"), Some("yes"));
+}
