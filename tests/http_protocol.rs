@@ -842,7 +842,13 @@ fn slowloris_head_gets_408_after_header_timeout() {
 
 #[test]
 fn idle_keep_alive_connections_are_closed_after_idle_timeout() {
-    let limits = Limits { idle_timeout: Duration::from_millis(300), ..Default::default() };
+    // The header timeout well under the client's 10 s read timeout: at its
+    // default (10 s too) the silent connection below raced the client.
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(300),
+        header_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
     let server = start_with(limits, app);
     let mut c = RawClient::connect(addr(&server));
     // Timed from before the request: the idle time counts from the answer,
