@@ -73,7 +73,7 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
             std::ptr::null_mut::<libc::socklen_t>(),
         )
     };
-    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+    byte_count(n as isize)
 }
 
 /// Sends `buf` on the stream socket `fd` (`sendto(2)` as a plain system
@@ -81,6 +81,20 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 /// for the reason [`recv`] gives.
 #[inline]
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    send_flags(fd, buf, libc::MSG_NOSIGNAL)
+}
+
+/// Sends `buf` on the socket `fd` with `MSG_MORE`: the kernel holds a
+/// partial segment back for the data the caller sends next (a response
+/// head before its `sendfile` body: one packet, not two). Otherwise as
+/// [`send`].
+pub(crate) fn send_more(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    send_flags(fd, buf, libc::MSG_MORE | libc::MSG_NOSIGNAL)
+}
+
+/// `sendto(2)` on a connected stream socket with `flags`, as a plain system call.
+#[inline]
+fn send_flags(fd: RawFd, buf: &[u8], flags: libc::c_int) -> io::Result<usize> {
     // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole
     // call; no address is given (null, length 0), as on a connected socket.
     let n = unsafe {
@@ -89,11 +103,17 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
             libc::c_long::from(fd),
             buf.as_ptr(),
             buf.len(),
-            libc::c_long::from(libc::MSG_NOSIGNAL),
+            libc::c_long::from(flags),
             std::ptr::null::<libc::sockaddr>(),
             0 as libc::c_long,
         )
     };
+    byte_count(n as isize)
+}
+
+/// A byte count returned by a system call: negative is the error in `errno`.
+#[inline]
+fn byte_count(n: isize) -> io::Result<usize> {
     if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
 
@@ -268,17 +288,7 @@ pub(crate) fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: u64, count: usize) -
     // SAFETY: `off` is a valid, writable off_t for the call; sendfile reads
     // no other user memory.
     let n = unsafe { libc::sendfile(out_fd, in_fd, &mut off, count) };
-    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
-}
-
-/// Sends `buf` on the socket `fd` with `MSG_MORE`: the kernel holds a
-/// partial segment back for the data the caller sends next (a response
-/// head before its `sendfile` body: one packet, not two). `MSG_NOSIGNAL`:
-/// a closed peer is an `EPIPE` error, not a signal.
-pub(crate) fn send_more(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: the buffer is valid for its length; send reads nothing else.
-    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_MORE | libc::MSG_NOSIGNAL) };
-    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+    byte_count(n)
 }
 
 /// Opens `path`, relative to the directory `dir`, read-only, non-blocking
