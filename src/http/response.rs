@@ -7,6 +7,8 @@ use std::fmt;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Extensions, StatusCode, Version};
 
+use super::codec::HeadFields;
+
 mod body;
 mod into;
 mod map_pool;
@@ -77,6 +79,14 @@ pub(crate) enum Fields {
 }
 
 impl Fields {
+    /// The fields as the codec writes them.
+    pub(crate) fn head(&self) -> HeadFields<'_> {
+        match self {
+            Fields::Typed(t) => HeadFields::Typed(*t),
+            Fields::Map(map) => HeadFields::Map(map),
+        }
+    }
+
     /// Gives a map back to this thread's pool once the head is written.
     pub(crate) fn recycle(self) {
         if let Fields::Map(map) = self {

@@ -310,19 +310,15 @@ pub(crate) fn write_response_head_stamped(
     kept: Option<&mut OkHead>,
     out: &mut Vec<u8>,
 ) -> WrittenHead {
-    let sole_type = match fields {
-        HeadFields::Typed(t) => t,
-        HeadFields::Map(map) => sole_content_type(map),
-    };
-    if let Some(t) = sole_type
-        && let Some(written) = write_common_head(status, t, body, opts, date_server, kept, out)
-    {
-        return written;
-    }
     let (content_type, map) = match fields {
         HeadFields::Typed(t) => (t, None),
         HeadFields::Map(map) => (None, Some(map)),
     };
+    if let Some(t) = content_type.or_else(|| map.and_then(sole_content_type))
+        && let Some(written) = write_common_head(status, t, body, opts, date_server, kept, out)
+    {
+        return written;
+    }
     write_head(status, content_type, map, body, opts, Some(date_server), out)
 }
 

@@ -21,14 +21,14 @@ use super::registry::ConnShared;
 use super::stream::Stream;
 use crate::http::codec::words::same_bytes;
 use crate::http::codec::{
-    BodyDecoder, BodyFraming, CONTINUE_100, HeadFields, OutgoingBody, ParseError, RequestHead, ResponseOptions,
-    parse_request, write_response_head_stamped,
+    BodyDecoder, BodyFraming, CONTINUE_100, OutgoingBody, ParseError, RequestHead, ResponseOptions, parse_request,
+    write_response_head_stamped,
 };
 use crate::http::conn::write::Output;
 use crate::http::handler::App;
 use crate::http::read_buf::ReadBuf;
 use crate::http::request_ext::ConnInfo;
-use crate::http::response::{Fields, IntoResponse, Kind, Written};
+use crate::http::response::{IntoResponse, Kind, Written};
 use crate::http::{Body, Request, Response};
 
 /// How long, and how much, a closing connection reads and discards so that
@@ -792,13 +792,9 @@ impl Conn {
                 server: config.server_name.as_bytes(),
             };
             let mut kept = stamp.ok_head.borrow_mut();
-            let head_fields = match &fields {
-                Fields::Typed(t) => HeadFields::Typed(*t),
-                Fields::Map(map) => HeadFields::Map(map),
-            };
             write_response_head_stamped(
                 status,
-                head_fields,
+                fields.head(),
                 outgoing,
                 &opts,
                 &stamp.fields,
